@@ -1,0 +1,551 @@
+//! Analysis, once per source: where the product is, what is background, what is a speck.
+//!
+//! Cut-outs are read from alpha. Opaque photos on a plain sweep get a soft alpha key from
+//! the sweep colour, so everything after analysis treats both as cut-outs.
+
+use imageproc::region_labelling::{connected_components, Connectivity};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Frame;
+
+/// Alpha at or above which a pixel counts as product when finding the box.
+pub const ALPHA_THRESHOLD: u8 = 16;
+/// An island smaller than this share of the largest one is a speck.
+const SPECK_AREA_RATIO: f64 = 0.005;
+/// An island whose most opaque pixel is below this is haze, whatever its size.
+const SPECK_MAX_ALPHA: u8 = 128;
+/// The analysis grid is at most this many cells on its long side.
+const GRID_LONG_SIDE: u32 = 1024;
+
+/// A pixel rectangle: left, top, width, height.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Rect {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+impl Rect {
+    pub fn right(&self) -> u32 {
+        self.x + self.w
+    }
+    pub fn bottom(&self) -> u32 {
+        self.y + self.h
+    }
+}
+
+/// What kind of source this is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SourceKind {
+    /// Has real transparency (a background remover's output).
+    Cutout,
+    /// Opaque, on a plain sweep: alpha was keyed from the sweep colour.
+    Sweep {
+        background: [u8; 3],
+        /// Colour distance at or below which a pixel is pure background.
+        key_low: u8,
+        /// Colour distance at or above which a pixel is pure product.
+        key_high: u8,
+    },
+    /// Opaque with a busy background: the whole frame is the product.
+    Scene,
+}
+
+impl SourceKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Cutout => "cutout",
+            SourceKind::Sweep { .. } => "sweep",
+            SourceKind::Scene => "scene",
+        }
+    }
+}
+
+/// What analysis found.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub kind: SourceKind,
+    /// The product's box, specks excluded; `None` when nothing is visible.
+    pub product: Option<Rect>,
+    /// Boxes of the islands dropped as specks.
+    pub specks: Vec<Rect>,
+    /// Edge RGB is stored multiplied by alpha (composited onto black), as some background
+    /// removers write it; rendering divides it out before anything else.
+    pub premultiplied_edges: bool,
+    grid: Grid,
+}
+
+impl Analysis {
+    /// True when the pixel lies in a cell of a dropped speck.
+    pub fn in_speck(&self, x: u32, y: u32) -> bool {
+        self.grid.dropped(x, y)
+    }
+}
+
+/// The coarse cell grid used to label islands.
+#[derive(Debug, Clone, Default)]
+struct Grid {
+    cell: u32,
+    cols: u32,
+    dropped: Vec<bool>,
+}
+
+impl Grid {
+    fn dropped(&self, x: u32, y: u32) -> bool {
+        if self.dropped.is_empty() {
+            return false;
+        }
+        let i = (y / self.cell) as usize * self.cols as usize + (x / self.cell) as usize;
+        self.dropped.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// Analyses a frame. A sweep photo gets its keyed alpha written into the frame.
+pub fn analyse(frame: &mut Frame) -> Analysis {
+    let kind = if frame.source.has_alpha && has_transparency(frame) {
+        SourceKind::Cutout
+    } else {
+        match detect_sweep(frame) {
+            Some((kind @ SourceKind::Sweep { key_low, key_high, .. }, model)) => {
+                apply_key(frame, &model, key_low, key_high);
+                kind
+            }
+            _ => SourceKind::Scene,
+        }
+    };
+    if kind == SourceKind::Scene {
+        return Analysis {
+            kind,
+            product: Some(Rect {
+                x: 0,
+                y: 0,
+                w: frame.width,
+                h: frame.height,
+            }),
+            specks: Vec::new(),
+            premultiplied_edges: false,
+            grid: Grid::default(),
+        };
+    }
+    let (product, specks, grid, premultiplied_edges) = find_product(frame);
+    Analysis {
+        kind,
+        product,
+        specks,
+        premultiplied_edges: premultiplied_edges && kind == SourceKind::Cutout,
+        grid,
+    }
+}
+
+fn has_transparency(frame: &Frame) -> bool {
+    frame.pixels.par_chunks(4 * 4096).any(|c| c.chunks_exact(4).any(|p| p[3] < 255))
+}
+
+/// Per-cell statistics gathered in one pass.
+#[derive(Clone, Copy, Default)]
+struct Cell {
+    count: u32,
+    max_alpha: u8,
+}
+
+/// Edge statistics for detecting premultiplied colour.
+#[derive(Clone, Copy, Default)]
+struct EdgeStats {
+    edge: u64,
+    edge_dark: u64,
+    opaque: u64,
+    opaque_luma: u64,
+}
+
+impl EdgeStats {
+    fn add(self, o: EdgeStats) -> EdgeStats {
+        EdgeStats {
+            edge: self.edge + o.edge,
+            edge_dark: self.edge_dark + o.edge_dark,
+            opaque: self.opaque + o.opaque,
+            opaque_luma: self.opaque_luma + o.opaque_luma,
+        }
+    }
+
+    /// Premultiplied edges never have a channel above alpha; straight ones of a product
+    /// that is not itself near-black often do.
+    fn premultiplied(&self) -> bool {
+        let interior_luma = self.opaque_luma.checked_div(self.opaque).unwrap_or(0);
+        self.edge >= 200 && interior_luma > 60 && self.edge_dark * 100 >= self.edge * 97
+    }
+}
+
+fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
+    let (w, h) = (frame.width, frame.height);
+    let cell = w.max(h).div_ceil(GRID_LONG_SIDE).max(1);
+    let cols = w.div_ceil(cell);
+    let rows = h.div_ceil(cell);
+    let row_bytes = w as usize * 4;
+
+    // One pass over the pixels, one band of cell rows per task.
+    let bands: Vec<(Vec<Cell>, EdgeStats)> = frame
+        .pixels
+        .par_chunks(row_bytes * cell as usize)
+        .map(|band| {
+            let mut cells = vec![Cell::default(); cols as usize];
+            let mut stats = EdgeStats::default();
+            for row in band.chunks_exact(row_bytes) {
+                for (x, p) in row.chunks_exact(4).enumerate() {
+                    let a = p[3];
+                    if a >= ALPHA_THRESHOLD {
+                        let c = &mut cells[x / cell as usize];
+                        c.count += 1;
+                        c.max_alpha = c.max_alpha.max(a);
+                    }
+                    if a == 255 {
+                        stats.opaque += 1;
+                        stats.opaque_luma +=
+                            (u64::from(p[0]) * 54 + u64::from(p[1]) * 183 + u64::from(p[2]) * 19)
+                                >> 8;
+                    } else if (16..=240).contains(&a) {
+                        stats.edge += 1;
+                        if p[0].max(p[1]).max(p[2]) <= a.saturating_add(2) {
+                            stats.edge_dark += 1;
+                        }
+                    }
+                }
+            }
+            (cells, stats)
+        })
+        .collect();
+    let stats = bands
+        .iter()
+        .fold(EdgeStats::default(), |acc, (_, s)| acc.add(*s));
+    let cells: Vec<Cell> = bands.into_iter().flat_map(|(c, _)| c).collect();
+
+    let mask = image::GrayImage::from_fn(cols, rows, |x, y| {
+        image::Luma([u8::from(cells[(y * cols + x) as usize].count > 0) * 255])
+    });
+    let labels = connected_components(&mask, Connectivity::Eight, image::Luma([0u8]));
+
+    #[derive(Clone, Copy)]
+    struct Island {
+        area: u64,
+        max_alpha: u8,
+        x0: u32,
+        y0: u32,
+        x1: u32,
+        y1: u32,
+    }
+    let mut islands: Vec<Option<Island>> = Vec::new();
+    for (x, y, l) in labels.enumerate_pixels() {
+        let l = l.0[0] as usize;
+        if l == 0 {
+            continue;
+        }
+        if islands.len() <= l {
+            islands.resize(l + 1, None);
+        }
+        let c = cells[(y * cols + x) as usize];
+        let is = islands[l].get_or_insert(Island {
+            area: 0,
+            max_alpha: 0,
+            x0: x,
+            y0: y,
+            x1: x,
+            y1: y,
+        });
+        is.area += u64::from(c.count);
+        is.max_alpha = is.max_alpha.max(c.max_alpha);
+        is.x0 = is.x0.min(x);
+        is.y0 = is.y0.min(y);
+        is.x1 = is.x1.max(x);
+        is.y1 = is.y1.max(y);
+    }
+    let largest = islands.iter().flatten().map(|i| i.area).max().unwrap_or(0);
+    if largest == 0 {
+        return (None, Vec::new(), Grid::default(), false);
+    }
+    let keep: Vec<bool> = islands
+        .iter()
+        .map(|i| {
+            i.is_some_and(|i| {
+                i.area as f64 >= largest as f64 * SPECK_AREA_RATIO
+                    && i.max_alpha >= SPECK_MAX_ALPHA
+            })
+        })
+        .collect();
+    // If nothing passes (a faint product), keep the largest island rather than nothing.
+    let keep = if keep.iter().any(|k| *k) {
+        keep
+    } else {
+        islands
+            .iter()
+            .map(|i| i.is_some_and(|i| i.area == largest))
+            .collect()
+    };
+    let cell_rect = |i: &Island| {
+        let x = i.x0 * cell;
+        let y = i.y0 * cell;
+        Rect {
+            x,
+            y,
+            w: ((i.x1 + 1) * cell).min(w) - x,
+            h: ((i.y1 + 1) * cell).min(h) - y,
+        }
+    };
+    let specks: Vec<Rect> = islands
+        .iter()
+        .zip(&keep)
+        .filter_map(|(i, k)| i.as_ref().filter(|_| !k).map(cell_rect))
+        .collect();
+    let dropped: Vec<bool> = labels
+        .pixels()
+        .map(|l| {
+            let l = l.0[0] as usize;
+            l != 0 && !keep[l]
+        })
+        .collect();
+    let grid = Grid {
+        cell,
+        cols,
+        dropped,
+    };
+
+    // Exact box at full resolution, inside the kept islands' cell box.
+    let (mut cx0, mut cy0, mut cx1, mut cy1) = (u32::MAX, u32::MAX, 0, 0);
+    for (i, k) in islands.iter().zip(&keep) {
+        if let (Some(i), true) = (i, k) {
+            cx0 = cx0.min(i.x0);
+            cy0 = cy0.min(i.y0);
+            cx1 = cx1.max(i.x1);
+            cy1 = cy1.max(i.y1);
+        }
+    }
+    let (px0, py0) = (cx0 * cell, cy0 * cell);
+    let (px1, py1) = (((cx1 + 1) * cell).min(w), ((cy1 + 1) * cell).min(h));
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
+    for y in py0..py1 {
+        let row = &frame.pixels[y as usize * row_bytes..(y as usize + 1) * row_bytes];
+        for x in px0..px1 {
+            if row[x as usize * 4 + 3] >= ALPHA_THRESHOLD && !grid.dropped(x, y) {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
+        }
+    }
+    let product = (x0 <= x1).then(|| Rect {
+        x: x0,
+        y: y0,
+        w: x1 - x0 + 1,
+        h: y1 - y0 + 1,
+    });
+    (product, specks, grid, stats.premultiplied())
+}
+
+/// Background colour as a linear function of the row: sweeps darken or lighten top to bottom.
+#[derive(Debug, Clone, Copy)]
+struct RowModel {
+    a: [f64; 3],
+    b: [f64; 3],
+}
+
+impl RowModel {
+    fn at(&self, y: f64) -> [f64; 3] {
+        [0, 1, 2].map(|c| self.a[c] + self.b[c] * y)
+    }
+
+    fn fit(samples: &[(f64, [u8; 3])]) -> Option<RowModel> {
+        let n = samples.len() as f64;
+        if n < 8.0 {
+            return None;
+        }
+        let my = samples.iter().map(|s| s.0).sum::<f64>() / n;
+        let vy = samples.iter().map(|s| (s.0 - my).powi(2)).sum::<f64>();
+        let mut m = RowModel {
+            a: [0.0; 3],
+            b: [0.0; 3],
+        };
+        for c in 0..3 {
+            let mc = samples.iter().map(|s| f64::from(s.1[c])).sum::<f64>() / n;
+            let cov = samples
+                .iter()
+                .map(|s| (s.0 - my) * (f64::from(s.1[c]) - mc))
+                .sum::<f64>();
+            let b = if vy > 0.0 { cov / vy } else { 0.0 };
+            m.a[c] = mc - b * my;
+            m.b[c] = b;
+        }
+        Some(m)
+    }
+
+    fn distance(&self, y: f64, p: &[u8]) -> f64 {
+        let bg = self.at(y);
+        (0..3)
+            .map(|c| (f64::from(p[c]) - bg[c]).abs())
+            .fold(0.0, f64::max)
+    }
+}
+
+fn percentile(v: &mut [f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Samples of the border strips as (row, colour).
+fn border_samples(frame: &Frame) -> Vec<(f64, [u8; 3])> {
+    let (w, h) = (frame.width, frame.height);
+    let strip = (w.min(h) / 100).max(2);
+    let step = (w.max(h) / 400).max(1) as usize;
+    let px = |x: u32, y: u32| {
+        let i = (y as usize * w as usize + x as usize) * 4;
+        [frame.pixels[i], frame.pixels[i + 1], frame.pixels[i + 2]]
+    };
+    let mut samples = Vec::new();
+    for d in 0..strip {
+        for x in (0..w).step_by(step) {
+            samples.push((f64::from(d), px(x, d)));
+            samples.push((f64::from(h - 1 - d), px(x, h - 1 - d)));
+        }
+        for y in (0..h).step_by(step) {
+            samples.push((f64::from(y), px(d, y)));
+            samples.push((f64::from(y), px(w - 1 - d, y)));
+        }
+    }
+    samples
+}
+
+/// Looks for a plain sweep around the border; returns the key to cut the product out of it.
+fn detect_sweep(frame: &Frame) -> Option<(SourceKind, RowModel)> {
+    if frame.width < 16 || frame.height < 16 {
+        return None;
+    }
+    let samples = border_samples(frame);
+    let model = RowModel::fit(&samples)?;
+    let mut res: Vec<f64> = samples.iter().map(|s| model.distance(s.0, &s.1)).collect();
+    // A sweep: nearly all of the border sits close to one smooth colour.
+    if percentile(&mut res.clone(), 0.5) > 8.0 || percentile(&mut res, 0.9) > 20.0 {
+        return None;
+    }
+    let inliers: Vec<_> = samples
+        .into_iter()
+        .filter(|s| model.distance(s.0, &s.1) <= 20.0)
+        .collect();
+    let model = RowModel::fit(&inliers)?;
+    let mut res: Vec<f64> = inliers.iter().map(|s| model.distance(s.0, &s.1)).collect();
+    let noise = percentile(&mut res, 0.99);
+    let key_low = (noise + 3.0).clamp(6.0, 40.0) as u8;
+    let key_high = key_low.saturating_add(28);
+    let mid = model
+        .at(f64::from(frame.height) / 2.0)
+        .map(|v| v.round().clamp(0.0, 255.0) as u8);
+    let kind = SourceKind::Sweep {
+        background: mid,
+        key_low,
+        key_high,
+    };
+    Some((kind, model))
+}
+
+/// Writes the keyed alpha of a sweep photo: background 0, product 255, a ramp between.
+fn apply_key(frame: &mut Frame, model: &RowModel, key_low: u8, key_high: u8) {
+    let (lo, hi) = (f64::from(key_low), f64::from(key_high));
+    let row_bytes = frame.width as usize * 4;
+    frame
+        .pixels
+        .par_chunks_mut(row_bytes)
+        .enumerate()
+        .for_each(|(y, row)| {
+            for p in row.chunks_exact_mut(4) {
+                let d = model.distance(y as f64, p);
+                let a = ((d - lo) / (hi - lo)).clamp(0.0, 1.0);
+                p[3] = (a * 255.0).round() as u8;
+            }
+        });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canvas(w: u32, h: u32) -> Frame {
+        Frame::from_rgba(w, h, vec![0; (w * h * 4) as usize])
+    }
+
+    fn fill(f: &mut Frame, r: Rect, px: [u8; 4]) {
+        for y in r.y..r.bottom() {
+            for x in r.x..r.right() {
+                let i = ((y * f.width + x) * 4) as usize;
+                f.pixels[i..i + 4].copy_from_slice(&px);
+            }
+        }
+    }
+
+    #[test]
+    fn box_ignores_far_specks() {
+        let mut f = canvas(400, 300);
+        let product = Rect { x: 50, y: 60, w: 200, h: 120 };
+        fill(&mut f, product, [200, 30, 30, 255]);
+        fill(&mut f, Rect { x: 380, y: 280, w: 4, h: 4 }, [0, 0, 0, 90]);
+        fill(&mut f, Rect { x: 5, y: 5, w: 3, h: 3 }, [255, 255, 255, 255]);
+        let a = analyse(&mut f);
+        assert_eq!(a.kind, SourceKind::Cutout);
+        assert_eq!(a.product, Some(product));
+        assert_eq!(a.specks.len(), 2);
+        assert!(a.in_speck(381, 281));
+        assert!(!a.in_speck(100, 100));
+    }
+
+    #[test]
+    fn two_part_product_is_kept_whole() {
+        let mut f = canvas(400, 300);
+        fill(&mut f, Rect { x: 20, y: 20, w: 100, h: 100 }, [9, 9, 9, 255]);
+        fill(&mut f, Rect { x: 250, y: 150, w: 80, h: 100 }, [9, 9, 9, 255]);
+        let a = analyse(&mut f);
+        assert_eq!(a.product, Some(Rect { x: 20, y: 20, w: 310, h: 230 }));
+    }
+
+    #[test]
+    fn premultiplied_edges_are_detected() {
+        let mut f = canvas(300, 300);
+        fill(&mut f, Rect { x: 100, y: 100, w: 100, h: 100 }, [220, 200, 180, 255]);
+        // A soft edge ramp, stored premultiplied (as rembg writes it).
+        for y in 90..210 {
+            for x in 90..100 {
+                let a = ((x - 89) * 23) as u8;
+                let i = ((y * 300 + x) * 4) as usize;
+                let m = |c: u32| (c * u32::from(a) / 255) as u8;
+                f.pixels[i..i + 4].copy_from_slice(&[m(220), m(200), m(180), a]);
+            }
+        }
+        assert!(analyse(&mut f.clone()).premultiplied_edges);
+        // The same edge in straight alpha is not.
+        for y in 90..210 {
+            for x in 90..100 {
+                let i = ((y * 300 + x) * 4) as usize;
+                f.pixels[i..i + 3].copy_from_slice(&[220, 200, 180]);
+            }
+        }
+        assert!(!analyse(&mut f).premultiplied_edges);
+    }
+
+    #[test]
+    fn sweep_is_keyed_and_boxed() {
+        let mut f = canvas(300, 300);
+        for y in 0..300u32 {
+            for x in 0..300u32 {
+                let v = 246 - (y / 60) as u8; // gentle vertical gradient
+                let i = ((y * 300 + x) * 4) as usize;
+                f.pixels[i..i + 4].copy_from_slice(&[v, v, v - 2, 255]);
+            }
+        }
+        f.source.has_alpha = false;
+        fill(&mut f, Rect { x: 100, y: 80, w: 90, h: 150 }, [40, 60, 150, 255]);
+        let a = analyse(&mut f);
+        assert!(matches!(a.kind, SourceKind::Sweep { .. }), "{:?}", a.kind);
+        assert_eq!(a.product, Some(Rect { x: 100, y: 80, w: 90, h: 150 }));
+        assert_eq!(f.pixels[3], 0, "background keyed out");
+    }
+}

@@ -1,0 +1,127 @@
+//! Colour management: embedded ICC profiles to sRGB with moxcms, and the sRGB profile we embed.
+
+use std::sync::OnceLock;
+
+use moxcms::{ColorProfile, DataColorSpace, Layout, ProfileText, RenderingIntent, TransformOptions};
+use rayon::prelude::*;
+
+/// What happened to a source's colours.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conversion {
+    /// Pixels were converted from the named profile to sRGB.
+    Converted { description: String },
+    /// The profile already describes sRGB; pixels left as they are.
+    AlreadySrgb { description: String },
+    /// The profile does not apply to the decoded pixels (e.g. a CMYK or grey profile on
+    /// pixels the decoder already made RGB); taken as sRGB.
+    Skipped { description: String, reason: String },
+}
+
+fn text(t: &ProfileText) -> String {
+    match t {
+        ProfileText::PlainString(s) => s.clone(),
+        ProfileText::Localizable(v) => v.first().map(|l| l.value.clone()).unwrap_or_default(),
+        ProfileText::Description(d) => d.ascii_string.clone(),
+    }
+}
+
+/// The profile's description, or `"unnamed"`.
+pub fn describe(profile: &ColorProfile) -> String {
+    let d = profile.description.as_ref().map(text).unwrap_or_default();
+    let d = d.trim_matches(char::from(0)).trim().to_string();
+    if d.is_empty() {
+        "unnamed".into()
+    } else {
+        d
+    }
+}
+
+/// True when the profile's primaries and white match sRGB closely enough that a
+/// conversion would change nothing visible; saves a full-frame transform.
+fn is_srgb(profile: &ColorProfile) -> bool {
+    let srgb = srgb_profile();
+    let close = |a: moxcms::Xyzd, b: moxcms::Xyzd| {
+        (a.x - b.x).abs() < 0.002 && (a.y - b.y).abs() < 0.002 && (a.z - b.z).abs() < 0.002
+    };
+    let named_srgb = describe(profile).to_ascii_lowercase().contains("srgb");
+    named_srgb
+        && close(profile.red_colorant, srgb.red_colorant)
+        && close(profile.green_colorant, srgb.green_colorant)
+        && close(profile.blue_colorant, srgb.blue_colorant)
+}
+
+fn srgb_profile() -> &'static ColorProfile {
+    static P: OnceLock<ColorProfile> = OnceLock::new();
+    P.get_or_init(ColorProfile::new_srgb)
+}
+
+/// ICC bytes of the sRGB profile embedded in outputs (encoded once).
+pub fn srgb_icc() -> &'static [u8] {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| srgb_profile().encode().unwrap_or_default())
+}
+
+/// Converts RGBA8 pixels (straight alpha; alpha passes through) from `icc` to sRGB in place.
+/// Err carries why the profile could not be used.
+pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, String> {
+    let profile = ColorProfile::new_from_slice(icc).map_err(|e| format!("{e:?}"))?;
+    let description = describe(&profile);
+    if profile.color_space != DataColorSpace::Rgb {
+        return Ok(Conversion::Skipped {
+            description,
+            reason: format!(
+                "{:?} profile on pixels decoded as RGB; taken as sRGB",
+                profile.color_space
+            ),
+        });
+    }
+    if is_srgb(&profile) {
+        return Ok(Conversion::AlreadySrgb { description });
+    }
+    let options = TransformOptions {
+        rendering_intent: RenderingIntent::Perceptual,
+        ..TransformOptions::default()
+    };
+    let transform = profile
+        .create_transform_8bit(Layout::Rgba, srgb_profile(), Layout::Rgba, options)
+        .map_err(|e| format!("{e:?}"))?;
+    // Rows in parallel; each band converts into a small scratch buffer, then copies back.
+    const BAND: usize = 64 * 1024 * 4;
+    rgba.par_chunks_mut(BAND)
+        .try_for_each(|band| {
+            let mut out = vec![0u8; band.len()];
+            transform.transform(band, &mut out)?;
+            band.copy_from_slice(&out);
+            Ok::<(), moxcms::CmsError>(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(Conversion::Converted { description })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srgb_profile_encodes_and_reads_back_as_srgb() {
+        let bytes = srgb_icc();
+        assert!(bytes.len() > 100);
+        let p = ColorProfile::new_from_slice(bytes).unwrap();
+        let mut px = [200u8, 100, 50, 128];
+        let r = to_srgb_in_place(bytes, &mut px).unwrap();
+        assert!(matches!(r, Conversion::AlreadySrgb { .. }), "{r:?}");
+        assert_eq!(px, [200, 100, 50, 128]);
+        assert_eq!(p.color_space, DataColorSpace::Rgb);
+    }
+
+    #[test]
+    fn display_p3_red_leaves_srgb_gamut() {
+        let p3 = ColorProfile::new_display_p3().encode().unwrap();
+        let mut px = [255u8, 0, 0, 255, 128, 128, 128, 77];
+        to_srgb_in_place(&p3, &mut px).unwrap();
+        // P3 red is more saturated than sRGB red: clipped to the sRGB red corner.
+        assert!(px[0] >= 250 && px[1] <= 5 && px[2] <= 5, "{px:?}");
+        // Neutral grey stays neutral; alpha untouched.
+        assert!((px[4] as i32 - 128).abs() <= 2 && px[7] == 77, "{px:?}");
+    }
+}

@@ -1,0 +1,324 @@
+//! Decoding: format sniffed from the bytes, limits checked before any pixel is allocated,
+//! EXIF orientation applied, embedded ICC profiles converted to sRGB.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use serde_json::json;
+use thiserror::Error;
+
+use super::color;
+use super::Operation;
+
+/// Safe ceilings for one source, applied before decoding. A request may only tighten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest width x height (pixels) decoded.
+    pub max_pixels: u64,
+    /// Largest width or height.
+    pub max_dimension: u32,
+    /// Largest source file, in bytes.
+    pub max_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_pixels: 100_000_000,
+            max_dimension: 50_000,
+            max_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits tightened by another set: each field keeps the smaller value.
+    pub fn tightened(self, other: Limits) -> Limits {
+        Limits {
+            max_pixels: self.max_pixels.min(other.max_pixels),
+            max_dimension: self.max_dimension.min(other.max_dimension),
+            max_bytes: self.max_bytes.min(other.max_bytes),
+        }
+    }
+
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Limits {
+        self.max_pixels = max_pixels;
+        self
+    }
+}
+
+/// Why a source could not be read. Messages speak to the person who supplied the file.
+#[derive(Debug, Error)]
+pub enum DecodeError {
+    #[error("the file is not an image we can read (the first bytes match no known image format); it may be a renamed document or a broken download")]
+    NotAnImage,
+    #[error("{format} images are not supported; save it as PNG, JPEG, WebP or TIFF")]
+    Unsupported { format: String },
+    #[error("the file is {bytes} bytes, over the {limit}-byte limit for one source image")]
+    FileTooBig { bytes: u64, limit: u64 },
+    #[error("the image is {width}x{height} = {pixels} pixels, over the {limit}-pixel limit (a decompression bomb or a far larger image than any marketplace needs)")]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        pixels: u64,
+        limit: u64,
+    },
+    #[error("the image is {width}x{height}, over the {limit}-pixel limit for one side")]
+    TooLargeDimension { width: u32, height: u32, limit: u32 },
+    #[error("the file ends early ({bytes} bytes): it was cut off during upload or copy; export or download it again")]
+    Truncated { bytes: u64 },
+    #[error("the {format} data is damaged and cannot be decoded ({detail})")]
+    Corrupt { format: String, detail: String },
+    #[error("the image has no pixels (width or height is 0)")]
+    Empty,
+}
+
+impl DecodeError {
+    /// Stable kebab-case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::NotAnImage => "decode-not-an-image",
+            DecodeError::Unsupported { .. } => "decode-unsupported-format",
+            DecodeError::FileTooBig { .. } => "decode-file-too-big",
+            DecodeError::TooManyPixels { .. } => "decode-too-many-pixels",
+            DecodeError::TooLargeDimension { .. } => "decode-too-large-dimension",
+            DecodeError::Truncated { .. } => "decode-truncated",
+            DecodeError::Corrupt { .. } => "decode-corrupt",
+            DecodeError::Empty => "decode-empty",
+        }
+    }
+}
+
+/// What the source was, before normalizing.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct SourceInfo {
+    /// Format sniffed from the bytes: `png`, `jpeg`, ...
+    pub format: String,
+    /// Stored width and height, before orientation.
+    pub width: u32,
+    pub height: u32,
+    /// `rgb`, `rgba`, `grey`, `grey_alpha`, with bit depth: `rgba16`, ...
+    pub color_type: String,
+    pub has_alpha: bool,
+    /// Description of the embedded ICC profile, if any.
+    pub icc_profile: Option<String>,
+    /// EXIF orientation value 1-8 (1 = as stored).
+    pub exif_orientation: u8,
+}
+
+/// A decoded source: sRGB, oriented, RGBA8 with straight alpha.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub width: u32,
+    pub height: u32,
+    /// Row-major RGBA8, `width * height * 4` bytes.
+    pub pixels: Vec<u8>,
+    pub source: SourceInfo,
+    /// What decoding did (orientation, colour conversion), for provenance.
+    pub operations: Vec<Operation>,
+}
+
+impl Frame {
+    /// Builds a frame from straight-alpha RGBA8 pixels (for tests and generated inputs).
+    pub fn from_rgba(width: u32, height: u32, pixels: Vec<u8>) -> Frame {
+        Frame {
+            width,
+            height,
+            pixels,
+            source: SourceInfo {
+                format: "raw".into(),
+                width,
+                height,
+                color_type: "rgba8".into(),
+                has_alpha: true,
+                icc_profile: None,
+                exif_orientation: 1,
+            },
+            operations: Vec::new(),
+        }
+    }
+}
+
+fn format_name(f: ImageFormat) -> String {
+    f.extensions_str()
+        .first()
+        .map(|e| if *e == "jpg" { "jpeg" } else { e })
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Turns the decoder's error into words about the file.
+fn classify(err: image::ImageError, format: &str, bytes: u64) -> DecodeError {
+    use image::ImageError as E;
+    let text = err.to_string();
+    let lower = text.to_ascii_lowercase();
+    let truncated = matches!(&err, E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
+        || lower.contains("eof")
+        || lower.contains("end of file")
+        || lower.contains("unexpected end")
+        || lower.contains("not enough data")
+        || lower.contains("no more data");
+    match err {
+        _ if truncated => DecodeError::Truncated { bytes },
+        E::Unsupported(_) => DecodeError::Unsupported {
+            format: format.to_string(),
+        },
+        _ => DecodeError::Corrupt {
+            format: format.to_string(),
+            detail: text,
+        },
+    }
+}
+
+/// Decodes one source under `limits`.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    let n = bytes.len() as u64;
+    if n > limits.max_bytes {
+        return Err(DecodeError::FileTooBig {
+            bytes: n,
+            limit: limits.max_bytes,
+        });
+    }
+    let format = image::guess_format(bytes).map_err(|_| DecodeError::NotAnImage)?;
+    let fmt = format_name(format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    // Belt and braces: the decoder's own allocation ceiling, in case a header lies.
+    let mut il = image::Limits::default();
+    il.max_image_width = Some(limits.max_dimension);
+    il.max_image_height = Some(limits.max_dimension);
+    il.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(il);
+    let mut decoder = reader.into_decoder().map_err(|e| match e {
+        image::ImageError::Limits(_) => DecodeError::TooLargeDimension {
+            width: 0,
+            height: 0,
+            limit: limits.max_dimension,
+        },
+        e => classify(e, &fmt, n),
+    })?;
+    let (width, height) = decoder.dimensions();
+    if width == 0 || height == 0 {
+        return Err(DecodeError::Empty);
+    }
+    if width > limits.max_dimension || height > limits.max_dimension {
+        return Err(DecodeError::TooLargeDimension {
+            width,
+            height,
+            limit: limits.max_dimension,
+        });
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > limits.max_pixels {
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            pixels,
+            limit: limits.max_pixels,
+        });
+    }
+    let color_type = decoder.color_type();
+    // A broken ICC or EXIF block is not a broken image: fall back to sRGB / as stored.
+    let icc = decoder.icc_profile().ok().flatten();
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, &fmt, n))?;
+
+    let mut operations = Vec::new();
+    let exif_orientation = orientation.to_exif();
+    if exif_orientation != 1 {
+        image.apply_orientation(orientation);
+        operations.push(Operation::new(
+            "orient",
+            json!({ "exif_orientation": exif_orientation }),
+        ));
+    }
+    let has_alpha = color_type.has_alpha();
+    let color_name = format!("{color_type:?}").to_ascii_lowercase().replace("l", "grey");
+    let (w, h) = (image.width(), image.height());
+    let mut rgba = image.into_rgba8().into_raw();
+    let icc_profile = match icc.as_deref() {
+        Some(profile) => match color::to_srgb_in_place(profile, &mut rgba) {
+            Ok(color::Conversion::Converted { description }) => {
+                operations.push(Operation::new(
+                    "icc_to_srgb",
+                    json!({ "from": description, "intent": "perceptual" }),
+                ));
+                Some(description)
+            }
+            Ok(color::Conversion::AlreadySrgb { description }) => Some(description),
+            Ok(color::Conversion::Skipped { description, reason }) => {
+                operations.push(Operation::new(
+                    "icc_ignored",
+                    json!({ "profile": description, "reason": reason }),
+                ));
+                Some(description)
+            }
+            Err(reason) => {
+                operations.push(Operation::new(
+                    "icc_ignored",
+                    json!({ "profile": "unreadable", "reason": reason }),
+                ));
+                Some("unreadable".into())
+            }
+        },
+        None => None,
+    };
+    Ok(Frame {
+        width: w,
+        height: h,
+        pixels: rgba,
+        source: SourceInfo {
+            format: fmt,
+            width,
+            height,
+            color_type: color_name,
+            has_alpha,
+            icc_profile,
+            exif_orientation,
+        },
+        operations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(w: u32, h: u32) -> Vec<u8> {
+        let img = image::RgbaImage::from_pixel(w, h, image::Rgba([10, 20, 30, 255]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn pixel_limit_is_checked_before_decoding() {
+        let bytes = png_bytes(200, 100);
+        let err = decode(&bytes, &Limits::default().with_max_pixels(10_000)).unwrap_err();
+        assert_eq!(err.code(), "decode-too-many-pixels");
+        assert!(err.to_string().contains("200x100"), "{err}");
+    }
+
+    #[test]
+    fn text_is_not_an_image() {
+        let err = decode(b"hello, this is a CSV file", &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "decode-not-an-image");
+    }
+
+    #[test]
+    fn truncated_png_says_truncated() {
+        let bytes = png_bytes(300, 300);
+        let cut = &bytes[..bytes.len() * 6 / 10];
+        let err = decode(cut, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "decode-truncated", "{err}");
+    }
+
+    #[test]
+    fn decodes_to_rgba8() {
+        let f = decode(&png_bytes(3, 2), &Limits::default()).unwrap();
+        assert_eq!((f.width, f.height), (3, 2));
+        assert_eq!(&f.pixels[..4], &[10, 20, 30, 255]);
+    }
+}

@@ -1,0 +1,369 @@
+//! Rendering: cut the product out once per source, then per spec scale it to the fill
+//! ratio, place it on the canvas and flatten onto the background.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use rayon::prelude::*;
+use serde_json::json;
+use thiserror::Error;
+
+use super::analyse::{Analysis, Rect, SourceKind};
+use super::{Frame, Operation};
+use crate::spec::{Align, Background, Spec};
+
+#[derive(Debug, Error)]
+pub enum RenderError {
+    #[error("no product found: the image is fully transparent (or all background)")]
+    NothingVisible,
+    #[error("resizing failed: {0}")]
+    Resize(String),
+}
+
+impl RenderError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RenderError::NothingVisible => "render-nothing-visible",
+            RenderError::Resize(_) => "render-resize-failed",
+        }
+    }
+}
+
+/// The product, cut out and cleaned: straight-alpha RGBA8 of the product box.
+#[derive(Debug, Clone)]
+pub struct Cutout {
+    pub rect: Rect,
+    pub pixels: Vec<u8>,
+    pub kind: SourceKind,
+    pub operations: Vec<Operation>,
+}
+
+/// Where the product went on the canvas.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Placement {
+    /// Scale applied to the product box.
+    pub scale: f64,
+    /// Scale the spec's fill ratio asked for; above `scale` when capped by `max_upscale`.
+    pub wanted_scale: f64,
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+}
+
+/// A rendered canvas, ready to encode.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub width: u32,
+    pub height: u32,
+    /// 3 (RGB, flattened) or 4 (RGBA, transparent background).
+    pub channels: u8,
+    pub pixels: Vec<u8>,
+    pub placement: Placement,
+    pub operations: Vec<Operation>,
+}
+
+/// Cuts the product box out of the frame and cleans it: specks cleared, premultiplied
+/// edges divided out, edge colours decontaminated. Once per source, shared by all specs.
+pub fn cut_out(frame: &Frame, analysis: &Analysis) -> Result<Cutout, RenderError> {
+    let rect = analysis.product.ok_or(RenderError::NothingVisible)?;
+    let row_bytes = frame.width as usize * 4;
+    let mut pixels = Vec::with_capacity(rect.w as usize * rect.h as usize * 4);
+    for y in rect.y..rect.bottom() {
+        let start = y as usize * row_bytes + rect.x as usize * 4;
+        pixels.extend_from_slice(&frame.pixels[start..start + rect.w as usize * 4]);
+    }
+    let mut operations = vec![Operation::new(
+        "trim",
+        json!({ "x": rect.x, "y": rect.y, "w": rect.w, "h": rect.h, "source": analysis.kind.name() }),
+    )];
+    if let SourceKind::Sweep {
+        background,
+        key_low,
+        key_high,
+    } = analysis.kind
+    {
+        operations.push(Operation::new(
+            "key_background",
+            json!({ "sweep": format!("#{:02X}{:02X}{:02X}", background[0], background[1], background[2]),
+                    "key_low": key_low, "key_high": key_high }),
+        ));
+    }
+    if !analysis.specks.is_empty() {
+        let mut cleared = 0u64;
+        for (i, p) in pixels.chunks_exact_mut(4).enumerate() {
+            let x = rect.x + (i as u32 % rect.w);
+            let y = rect.y + (i as u32 / rect.w);
+            if p[3] > 0 && analysis.in_speck(x, y) {
+                p.copy_from_slice(&[0, 0, 0, 0]);
+                cleared += 1;
+            }
+        }
+        operations.push(Operation::new(
+            "drop_specks",
+            json!({ "specks": analysis.specks.len(), "pixels_cleared_in_box": cleared }),
+        ));
+    }
+    if analysis.premultiplied_edges {
+        unpremultiply(&mut pixels);
+        operations.push(Operation::new("unpremultiply_edges", json!({})));
+    }
+    if analysis.kind != SourceKind::Scene {
+        let n = decontaminate(&mut pixels, rect.w as usize, rect.h as usize);
+        operations.push(Operation::new(
+            "defringe",
+            json!({ "radius": DEFRINGE_RADIUS, "edge_pixels": n }),
+        ));
+    }
+    Ok(Cutout {
+        rect,
+        pixels,
+        kind: analysis.kind,
+        operations,
+    })
+}
+
+/// Divides colour by alpha where a background remover stored it premultiplied.
+fn unpremultiply(pixels: &mut [u8]) {
+    pixels.par_chunks_mut(4 * 4096).for_each(|c| {
+        for p in c.chunks_exact_mut(4) {
+            let a = u32::from(p[3]);
+            if a > 0 && a < 255 {
+                for v in &mut p[..3] {
+                    *v = ((u32::from(*v) * 255 + a / 2) / a).min(255) as u8;
+                }
+            }
+        }
+    });
+}
+
+const DEFRINGE_RADIUS: usize = 2;
+
+/// Replaces the colour of semi-transparent edge pixels with an alpha²-weighted mean of
+/// their neighbourhood, pulling the product's own colour outward. Edge colour from the
+/// old background (grey halo, green spill, dark premultiplied rims) is what turns into a
+/// visible line after flattening; the alpha itself is left alone. Returns pixels changed.
+fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
+    let src: &[u8] = pixels;
+    let updates: Vec<(usize, [u8; 3])> = (0..h)
+        .into_par_iter()
+        .flat_map_iter(|y| {
+            let mut out = Vec::new();
+            for x in 0..w {
+                let a = src[(y * w + x) * 4 + 3];
+                if a == 0 || a >= 250 {
+                    continue;
+                }
+                let mut sum = [0u64; 3];
+                let mut wsum = 0u64;
+                for yy in y.saturating_sub(DEFRINGE_RADIUS)..(y + DEFRINGE_RADIUS + 1).min(h) {
+                    for xx in x.saturating_sub(DEFRINGE_RADIUS)..(x + DEFRINGE_RADIUS + 1).min(w) {
+                        let q = &src[(yy * w + xx) * 4..(yy * w + xx) * 4 + 4];
+                        let wq = u64::from(q[3]) * u64::from(q[3]);
+                        wsum += wq;
+                        for c in 0..3 {
+                            sum[c] += wq * u64::from(q[c]);
+                        }
+                    }
+                }
+                if wsum > 0 {
+                    out.push((
+                        (y * w + x) * 4,
+                        [0, 1, 2].map(|c| ((sum[c] + wsum / 2) / wsum) as u8),
+                    ));
+                }
+            }
+            out
+        })
+        .collect();
+    let n = updates.len();
+    for (i, rgb) in updates {
+        pixels[i..i + 3].copy_from_slice(&rgb);
+    }
+    n
+}
+
+/// Where the product box goes for this spec.
+pub fn place(rect: Rect, spec: &Spec) -> Placement {
+    let (cw, ch) = (f64::from(spec.width), f64::from(spec.height));
+    let f = spec.fill_ratio;
+    let wanted = (f * cw / f64::from(rect.w)).min(f * ch / f64::from(rect.h));
+    let scale = wanted.min(spec.max_upscale);
+    let w = ((f64::from(rect.w) * scale).round() as u32).clamp(1, spec.width);
+    let h = ((f64::from(rect.h) * scale).round() as u32).clamp(1, spec.height);
+    let x = (spec.width - w) / 2;
+    let y = match spec.align {
+        Align::Center => (spec.height - h) / 2,
+        Align::Bottom => {
+            let box_bottom = ((ch + f * ch) / 2.0).round() as u32;
+            box_bottom.saturating_sub(h).min(spec.height - h)
+        }
+    };
+    Placement {
+        scale,
+        wanted_scale: wanted,
+        x,
+        y,
+        w,
+        h,
+    }
+}
+
+/// Renders one spec's canvas from a cut-out.
+pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
+    let placement = place(cut.rect, spec);
+    let mut operations = Vec::new();
+    let product = if placement.w == cut.rect.w && placement.h == cut.rect.h {
+        cut.pixels.clone()
+    } else {
+        let src = ImageRef::new(cut.rect.w, cut.rect.h, &cut.pixels, PixelType::U8x4)
+            .map_err(|e| RenderError::Resize(e.to_string()))?;
+        let mut dst = Image::new(placement.w, placement.h, PixelType::U8x4);
+        // use_alpha: fast_image_resize premultiplies before filtering and divides after,
+        // so transparent pixels' colour never bleeds into the edge (no dark halo).
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .use_alpha(true);
+        Resizer::new()
+            .resize(&src, &mut dst, &options)
+            .map_err(|e| RenderError::Resize(e.to_string()))?;
+        operations.push(Operation::new(
+            "resize",
+            json!({ "filter": "lanczos3", "premultiplied": true, "from": [cut.rect.w, cut.rect.h],
+                    "to": [placement.w, placement.h], "scale": placement.scale }),
+        ));
+        dst.into_vec()
+    };
+    operations.push(Operation::new(
+        "place",
+        json!({ "canvas": [spec.width, spec.height], "x": placement.x, "y": placement.y,
+                "fill_ratio": spec.fill_ratio, "align": spec.align }),
+    ));
+    let (cw, ch) = (spec.width as usize, spec.height as usize);
+    let (pw, px, py) = (placement.w as usize, placement.x as usize, placement.y as usize);
+    let (channels, pixels) = match spec.background {
+        Background::Color(bg) => {
+            let mut canvas = bg.repeat(cw * ch);
+            canvas
+                .par_chunks_mut(cw * 3)
+                .skip(py)
+                .take(placement.h as usize)
+                .enumerate()
+                .for_each(|(row, out)| {
+                    let src = &product[row * pw * 4..(row + 1) * pw * 4];
+                    for (o, p) in out[px * 3..(px + pw) * 3].chunks_exact_mut(3).zip(src.chunks_exact(4)) {
+                        let a = u32::from(p[3]);
+                        for c in 0..3 {
+                            o[c] = ((u32::from(p[c]) * a + u32::from(bg[c]) * (255 - a) + 127) / 255) as u8;
+                        }
+                    }
+                });
+            operations.push(Operation::new("flatten", json!({ "background": spec.background })));
+            (3u8, canvas)
+        }
+        Background::Transparent => {
+            let mut canvas = vec![0u8; cw * ch * 4];
+            canvas
+                .par_chunks_mut(cw * 4)
+                .skip(py)
+                .take(placement.h as usize)
+                .enumerate()
+                .for_each(|(row, out)| {
+                    let src = &product[row * pw * 4..(row + 1) * pw * 4];
+                    for (o, p) in out[px * 4..(px + pw) * 4].chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+                        // Fully transparent pixels carry no colour: keeps PNGs small and clean.
+                        if p[3] > 0 {
+                            o.copy_from_slice(p);
+                        }
+                    }
+                });
+            (4u8, canvas)
+        }
+    };
+    Ok(Rendered {
+        width: spec.width,
+        height: spec.height,
+        channels,
+        pixels,
+        placement,
+        operations,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::analyse;
+
+    fn spec(id: &str) -> Spec {
+        crate::spec::builtin(id).unwrap().unwrap()
+    }
+
+    /// A red disc with a soft edge on transparency.
+    fn disc(w: u32, h: u32, cx: f64, cy: f64, r: f64) -> Frame {
+        let mut px = vec![0u8; (w * h * 4) as usize];
+        for y in 0..h {
+            for x in 0..w {
+                let d = ((f64::from(x) - cx).powi(2) + (f64::from(y) - cy).powi(2)).sqrt();
+                let a = ((r - d) / 4.0).clamp(0.0, 1.0);
+                let i = ((y * w + x) * 4) as usize;
+                px[i..i + 4].copy_from_slice(&[230, 20, 20, (a * 255.0).round() as u8]);
+            }
+        }
+        Frame::from_rgba(w, h, px)
+    }
+
+    #[test]
+    fn places_at_fill_ratio_and_centres() {
+        let mut f = disc(1500, 1400, 700.0, 650.0, 600.0);
+        let a = analyse(&mut f);
+        let cut = cut_out(&f, &a).unwrap();
+        let s = spec("amazon-main");
+        let r = render(&cut, &s).unwrap();
+        let p = r.placement;
+        assert_eq!((r.width, r.height, r.channels), (2000, 2000, 3));
+        assert!((f64::from(p.w.max(p.h)) / 2000.0 - 0.85).abs() < 0.002, "{p:?}");
+        assert!((i64::from(p.x) * 2 + i64::from(p.w) - 2000).abs() <= 1);
+        // Corners are pure white, the centre is the product's red.
+        assert_eq!(&r.pixels[..3], &[255, 255, 255]);
+        let c = (1000 * 2000 + 1000) * 3;
+        assert_eq!(&r.pixels[c..c + 3], &[230, 20, 20]);
+    }
+
+    #[test]
+    fn upscale_is_capped() {
+        let mut f = disc(200, 200, 100.0, 100.0, 50.0);
+        let a = analyse(&mut f);
+        let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
+        assert!((r.placement.scale - 1.5).abs() < 1e-9);
+        assert!(r.placement.wanted_scale > 10.0);
+    }
+
+    #[test]
+    fn edge_has_no_dark_halo_after_flattening() {
+        // Straight-alpha red disc whose transparent pixels hide black: a resize without
+        // premultiplication would pull black into the edge.
+        let mut f = disc(1200, 1200, 600.0, 600.0, 500.0);
+        let a = analyse(&mut f);
+        let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
+        // Along the middle row, every pixel is a mix of the red and white, never darker.
+        let y = 1000usize;
+        for x in 0..2000usize {
+            let i = (y * 2000 + x) * 3;
+            let (g, b) = (r.pixels[i + 1], r.pixels[i + 2]);
+            // Green and blue fall from 255 (white) to 20 (red): never below red's 20.
+            assert!(g >= 18 && b >= 18, "x={x} {:?}", &r.pixels[i..i + 3]);
+            assert!(r.pixels[i] >= 226, "red channel dipped at x={x}: {}", r.pixels[i]);
+        }
+    }
+
+    #[test]
+    fn transparent_spec_keeps_alpha_and_clears_colour() {
+        let mut f = disc(400, 400, 200.0, 200.0, 150.0);
+        let a = analyse(&mut f);
+        let r = render(&cut_out(&f, &a).unwrap(), &spec("mockup-input")).unwrap();
+        assert_eq!(r.channels, 4);
+        assert_eq!(&r.pixels[..4], &[0, 0, 0, 0]);
+        let c = (1000 * 2000 + 1000) * 4;
+        assert_eq!(r.pixels[c + 3], 255);
+    }
+}

@@ -1,0 +1,311 @@
+//! Verification: decode the encoded bytes again and check them against the spec. What is
+//! checked is the file a marketplace will receive, not what we meant to write.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::analyse::SourceKind;
+use super::color;
+use super::render::Placement;
+use crate::spec::{Align, Background, Spec};
+
+/// What a failed check means for the asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The file cannot go out as it is.
+    Fail,
+    /// A person should look and decide.
+    Review,
+}
+
+/// One quality check: what was measured against what was required.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Check {
+    /// `dimensions`, `border_purity`, `fill_ratio`, ...
+    pub name: String,
+    pub measured: Value,
+    pub threshold: Value,
+    pub passed: bool,
+    pub severity: Severity,
+    /// What the check means, in a sentence a reviewer can act on.
+    pub message: String,
+}
+
+impl Check {
+    fn new(
+        name: &str,
+        measured: Value,
+        threshold: Value,
+        passed: bool,
+        severity: Severity,
+        message: String,
+    ) -> Check {
+        Check {
+            name: name.into(),
+            measured,
+            threshold,
+            passed,
+            severity,
+            message,
+        }
+    }
+}
+
+/// Facts from rendering that the file itself cannot show.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderFacts {
+    pub placement: Placement,
+    pub kind: SourceKind,
+}
+
+/// Difference from the background above which an output pixel counts as product.
+const PRODUCT_DIFF: u8 = 10;
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Checks encoded bytes against the spec.
+pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let decoded = (|| {
+        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
+        let format = reader.format()?;
+        let mut dec = reader.into_decoder().ok()?;
+        let icc = dec.icc_profile().ok().flatten();
+        let exif = dec.exif_metadata().ok().flatten();
+        let img = DynamicImage::from_decoder(dec).ok()?;
+        Some((format, icc, exif, img))
+    })();
+    let Some((format, icc, exif, img)) = decoded else {
+        checks.push(Check::new(
+            "decodes",
+            json!(false),
+            json!(true),
+            false,
+            Severity::Fail,
+            "the written file could not be decoded again".into(),
+        ));
+        return checks;
+    };
+    let fmt = format!("{format:?}").to_ascii_lowercase();
+    let want_fmt = format!("{:?}", spec.format).to_ascii_lowercase();
+    checks.push(Check::new(
+        "format",
+        json!(fmt),
+        json!(want_fmt),
+        fmt == want_fmt,
+        Severity::Fail,
+        format!("file format is {fmt}; the spec asks for {want_fmt}"),
+    ));
+    let (w, h) = (img.width(), img.height());
+    let dims_ok = (w, h) == (spec.width, spec.height);
+    checks.push(Check::new(
+        "dimensions",
+        json!(format!("{w}x{h}")),
+        json!(format!("{}x{}", spec.width, spec.height)),
+        dims_ok,
+        Severity::Fail,
+        format!("image is {w}x{h} px; the spec asks for {}x{}", spec.width, spec.height),
+    ));
+    let profile = icc.as_deref().map(|b| match moxcms::ColorProfile::new_from_slice(b) {
+        Ok(p) => color::describe(&p),
+        Err(_) => "unreadable".to_string(),
+    });
+    let is_srgb = icc.as_deref() == Some(color::srgb_icc());
+    let (measured, ok) = match (&profile, spec.embed_icc) {
+        (None, false) => ("untagged (read as sRGB)".to_string(), true),
+        (None, true) => ("untagged".to_string(), false),
+        (Some(d), _) => (format!("embedded: {d}"), is_srgb),
+    };
+    checks.push(Check::new(
+        "color_space",
+        json!(measured),
+        json!(if spec.embed_icc { "sRGB, profile embedded" } else { "sRGB" }),
+        ok,
+        Severity::Fail,
+        format!("colour space is {measured}"),
+    ));
+    checks.push(Check::new(
+        "metadata_stripped",
+        json!(exif.as_ref().map(|e| e.len()).unwrap_or(0)),
+        json!(0),
+        exif.is_none(),
+        Severity::Fail,
+        "EXIF bytes in the file (GPS, camera, dates must not leak)".into(),
+    ));
+    let has_alpha = img.color().has_alpha();
+    let want_alpha = spec.background == Background::Transparent;
+    checks.push(Check::new(
+        "alpha",
+        json!(if has_alpha { "present" } else { "none" }),
+        json!(if want_alpha { "present" } else { "none" }),
+        has_alpha == want_alpha,
+        Severity::Fail,
+        if want_alpha {
+            "the spec wants a transparent background".into()
+        } else {
+            "the spec wants an opaque image with no alpha channel".into()
+        },
+    ));
+    if !dims_ok {
+        return checks;
+    }
+    let rgba = img.into_rgba8();
+    let px = |x: u32, y: u32| rgba.get_pixel(x, y).0;
+    // Per-pixel distance from the background: colour difference, or alpha when transparent.
+    let dist = |p: [u8; 4]| -> u8 {
+        match spec.background {
+            Background::Color(bg) => (0..3).map(|c| p[c].abs_diff(bg[c])).max().unwrap_or(0),
+            Background::Transparent => p[3],
+        }
+    };
+
+    let mut border_max = 0u8;
+    for x in 0..w {
+        border_max = border_max.max(dist(px(x, 0))).max(dist(px(x, h - 1)));
+    }
+    for y in 0..h {
+        border_max = border_max.max(dist(px(0, y))).max(dist(px(w - 1, y)));
+    }
+    checks.push(Check::new(
+        "border_purity",
+        json!(border_max),
+        json!(spec.border_tolerance),
+        border_max <= spec.border_tolerance,
+        Severity::Review,
+        format!(
+            "the outermost pixels differ from the background {} by up to {border_max} levels (allowed: {}); is something touching the edge, or is the backdrop not {}?",
+            spec.background, spec.border_tolerance, spec.background
+        ),
+    ));
+
+    // Product box in the output.
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
+    for (x, y, p) in rgba.enumerate_pixels() {
+        if dist(p.0) > PRODUCT_DIFF {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    let found = x0 <= x1;
+    let fill = if found {
+        (f64::from(x1 - x0 + 1) / f64::from(w)).max(f64::from(y1 - y0 + 1) / f64::from(h))
+    } else {
+        0.0
+    };
+    checks.push(Check::new(
+        "fill_ratio",
+        json!(round3(fill)),
+        json!(round3(spec.min_fill())),
+        fill >= spec.min_fill(),
+        Severity::Review,
+        format!(
+            "the product spans {:.1}% of the frame on its longest side; the spec wants at least {:.1}%",
+            fill * 100.0,
+            spec.min_fill() * 100.0
+        ),
+    ));
+    if found && spec.align == Align::Center {
+        let off_x = (f64::from(x0 + x1 + 1) - f64::from(w)).abs() / 2.0;
+        let off_y = (f64::from(y0 + y1 + 1) - f64::from(h)).abs() / 2.0;
+        let off = off_x.max(off_y);
+        let limit = (f64::from(w.max(h)) * 0.002).max(2.0);
+        checks.push(Check::new(
+            "centering",
+            json!(round3(off)),
+            json!(round3(limit)),
+            off <= limit,
+            Severity::Review,
+            format!("the product's centre is {off:.1} px off the canvas centre"),
+        ));
+    }
+    let p = facts.placement;
+    checks.push(Check::new(
+        "upscale",
+        json!(round3(p.wanted_scale)),
+        json!(spec.max_upscale),
+        p.wanted_scale <= spec.max_upscale + 1e-9,
+        Severity::Review,
+        if p.wanted_scale > spec.max_upscale {
+            format!(
+                "the source is too small: filling {:.0}% would need {:.2}x enlargement, so it was enlarged {:.2}x and the product is smaller than asked. Use this image anyway, or supply a larger source?",
+                spec.fill_ratio * 100.0,
+                p.wanted_scale,
+                p.scale
+            )
+        } else {
+            format!("scaled {:.2}x", p.scale)
+        },
+    ));
+    if let Some(max) = spec.max_bytes {
+        let n = bytes.len() as u64;
+        checks.push(Check::new(
+            "file_size",
+            json!(n),
+            json!(max),
+            n <= max,
+            Severity::Fail,
+            format!("the file is {n} bytes; the destination accepts at most {max}"),
+        ));
+    }
+    if found {
+        let sharp = laplacian_variance(&rgba, x0, y0, x1, y1);
+        checks.push(Check::new(
+            "sharpness",
+            json!(round3(sharp)),
+            json!(spec.sharpness_floor),
+            sharp >= spec.sharpness_floor,
+            Severity::Review,
+            format!(
+                "detail (variance of the Laplacian) over the product is {sharp:.1}; below {} the photo may look blurry. Is it sharp enough to list?",
+                spec.sharpness_floor
+            ),
+        ));
+    }
+    if spec.background == Background::Transparent && facts.kind != SourceKind::Cutout {
+        checks.push(Check::new(
+            "cutout_source",
+            json!(facts.kind.name()),
+            json!("cutout"),
+            false,
+            Severity::Review,
+            "the source had no transparency; the background was removed by colour key from the sweep. Are the edges and shadow acceptable for a mockup?".into(),
+        ));
+    }
+    checks
+}
+
+/// Variance of the 4-neighbour Laplacian of luma over a box: a standard blur measure.
+pub fn laplacian_variance(img: &image::RgbaImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f64 {
+    let (w, h) = img.dimensions();
+    let luma = |x: u32, y: u32| {
+        let p = img.get_pixel(x, y).0;
+        (f64::from(p[0]) * 0.299 + f64::from(p[1]) * 0.587 + f64::from(p[2]) * 0.114)
+            * f64::from(p[3])
+            / 255.0
+            + 255.0 * (1.0 - f64::from(p[3]) / 255.0)
+    };
+    let (xa, ya) = (x0.max(1), y0.max(1));
+    let (xb, yb) = (x1.min(w.saturating_sub(2)), y1.min(h.saturating_sub(2)));
+    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
+    for y in ya..=yb {
+        for x in xa..=xb {
+            let l = 4.0 * luma(x, y) - luma(x - 1, y) - luma(x + 1, y) - luma(x, y - 1) - luma(x, y + 1);
+            n += 1.0;
+            sum += l;
+            sq += l * l;
+        }
+    }
+    if n < 1.0 {
+        return 0.0;
+    }
+    let mean = sum / n;
+    sq / n - mean * mean
+}

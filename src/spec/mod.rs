@@ -1,0 +1,391 @@
+//! Target specs: what a finished image must look like for one destination.
+//!
+//! A spec is data (TOML), never code. Built-ins live in `assets/specs/` and are compiled in;
+//! a user file may `extends = "<built-in id>"` and override any field.
+
+mod builtin;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+pub use builtin::{builtin, builtin_ids};
+
+/// Errors loading or validating a spec. Each names the spec and, where it can, the field.
+#[derive(Debug, Error)]
+pub enum SpecError {
+    #[error("unknown spec '{0}': run `shelfready specs` to list the built-in ones, or pass a path to a .toml file")]
+    Unknown(String),
+    #[error("cannot read spec file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("spec {spec}: {message}")]
+    Parse { spec: String, message: String },
+    #[error("spec {spec}: field `{field}` {reason}")]
+    Invalid {
+        spec: String,
+        field: &'static str,
+        reason: String,
+    },
+}
+
+impl SpecError {
+    /// Stable kebab-case code for manifests, logs and HTTP bodies.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SpecError::Unknown(_) => "spec-unknown",
+            SpecError::Read { .. } => "spec-unreadable",
+            SpecError::Parse { .. } => "spec-bad-field",
+            SpecError::Invalid { .. } => "spec-invalid-value",
+        }
+    }
+}
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+        }
+    }
+}
+
+/// Where the product sits vertically inside its fill box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Align {
+    #[default]
+    Center,
+    Bottom,
+}
+
+/// JPEG chroma subsampling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Subsampling {
+    #[serde(rename = "4:4:4")]
+    S444,
+    #[default]
+    #[serde(rename = "4:2:0")]
+    S420,
+}
+
+/// Background of the canvas: an opaque colour or transparency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Background {
+    Color([u8; 3]),
+    Transparent,
+}
+
+impl Background {
+    pub fn parse(s: &str) -> Option<Background> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("transparent") {
+            return Some(Background::Transparent);
+        }
+        let hex = s.strip_prefix('#')?;
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        Some(Background::Color([byte(0)?, byte(2)?, byte(4)?]))
+    }
+}
+
+impl std::fmt::Display for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Background::Transparent => write!(f, "transparent"),
+            Background::Color([r, g, b]) => write!(f, "#{r:02X}{g:02X}{b:02X}"),
+        }
+    }
+}
+
+impl Serialize for Background {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Background {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Background::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "'{s}' is not a background: use \"#RRGGBB\" or \"transparent\""
+            ))
+        })
+    }
+}
+
+/// A resolved spec. Field names are the TOML keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Short id used in file names and manifests (`amazon-main`).
+    pub id: String,
+    /// One line saying what the spec is for.
+    #[serde(default)]
+    pub description: String,
+    /// Canvas width in pixels.
+    pub width: u32,
+    /// Canvas height in pixels.
+    pub height: u32,
+    /// The product's bounding box is scaled so it fills this share of the canvas on its
+    /// constraining side (0.85 = the longest side spans 85% of a square canvas).
+    pub fill_ratio: f64,
+    /// Smallest fill the verifier accepts; defaults to `fill_ratio - 0.01`.
+    #[serde(default)]
+    pub min_fill_ratio: Option<f64>,
+    #[serde(default)]
+    pub align: Align,
+    /// `"#RRGGBB"` or `"transparent"`.
+    pub background: Background,
+    pub format: Format,
+    /// Encoder quality 1-100 (JPEG, lossy WebP; 100 means lossless WebP). Ignored for PNG.
+    #[serde(default = "default_quality")]
+    pub quality: u8,
+    #[serde(default)]
+    pub progressive: bool,
+    #[serde(default)]
+    pub chroma_subsampling: Subsampling,
+    /// Embed an sRGB ICC profile in the output (otherwise untagged, which readers take as sRGB).
+    #[serde(default)]
+    pub embed_icc: bool,
+    /// Largest file the destination accepts, in bytes.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+    /// Largest scale factor applied to the source; beyond it the image is rendered at this
+    /// factor (product smaller than asked) and sent to review.
+    #[serde(default = "default_max_upscale")]
+    pub max_upscale: f64,
+    /// Largest allowed difference (0-255, per channel) of any border pixel from the background.
+    #[serde(default)]
+    pub border_tolerance: u8,
+    /// Smallest variance of the Laplacian over the product region; below it the image is
+    /// sent to review as possibly blurry.
+    #[serde(default = "default_sharpness_floor")]
+    pub sharpness_floor: f64,
+    /// Who acts on a ready image: `export:amazon`, `mockup`, ...
+    pub next_actor: String,
+}
+
+fn default_quality() -> u8 {
+    90
+}
+fn default_max_upscale() -> f64 {
+    1.5
+}
+fn default_sharpness_floor() -> f64 {
+    10.0
+}
+
+/// Largest canvas side a spec may ask for.
+const MAX_CANVAS_SIDE: u32 = 10_000;
+
+impl Spec {
+    /// Parses one spec from TOML text. `extends` pulls a built-in in first, so a user file
+    /// can change a few fields of `amazon-main` without repeating the rest.
+    pub fn from_toml(name: &str, text: &str) -> Result<Spec, SpecError> {
+        let parse_err = |e: toml::de::Error| SpecError::Parse {
+            spec: name.to_string(),
+            message: e.message().to_string(),
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        if let Some(base) = table.remove("extends") {
+            let base_id = base.as_str().ok_or_else(|| SpecError::Invalid {
+                spec: name.to_string(),
+                field: "extends",
+                reason: "must be the id of a built-in spec, as a string".into(),
+            })?;
+            let base_text = builtin::text(base_id)
+                .ok_or_else(|| SpecError::Unknown(base_id.to_string()))?;
+            let mut merged: toml::Table = toml::from_str(base_text).map_err(parse_err)?;
+            merged.extend(table);
+            table = merged;
+        }
+        let spec: Spec = table.try_into().map_err(parse_err)?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Reads a spec from a `.toml` file.
+    pub fn from_file(path: &Path) -> Result<Spec, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Spec::from_toml(&path.display().to_string(), &text)
+    }
+
+    /// Resolves a CLI/API spec name: a built-in id, or a path to a TOML file.
+    pub fn resolve(name: &str) -> Result<Spec, SpecError> {
+        if let Some(spec) = builtin(name) {
+            return spec;
+        }
+        let path = Path::new(name);
+        if name.ends_with(".toml") || path.exists() {
+            return Spec::from_file(path);
+        }
+        Err(SpecError::Unknown(name.to_string()))
+    }
+
+    fn invalid(&self, field: &'static str, reason: impl Into<String>) -> SpecError {
+        SpecError::Invalid {
+            spec: self.id.clone(),
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks every value is in range; the error names the field.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let id_ok = !self.id.is_empty()
+            && self.id.len() <= 64
+            && self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !id_ok {
+            return Err(self.invalid(
+                "id",
+                "must be 1-64 characters of a-z, 0-9 and '-' (it is used in file names)",
+            ));
+        }
+        for (field, v) in [("width", self.width), ("height", self.height)] {
+            if v == 0 || v > MAX_CANVAS_SIDE {
+                return Err(self.invalid(
+                    field,
+                    format!("is {v}; it must be between 1 and {MAX_CANVAS_SIDE} pixels"),
+                ));
+            }
+        }
+        if !(self.fill_ratio > 0.0 && self.fill_ratio <= 1.0) {
+            return Err(self.invalid(
+                "fill_ratio",
+                format!(
+                    "is {}; it must be above 0 and at most 1 (0.85 = 85% of the canvas)",
+                    self.fill_ratio
+                ),
+            ));
+        }
+        if let Some(min) = self.min_fill_ratio {
+            if !(min > 0.0 && min <= self.fill_ratio) {
+                return Err(self.invalid(
+                    "min_fill_ratio",
+                    format!("is {min}; it must be above 0 and at most fill_ratio"),
+                ));
+            }
+        }
+        if !(1..=100).contains(&self.quality) {
+            return Err(self.invalid(
+                "quality",
+                format!("is {}; it must be 1-100", self.quality),
+            ));
+        }
+        if !(self.max_upscale >= 1.0 && self.max_upscale.is_finite()) {
+            return Err(self.invalid(
+                "max_upscale",
+                format!("is {}; it must be 1 or more", self.max_upscale),
+            ));
+        }
+        if !(self.sharpness_floor >= 0.0 && self.sharpness_floor.is_finite()) {
+            return Err(self.invalid("sharpness_floor", "must be 0 or more"));
+        }
+        if self.background == Background::Transparent && self.format == Format::Jpeg {
+            return Err(self.invalid(
+                "background",
+                "is transparent but format is jpeg, which has no alpha: use png or webp",
+            ));
+        }
+        if self.next_actor.trim().is_empty() {
+            return Err(self.invalid("next_actor", "must name who acts on a ready image"));
+        }
+        Ok(())
+    }
+
+    /// The fill the verifier accepts.
+    pub fn min_fill(&self) -> f64 {
+        self.min_fill_ratio.unwrap_or(self.fill_ratio - 0.01)
+    }
+
+    /// Hash of the resolved content, so a changed spec is visible in manifests and re-runs.
+    pub fn content_hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex(&Sha256::digest(&json))
+    }
+
+    /// Canonical TOML for `shelfready specs <id>`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_parses_and_validates() {
+        for id in builtin_ids() {
+            let spec = builtin(id).expect("listed").expect("valid");
+            assert_eq!(spec.id, *id);
+        }
+    }
+
+    #[test]
+    fn user_spec_extends_builtin() {
+        let spec = Spec::from_toml(
+            "mine.toml",
+            "extends = \"amazon-main\"\nid = \"amazon-small\"\nwidth = 1000\nheight = 1000\n",
+        )
+        .unwrap();
+        assert_eq!(spec.width, 1000);
+        assert_eq!(spec.background, Background::Color([255, 255, 255]));
+        assert_eq!(spec.format, Format::Jpeg);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = Spec::from_toml("x.toml", "extends = \"shopify\"\nfil_ratio = 0.9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fil_ratio"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_value_is_named() {
+        let err = Spec::from_toml("x.toml", "extends = \"shopify\"\nfill_ratio = 1.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fill_ratio") && err.contains("1.5"), "{err}");
+    }
+
+    #[test]
+    fn background_parses() {
+        assert_eq!(
+            Background::parse("#fFfFfF"),
+            Some(Background::Color([255, 255, 255]))
+        );
+        assert_eq!(Background::parse("transparent"), Some(Background::Transparent));
+        assert_eq!(Background::parse("white"), None);
+    }
+}
