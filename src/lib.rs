@@ -4,3 +4,5 @@
 
 pub mod pipeline;
 pub mod spec;
+pub mod batch;
+pub mod handoff;

@@ -1,1 +1,245 @@
-fn main(){}
+//! The `shelfready` command line.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use shelfready::batch::{self, BatchOptions};
+use shelfready::handoff::{BatchManifest, State};
+use shelfready::pipeline::Limits;
+use shelfready::spec::{builtin, builtin_ids, Spec};
+
+// glibc's per-thread arenas grow without bound under parallel image work; mimalloc
+// returns memory and keeps peak RSS tied to the files in flight.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Exit code for a wrong command line (sysexits EX_USAGE); 0, 1 and 2 report batch results.
+const EXIT_USAGE: u8 = 64;
+
+#[derive(Parser)]
+#[command(name = "shelfready", version, about = "Makes product photos marketplace-ready: normalize, verify, hand off.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Normalize photos for one or more specs, verify every output and write manifests.
+    ///
+    /// Exit status: 0 all outputs ready, 2 some need review, 1 some failed.
+    Process {
+        /// Image files or folders (folders are walked; only image extensions are taken).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Comma-separated spec ids or paths to spec .toml files.
+        #[arg(long, short, env = "SHELFREADY_SPECS", value_delimiter = ',', default_value = "amazon-main")]
+        spec: Vec<String>,
+        /// Output folder.
+        #[arg(long, short, env = "SHELFREADY_OUT", default_value = "out")]
+        out: PathBuf,
+        /// Re-make outputs even when source and spec are unchanged.
+        #[arg(long)]
+        force: bool,
+        /// Worker threads (default: one per core).
+        #[arg(long, short, env = "SHELFREADY_JOBS")]
+        jobs: Option<usize>,
+        /// Largest source image in pixels (width x height).
+        #[arg(long, env = "SHELFREADY_MAX_PIXELS", default_value_t = Limits::default().max_pixels)]
+        max_pixels: u64,
+        /// Print the batch manifest as JSON on stdout instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the built-in specs, or print one as TOML.
+    Specs {
+        /// A spec id or .toml path to print in full.
+        id: Option<String>,
+    },
+    /// Print the JSON Schemas of the handoff and batch manifests (or write them to assets/schema/).
+    Schema {
+        #[arg(long)]
+        write: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHELFREADY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Process { inputs, spec, out, force, jobs, max_pixels, json } => {
+            if let Some(n) = jobs {
+                rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()?;
+            }
+            let specs = spec
+                .iter()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Spec::resolve(s.trim()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut ids = std::collections::HashSet::new();
+            if let Some(dup) = specs.iter().find(|s| !ids.insert(s.id.clone())) {
+                anyhow::bail!("spec '{}' is given twice", dup.id);
+            }
+            let inputs_list = batch::collect_inputs(&inputs, &out)?;
+            let opts = BatchOptions {
+                out_dir: out.clone(),
+                specs,
+                limits: Limits::default().with_max_pixels(max_pixels),
+                force,
+            };
+            let manifest = process(&inputs_list, &opts, json)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&manifest)?);
+            } else {
+                print_summary(&manifest, &opts);
+            }
+            Ok(manifest.exit_code as u8)
+        }
+        Command::Specs { id: None } => {
+            println!("{:<18} {:>11}  {:<5} {:<12} {:>5}  description", "id", "canvas", "fmt", "background", "fill");
+            for id in builtin_ids() {
+                let s = builtin(id).context("built-in spec")??;
+                println!(
+                    "{:<18} {:>11}  {:<5} {:<12} {:>4.0}%  {}",
+                    s.id,
+                    format!("{}x{}", s.width, s.height),
+                    s.format.extension(),
+                    s.background.to_string(),
+                    s.fill_ratio * 100.0,
+                    s.description
+                );
+            }
+            Ok(0)
+        }
+        Command::Specs { id: Some(id) } => {
+            let s = Spec::resolve(&id)?;
+            print!("{}", s.to_toml());
+            Ok(0)
+        }
+        Command::Schema { write } => {
+            let h = serde_json::to_string_pretty(&shelfready::handoff::handoff_schema())? + "\n";
+            let b = serde_json::to_string_pretty(&shelfready::handoff::batch_schema())? + "\n";
+            match write {
+                Some(dir) => {
+                    std::fs::create_dir_all(&dir)?;
+                    std::fs::write(dir.join("handoff.schema.json"), h)?;
+                    std::fs::write(dir.join("manifest.schema.json"), b)?;
+                }
+                None => print!("{b}"),
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn process(inputs: &[batch::Input], opts: &BatchOptions, quiet: bool) -> Result<BatchManifest> {
+    let total = inputs.len();
+    let tty = std::io::stderr().is_terminal() && !quiet;
+    let bar = tty.then(|| {
+        let b = ProgressBar::new(total as u64);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let done = AtomicUsize::new(0);
+    let on_file = |input: &batch::Input, hs: &[shelfready::handoff::Handoff]| {
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        let states: Vec<String> = hs
+            .iter()
+            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
+            .collect();
+        let line = format!("[{n}/{total}] {}: {}", input.path.display(), states.join(", "));
+        match &bar {
+            Some(b) => {
+                b.set_message(input.name.clone());
+                b.inc(1);
+            }
+            None if !quiet => eprintln!("{line}"),
+            None => {}
+        }
+    };
+    let manifest = batch::run(inputs, opts, &on_file)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(manifest)
+}
+
+fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
+    let s = &m.summary;
+    println!(
+        "shelfready: {} source(s) x {} spec(s) = {} output(s) in {}",
+        s.sources,
+        m.specs.len(),
+        s.outputs,
+        opts.out_dir.display()
+    );
+    println!("  ready         {:>4}", s.ready);
+    println!("  needs review  {:>4}", s.needs_review);
+    println!("  failed        {:>4}", s.failed);
+    if s.up_to_date > 0 {
+        println!("  ({} unchanged since the last run and kept)", s.up_to_date);
+    }
+    let review: Vec<_> = m.handoffs.iter().filter(|h| h.state == State::NeedsReview).collect();
+    if !review.is_empty() {
+        println!("\nNeeds review:");
+        for h in review {
+            println!("  {:<36} {}", h.id, h.next_actor.checks.join(", "));
+        }
+    }
+    let failed: Vec<_> = m.handoffs.iter().filter(|h| h.state == State::Failed).collect();
+    if !failed.is_empty() {
+        println!("\nFailed:");
+        let mut last = String::new();
+        for h in failed {
+            let reason = h
+                .error
+                .as_ref()
+                .map(|e| format!("{}: {}", e.code, e.message))
+                .unwrap_or_else(|| h.next_actor.checks.join(", "));
+            if reason != last {
+                println!("  {:<36} {}", h.id, reason);
+            }
+            last = reason;
+        }
+    }
+    println!("\nManifest: {}", opts.out_dir.join("manifest.json").display());
+    println!(
+        "{}",
+        match m.exit_code {
+            0 => "All outputs are ready (exit 0).",
+            2 => "Some outputs need a person's review (exit 2); each manifest says what to decide.",
+            _ => "Some outputs failed (exit 1); each manifest says why.",
+        }
+    );
+}

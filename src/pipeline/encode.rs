@@ -182,7 +182,7 @@ mod tests {
             height: 48,
             channels,
             pixels: px,
-            placement: Placement { scale: 1.0, wanted_scale: 1.0, x: 0, y: 0, w: 1, h: 1 },
+            placement: Placement { scale: 1.0, wanted_scale: 1.0, x: 0, y: 0, w: 1, h: 1, image_x: 0, image_y: 0, image_w: 1, image_h: 1 },
             operations: Vec::new(),
         }
     }

@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::analyse::{Analysis, Rect, SourceKind};
 use super::{Frame, Operation};
+use super::verify::VISIBLE_DIFF;
 use crate::spec::{Align, Background, Spec};
 
 #[derive(Debug, Error)]
@@ -38,16 +39,22 @@ pub struct Cutout {
 }
 
 /// Where the product went on the canvas.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Placement {
-    /// Scale applied to the product box.
+    /// Scale applied to the cut-out.
     pub scale: f64,
     /// Scale the spec's fill ratio asked for; above `scale` when capped by `max_upscale`.
     pub wanted_scale: f64,
+    /// The visible subject's box on the canvas.
     pub x: u32,
     pub y: u32,
     pub w: u32,
     pub h: u32,
+    /// The whole resized cut-out on the canvas (may reach past its edges).
+    pub image_x: i64,
+    pub image_y: i64,
+    pub image_w: u32,
+    pub image_h: u32,
 }
 
 /// A rendered canvas, ready to encode.
@@ -182,14 +189,50 @@ fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
     n
 }
 
-/// Where the product box goes for this spec.
-pub fn place(rect: Rect, spec: &Spec) -> Placement {
+/// The part of the cut-out a viewer sees against `bg`: pixels whose flattened colour differs
+/// from the background by more than [`VISIBLE_DIFF`]. Framing uses this box, so a faint
+/// shadow or haze that vanishes on white does not push the product off centre. The verifier
+/// measures the written file with the same rule. `None` when nothing is visible.
+pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
+    let w = cut.rect.w as usize;
+    let visible = |p: &[u8]| -> bool {
+        match bg {
+            Background::Transparent => p[3] > VISIBLE_DIFF,
+            Background::Color(c) => {
+                let a = u32::from(p[3]);
+                (0..3).any(|i| u32::from(p[i].abs_diff(c[i])) * a > u32::from(VISIBLE_DIFF) * 255)
+            }
+        }
+    };
+    let rows: Vec<Option<(usize, usize)>> = cut
+        .pixels
+        .par_chunks(w * 4)
+        .map(|row| {
+            let first = row.chunks_exact(4).position(visible)?;
+            let last = row.chunks_exact(4).rposition(visible)?;
+            Some((first, last))
+        })
+        .collect();
+    let y0 = rows.iter().position(Option::is_some)?;
+    let y1 = rows.iter().rposition(Option::is_some)?;
+    let x0 = rows.iter().flatten().map(|r| r.0).min()?;
+    let x1 = rows.iter().flatten().map(|r| r.1).max()?;
+    Some(Rect {
+        x: x0 as u32,
+        y: y0 as u32,
+        w: (x1 - x0 + 1) as u32,
+        h: (y1 - y0 + 1) as u32,
+    })
+}
+
+/// Where the subject goes for this spec. `subject` is in cut-out coordinates.
+pub fn place(cut_w: u32, cut_h: u32, subject: Rect, spec: &Spec) -> Placement {
     let (cw, ch) = (f64::from(spec.width), f64::from(spec.height));
     let f = spec.fill_ratio;
-    let wanted = (f * cw / f64::from(rect.w)).min(f * ch / f64::from(rect.h));
+    let wanted = (f * cw / f64::from(subject.w)).min(f * ch / f64::from(subject.h));
     let scale = wanted.min(spec.max_upscale);
-    let w = ((f64::from(rect.w) * scale).round() as u32).clamp(1, spec.width);
-    let h = ((f64::from(rect.h) * scale).round() as u32).clamp(1, spec.height);
+    let w = ((f64::from(subject.w) * scale).round() as u32).clamp(1, spec.width);
+    let h = ((f64::from(subject.h) * scale).round() as u32).clamp(1, spec.height);
     let x = (spec.width - w) / 2;
     let y = match spec.align {
         Align::Center => (spec.height - h) / 2,
@@ -198,6 +241,8 @@ pub fn place(rect: Rect, spec: &Spec) -> Placement {
             box_bottom.saturating_sub(h).min(spec.height - h)
         }
     };
+    let image_w = ((f64::from(cut_w) * scale).round() as u32).max(1);
+    let image_h = ((f64::from(cut_h) * scale).round() as u32).max(1);
     Placement {
         scale,
         wanted_scale: wanted,
@@ -205,19 +250,30 @@ pub fn place(rect: Rect, spec: &Spec) -> Placement {
         y,
         w,
         h,
+        image_x: i64::from(x) - (f64::from(subject.x) * scale).round() as i64,
+        image_y: i64::from(y) - (f64::from(subject.y) * scale).round() as i64,
+        image_w,
+        image_h,
     }
 }
 
 /// Renders one spec's canvas from a cut-out.
 pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
-    let placement = place(cut.rect, spec);
+    let subject = subject_box(cut, spec.background).unwrap_or(Rect {
+        x: 0,
+        y: 0,
+        w: cut.rect.w,
+        h: cut.rect.h,
+    });
+    let placement = place(cut.rect.w, cut.rect.h, subject, spec);
     let mut operations = Vec::new();
-    let product = if placement.w == cut.rect.w && placement.h == cut.rect.h {
+    let (iw, ih) = (placement.image_w, placement.image_h);
+    let product = if iw == cut.rect.w && ih == cut.rect.h {
         cut.pixels.clone()
     } else {
         let src = ImageRef::new(cut.rect.w, cut.rect.h, &cut.pixels, PixelType::U8x4)
             .map_err(|e| RenderError::Resize(e.to_string()))?;
-        let mut dst = Image::new(placement.w, placement.h, PixelType::U8x4);
+        let mut dst = Image::new(iw, ih, PixelType::U8x4);
         // use_alpha: fast_image_resize premultiplies before filtering and divides after,
         // so transparent pixels' colour never bleeds into the edge (no dark halo).
         let options = ResizeOptions::new()
@@ -229,28 +285,37 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
         operations.push(Operation::new(
             "resize",
             json!({ "filter": "lanczos3", "premultiplied": true, "from": [cut.rect.w, cut.rect.h],
-                    "to": [placement.w, placement.h], "scale": placement.scale }),
+                    "to": [iw, ih], "scale": placement.scale }),
         ));
         dst.into_vec()
     };
     operations.push(Operation::new(
         "place",
-        json!({ "canvas": [spec.width, spec.height], "x": placement.x, "y": placement.y,
+        json!({ "canvas": [spec.width, spec.height], "subject": [placement.x, placement.y, placement.w, placement.h],
                 "fill_ratio": spec.fill_ratio, "align": spec.align }),
     ));
     let (cw, ch) = (spec.width as usize, spec.height as usize);
-    let (pw, px, py) = (placement.w as usize, placement.x as usize, placement.y as usize);
+    // The resized cut-out may reach past the canvas (a faint shadow outside the subject
+    // box): only the overlapping columns and rows are drawn.
+    let x_lo = placement.image_x.max(0) as usize;
+    let x_hi = (placement.image_x + i64::from(iw)).clamp(0, cw as i64) as usize;
+    let y_lo = placement.image_y.max(0) as usize;
+    let y_hi = (placement.image_y + i64::from(ih)).clamp(0, ch as i64) as usize;
+    let src_row = |y: usize| -> &[u8] {
+        let sy = (y as i64 - placement.image_y) as usize;
+        let sx = (x_lo as i64 - placement.image_x) as usize;
+        let start = (sy * iw as usize + sx) * 4;
+        &product[start..start + (x_hi.saturating_sub(x_lo)) * 4]
+    };
     let (channels, pixels) = match spec.background {
         Background::Color(bg) => {
             let mut canvas = bg.repeat(cw * ch);
             canvas
                 .par_chunks_mut(cw * 3)
-                .skip(py)
-                .take(placement.h as usize)
                 .enumerate()
-                .for_each(|(row, out)| {
-                    let src = &product[row * pw * 4..(row + 1) * pw * 4];
-                    for (o, p) in out[px * 3..(px + pw) * 3].chunks_exact_mut(3).zip(src.chunks_exact(4)) {
+                .filter(|(y, _)| (y_lo..y_hi).contains(y))
+                .for_each(|(y, out)| {
+                    for (o, p) in out[x_lo * 3..x_hi * 3].chunks_exact_mut(3).zip(src_row(y).chunks_exact(4)) {
                         let a = u32::from(p[3]);
                         for c in 0..3 {
                             o[c] = ((u32::from(p[c]) * a + u32::from(bg[c]) * (255 - a) + 127) / 255) as u8;
@@ -264,12 +329,10 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
             let mut canvas = vec![0u8; cw * ch * 4];
             canvas
                 .par_chunks_mut(cw * 4)
-                .skip(py)
-                .take(placement.h as usize)
                 .enumerate()
-                .for_each(|(row, out)| {
-                    let src = &product[row * pw * 4..(row + 1) * pw * 4];
-                    for (o, p) in out[px * 4..(px + pw) * 4].chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+                .filter(|(y, _)| (y_lo..y_hi).contains(y))
+                .for_each(|(y, out)| {
+                    for (o, p) in out[x_lo * 4..x_hi * 4].chunks_exact_mut(4).zip(src_row(y).chunks_exact(4)) {
                         // Fully transparent pixels carry no colour: keeps PNGs small and clean.
                         if p[3] > 0 {
                             o.copy_from_slice(p);
@@ -334,7 +397,7 @@ mod tests {
         let mut f = disc(200, 200, 100.0, 100.0, 50.0);
         let a = analyse(&mut f);
         let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
-        assert!((r.placement.scale - 1.5).abs() < 1e-9);
+        assert!((r.placement.scale - 2.0).abs() < 1e-9);
         assert!(r.placement.wanted_scale > 10.0);
     }
 

@@ -62,8 +62,9 @@ pub struct RenderFacts {
     pub kind: SourceKind,
 }
 
-/// Difference from the background above which an output pixel counts as product.
-const PRODUCT_DIFF: u8 = 10;
+/// Difference from the background (or alpha, on transparency) above which a pixel is seen
+/// as product. Rendering frames the subject by the same rule.
+pub const VISIBLE_DIFF: u8 = 10;
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
@@ -187,7 +188,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     // Product box in the output.
     let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
     for (x, y, p) in rgba.enumerate_pixels() {
-        if dist(p.0) > PRODUCT_DIFF {
+        if dist(p.0) > VISIBLE_DIFF {
             x0 = x0.min(x);
             y0 = y0.min(y);
             x1 = x1.max(x);
@@ -269,7 +270,16 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             ),
         ));
     }
-    if spec.background == Background::Transparent && facts.kind != SourceKind::Cutout {
+    if facts.kind == SourceKind::Scene {
+        checks.push(Check::new(
+            "plain_background",
+            json!("none found"),
+            json!("cut-out or plain sweep"),
+            false,
+            Severity::Review,
+            "the source is a photo with a busy background (no transparency, no plain sweep), placed whole on the canvas. Is it a lifestyle shot to use as an additional image, or does it need background removal first?".into(),
+        ));
+    } else if spec.background == Background::Transparent && facts.kind != SourceKind::Cutout {
         checks.push(Check::new(
             "cutout_source",
             json!(facts.kind.name()),

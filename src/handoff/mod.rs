@@ -1,0 +1,334 @@
+//! The handoff manifest: what was made, for which goal, in what state, how it measured up,
+//! and who acts next. Field names are stable and snake_case; `assets/schema/` holds the
+//! JSON Schema generated from these types.
+
+mod context;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use context::{context_from_name, Context};
+
+use crate::pipeline::{Check, Operation, Severity};
+use crate::spec::Spec;
+
+/// Version of the manifest layout; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+/// This tool's version, recorded in provenance.
+pub const TOOL_VERSION: &str = concat!("shelfready ", env!("CARGO_PKG_VERSION"));
+
+/// Lifecycle of one output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Received,
+    Processing,
+    Ready,
+    NeedsReview,
+    Failed,
+    Approved,
+    Rejected,
+    Exported,
+}
+
+impl State {
+    /// The transitions the lifecycle allows; anything else is refused.
+    pub fn can_become(self, next: State) -> bool {
+        use State::*;
+        matches!(
+            (self, next),
+            (Received, Processing)
+                | (Received, Failed)
+                | (Processing, Ready)
+                | (Processing, NeedsReview)
+                | (Processing, Failed)
+                | (Ready, Approved)
+                | (Ready, Rejected)
+                | (Ready, Exported)
+                | (NeedsReview, Approved)
+                | (NeedsReview, Rejected)
+                | (Approved, Exported)
+                // A re-run with a new source or spec starts over.
+                | (Failed, Processing)
+                | (Rejected, Processing)
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Received => "received",
+            State::Processing => "processing",
+            State::Ready => "ready",
+            State::NeedsReview => "needs_review",
+            State::Failed => "failed",
+            State::Approved => "approved",
+            State::Rejected => "rejected",
+            State::Exported => "exported",
+        }
+    }
+}
+
+/// 1. The file that was produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Asset {
+    /// Path of the image, relative to the batch output folder.
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
+    pub width: u32,
+    pub height: u32,
+    /// `jpeg`, `png` or `webp`.
+    pub format: String,
+    pub color_space: String,
+    pub has_alpha: bool,
+}
+
+/// 2. What the output had to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Goal {
+    pub spec_id: String,
+    /// sha256 of the resolved spec; a changed spec shows as a changed hash.
+    pub spec_hash: String,
+    pub description: String,
+}
+
+impl Goal {
+    pub fn of(spec: &Spec) -> Goal {
+        Goal {
+            spec_id: spec.id.clone(),
+            spec_hash: spec.content_hash(),
+            description: spec.description.clone(),
+        }
+    }
+}
+
+/// One recorded state change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Transition {
+    pub from: Option<State>,
+    pub to: State,
+    /// RFC 3339 UTC.
+    pub at: String,
+    /// `shelfready` for automatic steps, or the person or system that acted.
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// 5. Who acts next, and what they decide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct NextActor {
+    /// `export:amazon`, `mockup`, `review`, ...
+    pub actor: String,
+    /// What that actor does, in one sentence.
+    pub action: String,
+    /// For a reviewer: the question to answer, built from the failed checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
+    /// Names of the checks behind the question.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+}
+
+/// Why an asset failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Failure {
+    /// Stable kebab-case code (`decode-truncated`).
+    pub code: String,
+    /// What happened, in words for the person who supplied the file.
+    pub message: String,
+}
+
+/// Where the output came from and what was done to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Provenance {
+    pub source_path: String,
+    pub source_sha256: String,
+    pub source_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::pipeline::SourceInfo>,
+    pub operations: Vec<Operation>,
+    pub tool_version: String,
+}
+
+/// The manifest of one output (one source x one spec).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Handoff {
+    pub schema_version: u32,
+    /// `<name>.<spec_id>`, unique in a batch.
+    pub id: String,
+    /// 1. The produced file; absent when nothing could be produced.
+    pub asset: Option<Asset>,
+    /// 2. The spec it had to meet.
+    pub goal: Goal,
+    /// 3. Where it is in its lifecycle, and how it got there.
+    pub state: State,
+    pub history: Vec<Transition>,
+    /// 4. Each check as measured on the written file.
+    pub quality: Vec<Check>,
+    /// 5. Who acts next.
+    pub next_actor: NextActor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    pub provenance: Provenance,
+    pub context: Context,
+}
+
+/// RFC 3339 UTC timestamp for now.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl Handoff {
+    /// Moves to `to` if the lifecycle allows it, recording who and when.
+    pub fn transition(&mut self, to: State, actor: &str, note: Option<String>) -> Result<(), String> {
+        if !self.state.can_become(to) {
+            return Err(format!(
+                "{} cannot go from {} to {}",
+                self.id,
+                self.state.as_str(),
+                to.as_str()
+            ));
+        }
+        self.history.push(Transition {
+            from: Some(self.state),
+            to,
+            at: now(),
+            actor: actor.into(),
+            note,
+        });
+        self.state = to;
+        Ok(())
+    }
+
+    /// Sets the end state from the checks (or the failure) and names the next actor.
+    pub fn settle(&mut self, spec: &Spec) {
+        let quality = self.quality.clone();
+        let failed: Vec<&Check> = quality.iter().filter(|c| !c.passed).collect();
+        let to = if self.error.is_some() || failed.iter().any(|c| c.severity == Severity::Fail) {
+            State::Failed
+        } else if failed.is_empty() {
+            State::Ready
+        } else {
+            State::NeedsReview
+        };
+        let note = match to {
+            State::Failed => Some(self.error.as_ref().map_or_else(
+                || failed_names(&failed),
+                |e| e.message.clone(),
+            )),
+            State::NeedsReview => Some(failed_names(&failed)),
+            _ => None,
+        };
+        // A handoff that failed before processing started goes straight from received.
+        let _ = self.transition(to, "shelfready", note);
+        self.next_actor = next_actor(to, spec, self.error.as_ref(), &failed);
+    }
+}
+
+fn failed_names(failed: &[&Check]) -> String {
+    let names: Vec<&str> = failed.iter().map(|c| c.name.as_str()).collect();
+    format!("checks not passed: {}", names.join(", "))
+}
+
+fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Check]) -> NextActor {
+    match state {
+        State::Ready => NextActor {
+            actor: spec.next_actor.clone(),
+            action: format!("take this {} as it is: every check passed", spec.id),
+            question: None,
+            checks: Vec::new(),
+        },
+        State::Failed => NextActor {
+            actor: "review".into(),
+            action: "replace the source file, or drop it from the batch".into(),
+            question: Some(match error {
+                Some(e) => format!("This photo could not be used: {}. Supply a new file?", e.message),
+                None => {
+                    let msgs: Vec<&str> = failed.iter().map(|c| c.message.as_str()).collect();
+                    format!("The output does not meet {}: {}. Fix the spec or the source?", spec.id, msgs.join("; "))
+                }
+            }),
+            checks: failed.iter().map(|c| c.name.clone()).collect(),
+        },
+        _ => NextActor {
+            actor: "review".into(),
+            action: format!(
+                "look at the image and approve it for {} or reject it",
+                spec.next_actor
+            ),
+            question: Some(
+                failed
+                    .iter()
+                    .map(|c| c.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            checks: failed.iter().map(|c| c.name.clone()).collect(),
+        },
+    }
+}
+
+/// Totals of a batch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub sources: usize,
+    pub outputs: usize,
+    pub ready: usize,
+    pub needs_review: usize,
+    pub failed: usize,
+    /// Outputs left as they were because source and spec were unchanged.
+    pub up_to_date: usize,
+}
+
+/// The manifest of a whole batch: every handoff, and the totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BatchManifest {
+    pub schema_version: u32,
+    pub tool_version: String,
+    pub created_at: String,
+    pub specs: Vec<Goal>,
+    pub summary: Summary,
+    /// 0 all ready, 2 some need review, 1 some failed.
+    pub exit_code: i32,
+    pub handoffs: Vec<Handoff>,
+}
+
+/// JSON Schema of a single handoff manifest.
+pub fn handoff_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Handoff)).unwrap_or_default()
+}
+
+/// JSON Schema of the batch manifest.
+pub fn batch_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(BatchManifest)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle_refuses_skips() {
+        assert!(State::Processing.can_become(State::Ready));
+        assert!(State::NeedsReview.can_become(State::Approved));
+        assert!(!State::NeedsReview.can_become(State::Exported));
+        assert!(!State::Failed.can_become(State::Exported));
+    }
+
+    #[test]
+    fn committed_schemas_match_the_types() {
+        let on_disk = |name: &str| -> serde_json::Value {
+            let path = format!("{}/assets/schema/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        assert_eq!(
+            on_disk("handoff.schema.json"),
+            handoff_schema(),
+            "run `shelfready schema --write` and commit assets/schema/"
+        );
+        assert_eq!(on_disk("manifest.schema.json"), batch_schema());
+    }
+}
