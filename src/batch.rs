@@ -83,11 +83,16 @@ pub fn collect_inputs(paths: &[PathBuf], out_dir: &Path) -> Result<Vec<Input>, B
     Ok(files
         .into_iter()
         .map(|path| {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             let base = safe_name(&stem);
             let mut name = base.clone();
             if seen.contains(&name) {
-                let ext = path.extension().map(|e| e.to_string_lossy().to_ascii_lowercase());
+                let ext = path
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase());
                 name = safe_name(&format!("{base}-{}", ext.unwrap_or_default()));
             }
             let mut n = 2;
@@ -109,16 +114,17 @@ fn walk(dir: &Path, skip: Option<&Path>, out: &mut Vec<PathBuf>) -> Result<(), B
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
-        let hidden = p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden || (skip.is_some() && p.canonicalize().ok().as_deref() == skip) {
             continue;
         }
         if p.is_dir() {
             walk(&p, skip, out)?;
-        } else if p
-            .extension()
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str()))
-        {
+        } else if p.extension().is_some_and(|e| {
+            IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+        }) {
             out.push(p);
         }
     }
@@ -129,7 +135,13 @@ fn walk(dir: &Path, skip: Option<&Path>, out: &mut Vec<PathBuf>) -> Result<(), B
 pub fn safe_name(stem: &str) -> String {
     let s: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let s = s.trim_start_matches('.').to_string();
     if s.is_empty() {
@@ -170,7 +182,9 @@ pub fn image_path(name: &str, spec: &Spec) -> String {
 
 /// Path of an output's handoff manifest.
 pub fn manifest_path(out_dir: &Path, name: &str, spec: &Spec) -> PathBuf {
-    out_dir.join("manifests").join(format!("{name}.{}.json", spec.id))
+    out_dir
+        .join("manifests")
+        .join(format!("{name}.{}.json", spec.id))
 }
 
 /// Runs the batch. `on_file` is called as each source finishes (from worker threads).
@@ -254,7 +268,11 @@ fn new_handoff(input: &Input, spec: &Spec, source_sha256: &str, source_bytes: u6
             tool_version: TOOL_VERSION.into(),
         },
         context: context_from_name(
-            &input.path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
+            &input
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default(),
         ),
     }
 }
@@ -264,7 +282,10 @@ fn up_to_date(opts: &BatchOptions, input: &Input, spec: &Spec, sha: &str) -> Opt
     let text = std::fs::read(manifest_path(&opts.out_dir, &input.name, spec)).ok()?;
     let mut h: Handoff = serde_json::from_slice(&text).ok()?;
     let asset = h.asset.as_ref()?;
-    let kept = matches!(h.state, State::Ready | State::NeedsReview | State::Approved | State::Exported);
+    let kept = matches!(
+        h.state,
+        State::Ready | State::NeedsReview | State::Approved | State::Exported
+    );
     let same = h.provenance.source_sha256 == sha
         && h.goal.spec_hash == spec.content_hash()
         && h.provenance.tool_version == TOOL_VERSION;
@@ -304,7 +325,10 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
     let specs: Vec<&Spec> = opts.specs.iter().collect();
     let size = std::fs::metadata(&input.path).map(|m| m.len()).unwrap_or(0);
     if size > opts.limits.max_bytes {
-        let hs = specs.iter().map(|s| new_handoff(input, s, "", size)).collect();
+        let hs = specs
+            .iter()
+            .map(|s| new_handoff(input, s, "", size))
+            .collect();
         let e = crate::pipeline::DecodeError::FileTooBig {
             bytes: size,
             limit: opts.limits.max_bytes,
@@ -314,8 +338,16 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
     let bytes = match std::fs::read(&input.path) {
         Ok(b) => b,
         Err(e) => {
-            let hs = specs.iter().map(|s| new_handoff(input, s, "", size)).collect();
-            return fail_all(hs, &specs, "source-unreadable", format!("the file cannot be read: {e}"));
+            let hs = specs
+                .iter()
+                .map(|s| new_handoff(input, s, "", size))
+                .collect();
+            return fail_all(
+                hs,
+                &specs,
+                "source-unreadable",
+                format!("the file cannot be read: {e}"),
+            );
         }
     };
     let sha = sha256_hex(&bytes);
@@ -323,7 +355,13 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
 
     let mut done: Vec<Option<Handoff>> = specs
         .iter()
-        .map(|s| if opts.force { None } else { up_to_date(opts, input, s, &sha) })
+        .map(|s| {
+            if opts.force {
+                None
+            } else {
+                up_to_date(opts, input, s, &sha)
+            }
+        })
         .collect();
     let todo: Vec<&Spec> = specs
         .iter()
@@ -335,7 +373,10 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
         return done.into_iter().flatten().collect();
     }
 
-    let mut fresh: Vec<Handoff> = todo.iter().map(|s| new_handoff(input, s, &sha, n)).collect();
+    let mut fresh: Vec<Handoff> = todo
+        .iter()
+        .map(|s| new_handoff(input, s, &sha, n))
+        .collect();
     let mut frame = match decode(&bytes, &opts.limits) {
         Ok(f) => f,
         Err(e) => {
@@ -389,17 +430,27 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
     let rendered = match render(cut, spec) {
         Ok(r) => r,
         Err(e) => {
-            h.error = Some(Failure { code: e.code().into(), message: e.to_string() });
+            h.error = Some(Failure {
+                code: e.code().into(),
+                message: e.to_string(),
+            });
             h.settle(spec);
             return;
         }
     };
-    h.provenance.operations.extend(cut.operations.iter().cloned());
-    h.provenance.operations.extend(rendered.operations.iter().cloned());
+    h.provenance
+        .operations
+        .extend(cut.operations.iter().cloned());
+    h.provenance
+        .operations
+        .extend(rendered.operations.iter().cloned());
     let (bytes, quality_used) = match encode_within_limit(&rendered, spec) {
         Ok(b) => b,
         Err(e) => {
-            h.error = Some(Failure { code: e.code().into(), message: e.to_string() });
+            h.error = Some(Failure {
+                code: e.code().into(),
+                message: e.to_string(),
+            });
             h.settle(spec);
             return;
         }
@@ -416,12 +467,18 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
     h.quality = verify(&bytes, spec, &facts);
     let rel = image_path(&input.name, spec);
     let path = opts.out_dir.join(&rel);
-    let hard_fail = h.quality.iter().any(|c| !c.passed && c.severity == crate::pipeline::Severity::Fail);
+    let hard_fail = h
+        .quality
+        .iter()
+        .any(|c| !c.passed && c.severity == crate::pipeline::Severity::Fail);
     if hard_fail {
         // Never leave an earlier, now stale output where a good one is expected.
         let _ = std::fs::remove_file(&path);
     } else if let Err(e) = write_atomic(&path, &bytes) {
-        h.error = Some(Failure { code: "output-write-failed".into(), message: e.to_string() });
+        h.error = Some(Failure {
+            code: "output-write-failed".into(),
+            message: e.to_string(),
+        });
     } else {
         h.asset = Some(Asset {
             path: rel,
@@ -430,7 +487,11 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
             width: rendered.width,
             height: rendered.height,
             format: format!("{:?}", spec.format).to_ascii_lowercase(),
-            color_space: if spec.embed_icc { "srgb (icc embedded)".into() } else { "srgb".into() },
+            color_space: if spec.embed_icc {
+                "srgb (icc embedded)".into()
+            } else {
+                "srgb".into()
+            },
             has_alpha: spec.background == Background::Transparent,
         });
     }
@@ -439,7 +500,9 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
 }
 
 fn is_up_to_date(h: &Handoff) -> bool {
-    h.history.last().is_some_and(|t| t.note.as_deref() == Some(UP_TO_DATE))
+    h.history
+        .last()
+        .is_some_and(|t| t.note.as_deref() == Some(UP_TO_DATE))
 }
 
 /// Writes the manifest of every output made in this run (kept ones are left as they are).
@@ -451,7 +514,10 @@ fn write_manifests(input: &Input, hs: &mut [Handoff], opts: &BatchOptions) {
         let json = serde_json::to_vec_pretty(h).unwrap_or_default();
         if let Err(e) = write_atomic(&manifest_path(&opts.out_dir, &input.name, spec), &json) {
             tracing::error!("{e}");
-            h.error.get_or_insert(Failure { code: "manifest-write-failed".into(), message: e.to_string() });
+            h.error.get_or_insert(Failure {
+                code: "manifest-write-failed".into(),
+                message: e.to_string(),
+            });
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `pipeline` is the pure core; `batch` runs it over files; `handoff` is the manifest model.
 
-pub mod pipeline;
-pub mod spec;
 pub mod batch;
 pub mod handoff;
+pub mod pipeline;
+pub mod spec;

@@ -23,7 +23,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_USAGE: u8 = 64;
 
 #[derive(Parser)]
-#[command(name = "shelfready", version, about = "Makes product photos marketplace-ready: normalize, verify, hand off.")]
+#[command(
+    name = "shelfready",
+    version,
+    about = "Makes product photos marketplace-ready: normalize, verify, hand off."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,13 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Comma-separated spec ids or paths to spec .toml files.
-        #[arg(long, short, env = "SHELFREADY_SPECS", value_delimiter = ',', default_value = "amazon-main")]
+        #[arg(
+            long,
+            short,
+            env = "SHELFREADY_SPECS",
+            value_delimiter = ',',
+            default_value = "amazon-main"
+        )]
         spec: Vec<String>,
         /// Output folder.
         #[arg(long, short, env = "SHELFREADY_OUT", default_value = "out")]
@@ -95,9 +105,19 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Process { inputs, spec, out, force, jobs, max_pixels, json } => {
+        Command::Process {
+            inputs,
+            spec,
+            out,
+            force,
+            jobs,
+            max_pixels,
+            json,
+        } => {
             if let Some(n) = jobs {
-                rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global()?;
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build_global()?;
             }
             let specs = spec
                 .iter()
@@ -124,7 +144,10 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(manifest.exit_code as u8)
         }
         Command::Specs { id: None } => {
-            println!("{:<18} {:>11}  {:<5} {:<12} {:>5}  description", "id", "canvas", "fmt", "background", "fill");
+            println!(
+                "{:<18} {:>11}  {:<5} {:<12} {:>5}  description",
+                "id", "canvas", "fmt", "background", "fill"
+            );
             for id in builtin_ids() {
                 let s = builtin(id).context("built-in spec")??;
                 println!(
@@ -166,8 +189,10 @@ fn process(inputs: &[batch::Input], opts: &BatchOptions, quiet: bool) -> Result<
     let bar = tty.then(|| {
         let b = ProgressBar::new(total as u64);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     });
@@ -178,7 +203,11 @@ fn process(inputs: &[batch::Input], opts: &BatchOptions, quiet: bool) -> Result<
             .iter()
             .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
             .collect();
-        let line = format!("[{n}/{total}] {}: {}", input.path.display(), states.join(", "));
+        let line = format!(
+            "[{n}/{total}] {}: {}",
+            input.path.display(),
+            states.join(", ")
+        );
         match &bar {
             Some(b) => {
                 b.set_message(input.name.clone());
@@ -210,14 +239,22 @@ fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
     if s.up_to_date > 0 {
         println!("  ({} unchanged since the last run and kept)", s.up_to_date);
     }
-    let review: Vec<_> = m.handoffs.iter().filter(|h| h.state == State::NeedsReview).collect();
+    let review: Vec<_> = m
+        .handoffs
+        .iter()
+        .filter(|h| h.state == State::NeedsReview)
+        .collect();
     if !review.is_empty() {
         println!("\nNeeds review:");
         for h in review {
             println!("  {:<36} {}", h.id, h.next_actor.checks.join(", "));
         }
     }
-    let failed: Vec<_> = m.handoffs.iter().filter(|h| h.state == State::Failed).collect();
+    let failed: Vec<_> = m
+        .handoffs
+        .iter()
+        .filter(|h| h.state == State::Failed)
+        .collect();
     if !failed.is_empty() {
         println!("\nFailed:");
         let mut last = String::new();
@@ -233,7 +270,10 @@ fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
             last = reason;
         }
     }
-    println!("\nManifest: {}", opts.out_dir.join("manifest.json").display());
+    println!(
+        "\nManifest: {}",
+        opts.out_dir.join("manifest.json").display()
+    );
     println!(
         "{}",
         match m.exit_code {

@@ -22,14 +22,20 @@ pub struct Context {
 
 /// Context parsed from a file stem.
 pub fn context_from_name(stem: &str) -> Context {
-    let split = stem.rfind(['_', '-', '.']).map(|i| (&stem[..i], &stem[i + 1..]));
+    let split = stem
+        .rfind(['_', '-', '.'])
+        .map(|i| (&stem[..i], &stem[i + 1..]));
     let position = |tail: &str| -> Option<u32> {
         let t = tail.to_ascii_lowercase();
         if t == "main" {
             return Some(1);
         }
         if let Some(n) = t.strip_prefix("pt") {
-            return n.parse::<u32>().ok().filter(|n| (1..=99).contains(n)).map(|n| n + 1);
+            return n
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=99).contains(n))
+                .map(|n| n + 1);
         }
         t.parse::<u32>().ok().filter(|n| (1..=999).contains(n))
     };
@@ -58,10 +64,16 @@ mod tests {
         let c = context_from_name("MUG01_1");
         assert_eq!((c.sku.as_deref(), c.position), (Some("MUG01"), Some(1)));
         let c = context_from_name("SUPPLIER03-main");
-        assert_eq!((c.sku.as_deref(), c.position), (Some("SUPPLIER03"), Some(1)));
+        assert_eq!(
+            (c.sku.as_deref(), c.position),
+            (Some("SUPPLIER03"), Some(1))
+        );
         let c = context_from_name("ab-12_PT02");
         assert_eq!((c.sku.as_deref(), c.position), (Some("ab-12"), Some(3)));
         let c = context_from_name("holiday photo");
-        assert_eq!((c.sku.as_deref(), c.position), (Some("holiday photo"), None));
+        assert_eq!(
+            (c.sku.as_deref(), c.position),
+            (Some("holiday photo"), None)
+        );
     }
 }

@@ -183,7 +183,12 @@ pub fn now() -> String {
 
 impl Handoff {
     /// Moves to `to` if the lifecycle allows it, recording who and when.
-    pub fn transition(&mut self, to: State, actor: &str, note: Option<String>) -> Result<(), String> {
+    pub fn transition(
+        &mut self,
+        to: State,
+        actor: &str,
+        note: Option<String>,
+    ) -> Result<(), String> {
         if !self.state.can_become(to) {
             return Err(format!(
                 "{} cannot go from {} to {}",
@@ -215,10 +220,11 @@ impl Handoff {
             State::NeedsReview
         };
         let note = match to {
-            State::Failed => Some(self.error.as_ref().map_or_else(
-                || failed_names(&failed),
-                |e| e.message.clone(),
-            )),
+            State::Failed => Some(
+                self.error
+                    .as_ref()
+                    .map_or_else(|| failed_names(&failed), |e| e.message.clone()),
+            ),
             State::NeedsReview => Some(failed_names(&failed)),
             _ => None,
         };
@@ -245,10 +251,17 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
             actor: "review".into(),
             action: "replace the source file, or drop it from the batch".into(),
             question: Some(match error {
-                Some(e) => format!("This photo could not be used: {}. Supply a new file?", e.message),
+                Some(e) => format!(
+                    "This photo could not be used: {}. Supply a new file?",
+                    e.message
+                ),
                 None => {
                     let msgs: Vec<&str> = failed.iter().map(|c| c.message.as_str()).collect();
-                    format!("The output does not meet {}: {}. Fix the spec or the source?", spec.id, msgs.join("; "))
+                    format!(
+                        "The output does not meet {}: {}. Fix the spec or the source?",
+                        spec.id,
+                        msgs.join("; ")
+                    )
                 }
             }),
             checks: failed.iter().map(|c| c.name.clone()).collect(),

@@ -108,7 +108,12 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
         SourceKind::Cutout
     } else {
         match detect_sweep(frame) {
-            Some((kind @ SourceKind::Sweep { key_low, key_high, .. }, model)) => {
+            Some((
+                kind @ SourceKind::Sweep {
+                    key_low, key_high, ..
+                },
+                model,
+            )) => {
                 apply_key(frame, &model, key_low, key_high);
                 kind
             }
@@ -140,7 +145,10 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
 }
 
 fn has_transparency(frame: &Frame) -> bool {
-    frame.pixels.par_chunks(4 * 4096).any(|c| c.chunks_exact(4).any(|p| p[3] < 255))
+    frame
+        .pixels
+        .par_chunks(4 * 4096)
+        .any(|c| c.chunks_exact(4).any(|p| p[3] < 255))
 }
 
 /// Per-cell statistics gathered in one pass.
@@ -267,8 +275,7 @@ fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
         .iter()
         .map(|i| {
             i.is_some_and(|i| {
-                i.area as f64 >= largest as f64 * SPECK_AREA_RATIO
-                    && i.max_alpha >= SPECK_MAX_ALPHA
+                i.area as f64 >= largest as f64 * SPECK_AREA_RATIO && i.max_alpha >= SPECK_MAX_ALPHA
             })
         })
         .collect();
@@ -486,10 +493,33 @@ mod tests {
     #[test]
     fn box_ignores_far_specks() {
         let mut f = canvas(400, 300);
-        let product = Rect { x: 50, y: 60, w: 200, h: 120 };
+        let product = Rect {
+            x: 50,
+            y: 60,
+            w: 200,
+            h: 120,
+        };
         fill(&mut f, product, [200, 30, 30, 255]);
-        fill(&mut f, Rect { x: 380, y: 280, w: 4, h: 4 }, [0, 0, 0, 90]);
-        fill(&mut f, Rect { x: 5, y: 5, w: 3, h: 3 }, [255, 255, 255, 255]);
+        fill(
+            &mut f,
+            Rect {
+                x: 380,
+                y: 280,
+                w: 4,
+                h: 4,
+            },
+            [0, 0, 0, 90],
+        );
+        fill(
+            &mut f,
+            Rect {
+                x: 5,
+                y: 5,
+                w: 3,
+                h: 3,
+            },
+            [255, 255, 255, 255],
+        );
         let a = analyse(&mut f);
         assert_eq!(a.kind, SourceKind::Cutout);
         assert_eq!(a.product, Some(product));
@@ -501,16 +531,51 @@ mod tests {
     #[test]
     fn two_part_product_is_kept_whole() {
         let mut f = canvas(400, 300);
-        fill(&mut f, Rect { x: 20, y: 20, w: 100, h: 100 }, [9, 9, 9, 255]);
-        fill(&mut f, Rect { x: 250, y: 150, w: 80, h: 100 }, [9, 9, 9, 255]);
+        fill(
+            &mut f,
+            Rect {
+                x: 20,
+                y: 20,
+                w: 100,
+                h: 100,
+            },
+            [9, 9, 9, 255],
+        );
+        fill(
+            &mut f,
+            Rect {
+                x: 250,
+                y: 150,
+                w: 80,
+                h: 100,
+            },
+            [9, 9, 9, 255],
+        );
         let a = analyse(&mut f);
-        assert_eq!(a.product, Some(Rect { x: 20, y: 20, w: 310, h: 230 }));
+        assert_eq!(
+            a.product,
+            Some(Rect {
+                x: 20,
+                y: 20,
+                w: 310,
+                h: 230
+            })
+        );
     }
 
     #[test]
     fn premultiplied_edges_are_detected() {
         let mut f = canvas(300, 300);
-        fill(&mut f, Rect { x: 100, y: 100, w: 100, h: 100 }, [220, 200, 180, 255]);
+        fill(
+            &mut f,
+            Rect {
+                x: 100,
+                y: 100,
+                w: 100,
+                h: 100,
+            },
+            [220, 200, 180, 255],
+        );
         // A soft edge ramp, stored premultiplied (as rembg writes it).
         for y in 90..210 {
             for x in 90..100 {
@@ -542,10 +607,27 @@ mod tests {
             }
         }
         f.source.has_alpha = false;
-        fill(&mut f, Rect { x: 100, y: 80, w: 90, h: 150 }, [40, 60, 150, 255]);
+        fill(
+            &mut f,
+            Rect {
+                x: 100,
+                y: 80,
+                w: 90,
+                h: 150,
+            },
+            [40, 60, 150, 255],
+        );
         let a = analyse(&mut f);
         assert!(matches!(a.kind, SourceKind::Sweep { .. }), "{:?}", a.kind);
-        assert_eq!(a.product, Some(Rect { x: 100, y: 80, w: 90, h: 150 }));
+        assert_eq!(
+            a.product,
+            Some(Rect {
+                x: 100,
+                y: 80,
+                w: 90,
+                h: 150
+            })
+        );
         assert_eq!(f.pixels[3], 0, "background keyed out");
     }
 }

@@ -2,7 +2,9 @@
 
 use std::sync::OnceLock;
 
-use moxcms::{ColorProfile, DataColorSpace, Layout, ProfileText, RenderingIntent, TransformOptions};
+use moxcms::{
+    ColorProfile, DataColorSpace, Layout, ProfileText, RenderingIntent, TransformOptions,
+};
 use rayon::prelude::*;
 
 /// What happened to a source's colours.

@@ -171,6 +171,18 @@ fn classify(err: image::ImageError, format: &str, bytes: u64) -> DecodeError {
     }
 }
 
+/// True when no end-of-image marker follows the first start-of-scan. Thumbnails in
+/// APP1 carry their own markers, but they all sit before the first scan.
+fn jpeg_is_truncated(bytes: &[u8]) -> bool {
+    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
+        return true;
+    };
+    bytes[sos..]
+        .windows(2)
+        .rposition(|w| w == [0xFF, 0xD9])
+        .is_none()
+}
+
 /// Decodes one source under `limits`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let n = bytes.len() as u64;
@@ -182,6 +194,11 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     }
     let format = image::guess_format(bytes).map_err(|_| DecodeError::NotAnImage)?;
     let fmt = format_name(format);
+    // The JPEG decoder fills a cut-off scan with grey instead of failing; a photo missing
+    // its lower part must not pass as whole.
+    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+        return Err(DecodeError::Truncated { bytes: n });
+    }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Belt and braces: the decoder's own allocation ceiling, in case a header lies.
     let mut il = image::Limits::default();
@@ -235,7 +252,9 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
         ));
     }
     let has_alpha = color_type.has_alpha();
-    let color_name = format!("{color_type:?}").to_ascii_lowercase().replace("l", "grey");
+    let color_name = format!("{color_type:?}")
+        .to_ascii_lowercase()
+        .replace("l", "grey");
     let (w, h) = (image.width(), image.height());
     let mut rgba = image.into_rgba8().into_raw();
     let icc_profile = match icc.as_deref() {
@@ -248,7 +267,10 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
                 Some(description)
             }
             Ok(color::Conversion::AlreadySrgb { description }) => Some(description),
-            Ok(color::Conversion::Skipped { description, reason }) => {
+            Ok(color::Conversion::Skipped {
+                description,
+                reason,
+            }) => {
                 operations.push(Operation::new(
                     "icc_ignored",
                     json!({ "profile": description, "reason": reason }),

@@ -97,7 +97,8 @@ fn jpeg_with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
 
 fn encode_png(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
-    let mut enc = PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive);
+    let mut enc =
+        PngEncoder::new_with_quality(&mut out, CompressionType::Default, FilterType::Adaptive);
     if spec.embed_icc {
         enc.set_icc_profile(srgb_icc().to_vec())
             .map_err(|e| EncodeError::Png(e.to_string()))?;
@@ -176,13 +177,28 @@ mod tests {
     use image::ImageDecoder;
 
     fn white(channels: u8) -> Rendered {
-        let px = if channels == 3 { vec![255u8; 64 * 48 * 3] } else { vec![0u8; 64 * 48 * 4] };
+        let px = if channels == 3 {
+            vec![255u8; 64 * 48 * 3]
+        } else {
+            vec![0u8; 64 * 48 * 4]
+        };
         Rendered {
             width: 64,
             height: 48,
             channels,
             pixels: px,
-            placement: Placement { scale: 1.0, wanted_scale: 1.0, x: 0, y: 0, w: 1, h: 1, image_x: 0, image_y: 0, image_w: 1, image_h: 1 },
+            placement: Placement {
+                scale: 1.0,
+                wanted_scale: 1.0,
+                x: 0,
+                y: 0,
+                w: 1,
+                h: 1,
+                image_x: 0,
+                image_y: 0,
+                image_w: 1,
+                image_h: 1,
+            },
             operations: Vec::new(),
         }
     }
@@ -213,6 +229,9 @@ mod tests {
     #[test]
     fn same_input_gives_same_bytes() {
         let s = spec("mockup-input");
-        assert_eq!(encode(&white(4), &s).unwrap(), encode(&white(4), &s).unwrap());
+        assert_eq!(
+            encode(&white(4), &s).unwrap(),
+            encode(&white(4), &s).unwrap()
+        );
     }
 }

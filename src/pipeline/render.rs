@@ -8,8 +8,8 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::analyse::{Analysis, Rect, SourceKind};
-use super::{Frame, Operation};
 use super::verify::VISIBLE_DIFF;
+use super::{Frame, Operation};
 use crate::spec::{Align, Background, Spec};
 
 #[derive(Debug, Error)]
@@ -315,14 +315,21 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
                 .enumerate()
                 .filter(|(y, _)| (y_lo..y_hi).contains(y))
                 .for_each(|(y, out)| {
-                    for (o, p) in out[x_lo * 3..x_hi * 3].chunks_exact_mut(3).zip(src_row(y).chunks_exact(4)) {
+                    for (o, p) in out[x_lo * 3..x_hi * 3]
+                        .chunks_exact_mut(3)
+                        .zip(src_row(y).chunks_exact(4))
+                    {
                         let a = u32::from(p[3]);
                         for c in 0..3 {
-                            o[c] = ((u32::from(p[c]) * a + u32::from(bg[c]) * (255 - a) + 127) / 255) as u8;
+                            o[c] = ((u32::from(p[c]) * a + u32::from(bg[c]) * (255 - a) + 127)
+                                / 255) as u8;
                         }
                     }
                 });
-            operations.push(Operation::new("flatten", json!({ "background": spec.background })));
+            operations.push(Operation::new(
+                "flatten",
+                json!({ "background": spec.background }),
+            ));
             (3u8, canvas)
         }
         Background::Transparent => {
@@ -332,7 +339,10 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
                 .enumerate()
                 .filter(|(y, _)| (y_lo..y_hi).contains(y))
                 .for_each(|(y, out)| {
-                    for (o, p) in out[x_lo * 4..x_hi * 4].chunks_exact_mut(4).zip(src_row(y).chunks_exact(4)) {
+                    for (o, p) in out[x_lo * 4..x_hi * 4]
+                        .chunks_exact_mut(4)
+                        .zip(src_row(y).chunks_exact(4))
+                    {
                         // Fully transparent pixels carry no colour: keeps PNGs small and clean.
                         if p[3] > 0 {
                             o.copy_from_slice(p);
@@ -384,7 +394,10 @@ mod tests {
         let r = render(&cut, &s).unwrap();
         let p = r.placement;
         assert_eq!((r.width, r.height, r.channels), (2000, 2000, 3));
-        assert!((f64::from(p.w.max(p.h)) / 2000.0 - 0.85).abs() < 0.002, "{p:?}");
+        assert!(
+            (f64::from(p.w.max(p.h)) / 2000.0 - 0.85).abs() < 0.002,
+            "{p:?}"
+        );
         assert!((i64::from(p.x) * 2 + i64::from(p.w) - 2000).abs() <= 1);
         // Corners are pure white, the centre is the product's red.
         assert_eq!(&r.pixels[..3], &[255, 255, 255]);
@@ -415,7 +428,11 @@ mod tests {
             let (g, b) = (r.pixels[i + 1], r.pixels[i + 2]);
             // Green and blue fall from 255 (white) to 20 (red): never below red's 20.
             assert!(g >= 18 && b >= 18, "x={x} {:?}", &r.pixels[i..i + 3]);
-            assert!(r.pixels[i] >= 226, "red channel dipped at x={x}: {}", r.pixels[i]);
+            assert!(
+                r.pixels[i] >= 226,
+                "red channel dipped at x={x}: {}",
+                r.pixels[i]
+            );
         }
     }
 

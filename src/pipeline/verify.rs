@@ -74,7 +74,9 @@ fn round3(v: f64) -> f64 {
 pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     let mut checks = Vec::new();
     let decoded = (|| {
-        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
+        let reader = ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .ok()?;
         let format = reader.format()?;
         let mut dec = reader.into_decoder().ok()?;
         let icc = dec.icc_profile().ok().flatten();
@@ -111,12 +113,17 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         json!(format!("{}x{}", spec.width, spec.height)),
         dims_ok,
         Severity::Fail,
-        format!("image is {w}x{h} px; the spec asks for {}x{}", spec.width, spec.height),
+        format!(
+            "image is {w}x{h} px; the spec asks for {}x{}",
+            spec.width, spec.height
+        ),
     ));
-    let profile = icc.as_deref().map(|b| match moxcms::ColorProfile::new_from_slice(b) {
-        Ok(p) => color::describe(&p),
-        Err(_) => "unreadable".to_string(),
-    });
+    let profile = icc
+        .as_deref()
+        .map(|b| match moxcms::ColorProfile::new_from_slice(b) {
+            Ok(p) => color::describe(&p),
+            Err(_) => "unreadable".to_string(),
+        });
     let is_srgb = icc.as_deref() == Some(color::srgb_icc());
     let (measured, ok) = match (&profile, spec.embed_icc) {
         (None, false) => ("untagged (read as sRGB)".to_string(), true),
@@ -126,7 +133,11 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     checks.push(Check::new(
         "color_space",
         json!(measured),
-        json!(if spec.embed_icc { "sRGB, profile embedded" } else { "sRGB" }),
+        json!(if spec.embed_icc {
+            "sRGB, profile embedded"
+        } else {
+            "sRGB"
+        }),
         ok,
         Severity::Fail,
         format!("colour space is {measured}"),
@@ -307,7 +318,11 @@ pub fn laplacian_variance(img: &image::RgbaImage, x0: u32, y0: u32, x1: u32, y1:
     let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
     for y in ya..=yb {
         for x in xa..=xb {
-            let l = 4.0 * luma(x, y) - luma(x - 1, y) - luma(x + 1, y) - luma(x, y - 1) - luma(x, y + 1);
+            let l = 4.0 * luma(x, y)
+                - luma(x - 1, y)
+                - luma(x + 1, y)
+                - luma(x, y - 1)
+                - luma(x, y + 1);
             n += 1.0;
             sum += l;
             sq += l * l;

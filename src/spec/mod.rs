@@ -211,8 +211,8 @@ impl Spec {
                 field: "extends",
                 reason: "must be the id of a built-in spec, as a string".into(),
             })?;
-            let base_text = builtin::text(base_id)
-                .ok_or_else(|| SpecError::Unknown(base_id.to_string()))?;
+            let base_text =
+                builtin::text(base_id).ok_or_else(|| SpecError::Unknown(base_id.to_string()))?;
             let mut merged: toml::Table = toml::from_str(base_text).map_err(parse_err)?;
             merged.extend(table);
             table = merged;
@@ -291,10 +291,7 @@ impl Spec {
             }
         }
         if !(1..=100).contains(&self.quality) {
-            return Err(self.invalid(
-                "quality",
-                format!("is {}; it must be 1-100", self.quality),
-            ));
+            return Err(self.invalid("quality", format!("is {}; it must be 1-100", self.quality)));
         }
         if !(self.max_upscale >= 1.0 && self.max_upscale.is_finite()) {
             return Err(self.invalid(
@@ -385,7 +382,10 @@ mod tests {
             Background::parse("#fFfFfF"),
             Some(Background::Color([255, 255, 255]))
         );
-        assert_eq!(Background::parse("transparent"), Some(Background::Transparent));
+        assert_eq!(
+            Background::parse("transparent"),
+            Some(Background::Transparent)
+        );
         assert_eq!(Background::parse("white"), None);
     }
 }

@@ -1,0 +1,160 @@
+//! Bad input: never a crash, never a stopped batch, never a touched source.
+
+use std::path::Path;
+
+use crate::util::*;
+
+/// A PNG whose header claims 50000x50000 pixels: 10 GB once decoded.
+fn png_bomb() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut c = kind.to_vec();
+        c.extend_from_slice(data);
+        out.extend_from_slice(&c);
+        out.extend_from_slice(&crc32(&c).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&50_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn sha(p: &Path) -> String {
+    shelfready::batch::sha256_hex(&std::fs::read(p).unwrap())
+}
+
+#[test]
+fn bad_files_fail_alone_with_clear_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), src.join("good_1.png")).unwrap();
+    std::fs::write(src.join("bomb_1.png"), png_bomb()).unwrap();
+    std::fs::write(src.join("notes_1.png"), b"SKU,price\nMUG01,12.00\n").unwrap();
+    std::fs::write(src.join("empty_1.jpg"), b"").unwrap();
+    let jpeg = std::fs::read(fixtures().join("SUPPLIER03-main.jpg")).unwrap();
+    std::fs::write(src.join("cut_1.jpg"), &jpeg[..jpeg.len() / 3]).unwrap();
+    // A JPEG named .png: content decides, not the name.
+    std::fs::write(src.join("misnamed_1.png"), &jpeg).unwrap();
+    let before: Vec<(String, String)> = std::fs::read_dir(&src)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.display().to_string(), sha(&p))
+        })
+        .collect();
+
+    let out = dir.path().join("out");
+    let o = shelfready(&[
+        "process",
+        src.to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    let code = |name: &str| {
+        handoff(&out, name, "amazon-main")["error"]["code"]
+            .as_str()
+            .map(String::from)
+    };
+    assert_eq!(code("bomb_1").as_deref(), Some("decode-too-many-pixels"));
+    let bomb = handoff(&out, "bomb_1", "amazon-main");
+    let msg = bomb["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("50000x50000") && msg.contains("100000000"),
+        "{msg}"
+    );
+    assert_eq!(code("notes_1").as_deref(), Some("decode-not-an-image"));
+    assert_eq!(code("empty_1").as_deref(), Some("decode-not-an-image"));
+    assert_eq!(code("cut_1").as_deref(), Some("decode-truncated"));
+    assert_eq!(handoff(&out, "good_1", "amazon-main")["state"], "ready");
+    assert_ne!(
+        handoff(&out, "misnamed_1", "amazon-main")["state"],
+        "failed"
+    );
+    for name in ["bomb_1", "notes_1", "empty_1", "cut_1"] {
+        let h = handoff(&out, name, "amazon-main");
+        assert_eq!(h["state"], "failed");
+        assert!(h["asset"].is_null());
+        assert!(!out.join(format!("amazon-main/{name}.jpg")).exists());
+    }
+    // Sources untouched.
+    for (p, h) in before {
+        assert_eq!(sha(Path::new(&p)), h, "{p} changed");
+    }
+}
+
+#[test]
+fn hostile_names_stay_inside_the_output_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    let name = "..%2F..%2Fevil ..;rm -rf $HOME.png";
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), src.join(name)).unwrap();
+    let out = dir.path().join("out");
+    let o = shelfready(&[
+        "process",
+        src.join(name).to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files: Vec<String> = std::fs::read_dir(out.join("amazon-main"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(files, vec!["_2F.._2Fevil_.._rm_-rf__HOME.jpg".to_string()]);
+    // Nothing was written beside the output folder.
+    let mut top: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    top.sort();
+    assert_eq!(top, vec!["in", "out"]);
+}
+
+#[test]
+fn missing_input_is_a_usage_error() {
+    let o = shelfready(&["process", "/nonexistent/folder", "--out", "/tmp/x"]);
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
+}

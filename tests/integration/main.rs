@@ -1,0 +1,7 @@
+//! Integration tests: drive the real binary on real files, and the library on the fixtures.
+//! One test binary (faster to link); modules by area.
+
+mod bad_input;
+mod cli;
+mod color;
+mod util;

@@ -1,0 +1,96 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn shelfready(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(args)
+        .env_remove("SHELFREADY_SPECS")
+        .env_remove("SHELFREADY_OUT")
+        .output()
+        .expect("run shelfready")
+}
+
+/// The README's main job, run once for all tests that read its outputs.
+pub struct FixtureRun {
+    pub _dir: tempfile::TempDir,
+    pub out: PathBuf,
+    pub status: i32,
+    pub stdout: String,
+}
+
+pub fn fixture_run() -> &'static FixtureRun {
+    static RUN: OnceLock<FixtureRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let o = shelfready(&[
+            "process",
+            fixtures().to_str().unwrap(),
+            "--spec",
+            "amazon-main,shopify,mockup-input",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        FixtureRun {
+            _dir: dir,
+            out,
+            status: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+        }
+    })
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(
+        &std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+pub fn handoff(out: &Path, name: &str, spec: &str) -> Value {
+    read_json(&out.join("manifests").join(format!("{name}.{spec}.json")))
+}
+
+pub fn check<'a>(h: &'a Value, name: &str) -> &'a Value {
+    h["quality"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {}", h["id"]))
+}
+
+/// Box (x0, y0, x1, y1 inclusive) of pixels differing from white by more than `t`.
+pub fn product_box_on_white(img: &image::RgbImage, t: u8) -> (u32, u32, u32, u32) {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, p) in img.enumerate_pixels() {
+        if p.0.iter().any(|&c| 255 - c > t) {
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    (x0, y0, x1, y1)
+}
+
+pub fn validate(schema_file: &str, instance: &Value) {
+    let schema = read_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("assets/schema")
+            .join(schema_file),
+    );
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{schema_file}: {errors:?}");
+}
