@@ -1,0 +1,95 @@
+//! Per-stage benchmarks on one realistic source: a 3200 px RGBA cut-out (the MUG01
+//! fixture, enlarged). `cargo bench --bench stages`.
+//!
+//! The `encode_jpeg` group also measures the pure-Rust `jpeg-encoder` at the same settings,
+//! which is why the pipeline encodes JPEG with libjpeg-turbo.
+
+use std::io::Cursor;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use shelfready::pipeline::render::{cut_out, render};
+use shelfready::pipeline::verify::RenderFacts;
+use shelfready::pipeline::{analyse, decode, encode, verify, Limits};
+use shelfready::spec::{builtin, Spec};
+
+fn spec(id: &str) -> Spec {
+    builtin(id).and_then(Result::ok).expect("built-in spec")
+}
+
+fn source_png() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/MUG01_1.png");
+    let img = image::open(path).expect("fixture").to_rgba8();
+    let big = image::imageops::resize(&img, 3200, 2526, image::imageops::FilterType::CatmullRom);
+    let mut out = Cursor::new(Vec::new());
+    big.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    out.into_inner()
+}
+
+fn stages(c: &mut Criterion) {
+    let bytes = source_png();
+    let limits = Limits::default();
+    let amazon = spec("amazon-main");
+    let frame = decode(&bytes, &limits).expect("decode");
+    let mut analysed = frame.clone();
+    let analysis = analyse(&mut analysed);
+    let cut = cut_out(&analysed, &analysis).expect("cut");
+    let rendered = render(&cut, &amazon).expect("render");
+    let jpeg = encode(&rendered, &amazon).expect("encode");
+    let facts = RenderFacts { placement: rendered.placement, kind: cut.kind };
+
+    let mut g = c.benchmark_group("stages");
+    g.sample_size(10);
+    g.bench_function("decode_png_8mp", |b| b.iter(|| decode(&bytes, &limits).expect("decode")));
+    g.bench_function("analyse", |b| b.iter(|| analyse(&mut frame.clone())));
+    g.bench_function("cut_out", |b| b.iter(|| cut_out(&analysed, &analysis).expect("cut")));
+    g.bench_function("render_amazon", |b| b.iter(|| render(&cut, &amazon).expect("render")));
+    g.bench_function("verify_amazon", |b| b.iter(|| verify(&jpeg, &amazon, &facts)));
+    g.bench_function("whole_file_1_spec", |b| {
+        b.iter(|| {
+            let mut f = decode(&bytes, &limits).expect("decode");
+            let a = analyse(&mut f);
+            let cut = cut_out(&f, &a).expect("cut");
+            let r = render(&cut, &amazon).expect("render");
+            let out = encode(&r, &amazon).expect("encode");
+            verify(&out, &amazon, &RenderFacts { placement: r.placement, kind: cut.kind })
+        })
+    });
+    let three = [spec("amazon-main"), spec("shopify"), spec("mockup-input")];
+    g.bench_function("whole_file_3_specs", |b| {
+        b.iter(|| {
+            let mut f = decode(&bytes, &limits).expect("decode");
+            let a = analyse(&mut f);
+            let cut = cut_out(&f, &a).expect("cut");
+            for s in &three {
+                let r = render(&cut, s).expect("render");
+                let out = encode(&r, s).expect("encode");
+                verify(&out, s, &RenderFacts { placement: r.placement, kind: cut.kind });
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("encode_jpeg_2000px_q85_420");
+    g.sample_size(10);
+    let mut q85 = amazon.clone();
+    q85.quality = 85;
+    q85.chroma_subsampling = shelfready::spec::Subsampling::S420;
+    q85.embed_icc = false;
+    g.bench_function(BenchmarkId::new("libjpeg-turbo", "optimized"), |b| {
+        b.iter(|| encode(&rendered, &q85).expect("encode"))
+    });
+    g.bench_function(BenchmarkId::new("jpeg-encoder", "optimized"), |b| {
+        b.iter(|| {
+            let mut out = Vec::new();
+            let mut e = jpeg_encoder::Encoder::new(&mut out, 85);
+            e.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            e.set_optimized_huffman_tables(true);
+            e.encode(&rendered.pixels, 2000, 2000, jpeg_encoder::ColorType::Rgb).expect("encode");
+            out
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
