@@ -21,7 +21,8 @@ fn source_png() -> Vec<u8> {
     let img = image::open(path).expect("fixture").to_rgba8();
     let big = image::imageops::resize(&img, 3200, 2526, image::imageops::FilterType::CatmullRom);
     let mut out = Cursor::new(Vec::new());
-    big.write_to(&mut out, image::ImageFormat::Png).expect("png");
+    big.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
     out.into_inner()
 }
 
@@ -35,15 +36,26 @@ fn stages(c: &mut Criterion) {
     let cut = cut_out(&analysed, &analysis).expect("cut");
     let rendered = render(&cut, &amazon).expect("render");
     let jpeg = encode(&rendered, &amazon).expect("encode");
-    let facts = RenderFacts { placement: rendered.placement, kind: cut.kind };
+    let facts = RenderFacts {
+        placement: rendered.placement,
+        kind: cut.kind,
+    };
 
     let mut g = c.benchmark_group("stages");
     g.sample_size(10);
-    g.bench_function("decode_png_8mp", |b| b.iter(|| decode(&bytes, &limits).expect("decode")));
+    g.bench_function("decode_png_8mp", |b| {
+        b.iter(|| decode(&bytes, &limits).expect("decode"))
+    });
     g.bench_function("analyse", |b| b.iter(|| analyse(&mut frame.clone())));
-    g.bench_function("cut_out", |b| b.iter(|| cut_out(&analysed, &analysis).expect("cut")));
-    g.bench_function("render_amazon", |b| b.iter(|| render(&cut, &amazon).expect("render")));
-    g.bench_function("verify_amazon", |b| b.iter(|| verify(&jpeg, &amazon, &facts)));
+    g.bench_function("cut_out", |b| {
+        b.iter(|| cut_out(&analysed, &analysis).expect("cut"))
+    });
+    g.bench_function("render_amazon", |b| {
+        b.iter(|| render(&cut, &amazon).expect("render"))
+    });
+    g.bench_function("verify_amazon", |b| {
+        b.iter(|| verify(&jpeg, &amazon, &facts))
+    });
     g.bench_function("whole_file_1_spec", |b| {
         b.iter(|| {
             let mut f = decode(&bytes, &limits).expect("decode");
@@ -51,7 +63,14 @@ fn stages(c: &mut Criterion) {
             let cut = cut_out(&f, &a).expect("cut");
             let r = render(&cut, &amazon).expect("render");
             let out = encode(&r, &amazon).expect("encode");
-            verify(&out, &amazon, &RenderFacts { placement: r.placement, kind: cut.kind })
+            verify(
+                &out,
+                &amazon,
+                &RenderFacts {
+                    placement: r.placement,
+                    kind: cut.kind,
+                },
+            )
         })
     });
     let three = [spec("amazon-main"), spec("shopify"), spec("mockup-input")];
@@ -63,7 +82,14 @@ fn stages(c: &mut Criterion) {
             for s in &three {
                 let r = render(&cut, s).expect("render");
                 let out = encode(&r, s).expect("encode");
-                verify(&out, s, &RenderFacts { placement: r.placement, kind: cut.kind });
+                verify(
+                    &out,
+                    s,
+                    &RenderFacts {
+                        placement: r.placement,
+                        kind: cut.kind,
+                    },
+                );
             }
         })
     });
@@ -84,7 +110,8 @@ fn stages(c: &mut Criterion) {
             let mut e = jpeg_encoder::Encoder::new(&mut out, 85);
             e.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
             e.set_optimized_huffman_tables(true);
-            e.encode(&rendered.pixels, 2000, 2000, jpeg_encoder::ColorType::Rgb).expect("encode");
+            e.encode(&rendered.pixels, 2000, 2000, jpeg_encoder::ColorType::Rgb)
+                .expect("encode");
             out
         })
     });

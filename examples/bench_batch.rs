@@ -69,7 +69,8 @@ fn main() -> Result<()> {
             }
         }
         let path = out.join(format!("BENCH{i:03}_1.png"));
-        img.save(&path).with_context(|| path.display().to_string())?;
+        img.save(&path)
+            .with_context(|| path.display().to_string())?;
         println!("{} {}x{}", path.display(), w, h);
     }
     Ok(())

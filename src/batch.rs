@@ -380,7 +380,7 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
     let mut frame = match decode(&bytes, &opts.limits) {
         Ok(f) => f,
         Err(e) => {
-            tracing::warn!(code = e.code(), "decode failed: {e}");
+            tracing::info!(code = e.code(), "decode failed: {e}");
             fresh = fail_all(fresh, &todo, e.code(), e.to_string());
             return merge(done, fresh);
         }

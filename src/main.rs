@@ -93,6 +93,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -257,17 +258,25 @@ fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
         .collect();
     if !failed.is_empty() {
         println!("\nFailed:");
-        let mut last = String::new();
+        // One line per source and reason, naming the specs it applies to.
+        let mut lines: Vec<(String, Vec<String>, String)> = Vec::new();
         for h in failed {
+            let source =
+                h.id.strip_suffix(&format!(".{}", h.goal.spec_id))
+                    .unwrap_or(&h.id)
+                    .to_string();
             let reason = h
                 .error
                 .as_ref()
                 .map(|e| format!("{}: {}", e.code, e.message))
-                .unwrap_or_else(|| h.next_actor.checks.join(", "));
-            if reason != last {
-                println!("  {:<36} {}", h.id, reason);
+                .unwrap_or_else(|| format!("checks failed: {}", h.next_actor.checks.join(", ")));
+            match lines.iter_mut().find(|l| l.0 == source && l.2 == reason) {
+                Some(l) => l.1.push(h.goal.spec_id.clone()),
+                None => lines.push((source, vec![h.goal.spec_id.clone()], reason)),
             }
-            last = reason;
+        }
+        for (source, specs, reason) in lines {
+            println!("  {source} ({})\n    {reason}", specs.join(", "));
         }
     }
     println!(

@@ -60,7 +60,20 @@ fn srgb_profile() -> &'static ColorProfile {
 /// ICC bytes of the sRGB profile embedded in outputs (encoded once).
 pub fn srgb_icc() -> &'static [u8] {
     static B: OnceLock<Vec<u8>> = OnceLock::new();
-    B.get_or_init(|| srgb_profile().encode().unwrap_or_default())
+    B.get_or_init(|| {
+        // A fixed creation date: the encoder stamps "now" otherwise, and the same input
+        // must give byte-identical output.
+        let mut p = srgb_profile().clone();
+        p.creation_date_time = moxcms::ColorDateTime {
+            year: 2024,
+            month: 1,
+            day_of_the_month: 1,
+            hours: 0,
+            minutes: 0,
+            seconds: 0,
+        };
+        p.encode().unwrap_or_default()
+    })
 }
 
 /// Converts RGBA8 pixels (straight alpha; alpha passes through) from `icc` to sRGB in place.

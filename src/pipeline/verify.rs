@@ -148,7 +148,10 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         json!(0),
         exif.is_none(),
         Severity::Fail,
-        "EXIF bytes in the file (GPS, camera, dates must not leak)".into(),
+        format!(
+            "{} bytes of EXIF in the file (camera, GPS and dates must not leak)",
+            exif.as_ref().map(|e| e.len()).unwrap_or(0)
+        ),
     ));
     let has_alpha = img.color().has_alpha();
     let want_alpha = spec.background == Background::Transparent;

@@ -110,7 +110,10 @@ fn supplier_sweep_is_lifted_to_pure_white() {
     ] {
         assert_eq!(img.get_pixel(x, y).0, [255, 255, 255], "at {x},{y}");
     }
-    assert!(img.get_pixel(1000, 1000).0.iter().any(|&c| c < 200), "product at the centre");
+    assert!(
+        img.get_pixel(1000, 1000).0.iter().any(|&c| c < 200),
+        "product at the centre"
+    );
 }
 
 #[test]
@@ -325,4 +328,54 @@ fn no_temp_files_are_left_behind() {
     let mut n = 0;
     walk(&run.out, &mut n);
     assert_eq!(n, 0);
+}
+
+#[test]
+fn every_builtin_spec_makes_a_verified_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let src = fixtures().join("ROCKET02_1.png");
+    let specs = "amazon-additional,etsy,ebay,walmart,google-merchant";
+    let o = shelfready(&[
+        "process",
+        src.to_str().unwrap(),
+        "--spec",
+        specs,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for (spec, ext, size, magic) in [
+        ("amazon-additional", "jpg", 2000, &b"\xFF\xD8\xFF"[..]),
+        ("etsy", "jpg", 2000, b"\xFF\xD8\xFF"),
+        ("ebay", "jpg", 1600, b"\xFF\xD8\xFF"),
+        ("walmart", "jpg", 2200, b"\xFF\xD8\xFF"),
+        ("google-merchant", "webp", 1500, b"RIFF"),
+    ] {
+        let path = out.join(format!("{spec}/ROCKET02_1.{ext}"));
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.starts_with(magic), "{spec}");
+        let img = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (size, size), "{spec}");
+        assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255], "{spec} corner");
+        let h = handoff(&out, "ROCKET02_1", spec);
+        assert_eq!(h["state"], "ready", "{spec}: {h}");
+        assert!(h["quality"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["passed"] == true));
+    }
+    // Etsy asks for under 1 MB.
+    assert!(
+        std::fs::metadata(out.join("etsy/ROCKET02_1.jpg"))
+            .unwrap()
+            .len()
+            < 1_000_000
+    );
 }
