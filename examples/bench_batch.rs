@@ -53,7 +53,7 @@ fn main() -> Result<()> {
             &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom)),
         )?;
         let mut img = image::RgbaImage::from_raw(w, h, dst.into_vec()).context("buffer")?;
-        if rng.next() % 2 == 0 {
+        if rng.next().is_multiple_of(2) {
             image::imageops::flip_horizontal_in_place(&mut img);
         }
         for _ in 0..rng.range(3, 6) {
