@@ -113,6 +113,41 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
     Ok(Conversion::Converted { description })
 }
 
+/// Converts CMYK samples (4 bytes a pixel, 0 = no ink) to opaque sRGB RGBA with the
+/// source's CMYK profile. Err carries why the profile could not be used.
+pub fn cmyk_to_srgb(icc: &[u8], cmyk: &[u8]) -> Result<(Vec<u8>, String), String> {
+    let profile = ColorProfile::new_from_slice(icc).map_err(|e| format!("{e:?}"))?;
+    if profile.color_space != DataColorSpace::Cmyk {
+        return Err(format!("{:?} profile on CMYK pixels", profile.color_space));
+    }
+    let options = TransformOptions {
+        rendering_intent: RenderingIntent::Perceptual,
+        ..TransformOptions::default()
+    };
+    let transform = profile
+        .create_transform_8bit(Layout::Rgba, srgb_profile(), Layout::Rgb, options)
+        .map_err(|e| format!("{e:?}"))?;
+    const BAND: usize = 64 * 1024;
+    let mut rgba = vec![255u8; cmyk.len()];
+    cmyk.par_chunks(BAND * 4)
+        .zip(rgba.par_chunks_mut(BAND * 4))
+        .try_for_each(|(src, dst)| {
+            let mut rgb = vec![0u8; src.len() / 4 * 3];
+            transform.transform(src, &mut rgb)?;
+            for (d, s) in dst.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
+                d[..3].copy_from_slice(s);
+            }
+            Ok::<(), moxcms::CmsError>(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    Ok((rgba, describe(&profile)))
+}
+
+/// True when the profile is a readable CMYK profile.
+pub fn is_cmyk_profile(icc: &[u8]) -> bool {
+    ColorProfile::new_from_slice(icc).is_ok_and(|p| p.color_space == DataColorSpace::Cmyk)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,6 +171,54 @@ fn classify(err: image::ImageError, format: &str, bytes: u64) -> DecodeError {
     }
 }
 
+/// Decodes a CMYK JPEG to sRGB through its embedded CMYK profile. `None` when the file is
+/// not CMYK after all (the generic path then handles it).
+fn decode_cmyk_jpeg(
+    bytes: &[u8],
+    icc: &[u8],
+) -> Option<Result<(image::RgbaImage, String), DecodeError>> {
+    use zune_core::colorspace::ColorSpace;
+    let opts = zune_core::options::DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::CMYK)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut d =
+        zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), opts);
+    d.decode_headers().ok()?;
+    if !matches!(
+        d.input_colorspace(),
+        Some(ColorSpace::CMYK | ColorSpace::YCCK)
+    ) {
+        return None;
+    }
+    let (w, h) = d.dimensions()?;
+    let corrupt = |detail: String| DecodeError::Corrupt {
+        format: "jpeg".into(),
+        detail,
+    };
+    Some((|| {
+        let mut cmyk = d.decode().map_err(|e| corrupt(format!("{e:?}")))?;
+        // Adobe (Photoshop) CMYK JPEGs store ink inverted: 255 means none.
+        if has_adobe_marker(bytes) {
+            cmyk.iter_mut().for_each(|v| *v = 255 - *v);
+        }
+        let (rgba, description) = color::cmyk_to_srgb(icc, &cmyk).map_err(corrupt)?;
+        let img = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
+            .ok_or_else(|| corrupt("pixel count does not match the header".into()))?;
+        Ok((img, description))
+    })())
+}
+
+/// True when an Adobe APP14 segment precedes the first scan.
+fn has_adobe_marker(bytes: &[u8]) -> bool {
+    let head = bytes
+        .windows(2)
+        .position(|w| w == [0xFF, 0xDA])
+        .map_or(bytes, |sos| &bytes[..sos]);
+    head.windows(9)
+        .any(|w| w[0] == 0xFF && w[1] == 0xEE && &w[4..9] == b"Adobe")
+}
+
 /// True when no end-of-image marker follows the first start-of-scan. Thumbnails in
 /// APP1 carry their own markers, but they all sit before the first scan.
 fn jpeg_is_truncated(bytes: &[u8]) -> bool {
@@ -240,9 +288,26 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, &fmt, n))?;
-
     let mut operations = Vec::new();
+    // A CMYK JPEG with its own profile: the generic decoder would convert CMYK to RGB
+    // naively, so decode the raw ink values and let the profile do it.
+    let cmyk_icc = icc
+        .as_deref()
+        .filter(|p| format == ImageFormat::Jpeg && color::is_cmyk_profile(p));
+    let mut image = match cmyk_icc.and_then(|p| decode_cmyk_jpeg(bytes, p)) {
+        Some(Ok((img, description))) => {
+            operations.push(Operation::new(
+                "icc_to_srgb",
+                json!({ "from": description, "intent": "perceptual", "source": "cmyk" }),
+            ));
+            drop(decoder);
+            DynamicImage::ImageRgba8(img)
+        }
+        Some(Err(e)) => return Err(e),
+        None => DynamicImage::from_decoder(decoder).map_err(|e| classify(e, &fmt, n))?,
+    };
+    let cmyk_converted = !operations.is_empty();
+
     let exif_orientation = orientation.to_exif();
     if exif_orientation != 1 {
         image.apply_orientation(orientation);
@@ -258,6 +323,11 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let (w, h) = (image.width(), image.height());
     let mut rgba = image.into_rgba8().into_raw();
     let icc_profile = match icc.as_deref() {
+        Some(_) if cmyk_converted => cmyk_icc.and_then(|p| {
+            moxcms::ColorProfile::new_from_slice(p)
+                .ok()
+                .map(|p| color::describe(&p))
+        }),
         Some(profile) => match color::to_srgb_in_place(profile, &mut rgba) {
             Ok(color::Conversion::Converted { description }) => {
                 operations.push(Operation::new(

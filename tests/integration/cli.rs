@@ -9,8 +9,8 @@ fn main_job_exit_code_and_states() {
     assert_eq!(run.status, 1, "{}", run.stdout);
     let m = read_json(&run.out.join("manifest.json"));
     assert_eq!(m["exit_code"], 1);
-    assert_eq!(m["summary"]["sources"], 11);
-    assert_eq!(m["summary"]["outputs"], 33);
+    assert_eq!(m["summary"]["sources"], 12);
+    assert_eq!(m["summary"]["outputs"], 36);
     assert_eq!(m["summary"]["failed"], 3);
     for h in m["handoffs"].as_array().unwrap() {
         let id = h["id"].as_str().unwrap();
@@ -47,7 +47,7 @@ fn every_manifest_validates_against_the_schema() {
         validate("handoff.schema.json", &read_json(&e.unwrap().path()));
         n += 1;
     }
-    assert_eq!(n, 33);
+    assert_eq!(n, 36);
 }
 
 #[test]

@@ -158,3 +158,36 @@ fn grey_and_sixteen_bit_sources_decode() {
             && d.pixels.chunks_exact(4).any(|p| p[3] == 255)
     );
 }
+
+#[test]
+fn cmyk_jpeg_with_profile_is_colour_managed() {
+    let expected = read_json(&fixtures().join("expected_cmyk_icc.json"));
+    let frame = load("CMYK12_1.jpg");
+    assert!(
+        frame.operations.iter().any(|o| o.name == "icc_to_srgb"),
+        "{:?}",
+        frame.operations
+    );
+    // The naive conversion the generic decoder does, to show the check can fail.
+    let naive = image::open(fixtures().join("CMYK12_1.jpg"))
+        .unwrap()
+        .to_rgba8();
+    let mut naive_worst = 0f32;
+    for p in expected["patches"].as_array().unwrap() {
+        let c = &p["center"];
+        let (cx, cy) = (c[0].as_u64().unwrap() as u32, c[1].as_u64().unwrap() as u32);
+        let want = [0, 1, 2].map(|i| p["lcms_srgb"][i].as_f64().unwrap() as f32);
+        let got = mean(&frame.pixels, frame.width, cx, cy);
+        let de = delta_e(got, want);
+        assert!(
+            de < 2.0,
+            "{}: got {got:?}, LittleCMS {want:?}, dE2000 {de}",
+            p["name"]
+        );
+        naive_worst = naive_worst.max(delta_e(mean(naive.as_raw(), naive.width(), cx, cy), want));
+    }
+    assert!(
+        naive_worst > 4.0,
+        "naive CMYK conversion should be visibly off ({naive_worst})"
+    );
+}
