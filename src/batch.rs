@@ -196,7 +196,26 @@ pub fn run(
     let per_file: Vec<Vec<Handoff>> = inputs
         .par_iter()
         .map(|input| {
-            let mut hs = process_file(input, opts);
+            // A bug must cost one file, not the batch: a panic becomes a failed handoff.
+            let mut hs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                process_file(input, opts)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(file = %input.path.display(), "internal error: {what}");
+                let specs: Vec<&Spec> = opts.specs.iter().collect();
+                let hs = specs.iter().map(|s| new_handoff(input, s, "", 0)).collect();
+                fail_all(
+                    hs,
+                    &specs,
+                    "internal-error",
+                    format!("shelfready hit an internal error on this file ({what}); please report it with the file"),
+                )
+            });
             write_manifests(input, &mut hs, opts);
             on_file(input, &hs);
             hs
