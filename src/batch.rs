@@ -328,11 +328,7 @@ fn up_to_date(opts: &BatchOptions, input: &Input, spec: &Spec, sha: &str) -> Opt
 
 fn fail_all(mut hs: Vec<Handoff>, specs: &[&Spec], code: &str, message: String) -> Vec<Handoff> {
     for (h, spec) in hs.iter_mut().zip(specs) {
-        h.error = Some(Failure {
-            code: code.into(),
-            message: message.clone(),
-        });
-        h.settle(spec);
+        h.fail(spec, code, message.clone());
     }
     hs
 }
@@ -448,14 +444,7 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
     let _ = h.transition(State::Processing, "shelfready", None);
     let rendered = match render(cut, spec) {
         Ok(r) => r,
-        Err(e) => {
-            h.error = Some(Failure {
-                code: e.code().into(),
-                message: e.to_string(),
-            });
-            h.settle(spec);
-            return;
-        }
+        Err(e) => return h.fail(spec, e.code(), e.to_string()),
     };
     h.provenance
         .operations
@@ -465,14 +454,7 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
         .extend(rendered.operations.iter().cloned());
     let (bytes, quality_used) = match encode_within_limit(&rendered, spec) {
         Ok(b) => b,
-        Err(e) => {
-            h.error = Some(Failure {
-                code: e.code().into(),
-                message: e.to_string(),
-            });
-            h.settle(spec);
-            return;
-        }
+        Err(e) => return h.fail(spec, e.code(), e.to_string()),
     };
     h.provenance.operations.push(Operation::new(
         "encode",

@@ -208,6 +208,15 @@ impl Handoff {
         Ok(())
     }
 
+    /// Records why the output could not be made and settles the handoff as failed.
+    pub fn fail(&mut self, spec: &Spec, code: &str, message: String) {
+        self.error = Some(Failure {
+            code: code.into(),
+            message,
+        });
+        self.settle(spec);
+    }
+
     /// Sets the end state from the checks (or the failure) and names the next actor.
     pub fn settle(&mut self, spec: &Spec) {
         let quality = self.quality.clone();

@@ -69,20 +69,8 @@ fn bad_files_fail_alone_with_clear_reasons() {
         .collect();
 
     let out = dir.path().join("out");
-    let o = shelfready(&[
-        "process",
-        src.to_str().unwrap(),
-        "--spec",
-        "amazon-main",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    let o = process(&src, "amazon-main", &out);
+    assert_exit(&o, 1);
 
     let code = |name: &str| {
         handoff(&out, name, "amazon-main")["error"]["code"]
@@ -124,20 +112,8 @@ fn hostile_names_stay_inside_the_output_folder() {
     let name = "..%2F..%2Fevil ..;rm -rf $HOME.png";
     std::fs::copy(fixtures().join("ROCKET02_1.png"), src.join(name)).unwrap();
     let out = dir.path().join("out");
-    let o = shelfready(&[
-        "process",
-        src.join(name).to_str().unwrap(),
-        "--spec",
-        "amazon-main",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = process(&src.join(name), "amazon-main", &out);
+    assert_exit(&o, 0);
     let files: Vec<String> = std::fs::read_dir(out.join("amazon-main"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().to_string())

@@ -268,20 +268,8 @@ fn user_spec_extends_and_bad_field_is_named() {
     .unwrap();
     let out = dir.path().join("out");
     let src = fixtures().join("MUG01_1.png");
-    let o = shelfready(&[
-        "process",
-        src.to_str().unwrap(),
-        "--spec",
-        good.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let o = process(&src, good.to_str().unwrap(), &out);
+    assert_exit(&o, 0);
     let img = image::open(out.join("amazon-small/MUG01_1.jpg")).unwrap();
     assert_eq!((img.width(), img.height()), (1000, 1000));
 
@@ -291,14 +279,7 @@ fn user_spec_extends_and_bad_field_is_named() {
         "extends = \"shopify\"\nfill_ratio = 0.9\nbackgrund = \"#FFFFFF\"\n",
     )
     .unwrap();
-    let o = shelfready(&[
-        "process",
-        src.to_str().unwrap(),
-        "--spec",
-        bad.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = process(&src, bad.to_str().unwrap(), &out);
     assert_eq!(o.status.code(), Some(64));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("backgrund"),
@@ -336,20 +317,8 @@ fn every_builtin_spec_makes_a_verified_file() {
     let out = dir.path().join("out");
     let src = fixtures().join("ROCKET02_1.png");
     let specs = "amazon-additional,etsy,ebay,walmart,google-merchant";
-    let o = shelfready(&[
-        "process",
-        src.to_str().unwrap(),
-        "--spec",
-        specs,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    let o = process(&src, specs, &out);
+    assert_exit(&o, 0);
     for (spec, ext, size, magic) in [
         ("amazon-additional", "jpg", 2000, &b"\xFF\xD8\xFF"[..]),
         ("etsy", "jpg", 2000, b"\xFF\xD8\xFF"),

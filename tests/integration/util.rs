@@ -94,3 +94,26 @@ pub fn validate(schema_file: &str, instance: &Value) {
         .collect();
     assert!(errors.is_empty(), "{schema_file}: {errors:?}");
 }
+
+/// `shelfready process <input> --spec <specs> --out <out>`.
+pub fn process(input: &Path, specs: &str, out: &Path) -> Output {
+    shelfready(&[
+        "process",
+        input.to_str().unwrap(),
+        "--spec",
+        specs,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// Asserts the exit code, showing the command's output when it differs.
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
