@@ -406,6 +406,21 @@ mod tests {
     }
 
     #[test]
+    fn bottom_align_sits_on_the_fill_box_floor() {
+        let mut s = spec("amazon-main");
+        s.align = Align::Bottom;
+        let subject = Rect { x: 10, y: 20, w: 500, h: 1000 };
+        let p = place(520, 1030, subject, &s);
+        // Fill box is 1700 px centred: its floor is at 1850.
+        assert_eq!(p.h, 1700);
+        assert_eq!(p.y + p.h, 1850);
+        s.fill_ratio = 0.5;
+        let p = place(520, 1030, subject, &s);
+        assert_eq!((p.y + p.h, p.h), (1500, 1000));
+        assert_eq!(p.image_y, i64::from(p.y) - 20);
+    }
+
+    #[test]
     fn upscale_is_capped() {
         let mut f = disc(200, 200, 100.0, 100.0, 50.0);
         let a = analyse(&mut f);
