@@ -189,12 +189,16 @@ fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
     n
 }
 
-/// The part of the cut-out a viewer sees against `bg`: pixels whose flattened colour differs
-/// from the background by more than [`VISIBLE_DIFF`]. Framing uses this box, so a faint
-/// shadow or haze that vanishes on white does not push the product off centre. The verifier
-/// measures the written file with the same rule. `None` when nothing is visible.
+/// The part of the cut-out a viewer sees against `bg`. Framing uses this box, so a faint
+/// shadow or haze that vanishes on white does not push the product off centre.
 pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
-    let w = cut.rect.w as usize;
+    visible_box(&cut.pixels, cut.rect.w, bg)
+}
+
+/// Box of the RGBA pixels whose flattened colour differs from `bg` by more than
+/// [`VISIBLE_DIFF`] (on transparency: whose alpha exceeds it). Rendering frames by it and
+/// the verifier measures the written file by it, so both see the same product.
+pub fn visible_box(pixels: &[u8], width: u32, bg: Background) -> Option<Rect> {
     let visible = |p: &[u8]| -> bool {
         match bg {
             Background::Transparent => p[3] > VISIBLE_DIFF,
@@ -204,9 +208,8 @@ pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
             }
         }
     };
-    let rows: Vec<Option<(usize, usize)>> = cut
-        .pixels
-        .par_chunks(w * 4)
+    let rows: Vec<Option<(usize, usize)>> = pixels
+        .par_chunks(width as usize * 4)
         .map(|row| {
             let first = row.chunks_exact(4).position(visible)?;
             let last = row.chunks_exact(4).rposition(visible)?;
@@ -409,7 +412,12 @@ mod tests {
     fn bottom_align_sits_on_the_fill_box_floor() {
         let mut s = spec("amazon-main");
         s.align = Align::Bottom;
-        let subject = Rect { x: 10, y: 20, w: 500, h: 1000 };
+        let subject = Rect {
+            x: 10,
+            y: 20,
+            w: 500,
+            h: 1000,
+        };
         let p = place(520, 1030, subject, &s);
         // Fill box is 1700 px centred: its floor is at 1850.
         assert_eq!(p.h, 1700);

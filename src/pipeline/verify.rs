@@ -4,12 +4,13 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::analyse::SourceKind;
 use super::color;
-use super::render::Placement;
+use super::render::{self, Placement};
 use crate::spec::{Align, Background, Spec};
 
 /// What a failed check means for the asset.
@@ -199,16 +200,10 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         ),
     ));
 
-    // Product box in the output.
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
-    for (x, y, p) in rgba.enumerate_pixels() {
-        if dist(p.0) > VISIBLE_DIFF {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
+    // Product box in the output, by the same rule rendering framed it with.
+    let product = render::visible_box(rgba.as_raw(), w, spec.background);
+    let (x0, y0, x1, y1) =
+        product.map_or((1, 1, 0, 0), |r| (r.x, r.y, r.right() - 1, r.bottom() - 1));
     let found = x0 <= x1;
     let fill = if found {
         (f64::from(x1 - x0 + 1) / f64::from(w)).max(f64::from(y1 - y0 + 1) / f64::from(h))
@@ -306,31 +301,44 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     checks
 }
 
-/// Variance of the 4-neighbour Laplacian of luma over a box: a standard blur measure.
+/// Variance of the 4-neighbour Laplacian of luma (flattened onto white) over a box
+/// (inclusive corners): a standard blur measure.
 pub fn laplacian_variance(img: &image::RgbaImage, x0: u32, y0: u32, x1: u32, y1: u32) -> f64 {
     let (w, h) = img.dimensions();
-    let luma = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y).0;
-        (f64::from(p[0]) * 0.299 + f64::from(p[1]) * 0.587 + f64::from(p[2]) * 0.114)
-            * f64::from(p[3])
-            / 255.0
-            + 255.0 * (1.0 - f64::from(p[3]) / 255.0)
-    };
     let (xa, ya) = (x0.max(1), y0.max(1));
     let (xb, yb) = (x1.min(w.saturating_sub(2)), y1.min(h.saturating_sub(2)));
-    let (mut n, mut sum, mut sq) = (0f64, 0f64, 0f64);
-    for y in ya..=yb {
-        for x in xa..=xb {
-            let l = 4.0 * luma(x, y)
-                - luma(x - 1, y)
-                - luma(x + 1, y)
-                - luma(x, y - 1)
-                - luma(x, y + 1);
-            n += 1.0;
-            sum += l;
-            sq += l * l;
-        }
+    if xa > xb || ya > yb {
+        return 0.0;
     }
+    // Luma of the box plus a one-pixel ring, computed once.
+    let (lx, ly) = (xa - 1, ya - 1);
+    let lw = (xb - xa + 3) as usize;
+    let lh = (yb - ya + 3) as usize;
+    let raw = img.as_raw();
+    let luma: Vec<f32> = (0..lh)
+        .into_par_iter()
+        .flat_map_iter(|r| {
+            let start = ((ly as usize + r) * w as usize + lx as usize) * 4;
+            raw[start..start + lw * 4].chunks_exact(4).map(|p| {
+                let a = f32::from(p[3]) / 255.0;
+                (f32::from(p[0]) * 0.299 + f32::from(p[1]) * 0.587 + f32::from(p[2]) * 0.114) * a
+                    + 255.0 * (1.0 - a)
+            })
+        })
+        .collect();
+    let (n, sum, sq) = (1..lh - 1)
+        .into_par_iter()
+        .map(|r| {
+            let (mut sum, mut sq) = (0f64, 0f64);
+            for c in 1..lw - 1 {
+                let i = r * lw + c;
+                let l = 4.0 * luma[i] - luma[i - 1] - luma[i + 1] - luma[i - lw] - luma[i + lw];
+                sum += f64::from(l);
+                sq += f64::from(l) * f64::from(l);
+            }
+            ((lw - 2) as f64, sum, sq)
+        })
+        .reduce(|| (0.0, 0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2));
     if n < 1.0 {
         return 0.0;
     }
