@@ -53,6 +53,11 @@ fn stages(c: &mut Criterion) {
     g.bench_function("render_amazon", |b| {
         b.iter(|| render(&cut, &amazon).expect("render"))
     });
+    let mockup = spec("mockup-input");
+    let rendered_mockup = render(&cut, &mockup).expect("render");
+    g.bench_function("encode_png_mockup", |b| {
+        b.iter(|| encode(&rendered_mockup, &mockup).expect("encode"))
+    });
     g.bench_function("verify_amazon", |b| {
         b.iter(|| verify(&jpeg, &amazon, &facts))
     });
