@@ -65,16 +65,37 @@ pub struct BatchOptions {
 }
 
 /// Lists the sources under the given files and folders, in a stable order.
-/// Folders are walked recursively, skipping hidden entries and the output folder;
-/// files named directly are taken whatever their extension.
-pub fn collect_inputs(paths: &[PathBuf], out_dir: &Path) -> Result<Vec<Input>, BatchError> {
+/// Folders are walked recursively, skipping hidden entries, symlinked folders and the
+/// places this run writes (`<out>/<spec>/`, `<out>/manifests/`, `<out>/manifest.json`), so
+/// a run never reads, let alone overwrites, its own outputs. Files named directly are taken
+/// whatever their extension. Only regular files are taken.
+pub fn collect_inputs(
+    paths: &[PathBuf],
+    out_dir: &Path,
+    specs: &[Spec],
+) -> Result<Vec<Input>, BatchError> {
     let out_abs = out_dir.canonicalize().ok();
+    let written: Vec<PathBuf> = out_abs
+        .iter()
+        .flat_map(|o| {
+            specs
+                .iter()
+                .map(|s| o.join(&s.id))
+                .chain([o.join("manifests"), o.join("manifest.json")])
+        })
+        .collect();
+    let inside_out = |p: &Path| {
+        p.canonicalize()
+            .is_ok_and(|c| written.iter().any(|w| c.starts_with(w)))
+    };
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, out_abs.as_deref(), &mut files)?;
-        } else if p.exists() {
-            files.push(p.clone());
+            walk(p, &inside_out, &mut files)?;
+        } else if p.is_file() {
+            if !inside_out(p) {
+                files.push(p.clone());
+            }
         } else {
             return Err(BatchError::Missing(p.clone()));
         }
@@ -106,25 +127,37 @@ pub fn collect_inputs(paths: &[PathBuf], out_dir: &Path) -> Result<Vec<Input>, B
         .collect())
 }
 
-fn walk(dir: &Path, skip: Option<&Path>, out: &mut Vec<PathBuf>) -> Result<(), BatchError> {
+fn walk(
+    dir: &Path,
+    skip: &dyn Fn(&Path) -> bool,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), BatchError> {
+    if skip(dir) {
+        return Ok(());
+    }
     let rd = std::fs::read_dir(dir).map_err(|source| BatchError::ReadDir {
         path: dir.to_path_buf(),
         source,
     })?;
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    entries.sort();
-    for p in entries {
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = rd
+        .filter_map(|e| e.ok().and_then(|e| Some((e.path(), e.file_type().ok()?))))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, kind) in entries {
         let hidden = p
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden || (skip.is_some() && p.canonicalize().ok().as_deref() == skip) {
+        // file_type() does not follow symlinks: a linked folder could loop or escape.
+        if hidden || kind.is_symlink() {
             continue;
         }
-        if p.is_dir() {
+        if kind.is_dir() {
             walk(&p, skip, out)?;
-        } else if p.extension().is_some_and(|e| {
-            IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
-        }) {
+        } else if kind.is_file()
+            && p.extension().is_some_and(|e| {
+                IMAGE_EXTENSIONS.contains(&e.to_string_lossy().to_ascii_lowercase().as_str())
+            })
+        {
             out.push(p);
         }
     }
@@ -166,8 +199,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BatchError> {
         .tempfile_in(dir)
         .map_err(err)?;
     tmp.write_all(bytes).map_err(err)?;
+    // tempfile creates 0600; outputs are meant to be shared, served and uploaded.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
     tmp.as_file().sync_all().map_err(err)?;
     tmp.persist(path).map_err(|e| err(e.error))?;
+    // The rename is durable once the folder entry is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 
@@ -301,6 +346,10 @@ fn up_to_date(opts: &BatchOptions, input: &Input, spec: &Spec, sha: &str) -> Opt
     let text = std::fs::read(manifest_path(&opts.out_dir, &input.name, spec)).ok()?;
     let mut h: Handoff = serde_json::from_slice(&text).ok()?;
     let asset = h.asset.as_ref()?;
+    // Only trust a path this run would have written itself.
+    if asset.path != image_path(&input.name, spec) {
+        return None;
+    }
     let kept = matches!(
         h.state,
         State::Ready | State::NeedsReview | State::Approved | State::Exported
@@ -333,6 +382,16 @@ fn fail_all(mut hs: Vec<Handoff>, specs: &[&Spec], code: &str, message: String) 
     hs
 }
 
+/// Reads at most `limit + 1` bytes: a device or a file growing under us cannot exhaust memory.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
 /// Processes one source for every spec; never panics on bad input, never stops the batch.
 fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
     let span = tracing::info_span!("file", file = %input.path.display());
@@ -350,7 +409,7 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
         };
         return fail_all(hs, &specs, e.code(), e.to_string());
     }
-    let bytes = match std::fs::read(&input.path) {
+    let bytes = match read_bounded(&input.path, opts.limits.max_bytes) {
         Ok(b) => b,
         Err(e) => {
             let hs = specs
@@ -365,8 +424,16 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
             );
         }
     };
-    let sha = sha256_hex(&bytes);
     let n = bytes.len() as u64;
+    if n > opts.limits.max_bytes {
+        let hs = specs.iter().map(|s| new_handoff(input, s, "", n)).collect();
+        let e = crate::pipeline::DecodeError::FileTooBig {
+            bytes: n,
+            limit: opts.limits.max_bytes,
+        };
+        return fail_all(hs, &specs, e.code(), e.to_string());
+    }
+    let sha = sha256_hex(&bytes);
 
     let mut done: Vec<Option<Handoff>> = specs
         .iter()
@@ -473,8 +540,16 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
         .iter()
         .any(|c| !c.passed && c.severity == crate::pipeline::Severity::Fail);
     if hard_fail {
-        // Never leave an earlier, now stale output where a good one is expected.
-        let _ = std::fs::remove_file(&path);
+        // Not written; write_manifests removes any earlier output of this name.
+    } else if path.exists() && !written_by_us(opts, input, spec, &path) {
+        return h.fail(
+            spec,
+            "output-exists",
+            format!(
+                "{} already exists and was not written by shelfready (no manifest of ours matches it); it was left alone. Move it away or choose another output folder",
+                path.display()
+            ),
+        );
     } else if let Err(e) = write_atomic(&path, &bytes) {
         h.error = Some(Failure {
             code: "output-write-failed".into(),
@@ -512,15 +587,34 @@ fn write_manifests(input: &Input, hs: &mut [Handoff], opts: &BatchOptions) {
         if is_up_to_date(h) {
             continue;
         }
+        let not_ours = h.error.as_ref().is_some_and(|e| e.code == "output-exists");
+        if h.state == State::Failed && !not_ours {
+            // Never leave an earlier output where a good one is expected.
+            let _ = std::fs::remove_file(opts.out_dir.join(image_path(&input.name, spec)));
+        }
         let json = serde_json::to_vec_pretty(h).unwrap_or_default();
         if let Err(e) = write_atomic(&manifest_path(&opts.out_dir, &input.name, spec), &json) {
             tracing::error!("{e}");
-            h.error.get_or_insert(Failure {
-                code: "manifest-write-failed".into(),
-                message: e.to_string(),
-            });
+            h.asset = None;
+            let _ = std::fs::remove_file(opts.out_dir.join(image_path(&input.name, spec)));
+            h.fail(spec, "manifest-write-failed", e.to_string());
         }
     }
+}
+
+/// True when the file at `path` is the output our manifest for it records, so replacing
+/// it loses nothing a person put there.
+fn written_by_us(opts: &BatchOptions, input: &Input, spec: &Spec, path: &Path) -> bool {
+    let Ok(text) = std::fs::read(manifest_path(&opts.out_dir, &input.name, spec)) else {
+        return false;
+    };
+    let Ok(h) = serde_json::from_slice::<Handoff>(&text) else {
+        return false;
+    };
+    let Some(asset) = h.asset else {
+        return false;
+    };
+    std::fs::read(path).is_ok_and(|b| sha256_hex(&b) == asset.sha256)
 }
 
 /// Encodes at the spec's quality, stepping down by 5 (to 60) if the file is over the

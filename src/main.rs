@@ -129,11 +129,22 @@ fn run(cli: Cli) -> Result<u8> {
             if let Some(dup) = specs.iter().find(|s| !ids.insert(s.id.clone())) {
                 anyhow::bail!("spec '{}' is given twice", dup.id);
             }
-            let inputs_list = batch::collect_inputs(&inputs, &out)?;
+            if specs.is_empty() {
+                anyhow::bail!(
+                    "no spec given: pass --spec with one or more ids (see `shelfready specs`)"
+                );
+            }
+            let inputs_list = batch::collect_inputs(&inputs, &out, &specs)?;
+            if inputs_list.is_empty() {
+                anyhow::bail!(
+                    "no image files found in the inputs (folders are searched for .png .jpg .jpeg .webp .tif .tiff .gif .bmp; nothing inside the output folder is taken)"
+                );
+            }
             let opts = BatchOptions {
                 out_dir: out.clone(),
                 specs,
-                limits: Limits::default().with_max_pixels(max_pixels),
+                // A flag may only tighten the safe default, never loosen it.
+                limits: Limits::default().tightened(Limits::default().with_max_pixels(max_pixels)),
                 force,
             };
             let manifest = process(&inputs_list, &opts, json)?;

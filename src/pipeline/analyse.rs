@@ -11,8 +11,12 @@ use super::Frame;
 
 /// Alpha at or above which a pixel counts as product when finding the box.
 pub const ALPHA_THRESHOLD: u8 = 16;
-/// An island smaller than this share of the largest one is a speck.
+/// An island smaller than this share of the largest one, and smaller than
+/// [`SPECK_MAX_PIXELS`], is a speck.
 const SPECK_AREA_RATIO: f64 = 0.005;
+/// Islands of at least this many pixels are parts of the product (an accessory, the
+/// second shoe), however small beside the largest.
+const SPECK_MAX_PIXELS: u64 = 400;
 /// An island whose most opaque pixel is below this is haze, whatever its size.
 const SPECK_MAX_ALPHA: u8 = 128;
 /// The analysis grid is at most this many cells on its long side.
@@ -144,11 +148,17 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
     }
 }
 
+/// At least this share of pixels must be (nearly) clear for a source to be a cut-out; a
+/// stray non-opaque pixel in a photo does not make it one.
+const CUTOUT_MIN_CLEAR: f64 = 0.005;
+
 fn has_transparency(frame: &Frame) -> bool {
-    frame
+    let clear: usize = frame
         .pixels
         .par_chunks(4 * 4096)
-        .any(|c| c.chunks_exact(4).any(|p| p[3] < 255))
+        .map(|c| c.chunks_exact(4).filter(|p| p[3] < ALPHA_THRESHOLD).count())
+        .sum();
+    clear as f64 >= (frame.pixels.len() / 4) as f64 * CUTOUT_MIN_CLEAR
 }
 
 /// Per-cell statistics gathered in one pass.
@@ -228,10 +238,15 @@ fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
         .fold(EdgeStats::default(), |acc, (_, s)| acc.add(*s));
     let cells: Vec<Cell> = bands.into_iter().flat_map(|(c, _)| c).collect();
 
-    let mask = image::GrayImage::from_fn(cols, rows, |x, y| {
-        image::Luma([u8::from(cells[(y * cols + x) as usize].count > 0) * 255])
+    // Padded by one empty cell on every side: imageproc's labelling panics on a 1x1 grid,
+    // and the border keeps every island off the edge.
+    let mask = image::GrayImage::from_fn(cols + 2, rows + 2, |x, y| {
+        let inside = (1..=cols).contains(&x) && (1..=rows).contains(&y);
+        let set = inside && cells[((y - 1) * cols + (x - 1)) as usize].count > 0;
+        image::Luma([u8::from(set) * 255])
     });
-    let labels = connected_components(&mask, Connectivity::Eight, image::Luma([0u8]));
+    let padded = connected_components(&mask, Connectivity::Eight, image::Luma([0u8]));
+    let labels = image::imageops::crop_imm(&padded, 1, 1, cols, rows).to_image();
 
     #[derive(Clone, Copy)]
     struct Island {
@@ -275,7 +290,8 @@ fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
         .iter()
         .map(|i| {
             i.is_some_and(|i| {
-                i.area as f64 >= largest as f64 * SPECK_AREA_RATIO && i.max_alpha >= SPECK_MAX_ALPHA
+                (i.area as f64 >= largest as f64 * SPECK_AREA_RATIO || i.area >= SPECK_MAX_PIXELS)
+                    && i.max_alpha >= SPECK_MAX_ALPHA
             })
         })
         .collect();
@@ -526,6 +542,83 @@ mod tests {
         assert_eq!(a.specks.len(), 2);
         assert!(a.in_speck(381, 281));
         assert!(!a.in_speck(100, 100));
+    }
+
+    #[test]
+    fn tiny_images_do_not_panic() {
+        let mut f = Frame::from_rgba(1, 1, vec![10, 20, 30, 200]);
+        let a = analyse(&mut f);
+        assert!(
+            a.product.is_none()
+                || a.product
+                    == Some(Rect {
+                        x: 0,
+                        y: 0,
+                        w: 1,
+                        h: 1
+                    })
+        );
+        let mut f = Frame::from_rgba(2, 1, vec![10, 20, 30, 0, 1, 2, 3, 255]);
+        assert_eq!(
+            analyse(&mut f).product,
+            Some(Rect {
+                x: 1,
+                y: 0,
+                w: 1,
+                h: 1
+            })
+        );
+    }
+
+    #[test]
+    fn photo_with_one_translucent_pixel_is_not_a_cutout() {
+        let mut f = Frame::from_rgba(
+            100,
+            100,
+            (0..100 * 100 * 4)
+                .map(|i| (i * 7 % 251) as u8 | 1)
+                .collect(),
+        );
+        for p in f.pixels.chunks_exact_mut(4) {
+            p[3] = 255;
+        }
+        f.pixels[3] = 254;
+        assert_eq!(analyse(&mut f).kind, SourceKind::Scene);
+    }
+
+    #[test]
+    fn opaque_accessory_is_kept() {
+        let mut f = canvas(1200, 900);
+        fill(
+            &mut f,
+            Rect {
+                x: 100,
+                y: 50,
+                w: 800,
+                h: 800,
+            },
+            [9, 9, 9, 255],
+        );
+        fill(
+            &mut f,
+            Rect {
+                x: 1000,
+                y: 400,
+                w: 55,
+                h: 55,
+            },
+            [200, 9, 9, 255],
+        );
+        let a = analyse(&mut f);
+        assert_eq!(
+            a.product,
+            Some(Rect {
+                x: 100,
+                y: 50,
+                w: 955,
+                h: 800
+            })
+        );
     }
 
     #[test]

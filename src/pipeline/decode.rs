@@ -199,7 +199,7 @@ fn decode_cmyk_jpeg(
     Some((|| {
         let mut cmyk = d.decode().map_err(|e| corrupt(format!("{e:?}")))?;
         // Adobe (Photoshop) CMYK JPEGs store ink inverted: 255 means none.
-        if has_adobe_marker(bytes) {
+        if jpeg_layout(bytes).adobe {
             cmyk.iter_mut().for_each(|v| *v = 255 - *v);
         }
         let (rgba, description) = color::cmyk_to_srgb(icc, &cmyk).map_err(corrupt)?;
@@ -209,26 +209,62 @@ fn decode_cmyk_jpeg(
     })())
 }
 
-/// True when an Adobe APP14 segment precedes the first scan.
-fn has_adobe_marker(bytes: &[u8]) -> bool {
-    let head = bytes
-        .windows(2)
-        .position(|w| w == [0xFF, 0xDA])
-        .map_or(bytes, |sos| &bytes[..sos]);
-    head.windows(9)
-        .any(|w| w[0] == 0xFF && w[1] == 0xEE && &w[4..9] == b"Adobe")
+/// What the marker segments before the main image's first scan say.
+struct JpegLayout {
+    /// An Adobe APP14 segment is present (Photoshop CMYK stores ink inverted).
+    adobe: bool,
+    /// The file ends before the end-of-image marker that must follow the scans.
+    truncated: bool,
 }
 
-/// True when no end-of-image marker follows the first start-of-scan. Thumbnails in
-/// APP1 carry their own markers, but they all sit before the first scan.
-fn jpeg_is_truncated(bytes: &[u8]) -> bool {
-    let Some(sos) = bytes.windows(2).position(|w| w == [0xFF, 0xDA]) else {
-        return true;
-    };
-    bytes[sos..]
-        .windows(2)
-        .rposition(|w| w == [0xFF, 0xD9])
-        .is_none()
+/// Walks the JPEG's marker segments by their lengths up to the first scan, so markers
+/// inside an EXIF thumbnail (which has its own scan and end marker) are never mistaken
+/// for the main image's.
+fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
+    let mut adobe = false;
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return JpegLayout {
+                adobe,
+                truncated: true,
+            };
+        }
+        let marker = bytes[at + 1];
+        if marker == 0xFF {
+            at += 1; // fill byte
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        if marker == 0xEE && bytes.get(at + 4..at + 9) == Some(b"Adobe".as_slice()) {
+            adobe = true;
+        }
+        if marker == 0xDA {
+            let scan = &bytes[at..];
+            let ends = scan.windows(2).rposition(|w| w == [0xFF, 0xD9]).is_some();
+            return JpegLayout {
+                adobe,
+                truncated: !ends,
+            };
+        }
+        at += 2 + len;
+    }
+    JpegLayout {
+        adobe,
+        truncated: true,
+    }
+}
+
+/// Names formats we recognise but do not decode, so the message says what the file is.
+fn sniff_unsupported(bytes: &[u8]) -> Option<&'static str> {
+    let brand = bytes.get(4..12)?;
+    match brand {
+        b"ftypheic" | b"ftypheix" | b"ftyphevc" | b"ftypmif1" | b"ftypmsf1" => Some("HEIC"),
+        b"ftypavif" | b"ftypavis" => Some("AVIF"),
+        _ if bytes.starts_with(b"%PDF") => Some("PDF"),
+        _ if bytes.starts_with(b"8BPS") => Some("Photoshop (PSD)"),
+        _ => None,
+    }
 }
 
 /// Decodes one source under `limits`.
@@ -240,11 +276,16 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
             limit: limits.max_bytes,
         });
     }
-    let format = image::guess_format(bytes).map_err(|_| DecodeError::NotAnImage)?;
+    let format = image::guess_format(bytes).map_err(|_| match sniff_unsupported(bytes) {
+        Some(format) => DecodeError::Unsupported {
+            format: format.into(),
+        },
+        None => DecodeError::NotAnImage,
+    })?;
     let fmt = format_name(format);
     // The JPEG decoder fills a cut-off scan with grey instead of failing; a photo missing
     // its lower part must not pass as whole.
-    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+    if format == ImageFormat::Jpeg && jpeg_layout(bytes).truncated {
         return Err(DecodeError::Truncated { bytes: n });
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -255,11 +296,17 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     il.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
     reader.limits(il);
     let mut decoder = reader.into_decoder().map_err(|e| match e {
-        image::ImageError::Limits(_) => DecodeError::TooLargeDimension {
-            width: 0,
-            height: 0,
-            limit: limits.max_dimension,
-        },
+        image::ImageError::Limits(_) => {
+            // Read just the header again, without limits, to say how big it is.
+            let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
+                .into_dimensions()
+                .unwrap_or((0, 0));
+            DecodeError::TooLargeDimension {
+                width,
+                height,
+                limit: limits.max_dimension,
+            }
+        }
         e => classify(e, &fmt, n),
     })?;
     let (width, height) = decoder.dimensions();
@@ -317,9 +364,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
         ));
     }
     let has_alpha = color_type.has_alpha();
-    let color_name = format!("{color_type:?}")
-        .to_ascii_lowercase()
-        .replace("l", "grey");
+    let color_name = color_type_name(color_type);
     let (w, h) = (image.width(), image.height());
     let mut rgba = image.into_rgba8().into_raw();
     let icc_profile = match icc.as_deref() {
@@ -374,6 +419,25 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     })
 }
 
+/// `rgb8`, `rgba16`, `grey8`, `grey_alpha16`, ...
+fn color_type_name(c: image::ColorType) -> String {
+    use image::ColorType as C;
+    let (name, bits) = match c {
+        C::L8 => ("grey", 8),
+        C::La8 => ("grey_alpha", 8),
+        C::Rgb8 => ("rgb", 8),
+        C::Rgba8 => ("rgba", 8),
+        C::L16 => ("grey", 16),
+        C::La16 => ("grey_alpha", 16),
+        C::Rgb16 => ("rgb", 16),
+        C::Rgba16 => ("rgba", 16),
+        C::Rgb32F => ("rgb", 32),
+        C::Rgba32F => ("rgba", 32),
+        _ => ("other", 0),
+    };
+    format!("{name}{bits}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,6 +447,30 @@ mod tests {
         let mut out = Cursor::new(Vec::new());
         img.write_to(&mut out, ImageFormat::Png).unwrap();
         out.into_inner()
+    }
+
+    #[test]
+    fn jpeg_thumbnail_markers_do_not_hide_truncation() {
+        // SOI, an APP1 holding a complete little JPEG (its own SOS and EOI), then a main
+        // scan cut off before its EOI.
+        let thumb = [0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x11, 0xFF, 0xD9];
+        let mut app1 = vec![0xFF, 0xE1];
+        app1.extend_from_slice(&((thumb.len() + 2) as u16).to_be_bytes());
+        app1.extend_from_slice(&thumb);
+        let mut file = vec![0xFF, 0xD8];
+        file.extend_from_slice(&app1);
+        file.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x02, 0x12, 0x34]);
+        assert!(jpeg_layout(&file).truncated);
+        file.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(!jpeg_layout(&file).truncated);
+        assert!(!jpeg_layout(&file).adobe);
+    }
+
+    #[test]
+    fn heic_is_named() {
+        let err = decode(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "decode-unsupported-format");
+        assert!(err.to_string().starts_with("HEIC"), "{err}");
     }
 
     #[test]

@@ -259,6 +259,12 @@ impl Spec {
                 .id
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if self.id == "manifests" {
+            return Err(self.invalid(
+                "id",
+                "'manifests' is the name of the manifest folder; choose another",
+            ));
+        }
         if !id_ok {
             return Err(self.invalid(
                 "id",

@@ -134,3 +134,93 @@ fn missing_input_is_a_usage_error() {
     assert_eq!(o.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
 }
+
+/// Regression: an output folder inside the input folder once let a run overwrite a source.
+#[test]
+fn sources_inside_the_output_folder_are_never_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("catalog");
+    std::fs::create_dir_all(root.join("etsy")).unwrap();
+    let src = root.join("etsy/ROCKET02_1.jpg");
+    std::fs::copy(fixtures().join("SUPPLIER03-main.jpg"), &src).unwrap();
+    std::fs::copy(
+        fixtures().join("ROCKET02_1.png"),
+        root.join("ROCKET02_1.png"),
+    )
+    .unwrap();
+    let before = sha(&src);
+    let o = process(&root, "etsy", &root);
+    // The file in the way is left alone and that output fails with a reason.
+    assert_exit(&o, 1);
+    assert_eq!(
+        handoff(&root, "ROCKET02_1", "etsy")["error"]["code"],
+        "output-exists"
+    );
+    assert_eq!(
+        sha(&src),
+        before,
+        "a source inside the output folder was overwritten"
+    );
+    let m = read_json(&root.join("manifest.json"));
+    assert_eq!(m["summary"]["sources"], 1);
+}
+
+/// Regression: a failed re-run left the previous good image beside a failed manifest.
+#[test]
+fn a_failed_rerun_removes_the_stale_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("p_1.png");
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), &src).unwrap();
+    let out = dir.path().join("out");
+    assert_exit(&process(&src, "amazon-main", &out), 0);
+    let img = out.join("amazon-main/p_1.jpg");
+    assert!(img.is_file());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&img).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "outputs are readable by others");
+    }
+    let bytes = std::fs::read(fixtures().join("BROKEN08_1.png")).unwrap();
+    std::fs::write(&src, bytes).unwrap();
+    assert_exit(&process(&src, "amazon-main", &out), 1);
+    assert!(!img.exists(), "stale output left behind");
+    assert_eq!(handoff(&out, "p_1", "amazon-main")["state"], "failed");
+}
+
+#[test]
+fn max_pixels_flag_only_tightens() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb_1.png");
+    std::fs::write(&bomb, png_bomb()).unwrap();
+    let out = dir.path().join("out");
+    let o = shelfready(&[
+        "process",
+        bomb.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-pixels",
+        "10000000000",
+    ]);
+    assert_exit(&o, 1);
+    let h = handoff(&out, "bomb_1", "amazon-main");
+    assert_eq!(h["error"]["code"], "decode-too-many-pixels");
+    assert!(h["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("100000000"));
+}
+
+#[test]
+fn empty_input_and_no_spec_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = process(dir.path(), "amazon-main", &dir.path().join("out"));
+    assert_exit(&o, 64);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no image files"));
+    let o = process(
+        &fixtures().join("ROCKET02_1.png"),
+        ",",
+        &dir.path().join("out"),
+    );
+    assert_exit(&o, 64);
+}
