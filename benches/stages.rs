@@ -36,10 +36,7 @@ fn stages(c: &mut Criterion) {
     let cut = cut_out(&analysed, &analysis).expect("cut");
     let rendered = render(&cut, &amazon).expect("render");
     let jpeg = encode(&rendered, &amazon).expect("encode");
-    let facts = RenderFacts {
-        placement: rendered.placement,
-        kind: cut.kind,
-    };
+    let facts = RenderFacts::of(&rendered, cut.kind);
 
     let mut g = c.benchmark_group("stages");
     g.sample_size(10);
@@ -68,14 +65,7 @@ fn stages(c: &mut Criterion) {
             let cut = cut_out(&f, &a).expect("cut");
             let r = render(&cut, &amazon).expect("render");
             let out = encode(&r, &amazon).expect("encode");
-            verify(
-                &out,
-                &amazon,
-                &RenderFacts {
-                    placement: r.placement,
-                    kind: cut.kind,
-                },
-            )
+            verify(&out, &amazon, &RenderFacts::of(&r, cut.kind))
         })
     });
     let three = [spec("amazon-main"), spec("shopify"), spec("mockup-input")];
@@ -87,14 +77,7 @@ fn stages(c: &mut Criterion) {
             for s in &three {
                 let r = render(&cut, s).expect("render");
                 let out = encode(&r, s).expect("encode");
-                verify(
-                    &out,
-                    s,
-                    &RenderFacts {
-                        placement: r.placement,
-                        kind: cut.kind,
-                    },
-                );
+                verify(&out, s, &RenderFacts::of(&r, cut.kind));
             }
         })
     });

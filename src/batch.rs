@@ -528,10 +528,7 @@ fn make_output(h: &mut Handoff, cut: &Cutout, spec: &Spec, input: &Input, opts: 
         serde_json::json!({ "format": spec.format, "quality": quality_used,
             "icc": if spec.embed_icc { "sRGB embedded" } else { "none" }, "metadata": "stripped" }),
     ));
-    let facts = RenderFacts {
-        placement: rendered.placement,
-        kind: cut.kind,
-    };
+    let facts = RenderFacts::of(&rendered, cut.kind);
     h.quality = verify(&bytes, spec, &facts);
     let rel = image_path(&input.name, spec);
     let path = opts.out_dir.join(&rel);

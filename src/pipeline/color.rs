@@ -38,18 +38,27 @@ pub fn describe(profile: &ColorProfile) -> String {
     }
 }
 
-/// True when the profile's primaries and white match sRGB closely enough that a
-/// conversion would change nothing visible; saves a full-frame transform.
-fn is_srgb(profile: &ColorProfile) -> bool {
-    let srgb = srgb_profile();
-    let close = |a: moxcms::Xyzd, b: moxcms::Xyzd| {
-        (a.x - b.x).abs() < 0.002 && (a.y - b.y).abs() < 0.002 && (a.z - b.z).abs() < 0.002
-    };
-    let named_srgb = describe(profile).to_ascii_lowercase().contains("srgb");
-    named_srgb
-        && close(profile.red_colorant, srgb.red_colorant)
-        && close(profile.green_colorant, srgb.green_colorant)
-        && close(profile.blue_colorant, srgb.blue_colorant)
+/// Probe colours for [`is_identity`]: primaries, secondaries, greys and a skin tone.
+const PROBES: [[u8; 4]; 10] = [
+    [255, 0, 0, 255],
+    [0, 255, 0, 255],
+    [0, 0, 255, 255],
+    [0, 255, 255, 255],
+    [255, 0, 255, 255],
+    [255, 255, 0, 255],
+    [32, 32, 32, 255],
+    [128, 128, 128, 255],
+    [224, 224, 224, 255],
+    [230, 170, 140, 255],
+];
+
+/// True when the transform leaves every probe colour within one level: the profile is
+/// sRGB in effect (whatever its name), and a full-frame transform would change nothing.
+fn is_identity(transform: &dyn moxcms::TransformExecutor<u8>) -> bool {
+    let src: Vec<u8> = PROBES.concat();
+    let mut out = vec![0u8; src.len()];
+    transform.transform(&src, &mut out).is_ok()
+        && src.iter().zip(&out).all(|(a, b)| a.abs_diff(*b) <= 1)
 }
 
 fn srgb_profile() -> &'static ColorProfile {
@@ -90,9 +99,6 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
             ),
         });
     }
-    if is_srgb(&profile) {
-        return Ok(Conversion::AlreadySrgb { description });
-    }
     let options = TransformOptions {
         rendering_intent: RenderingIntent::Perceptual,
         ..TransformOptions::default()
@@ -100,6 +106,9 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
     let transform = profile
         .create_transform_8bit(Layout::Rgba, srgb_profile(), Layout::Rgba, options)
         .map_err(|e| format!("{e:?}"))?;
+    if is_identity(transform.as_ref()) {
+        return Ok(Conversion::AlreadySrgb { description });
+    }
     // Rows in parallel; each band converts into a small scratch buffer, then copies back.
     const BAND: usize = 64 * 1024 * 4;
     rgba.par_chunks_mut(BAND)
@@ -162,6 +171,21 @@ mod tests {
         assert!(matches!(r, Conversion::AlreadySrgb { .. }), "{r:?}");
         assert_eq!(px, [200, 100, 50, 128]);
         assert_eq!(p.color_space, DataColorSpace::Rgb);
+    }
+
+    #[test]
+    fn linear_profile_named_srgb_is_still_converted() {
+        let mut p = ColorProfile::new_srgb();
+        let linear = moxcms::ToneReprCurve::Lut(Vec::new());
+        p.red_trc = Some(linear.clone());
+        p.green_trc = Some(linear.clone());
+        p.blue_trc = Some(linear);
+        p.cicp = None;
+        let icc = p.encode().unwrap();
+        let mut px = [128u8, 128, 128, 255];
+        let r = to_srgb_in_place(&icc, &mut px).unwrap();
+        assert!(matches!(r, Conversion::Converted { .. }), "{r:?}");
+        assert!((185..=190).contains(&px[0]), "{px:?}");
     }
 
     #[test]

@@ -132,14 +132,23 @@ fn encode_webp(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
         return Err(EncodeError::Webp("the encoder returned no data".into()));
     }
     Ok(if spec.embed_icc {
-        webp_with_icc(&bytes, srgb_icc(), img.width, img.height, img.channels == 4)
+        webp_with_icc(&bytes, srgb_icc(), img.width, img.height)
     } else {
         bytes
     })
 }
 
+/// True when a simple WebP body (after the RIFF header) carries alpha: a lossless
+/// bitstream with its alpha_is_used bit set. (Lossy alpha always comes in VP8X form.)
+fn webp_has_alpha(body: &[u8]) -> bool {
+    body.starts_with(b"VP8L")
+        && body.len() >= 13
+        && body[8] == 0x2F
+        && (u32::from_le_bytes([body[9], body[10], body[11], body[12]]) >> 28) & 1 == 1
+}
+
 /// Adds an ICCP chunk, turning a simple WebP into the extended (VP8X) layout if needed.
-fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32, alpha: bool) -> Vec<u8> {
+fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32) -> Vec<u8> {
     const ICC_FLAG: u8 = 0x20;
     const ALPHA_FLAG: u8 = 0x10;
     let body = &webp[12..];
@@ -151,7 +160,8 @@ fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32, alpha: bool) -> Vec<u8
     } else {
         let mut x = b"VP8X".to_vec();
         x.extend_from_slice(&10u32.to_le_bytes());
-        x.push(ICC_FLAG | if alpha { ALPHA_FLAG } else { 0 });
+        // The flag must match the bitstream: libwebp drops alpha from an opaque canvas.
+        x.push(ICC_FLAG | if webp_has_alpha(body) { ALPHA_FLAG } else { 0 });
         x.extend_from_slice(&[0, 0, 0]);
         x.extend_from_slice(&(w - 1).to_le_bytes()[..3]);
         x.extend_from_slice(&(h - 1).to_le_bytes()[..3]);
@@ -225,6 +235,21 @@ mod tests {
         let bytes = encode(&white(3), &s).unwrap();
         let mut d = image::codecs::webp::WebPDecoder::new(std::io::Cursor::new(&bytes)).unwrap();
         assert_eq!(d.icc_profile().unwrap().as_deref(), Some(srgb_icc()));
+        assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 64);
+    }
+
+    #[test]
+    fn webp_with_icc_on_an_opaque_transparent_canvas_reads_back() {
+        // A transparent-background spec whose canvas ends up fully opaque.
+        let mut s = spec("mockup-input");
+        s.format = Format::Webp;
+        s.quality = 100;
+        let mut img = white(4);
+        img.pixels.iter_mut().for_each(|v| *v = 255);
+        let bytes = encode(&img, &s).unwrap();
+        assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 64);
+        s.quality = 80;
+        let bytes = encode(&img, &s).unwrap();
         assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 64);
     }
 

@@ -190,7 +190,7 @@ fn default_max_upscale() -> f64 {
     1.5
 }
 fn default_sharpness_floor() -> f64 {
-    10.0
+    4.0
 }
 
 /// Largest canvas side a spec may ask for.
