@@ -14,6 +14,22 @@ use shelfready::handoff::{BatchManifest, State};
 use shelfready::pipeline::Limits;
 use shelfready::spec::{builtin, builtin_ids, Spec};
 
+/// Writes to stdout, ignoring a closed pipe (`shelfready ... | head` must not panic).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Like [`outln!`] without the newline.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 // glibc's per-thread arenas grow without bound under parallel image work; mimalloc
 // returns memory and keeps peak RSS tied to the files in flight.
 #[global_allocator]
@@ -149,20 +165,24 @@ fn run(cli: Cli) -> Result<u8> {
             };
             let manifest = process(&inputs_list, &opts, json)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&manifest)?);
+                outln!("{}", serde_json::to_string_pretty(&manifest)?);
             } else {
                 print_summary(&manifest, &opts);
             }
             Ok(manifest.exit_code as u8)
         }
         Command::Specs { id: None } => {
-            println!(
+            outln!(
                 "{:<18} {:>11}  {:<5} {:<12} {:>5}  description",
-                "id", "canvas", "fmt", "background", "fill"
+                "id",
+                "canvas",
+                "fmt",
+                "background",
+                "fill"
             );
             for id in builtin_ids() {
                 let s = builtin(id).context("built-in spec")??;
-                println!(
+                outln!(
                     "{:<18} {:>11}  {:<5} {:<12} {:>4.0}%  {}",
                     s.id,
                     format!("{}x{}", s.width, s.height),
@@ -176,7 +196,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Specs { id: Some(id) } => {
             let s = Spec::resolve(&id)?;
-            print!("{}", s.to_toml());
+            out!("{}", s.to_toml());
             Ok(0)
         }
         Command::Schema { write } => {
@@ -188,7 +208,7 @@ fn run(cli: Cli) -> Result<u8> {
                     std::fs::write(dir.join("handoff.schema.json"), h)?;
                     std::fs::write(dir.join("manifest.schema.json"), b)?;
                 }
-                None => print!("{b}"),
+                None => out!("{b}"),
             }
             Ok(0)
         }
@@ -238,18 +258,18 @@ fn process(inputs: &[batch::Input], opts: &BatchOptions, quiet: bool) -> Result<
 
 fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
     let s = &m.summary;
-    println!(
+    outln!(
         "shelfready: {} source(s) x {} spec(s) = {} output(s) in {}",
         s.sources,
         m.specs.len(),
         s.outputs,
         opts.out_dir.display()
     );
-    println!("  ready         {:>4}", s.ready);
-    println!("  needs review  {:>4}", s.needs_review);
-    println!("  failed        {:>4}", s.failed);
+    outln!("  ready         {:>4}", s.ready);
+    outln!("  needs review  {:>4}", s.needs_review);
+    outln!("  failed        {:>4}", s.failed);
     if s.up_to_date > 0 {
-        println!("  ({} unchanged since the last run and kept)", s.up_to_date);
+        outln!("  ({} unchanged since the last run and kept)", s.up_to_date);
     }
     let review: Vec<_> = m
         .handoffs
@@ -257,9 +277,9 @@ fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
         .filter(|h| h.state == State::NeedsReview)
         .collect();
     if !review.is_empty() {
-        println!("\nNeeds review:");
+        outln!("\nNeeds review:");
         for h in review {
-            println!("  {:<36} {}", h.id, h.next_actor.checks.join(", "));
+            outln!("  {:<36} {}", h.id, h.next_actor.checks.join(", "));
         }
     }
     let failed: Vec<_> = m
@@ -268,7 +288,7 @@ fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
         .filter(|h| h.state == State::Failed)
         .collect();
     if !failed.is_empty() {
-        println!("\nFailed:");
+        outln!("\nFailed:");
         // One line per source and reason, naming the specs it applies to.
         let mut lines: Vec<(String, Vec<String>, String)> = Vec::new();
         for h in failed {
@@ -287,14 +307,14 @@ fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
             }
         }
         for (source, specs, reason) in lines {
-            println!("  {source} ({})\n    {reason}", specs.join(", "));
+            outln!("  {source} ({})\n    {reason}", specs.join(", "));
         }
     }
-    println!(
+    outln!(
         "\nManifest: {}",
         opts.out_dir.join("manifest.json").display()
     );
-    println!(
+    outln!(
         "{}",
         match m.exit_code {
             0 => "All outputs are ready (exit 0).",
