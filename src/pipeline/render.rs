@@ -284,24 +284,47 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
     let placement = place(cut.rect.w, cut.rect.h, subject, spec);
     let mut operations = Vec::new();
     let (iw, ih) = (placement.image_w, placement.image_h);
-    let product = if iw == cut.rect.w && ih == cut.rect.h {
+    let (cw, ch) = (spec.width as usize, spec.height as usize);
+    // The resized cut-out may reach past the canvas (a faint shadow or halo outside the
+    // subject box): only the part that lands on the canvas is resized and drawn, so a small
+    // product in a huge halo costs no more memory than the canvas.
+    let x_lo = placement.image_x.max(0) as usize;
+    let x_hi = (placement.image_x + i64::from(iw)).clamp(0, cw as i64) as usize;
+    let y_lo = placement.image_y.max(0) as usize;
+    let y_hi = (placement.image_y + i64::from(ih)).clamp(0, ch as i64) as usize;
+    let (pw, ph) = (x_hi.saturating_sub(x_lo), y_hi.saturating_sub(y_lo));
+    let clipped = (pw, ph) != (iw as usize, ih as usize);
+    let product = if pw == 0 || ph == 0 {
+        Vec::new()
+    } else if !clipped && iw == cut.rect.w && ih == cut.rect.h {
         cut.pixels.clone()
     } else {
         let src = ImageRef::new(cut.rect.w, cut.rect.h, &cut.pixels, PixelType::U8x4)
             .map_err(|e| RenderError::Resize(e.to_string()))?;
-        let mut dst = Image::new(iw, ih, PixelType::U8x4);
+        let mut dst = Image::new(pw as u32, ph as u32, PixelType::U8x4);
         // use_alpha: fast_image_resize premultiplies before filtering and divides after,
         // so transparent pixels' colour never bleeds into the edge (no dark halo).
-        let options = ResizeOptions::new()
+        let mut options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
             .use_alpha(true);
+        if clipped {
+            // The source window that maps onto the visible part, at the same ratio.
+            let rx = f64::from(cut.rect.w) / f64::from(iw);
+            let ry = f64::from(cut.rect.h) / f64::from(ih);
+            options = options.crop(
+                (x_lo as i64 - placement.image_x) as f64 * rx,
+                (y_lo as i64 - placement.image_y) as f64 * ry,
+                pw as f64 * rx,
+                ph as f64 * ry,
+            );
+        }
         Resizer::new()
             .resize(&src, &mut dst, &options)
             .map_err(|e| RenderError::Resize(e.to_string()))?;
         operations.push(Operation::new(
             "resize",
             json!({ "filter": "lanczos3", "premultiplied": true, "from": [cut.rect.w, cut.rect.h],
-                    "to": [iw, ih], "scale": placement.scale }),
+                    "to": [iw, ih], "scale": placement.scale, "clipped_to_canvas": clipped }),
         ));
         dst.into_vec()
     };
@@ -310,13 +333,6 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
         json!({ "canvas": [spec.width, spec.height], "subject": [placement.x, placement.y, placement.w, placement.h],
                 "fill_ratio": spec.fill_ratio, "align": spec.align }),
     ));
-    let (cw, ch) = (spec.width as usize, spec.height as usize);
-    // The resized cut-out may reach past the canvas (a faint shadow outside the subject
-    // box): only the overlapping columns and rows are drawn.
-    let x_lo = placement.image_x.max(0) as usize;
-    let x_hi = (placement.image_x + i64::from(iw)).clamp(0, cw as i64) as usize;
-    let y_lo = placement.image_y.max(0) as usize;
-    let y_hi = (placement.image_y + i64::from(ih)).clamp(0, ch as i64) as usize;
     // Outside the subject box only what is seen is drawn: faint haze there would otherwise
     // tint the canvas border a few levels off the background.
     let (bx0, bx1) = (placement.x as usize, (placement.x + placement.w) as usize);
@@ -324,12 +340,7 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
     let keep = |x: usize, y: usize, p: &[u8]| {
         ((bx0..bx1).contains(&x) && (by0..by1).contains(&y)) || is_visible(p, spec.background, true)
     };
-    let src_row = |y: usize| -> &[u8] {
-        let sy = (y as i64 - placement.image_y) as usize;
-        let sx = (x_lo as i64 - placement.image_x) as usize;
-        let start = (sy * iw as usize + sx) * 4;
-        &product[start..start + (x_hi.saturating_sub(x_lo)) * 4]
-    };
+    let src_row = |y: usize| -> &[u8] { &product[(y - y_lo) * pw * 4..(y - y_lo + 1) * pw * 4] };
     let (channels, pixels) = match spec.background {
         Background::Color(bg) => {
             let mut canvas = bg.repeat(cw * ch);
@@ -464,6 +475,40 @@ mod tests {
         let p = place(520, 1030, subject, &s);
         assert_eq!((p.y + p.h, p.h), (1500, 1000));
         assert_eq!(p.image_y, i64::from(p.y) - 20);
+    }
+
+    /// Regression: a small product in a large faint halo once resized the whole halo
+    /// (gigabytes) and tinted the canvas border.
+    #[test]
+    fn halo_beyond_the_canvas_is_clipped_and_not_drawn() {
+        let n = 3000u32;
+        let mut px = vec![0u8; (n * n * 4) as usize];
+        for (i, p) in px.chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i as u32 % n, i as u32 / n);
+            let inside = (1450..1550).contains(&x) && (1450..1550).contains(&y);
+            let clear = x < 100; // enough transparency to be a cut-out
+            p.copy_from_slice(if inside {
+                &[200, 30, 30, 255]
+            } else if clear {
+                &[0, 0, 0, 0]
+            } else {
+                &[230, 230, 230, 40]
+            });
+        }
+        let mut f = Frame::from_rgba(n, n, px);
+        let a = analyse(&mut f);
+        let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
+        let resize = r.operations.iter().find(|o| o.name == "resize").unwrap();
+        assert_eq!(resize.params["clipped_to_canvas"], true);
+        assert_eq!(r.pixels.len(), 2000 * 2000 * 3);
+        for i in 0..2000usize {
+            for (x, y) in [(i, 0), (i, 1999), (0, i), (1999, i)] {
+                let k = (y * 2000 + x) * 3;
+                assert_eq!(&r.pixels[k..k + 3], &[255, 255, 255], "border at {x},{y}");
+            }
+        }
+        let c = (1000 * 2000 + 1000) * 3;
+        assert_eq!(&r.pixels[c..c + 3], &[200, 30, 30]);
     }
 
     #[test]
