@@ -99,13 +99,7 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
             ),
         });
     }
-    let options = TransformOptions {
-        rendering_intent: RenderingIntent::Perceptual,
-        ..TransformOptions::default()
-    };
-    let transform = profile
-        .create_transform_8bit(Layout::Rgba, srgb_profile(), Layout::Rgba, options)
-        .map_err(|e| format!("{e:?}"))?;
+    let transform = to_srgb_transform(&profile, Layout::Rgba)?;
     if is_identity(transform.as_ref()) {
         return Ok(Conversion::AlreadySrgb { description });
     }
@@ -122,6 +116,20 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
     Ok(Conversion::Converted { description })
 }
 
+/// A perceptual 8-bit transform from `profile` (4 samples a pixel: RGBA or CMYK) to sRGB.
+fn to_srgb_transform(
+    profile: &ColorProfile,
+    dst: Layout,
+) -> Result<std::sync::Arc<moxcms::Transform8BitExecutor>, String> {
+    let options = TransformOptions {
+        rendering_intent: RenderingIntent::Perceptual,
+        ..TransformOptions::default()
+    };
+    profile
+        .create_transform_8bit(Layout::Rgba, srgb_profile(), dst, options)
+        .map_err(|e| format!("{e:?}"))
+}
+
 /// Converts CMYK samples (4 bytes a pixel, 0 = no ink) to opaque sRGB RGBA with the
 /// source's CMYK profile. Err carries why the profile could not be used.
 pub fn cmyk_to_srgb(icc: &[u8], cmyk: &[u8]) -> Result<(Vec<u8>, String), String> {
@@ -129,13 +137,7 @@ pub fn cmyk_to_srgb(icc: &[u8], cmyk: &[u8]) -> Result<(Vec<u8>, String), String
     if profile.color_space != DataColorSpace::Cmyk {
         return Err(format!("{:?} profile on CMYK pixels", profile.color_space));
     }
-    let options = TransformOptions {
-        rendering_intent: RenderingIntent::Perceptual,
-        ..TransformOptions::default()
-    };
-    let transform = profile
-        .create_transform_8bit(Layout::Rgba, srgb_profile(), Layout::Rgb, options)
-        .map_err(|e| format!("{e:?}"))?;
+    let transform = to_srgb_transform(&profile, Layout::Rgb)?;
     const BAND: usize = 64 * 1024;
     let mut rgba = vec![255u8; cmyk.len()];
     cmyk.par_chunks(BAND * 4)
