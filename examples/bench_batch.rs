@@ -2,6 +2,9 @@
 //! real photographic cut-outs in fixtures/ (scikit-image photos, see fixtures/README.md),
 //! enlarged, flipped and offset deterministically, with a few stray specks each, like
 //! background-remover output. Never committed: written under target/.
+//! Every eighth file from the fourth on carries a Display P3 profile (pixels converted, so
+//! it looks the same), from the sixth an Adobe RGB profile, and from the seventh an `eXIf`
+//! orientation 6 (pixels stored turned a quarter left), as camera and editor output does.
 //!
 //! cargo run --release --example bench_batch -- [count] [out-dir]
 //! (defaults: 24 files into target/bench-batch)
@@ -11,6 +14,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+use image::ImageEncoder;
+use moxcms::{ColorProfile, Layout, TransformOptions};
 
 const SOURCES: &[&str] = &["MUG01_1.png", "ROCKET02_1.png", "DEEP09_1.png"];
 
@@ -69,9 +75,50 @@ fn main() -> Result<()> {
             }
         }
         let path = out.join(format!("BENCH{i:03}_1.png"));
-        img.save(&path)
-            .with_context(|| path.display().to_string())?;
-        println!("{} {}x{}", path.display(), w, h);
+        let mut bytes = Vec::new();
+        let mut png =
+            PngEncoder::new_with_quality(&mut bytes, CompressionType::Default, PngFilter::Adaptive);
+        let tag = match i % 8 {
+            3 => Some(("display-p3", ColorProfile::new_display_p3())),
+            5 => Some(("adobe-rgb", ColorProfile::new_adobe_rgb())),
+            _ => None,
+        };
+        let mut note = String::new();
+        if let Some((name, profile)) = tag {
+            let to = ColorProfile::new_srgb().create_transform_8bit(
+                Layout::Rgba,
+                &profile,
+                Layout::Rgba,
+                TransformOptions::default(),
+            )?;
+            let mut converted = vec![0u8; img.as_raw().len()];
+            to.transform(img.as_raw(), &mut converted)?;
+            img.copy_from_slice(&converted);
+            png.set_icc_profile(profile.encode()?)?;
+            note = format!(" {name}");
+        }
+        if i % 8 == 6 {
+            // Orientation 6 means "turn a quarter right to show": store it turned left.
+            img = image::imageops::rotate270(&img);
+            png.set_exif_metadata(exif_orientation(6))?;
+            note = " exif-orientation-6".into();
+        }
+        png.write_image(
+            img.as_raw(),
+            img.width(),
+            img.height(),
+            image::ExtendedColorType::Rgba8,
+        )?;
+        std::fs::write(&path, bytes).with_context(|| path.display().to_string())?;
+        println!("{} {}x{}{note}", path.display(), img.width(), img.height());
     }
     Ok(())
+}
+
+/// A minimal big-endian TIFF header with one IFD entry: Orientation (0x0112) = `value`.
+fn exif_orientation(value: u16) -> Vec<u8> {
+    let mut e = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01".to_vec();
+    e.extend_from_slice(&value.to_be_bytes());
+    e.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    e
 }

@@ -108,10 +108,15 @@ impl Grid {
 
 /// Analyses a frame. A sweep photo gets its keyed alpha written into the frame.
 pub fn analyse(frame: &mut Frame) -> Analysis {
-    let kind = if frame.source.has_alpha && has_transparency(frame) {
-        SourceKind::Cutout
-    } else {
-        match detect_sweep(frame) {
+    // One pass over alpha serves both questions: is this a cut-out, and where is the product.
+    let cutout_stats = frame
+        .source
+        .has_alpha
+        .then(|| AlphaStats::of(frame))
+        .filter(|s| s.clear as f64 >= (frame.pixels.len() / 4) as f64 * CUTOUT_MIN_CLEAR);
+    let (kind, stats) = match cutout_stats {
+        Some(stats) => (SourceKind::Cutout, stats),
+        None => match detect_sweep(frame) {
             Some((
                 kind @ SourceKind::Sweep {
                     key_low, key_high, ..
@@ -119,31 +124,30 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
                 model,
             )) => {
                 apply_key(frame, &model, key_low, key_high);
-                kind
+                (kind, AlphaStats::of(frame))
             }
-            _ => SourceKind::Scene,
-        }
+            _ => {
+                return Analysis {
+                    kind: SourceKind::Scene,
+                    product: Some(Rect {
+                        x: 0,
+                        y: 0,
+                        w: frame.width,
+                        h: frame.height,
+                    }),
+                    specks: Vec::new(),
+                    premultiplied_edges: false,
+                    grid: Grid::default(),
+                }
+            }
+        },
     };
-    if kind == SourceKind::Scene {
-        return Analysis {
-            kind,
-            product: Some(Rect {
-                x: 0,
-                y: 0,
-                w: frame.width,
-                h: frame.height,
-            }),
-            specks: Vec::new(),
-            premultiplied_edges: false,
-            grid: Grid::default(),
-        };
-    }
-    let (product, specks, grid, premultiplied_edges) = find_product(frame);
+    let (product, specks, grid) = find_product(frame, &stats);
     Analysis {
         kind,
         product,
         specks,
-        premultiplied_edges: premultiplied_edges && kind == SourceKind::Cutout,
+        premultiplied_edges: stats.edges.premultiplied() && kind == SourceKind::Cutout,
         grid,
     }
 }
@@ -152,20 +156,30 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
 /// stray non-opaque pixel in a photo does not make it one.
 const CUTOUT_MIN_CLEAR: f64 = 0.005;
 
-fn has_transparency(frame: &Frame) -> bool {
-    let clear: usize = frame
-        .pixels
-        .par_chunks(4 * 4096)
-        .map(|c| c.chunks_exact(4).filter(|p| p[3] < ALPHA_THRESHOLD).count())
-        .sum();
-    clear as f64 >= (frame.pixels.len() / 4) as f64 * CUTOUT_MIN_CLEAR
-}
-
-/// Per-cell statistics gathered in one pass.
-#[derive(Clone, Copy, Default)]
+/// Per-cell statistics gathered in one pass: how many pixels reach [`ALPHA_THRESHOLD`],
+/// the most opaque one, and their exact pixel extent (so the product box needs no
+/// second pass at full resolution).
+#[derive(Clone, Copy)]
 struct Cell {
     count: u32,
     max_alpha: u8,
+    x0: u32,
+    y0: u32,
+    x1: u32,
+    y1: u32,
+}
+
+impl Default for Cell {
+    fn default() -> Cell {
+        Cell {
+            count: 0,
+            max_alpha: 0,
+            x0: u32::MAX,
+            y0: u32::MAX,
+            x1: 0,
+            y1: 0,
+        }
+    }
 }
 
 /// Edge statistics for detecting premultiplied colour.
@@ -195,58 +209,115 @@ impl EdgeStats {
     }
 }
 
-fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
-    let (w, h) = (frame.width, frame.height);
-    let cell = w.max(h).div_ceil(GRID_LONG_SIDE).max(1);
-    let cols = w.div_ceil(cell);
-    let rows = h.div_ceil(cell);
-    let row_bytes = w as usize * 4;
+/// What one pass over a frame's alpha learns.
+struct AlphaStats {
+    /// Side of a square grid cell in pixels.
+    cell: u32,
+    cols: u32,
+    rows: u32,
+    cells: Vec<Cell>,
+    edges: EdgeStats,
+    /// Pixels below [`ALPHA_THRESHOLD`].
+    clear: u64,
+}
 
-    // One pass over the pixels, one band of cell rows per task.
-    let bands: Vec<(Vec<Cell>, EdgeStats)> = frame
-        .pixels
-        .par_chunks(row_bytes * cell as usize)
-        .map(|band| {
-            let mut cells = vec![Cell::default(); cols as usize];
-            let mut stats = EdgeStats::default();
-            for row in band.chunks_exact(row_bytes) {
-                for (x, p) in row.chunks_exact(4).enumerate() {
-                    let a = p[3];
-                    if a >= ALPHA_THRESHOLD {
-                        let c = &mut cells[x / cell as usize];
-                        c.count += 1;
-                        c.max_alpha = c.max_alpha.max(a);
-                    }
-                    if a == 255 {
-                        stats.opaque += 1;
-                        stats.opaque_luma +=
-                            (u64::from(p[0]) * 54 + u64::from(p[1]) * 183 + u64::from(p[2]) * 19)
-                                >> 8;
-                    } else if (16..=240).contains(&a) {
-                        stats.edge += 1;
-                        if p[0].max(p[1]).max(p[2]) <= a.saturating_add(2) {
-                            stats.edge_dark += 1;
+impl AlphaStats {
+    fn of(frame: &Frame) -> AlphaStats {
+        let (w, h) = (frame.width, frame.height);
+        let cell = w.max(h).div_ceil(GRID_LONG_SIDE).max(1);
+        let cols = w.div_ceil(cell);
+        let rows = h.div_ceil(cell);
+        let row_bytes = w as usize * 4;
+        let cell_bytes = cell as usize * 4;
+        // One band of cell rows per task; cells are walked as row slices, so no pixel
+        // needs a division to find its cell.
+        let bands: Vec<(Vec<Cell>, EdgeStats, u64)> = frame
+            .pixels
+            .par_chunks(row_bytes * cell as usize)
+            .enumerate()
+            .map(|(band, pixels)| {
+                let mut cells = vec![Cell::default(); cols as usize];
+                let mut edges = EdgeStats::default();
+                let mut seen = 0u64;
+                for (r, row) in pixels.chunks_exact(row_bytes).enumerate() {
+                    let y = band as u32 * cell + r as u32;
+                    for (cx, (c, span)) in cells.iter_mut().zip(row.chunks(cell_bytes)).enumerate()
+                    {
+                        let x_base = cx as u32 * cell;
+                        let mut max_a = 0u8;
+                        let (mut first, mut last, mut n) = (u32::MAX, 0u32, 0u32);
+                        for (i, p) in span.chunks_exact(4).enumerate() {
+                            let a = p[3];
+                            if a >= ALPHA_THRESHOLD {
+                                n += 1;
+                                max_a = max_a.max(a);
+                                first = first.min(i as u32);
+                                last = i as u32;
+                            }
+                            if a == 255 {
+                                edges.opaque += 1;
+                                edges.opaque_luma += (u64::from(p[0]) * 54
+                                    + u64::from(p[1]) * 183
+                                    + u64::from(p[2]) * 19)
+                                    >> 8;
+                            } else if (16..=240).contains(&a) {
+                                edges.edge += 1;
+                                if p[0].max(p[1]).max(p[2]) <= a.saturating_add(2) {
+                                    edges.edge_dark += 1;
+                                }
+                            }
+                        }
+                        if n > 0 {
+                            seen += u64::from(n);
+                            c.count += n;
+                            c.max_alpha = c.max_alpha.max(max_a);
+                            c.x0 = c.x0.min(x_base + first);
+                            c.x1 = c.x1.max(x_base + last);
+                            c.y0 = c.y0.min(y);
+                            c.y1 = y;
                         }
                     }
                 }
-            }
-            (cells, stats)
-        })
-        .collect();
-    let stats = bands
-        .iter()
-        .fold(EdgeStats::default(), |acc, (_, s)| acc.add(*s));
-    let cells: Vec<Cell> = bands.into_iter().flat_map(|(c, _)| c).collect();
+                let px = (pixels.len() / 4) as u64;
+                (cells, edges, px - seen)
+            })
+            .collect();
+        let edges = bands
+            .iter()
+            .fold(EdgeStats::default(), |acc, (_, s, _)| acc.add(*s));
+        let clear = bands.iter().map(|b| b.2).sum();
+        let cells = bands.into_iter().flat_map(|(c, _, _)| c).collect();
+        AlphaStats {
+            cell,
+            cols,
+            rows,
+            cells,
+            edges,
+            clear,
+        }
+    }
+}
+
+fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, Grid) {
+    let (w, h) = (frame.width, frame.height);
+    let AlphaStats {
+        cell,
+        cols,
+        rows,
+        ref cells,
+        ..
+    } = *stats;
 
     // Padded by one empty cell on every side: imageproc's labelling panics on a 1x1 grid,
     // and the border keeps every island off the edge.
-    let mask = image::GrayImage::from_fn(cols + 2, rows + 2, |x, y| {
-        let inside = (1..=cols).contains(&x) && (1..=rows).contains(&y);
-        let set = inside && cells[((y - 1) * cols + (x - 1)) as usize].count > 0;
-        image::Luma([u8::from(set) * 255])
-    });
-    let padded = connected_components(&mask, Connectivity::Eight, image::Luma([0u8]));
-    let labels = image::imageops::crop_imm(&padded, 1, 1, cols, rows).to_image();
+    let mut mask = image::GrayImage::new(cols + 2, rows + 2);
+    for (i, c) in cells.iter().enumerate() {
+        if c.count > 0 {
+            let (x, y) = (i as u32 % cols, i as u32 / cols);
+            mask.put_pixel(x + 1, y + 1, image::Luma([255]));
+        }
+    }
+    let labels = connected_components(&mask, Connectivity::Eight, image::Luma([0u8]));
 
     #[derive(Clone, Copy)]
     struct Island {
@@ -257,16 +328,17 @@ fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
         x1: u32,
         y1: u32,
     }
+    let label = |i: usize| labels.get_pixel(i as u32 % cols + 1, i as u32 / cols + 1).0[0] as usize;
     let mut islands: Vec<Option<Island>> = Vec::new();
-    for (x, y, l) in labels.enumerate_pixels() {
-        let l = l.0[0] as usize;
-        if l == 0 {
+    for (i, c) in cells.iter().enumerate() {
+        if c.count == 0 {
             continue;
         }
+        let l = label(i);
         if islands.len() <= l {
             islands.resize(l + 1, None);
         }
-        let c = cells[(y * cols + x) as usize];
+        let (x, y) = (i as u32 % cols, i as u32 / cols);
         let is = islands[l].get_or_insert(Island {
             area: 0,
             max_alpha: 0,
@@ -284,7 +356,7 @@ fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
     }
     let largest = islands.iter().flatten().map(|i| i.area).max().unwrap_or(0);
     if largest == 0 {
-        return (None, Vec::new(), Grid::default(), false);
+        return (None, Vec::new(), Grid::default());
     }
     let keep: Vec<bool> = islands
         .iter()
@@ -319,50 +391,34 @@ fn find_product(frame: &Frame) -> (Option<Rect>, Vec<Rect>, Grid, bool) {
         .zip(&keep)
         .filter_map(|(i, k)| i.as_ref().filter(|_| !k).map(cell_rect))
         .collect();
-    let dropped: Vec<bool> = labels
-        .pixels()
-        .map(|l| {
-            let l = l.0[0] as usize;
-            l != 0 && !keep[l]
-        })
-        .collect();
+    let mut dropped = vec![false; cells.len()];
+    // The exact product box: the union of the kept cells' pixel extents.
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
+    for (i, c) in cells.iter().enumerate() {
+        if c.count == 0 {
+            continue;
+        }
+        if keep[label(i)] {
+            x0 = x0.min(c.x0);
+            y0 = y0.min(c.y0);
+            x1 = x1.max(c.x1);
+            y1 = y1.max(c.y1);
+        } else {
+            dropped[i] = true;
+        }
+    }
     let grid = Grid {
         cell,
         cols,
         dropped,
     };
-
-    // Exact box at full resolution, inside the kept islands' cell box.
-    let (mut cx0, mut cy0, mut cx1, mut cy1) = (u32::MAX, u32::MAX, 0, 0);
-    for (i, k) in islands.iter().zip(&keep) {
-        if let (Some(i), true) = (i, k) {
-            cx0 = cx0.min(i.x0);
-            cy0 = cy0.min(i.y0);
-            cx1 = cx1.max(i.x1);
-            cy1 = cy1.max(i.y1);
-        }
-    }
-    let (px0, py0) = (cx0 * cell, cy0 * cell);
-    let (px1, py1) = (((cx1 + 1) * cell).min(w), ((cy1 + 1) * cell).min(h));
-    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
-    for y in py0..py1 {
-        let row = &frame.pixels[y as usize * row_bytes..(y as usize + 1) * row_bytes];
-        for x in px0..px1 {
-            if row[x as usize * 4 + 3] >= ALPHA_THRESHOLD && !grid.dropped(x, y) {
-                x0 = x0.min(x);
-                x1 = x1.max(x);
-                y0 = y0.min(y);
-                y1 = y1.max(y);
-            }
-        }
-    }
     let product = (x0 <= x1).then(|| Rect {
         x: x0,
         y: y0,
         w: x1 - x0 + 1,
         h: y1 - y0 + 1,
     });
-    (product, specks, grid, stats.premultiplied())
+    (product, specks, grid)
 }
 
 /// Background colour as a linear function of the row: sweeps darken or lighten top to bottom.

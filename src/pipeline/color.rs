@@ -103,13 +103,25 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
     if is_identity(transform.as_ref()) {
         return Ok(Conversion::AlreadySrgb { description });
     }
-    // Rows in parallel; each band converts into a small scratch buffer, then copies back.
+    // Bands in parallel; each run of pixels that are not fully clear converts into a
+    // scratch buffer, then copies back. Clear pixels carry no colour anyone sees (every
+    // later step weighs colour by alpha), and a cut-out is often half clear.
     const BAND: usize = 64 * 1024 * 4;
     rgba.par_chunks_mut(BAND)
         .try_for_each(|band| {
             let mut out = vec![0u8; band.len()];
-            transform.transform(band, &mut out)?;
-            band.copy_from_slice(&out);
+            let mut at = 0;
+            while let Some(start) = band[at..].chunks_exact(4).position(|p| p[3] != 0) {
+                let start = at + start * 4;
+                let len = band[start..]
+                    .chunks_exact(4)
+                    .position(|p| p[3] == 0)
+                    .map_or(band.len() - start, |n| n * 4);
+                let run = start..start + len;
+                transform.transform(&band[run.clone()], &mut out[run.clone()])?;
+                band[run].copy_from_slice(&out[start..start + len]);
+                at = start + len;
+            }
             Ok::<(), moxcms::CmsError>(())
         })
         .map_err(|e| format!("{e:?}"))?;
