@@ -96,13 +96,19 @@ pub fn cut_out(frame: &Frame, analysis: &Analysis) -> Result<Cutout, RenderError
         ));
     }
     if !analysis.specks.is_empty() {
+        // Only the specks' own boxes can hold speck cells.
         let mut cleared = 0u64;
-        for (i, p) in pixels.chunks_exact_mut(4).enumerate() {
-            let x = rect.x + (i as u32 % rect.w);
-            let y = rect.y + (i as u32 / rect.w);
-            if p[3] > 0 && analysis.in_speck(x, y) {
-                p.copy_from_slice(&[0, 0, 0, 0]);
-                cleared += 1;
+        for s in &analysis.specks {
+            let (x0, x1) = (s.x.max(rect.x), s.right().min(rect.right()));
+            let (y0, y1) = (s.y.max(rect.y), s.bottom().min(rect.bottom()));
+            for y in y0..y1 {
+                for x in x0..x1 {
+                    let i = ((y - rect.y) as usize * rect.w as usize + (x - rect.x) as usize) * 4;
+                    if pixels[i + 3] > 0 && analysis.in_speck(x, y) {
+                        pixels[i..i + 4].copy_from_slice(&[0, 0, 0, 0]);
+                        cleared += 1;
+                    }
+                }
             }
         }
         operations.push(Operation::new(
@@ -194,38 +200,67 @@ fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
 /// Mostly opaque pixels always count: a white part of a product is product, even where
 /// it does not stand out from a white background.
 pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
-    visible_box(&cut.pixels, cut.rect.w, bg, true)
+    visible_box(&cut.pixels, cut.rect.w, 4, bg, true)
 }
 
 /// Alpha from which a cut-out pixel is product whatever its colour.
 const OPAQUE_ALPHA: u8 = 128;
 
-/// Whether an RGBA pixel is seen against `bg` (see [`visible_box`]).
+/// Whether an RGB or RGBA pixel is seen against `bg` (see [`visible_box`]).
 fn is_visible(p: &[u8], bg: Background, opaque_counts: bool) -> bool {
-    if opaque_counts && p[3] >= OPAQUE_ALPHA {
+    let alpha = p.get(3).copied().unwrap_or(255);
+    if opaque_counts && alpha >= OPAQUE_ALPHA {
         return true;
     }
     match bg {
-        Background::Transparent => p[3] > VISIBLE_DIFF,
+        Background::Transparent => alpha > VISIBLE_DIFF,
         Background::Color(c) => {
-            let a = u32::from(p[3]);
+            let a = u32::from(alpha);
             (0..3).any(|i| u32::from(p[i].abs_diff(c[i])) * a > u32::from(VISIBLE_DIFF) * 255)
         }
     }
 }
 
-/// Box of the RGBA pixels whose flattened colour differs from `bg` by more than
+/// Box of the RGB or RGBA (`channels`) pixels whose flattened colour differs from `bg` by more than
 /// [`VISIBLE_DIFF`] (on transparency: whose alpha exceeds it). Rendering frames by it and
 /// the verifier measures the written file by it, so both see the same product.
 /// With `opaque_counts`, mostly opaque pixels count too (for cut-outs, not for flattened
 /// files, where every pixel is opaque).
-pub fn visible_box(pixels: &[u8], width: u32, bg: Background, opaque_counts: bool) -> Option<Rect> {
+pub fn visible_box(
+    pixels: &[u8],
+    width: u32,
+    channels: u8,
+    bg: Background,
+    opaque_counts: bool,
+) -> Option<Rect> {
     let visible = |p: &[u8]| is_visible(p, bg, opaque_counts);
+    let n = usize::from(channels);
+    // Margins are skipped 16 pixels at a time where every pixel is plainly unseen (clear,
+    // or within the tolerance of an opaque background): most of a row is margin.
+    const BLOCK: usize = 16;
+    let unseen_block = |b: &[u8]| match (n, bg) {
+        (4, _) => b.chunks_exact(4).fold(0, |m, p| m | p[3]) == 0,
+        (3, Background::Color(c)) if !opaque_counts => b
+            .chunks_exact(3)
+            .all(|p| (0..3).all(|i| p[i].abs_diff(c[i]) <= VISIBLE_DIFF)),
+        _ => false,
+    };
     let rows: Vec<Option<(usize, usize)>> = pixels
-        .par_chunks(width as usize * 4)
+        .par_chunks(width as usize * n)
         .map(|row| {
-            let first = row.chunks_exact(4).position(visible)?;
-            let last = row.chunks_exact(4).rposition(visible)?;
+            let skip = row
+                .chunks_exact(BLOCK * n)
+                .take_while(|b| unseen_block(b))
+                .count()
+                * BLOCK;
+            let first = skip + row[skip * n..].chunks_exact(n).position(visible)?;
+            let skip_back = row
+                .rchunks_exact(BLOCK * n)
+                .take_while(|b| unseen_block(b))
+                .count()
+                * BLOCK;
+            let end = row.len() / n - skip_back;
+            let last = row[..end * n].chunks_exact(n).rposition(visible)?;
             Some((first, last))
         })
         .collect();
