@@ -157,16 +157,16 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
 const CUTOUT_MIN_CLEAR: f64 = 0.005;
 
 /// Per-cell statistics gathered in one pass: how many pixels reach [`ALPHA_THRESHOLD`],
-/// the most opaque one, and their exact pixel extent (so the product box needs no
-/// second pass at full resolution).
+/// the most opaque one, and their exact extent as offsets inside the cell (so the product
+/// box needs no second pass at full resolution). 16 bytes: a million cells stay small.
 #[derive(Clone, Copy)]
 struct Cell {
     count: u32,
     max_alpha: u8,
-    x0: u32,
-    y0: u32,
-    x1: u32,
-    y1: u32,
+    x0: u16,
+    y0: u16,
+    x1: u16,
+    y1: u16,
 }
 
 impl Default for Cell {
@@ -174,8 +174,8 @@ impl Default for Cell {
         Cell {
             count: 0,
             max_alpha: 0,
-            x0: u32::MAX,
-            y0: u32::MAX,
+            x0: u16::MAX,
+            y0: u16::MAX,
             x1: 0,
             y1: 0,
         }
@@ -224,42 +224,45 @@ struct AlphaStats {
 impl AlphaStats {
     fn of(frame: &Frame) -> AlphaStats {
         let (w, h) = (frame.width, frame.height);
-        let cell = w.max(h).div_ceil(GRID_LONG_SIDE).max(1);
+        // Offsets inside a cell are u16; past 67 million px a side the grid just grows.
+        let cell = w
+            .max(h)
+            .div_ceil(GRID_LONG_SIDE)
+            .clamp(1, u32::from(u16::MAX));
         let cols = w.div_ceil(cell);
         let rows = h.div_ceil(cell);
         let row_bytes = w as usize * 4;
         let cell_bytes = cell as usize * 4;
         // One band of cell rows per task; cells are walked as row slices, so no pixel
         // needs a division to find its cell.
-        let bands: Vec<(Vec<Cell>, EdgeStats, u64)> = frame
+        let mut cells = vec![Cell::default(); cols as usize * rows as usize];
+        let bands: Vec<(EdgeStats, u64)> = frame
             .pixels
             .par_chunks(row_bytes * cell as usize)
-            .enumerate()
-            .map(|(band, pixels)| {
-                let mut cells = vec![Cell::default(); cols as usize];
+            .zip(cells.par_chunks_mut(cols as usize))
+            .map(|(pixels, cells)| {
                 let mut edges = EdgeStats::default();
                 let mut seen = 0u64;
                 for (r, row) in pixels.chunks_exact(row_bytes).enumerate() {
-                    let y = band as u32 * cell + r as u32;
-                    for (cx, (c, span)) in cells.iter_mut().zip(row.chunks(cell_bytes)).enumerate()
-                    {
-                        let x_base = cx as u32 * cell;
-                        let mut max_a = 0u8;
-                        let (mut first, mut last, mut n) = (u32::MAX, 0u32, 0u32);
+                    let r = r as u16;
+                    for (c, span) in cells.iter_mut().zip(row.chunks(cell_bytes)) {
+                        let (mut n, mut max_a, mut first, mut last) = (0u32, 0u8, u16::MAX, 0u16);
                         for (i, p) in span.chunks_exact(4).enumerate() {
                             let a = p[3];
                             if a >= ALPHA_THRESHOLD {
                                 n += 1;
                                 max_a = max_a.max(a);
-                                first = first.min(i as u32);
-                                last = i as u32;
+                                first = first.min(i as u16);
+                                last = i as u16;
                             }
                             if a == 255 {
                                 edges.opaque += 1;
-                                edges.opaque_luma += (u64::from(p[0]) * 54
-                                    + u64::from(p[1]) * 183
-                                    + u64::from(p[2]) * 19)
-                                    >> 8;
+                                edges.opaque_luma += u64::from(
+                                    (u32::from(p[0]) * 54
+                                        + u32::from(p[1]) * 183
+                                        + u32::from(p[2]) * 19)
+                                        >> 8,
+                                );
                             } else if (16..=240).contains(&a) {
                                 edges.edge += 1;
                                 if p[0].max(p[1]).max(p[2]) <= a.saturating_add(2) {
@@ -271,22 +274,21 @@ impl AlphaStats {
                             seen += u64::from(n);
                             c.count += n;
                             c.max_alpha = c.max_alpha.max(max_a);
-                            c.x0 = c.x0.min(x_base + first);
-                            c.x1 = c.x1.max(x_base + last);
-                            c.y0 = c.y0.min(y);
-                            c.y1 = y;
+                            c.x0 = c.x0.min(first);
+                            c.x1 = c.x1.max(last);
+                            c.y0 = c.y0.min(r);
+                            c.y1 = r;
                         }
                     }
                 }
                 let px = (pixels.len() / 4) as u64;
-                (cells, edges, px - seen)
+                (edges, px - seen)
             })
             .collect();
         let edges = bands
             .iter()
-            .fold(EdgeStats::default(), |acc, (_, s, _)| acc.add(*s));
-        let clear = bands.iter().map(|b| b.2).sum();
-        let cells = bands.into_iter().flat_map(|(c, _, _)| c).collect();
+            .fold(EdgeStats::default(), |acc, (s, _)| acc.add(*s));
+        let clear = bands.iter().map(|b| b.1).sum();
         AlphaStats {
             cell,
             cols,
@@ -399,10 +401,11 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
             continue;
         }
         if keep[label(i)] {
-            x0 = x0.min(c.x0);
-            y0 = y0.min(c.y0);
-            x1 = x1.max(c.x1);
-            y1 = y1.max(c.y1);
+            let (cx, cy) = ((i as u32 % cols) * cell, (i as u32 / cols) * cell);
+            x0 = x0.min(cx + u32::from(c.x0));
+            y0 = y0.min(cy + u32::from(c.y0));
+            x1 = x1.max(cx + u32::from(c.x1));
+            y1 = y1.max(cy + u32::from(c.y1));
         } else {
             dropped[i] = true;
         }
