@@ -35,6 +35,24 @@ macro_rules! out {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// libjpeg-turbo allocates its working buffers with the C allocator: each 2000 px encode
+/// and read-back mmaps and unmaps tens of megabytes, and every page is faulted in afresh.
+/// Keeping those blocks on glibc's heap cut page faults of a three-spec batch of 24
+/// photos from 160,000 to 23,000 and system time by half, at the same peak RSS.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_c_heap() {
+    const MB: libc::c_int = 1 << 20;
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other
+    // thread exists, and a rejected value just leaves glibc's default in place.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 * MB); // glibc's maximum
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * MB);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_c_heap() {}
+
 /// Exit code for a wrong command line (sysexits EX_USAGE); 0, 1 and 2 report batch results.
 const EXIT_USAGE: u8 = 64;
 
@@ -96,6 +114,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_c_heap();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
