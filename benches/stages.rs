@@ -1,13 +1,17 @@
 //! Per-stage benchmarks on one realistic source: a 3200 px RGBA cut-out (the MUG01
-//! fixture, enlarged). `cargo bench --bench stages`.
+//! fixture, enlarged). `cargo bench --bench stages`. Stages: decode, analyse, cut_out
+//! (trim, specks, edge clean-up), resize, render (resize + place + flatten), encode,
+//! verify (read back and check), and the whole file for one and for three specs.
 //!
 //! The `encode_jpeg` group also measures the pure-Rust `jpeg-encoder` at the same settings,
 //! which is why the pipeline encodes JPEG with libjpeg-turbo.
 
 use std::io::Cursor;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use shelfready::pipeline::render::{cut_out, render};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use shelfready::pipeline::render::{self, cut_out, render};
 use shelfready::pipeline::verify::RenderFacts;
 use shelfready::pipeline::{analyse, decode, encode, verify, Limits};
 use shelfready::spec::{builtin, Spec};
@@ -43,9 +47,32 @@ fn stages(c: &mut Criterion) {
     g.bench_function("decode_png_8mp", |b| {
         b.iter(|| decode(&bytes, &limits).expect("decode"))
     });
-    g.bench_function("analyse", |b| b.iter(|| analyse(&mut frame.clone())));
+    g.bench_function("analyse", |b| {
+        b.iter_batched(
+            || frame.clone(),
+            |mut f| analyse(&mut f),
+            BatchSize::LargeInput,
+        )
+    });
     g.bench_function("cut_out", |b| {
         b.iter(|| cut_out(&analysed, &analysis).expect("cut"))
+    });
+    // The resize inside render on its own: Lanczos3 on premultiplied alpha, cut-out to
+    // the size the amazon-main spec places it at.
+    let subject = render::subject_box(&cut, amazon.background).expect("subject");
+    let placed = render::place(cut.rect.w, cut.rect.h, subject, &amazon);
+    g.bench_function("resize_lanczos3_premultiplied", |b| {
+        let src = ImageRef::new(cut.rect.w, cut.rect.h, &cut.pixels, PixelType::U8x4).expect("src");
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
+            .use_alpha(true);
+        b.iter(|| {
+            let mut dst = Image::new(placed.image_w, placed.image_h, PixelType::U8x4);
+            Resizer::new()
+                .resize(&src, &mut dst, &options)
+                .expect("resize");
+            dst
+        })
     });
     g.bench_function("render_amazon", |b| {
         b.iter(|| render(&cut, &amazon).expect("render"))
