@@ -71,14 +71,19 @@ pub struct Rendered {
 
 /// Cuts the product box out of the frame and cleans it: specks cleared, premultiplied
 /// edges divided out, edge colours decontaminated. Once per source, shared by all specs.
-pub fn cut_out(frame: &Frame, analysis: &Analysis) -> Result<Cutout, RenderError> {
+/// The frame's buffer becomes the cut-out's: rows move up in place, so a large photo is
+/// never held twice.
+pub fn cut_out(frame: Frame, analysis: &Analysis) -> Result<Cutout, RenderError> {
     let rect = analysis.product.ok_or(RenderError::NothingVisible)?;
     let row_bytes = frame.width as usize * 4;
-    let mut pixels = Vec::with_capacity(rect.w as usize * rect.h as usize * 4);
-    for y in rect.y..rect.bottom() {
+    let out_row = rect.w as usize * 4;
+    let mut pixels = frame.pixels;
+    for (i, y) in (rect.y..rect.bottom()).enumerate() {
+        // Row i of the cut-out never lies after row y of the frame: a forward move is safe.
         let start = y as usize * row_bytes + rect.x as usize * 4;
-        pixels.extend_from_slice(&frame.pixels[start..start + rect.w as usize * 4]);
+        pixels.copy_within(start..start + out_row, i * out_row);
     }
+    pixels.truncate(rect.h as usize * out_row);
     let mut operations = vec![Operation::new(
         "trim",
         json!({ "x": rect.x, "y": rect.y, "w": rect.w, "h": rect.h, "source": analysis.kind.name() }),
@@ -476,7 +481,7 @@ mod tests {
     fn places_at_fill_ratio_and_centres() {
         let mut f = disc(1500, 1400, 700.0, 650.0, 600.0);
         let a = analyse(&mut f);
-        let cut = cut_out(&f, &a).unwrap();
+        let cut = cut_out(f, &a).unwrap();
         let s = spec("amazon-main");
         let r = render(&cut, &s).unwrap();
         let p = r.placement;
@@ -532,7 +537,7 @@ mod tests {
         }
         let mut f = Frame::from_rgba(n, n, px);
         let a = analyse(&mut f);
-        let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
+        let r = render(&cut_out(f, &a).unwrap(), &spec("amazon-main")).unwrap();
         let resize = r.operations.iter().find(|o| o.name == "resize").unwrap();
         assert_eq!(resize.params["clipped_to_canvas"], true);
         assert_eq!(r.pixels.len(), 2000 * 2000 * 3);
@@ -550,7 +555,7 @@ mod tests {
     fn upscale_is_capped() {
         let mut f = disc(200, 200, 100.0, 100.0, 50.0);
         let a = analyse(&mut f);
-        let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
+        let r = render(&cut_out(f, &a).unwrap(), &spec("amazon-main")).unwrap();
         assert!((r.placement.scale - 2.0).abs() < 1e-9);
         assert!(r.placement.wanted_scale > 10.0);
     }
@@ -562,7 +567,7 @@ mod tests {
         // A near-hard edge on a downscale, where the filter reaches furthest into the clear.
         let mut f = soft_disc(2400, 2400, 1200.0, 1200.0, 1100.0, 1.0);
         let a = analyse(&mut f);
-        let r = render(&cut_out(&f, &a).unwrap(), &spec("amazon-main")).unwrap();
+        let r = render(&cut_out(f, &a).unwrap(), &spec("amazon-main")).unwrap();
         // Every pixel is a mix of the red and white, never darker: the diagonal edges cross
         // the crop's corners, where fully transparent black pixels sit.
         for (i, p) in r.pixels.chunks_exact(3).enumerate() {
@@ -579,7 +584,7 @@ mod tests {
     fn transparent_spec_keeps_alpha_and_clears_colour() {
         let mut f = disc(400, 400, 200.0, 200.0, 150.0);
         let a = analyse(&mut f);
-        let r = render(&cut_out(&f, &a).unwrap(), &spec("mockup-input")).unwrap();
+        let r = render(&cut_out(f, &a).unwrap(), &spec("mockup-input")).unwrap();
         assert_eq!(r.channels, 4);
         assert_eq!(&r.pixels[..4], &[0, 0, 0, 0]);
         let c = (1000 * 2000 + 1000) * 4;
