@@ -1,4 +1,4 @@
-//! The batch runner: files in parallel on rayon, each decoded once for all its specs,
+//! The batch runner: files in parallel (one per worker), each decoded once for all its specs,
 //! outputs written atomically, a handoff manifest per output and one for the batch.
 //!
 //! Output layout under the output folder:
@@ -238,11 +238,9 @@ pub fn run(
     opts: &BatchOptions,
     on_file: &(dyn Fn(&Input, &[Handoff]) + Sync),
 ) -> Result<BatchManifest, BatchError> {
-    let per_file: Vec<Vec<Handoff>> = inputs
-        .par_iter()
-        .map(|input| {
-            // A bug must cost one file, not the batch: a panic becomes a failed handoff.
-            let mut hs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    let per_file = in_file_workers(inputs, |input| {
+        // A bug must cost one file, not the batch: a panic becomes a failed handoff.
+        let mut hs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 process_file(input, opts)
             }))
             .unwrap_or_else(|panic| {
@@ -261,11 +259,10 @@ pub fn run(
                     format!("shelfready hit an internal error on this file ({what}); please report it with the file"),
                 )
             });
-            write_manifests(input, &mut hs, opts);
-            on_file(input, &hs);
-            hs
-        })
-        .collect();
+        write_manifests(input, &mut hs, opts);
+        on_file(input, &hs);
+        hs
+    });
     let handoffs: Vec<Handoff> = per_file.into_iter().flatten().collect();
     let up_to_date = handoffs.iter().filter(|h| is_up_to_date(h)).count();
     let count = |s: State| handoffs.iter().filter(|h| h.state == s).count();
@@ -296,6 +293,39 @@ pub fn run(
     let json = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
     write_atomic(&opts.out_dir.join("manifest.json"), &json)?;
     Ok(manifest)
+}
+
+/// Runs `work` on every input from one worker thread per rayon thread, in input order.
+///
+/// Files are not rayon tasks on purpose: a rayon thread waiting inside a file's parallel
+/// stages steals queued work, and a stolen *file* means another decoded photo in memory.
+/// With files on their own workers, at most one file per worker is in flight, so peak
+/// memory does not grow with the batch; the stages inside a file still use the rayon pool.
+fn in_file_workers<T: Send>(inputs: &[Input], work: impl Fn(&Input) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().clamp(1, inputs.len().max(1));
+    let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(input) = inputs.get(i) else { break };
+                        mine.push((i, work(input)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, t)| t).collect()
 }
 
 /// Note on the last transition of an output left as it was.
@@ -469,10 +499,9 @@ fn process_file(input: &Input, opts: &BatchOptions) -> Vec<Handoff> {
     };
     drop(bytes);
     let analysis = analyse(&mut frame);
-    let cut = cut_out(&frame, &analysis);
     let source_info = frame.source.clone();
     let source_ops = frame.operations.clone();
-    drop(frame);
+    let cut = cut_out(frame, &analysis);
     let cut = match cut {
         Ok(c) => c,
         Err(e) => {
