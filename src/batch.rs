@@ -295,25 +295,37 @@ pub fn run(
     Ok(manifest)
 }
 
-/// Runs `work` on every input from one worker thread per rayon thread, in input order.
+/// Runs `work` on every input, files in parallel, results in input order.
 ///
-/// Files are not rayon tasks on purpose: a rayon thread waiting inside a file's parallel
-/// stages steals queued work, and a stolen *file* means another decoded photo in memory.
-/// With files on their own workers, at most one file per worker is in flight, so peak
-/// memory does not grow with the batch; the stages inside a file still use the rayon pool.
+/// With more files than threads, each file runs start to finish on one worker of its own
+/// (a one-thread rayon pool, so the stages' parallel loops run inline). Files are not
+/// tasks of a shared pool on purpose: a rayon thread waiting inside a file's parallel
+/// stages steals queued work, and a stolen *file* is another decoded photo in memory. So
+/// at most one file per worker is in flight and peak memory does not grow with the batch.
+/// With fewer files than threads, each file's stages and specs share the whole pool.
 fn in_file_workers<T: Send>(inputs: &[Input], work: impl Fn(&Input) -> T + Sync) -> Vec<T> {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = rayon::current_num_threads().max(1);
+    if inputs.len() <= workers {
+        return inputs.par_iter().map(&work).collect();
+    }
     let next = AtomicUsize::new(0);
-    let workers = rayon::current_num_threads().clamp(1, inputs.len().max(1));
     let mut done: Vec<(usize, T)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build();
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(input) = inputs.get(i) else { break };
-                        mine.push((i, work(input)));
+                        mine.push((
+                            i,
+                            match &pool {
+                                Ok(pool) => pool.install(|| work(input)),
+                                Err(_) => work(input),
+                            },
+                        ));
                     }
                     mine
                 })
