@@ -131,8 +131,8 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         let icc = dec.icc_profile().ok().flatten();
         let exif = dec.exif_metadata().ok().flatten();
         let img = if format == ImageFormat::Jpeg && dec.color_type() == ColorType::Rgb8 {
-            // libjpeg-turbo decodes twice as fast as the generic decoder, and it is what
-            // most marketplaces' image stacks read JPEGs with.
+            // Read back with libjpeg-turbo, what most image stacks (marketplaces' among them)
+            // read JPEGs with, straight into RGB: no RGBA copy of a 4 MP canvas.
             drop(dec);
             let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).ok()?;
             Pixels {
