@@ -16,6 +16,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use image::ImageDecoder;
 use rayon::prelude::*;
+use shelfready::pipeline::{encode, Placement, Rendered};
+use shelfready::spec::Spec;
 
 // The same allocator as the shelfready binary: the floor must not lose to page faults.
 #[global_allocator]
@@ -38,12 +40,26 @@ fn main() -> Result<()> {
     let out = PathBuf::from(args.next().unwrap_or_else(|| "target/floor-out".into()));
     std::fs::create_dir_all(&out)?;
     let inputs = files(&inputs, "png")?;
-    let canvases: Vec<image::RgbImage> = files(&jpegs, "jpg")?
+    // The encoder is shelfready's own with the canonical spec, so the floor encodes exactly
+    // as a real run does.
+    let spec = Spec::resolve(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/compare/canonical.toml"
+    ))?;
+    let canvases: Vec<Rendered> = files(&jpegs, "jpg")?
         .par_iter()
         .map(|p| {
-            Ok(image::open(p)
+            let img = image::open(p)
                 .with_context(|| p.display().to_string())?
-                .to_rgb8())
+                .to_rgb8();
+            Ok(Rendered {
+                width: img.width(),
+                height: img.height(),
+                channels: 3,
+                pixels: img.into_raw(),
+                placement: Placement::default(),
+                operations: Vec::new(),
+            })
         })
         .collect::<Result<_>>()?;
 
@@ -64,17 +80,7 @@ fn main() -> Result<()> {
         .par_iter()
         .enumerate()
         .try_for_each(|(i, c)| -> Result<()> {
-            let mut comp = turbojpeg::Compressor::new()?;
-            comp.set_quality(85)?;
-            comp.set_subsamp(turbojpeg::Subsamp::Sub2x2)?;
-            comp.set_optimize(true)?;
-            let jpeg = comp.compress_to_vec(turbojpeg::Image {
-                pixels: c.as_raw().as_slice(),
-                width: c.width() as usize,
-                pitch: c.width() as usize * 3,
-                height: c.height() as usize,
-                format: turbojpeg::PixelFormat::RGB,
-            })?;
+            let jpeg = encode(c, &spec)?;
             std::fs::write(out.join(format!("{i:04}.jpg")), jpeg)?;
             Ok(())
         })?;

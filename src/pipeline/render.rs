@@ -39,7 +39,7 @@ pub struct Cutout {
 }
 
 /// Where the product went on the canvas.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Placement {
     /// Scale applied to the cut-out.
     pub scale: f64,
