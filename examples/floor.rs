@@ -1,14 +1,15 @@
 //! The floor of the canonical job: what any tool must at least spend on a batch. Reads and
 //! decodes every input with the fastest PNG decoder we measured (the `png` crate, through
-//! `image`; zune-png was slower on these files) into one reused buffer per thread, and encodes and writes every output with
-//! libjpeg-turbo at the canonical settings (quality 85, 4:2:0, optimised Huffman), on all
-//! cores with rayon. Nothing else: no trim, resize, colour management or checks.
+//! `image`; zune-png was slower on these files) into one reused buffer per thread, and
+//! encodes and writes every output through shelfready's own `encode` with the canonical spec
+//! (libjpeg-turbo, quality 85, 4:2:0, optimised Huffman), on all cores with rayon. Nothing
+//! else: no trim, resize, colour management or checks.
 //!
 //! The output pixels are taken from finished 2000x2000 JPEGs (decoded before the clock
 //! starts), so the encoder sees the same content a real run encodes.
 //!
 //! cargo run --release --example floor -- <input-dir> <dir-of-2000px-jpegs> [out-dir]
-//! Prints one JSON line: {"wall_s": .., "files": .., "outputs": ..}.
+//! Prints one JSON line: {"wall_s": .., "decode_s": .., "files": .., "outputs": ..}.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
