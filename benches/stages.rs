@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use shelfready::pipeline::render::{self, cut_out, render};
-use shelfready::pipeline::verify::RenderFacts;
+use shelfready::pipeline::source::render_facts;
 use shelfready::pipeline::{analyse, decode, encode, verify, Limits};
 use shelfready::spec::{builtin, Spec};
 
@@ -40,7 +40,7 @@ fn stages(c: &mut Criterion) {
     let cut = cut_out(analysed.clone(), &analysis).expect("cut");
     let rendered = render(&cut, &amazon).expect("render");
     let jpeg = encode(&rendered, &amazon).expect("encode");
-    let facts = RenderFacts::of(&rendered, cut.kind);
+    let facts = render_facts(&rendered, cut.kind);
 
     let mut g = c.benchmark_group("stages");
     g.sample_size(10);
@@ -96,7 +96,7 @@ fn stages(c: &mut Criterion) {
             let cut = cut_out(f, &a).expect("cut");
             let r = render(&cut, &amazon).expect("render");
             let out = encode(&r, &amazon).expect("encode");
-            verify(&out, &amazon, &RenderFacts::of(&r, cut.kind))
+            verify(&out, &amazon, &render_facts(&r, cut.kind))
         })
     });
     let three = [spec("amazon-main"), spec("shopify"), spec("mockup-input")];
@@ -108,7 +108,7 @@ fn stages(c: &mut Criterion) {
             for s in &three {
                 let r = render(&cut, s).expect("render");
                 let out = encode(&r, s).expect("encode");
-                verify(&out, s, &RenderFacts::of(&r, cut.kind));
+                verify(&out, s, &render_facts(&r, cut.kind));
             }
         })
     });

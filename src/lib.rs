@@ -1,8 +1,14 @@
 //! shelfready: makes product photos marketplace-ready.
 //!
-//! `pipeline` is the pure core; `batch` runs it over files; `handoff` is the manifest model.
+//! `pipeline` is the pure core and [`pipeline::process_source`] its one per-source call;
+//! `engine` runs sources on the worker threads; `job` takes one source through the
+//! pipeline into a `store`; `handoff` is the manifest model; `cli` is the command line's
+//! own part (walking folders, the batch loop, the summary).
 
-pub mod batch;
+pub mod cli;
+pub mod engine;
 pub mod handoff;
+pub mod job;
 pub mod pipeline;
 pub mod spec;
+pub mod store;

@@ -9,8 +9,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use shelfready::batch::{self, BatchOptions};
-use shelfready::handoff::{BatchManifest, State};
+use shelfready::cli::process::{process, ProcessOptions};
+use shelfready::cli::walk::Input;
+use shelfready::cli::{summary, CliError};
+use shelfready::engine::Engine;
+use shelfready::handoff::{BatchManifest, Clock, FixedClock, Handoff, SystemClock, Timestamp};
 use shelfready::pipeline::Limits;
 use shelfready::spec::{builtin, builtin_ids, Spec};
 
@@ -130,11 +133,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // A panic is caught per source and reported in its handoff; the terminal gets one
+    // line, never a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        tracing::error!("internal error: {info}");
+    }));
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::from(
+                e.downcast_ref::<CliError>()
+                    .map_or(EXIT_USAGE, CliError::exit_code),
+            )
         }
     }
 }
@@ -150,43 +161,46 @@ fn run(cli: Cli) -> Result<u8> {
             max_pixels,
             json,
         } => {
-            if let Some(n) = jobs {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n.max(1))
-                    .build_global()?;
-            }
+            let engine = Engine::new(jobs.unwrap_or(0).max(usize::from(jobs.is_some())))
+                .map_err(CliError::from)?;
             let specs = spec
                 .iter()
                 .filter(|s| !s.trim().is_empty())
                 .map(|s| Spec::resolve(s.trim()))
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CliError::from)?;
             let mut ids = std::collections::HashSet::new();
             if let Some(dup) = specs.iter().find(|s| !ids.insert(s.id.clone())) {
-                anyhow::bail!("spec '{}' is given twice", dup.id);
+                return Err(CliError::Usage(format!("spec '{}' is given twice", dup.id)).into());
             }
             if specs.is_empty() {
-                anyhow::bail!(
+                return Err(CliError::Usage(
                     "no spec given: pass --spec with one or more ids (see `shelfready specs`)"
-                );
+                        .into(),
+                )
+                .into());
             }
-            let inputs_list = batch::collect_inputs(&inputs, &out, &specs)?;
-            if inputs_list.is_empty() {
-                anyhow::bail!(
-                    "no image files found in the inputs (folders are searched for .png .jpg .jpeg .webp .tif .tiff .gif .bmp; nothing inside the output folder is taken)"
-                );
-            }
-            let opts = BatchOptions {
-                out_dir: out.clone(),
-                specs,
+            let clock = clock();
+            let opts = ProcessOptions {
+                inputs: &inputs,
+                out_dir: &out,
+                specs: &specs,
                 // A flag may only tighten the safe default, never loosen it.
                 limits: Limits::default().tightened(Limits::default().with_max_pixels(max_pixels)),
                 force,
+                clock: clock.as_ref(),
+                holder: format!(
+                    "pid {}, `{}`, since {}",
+                    std::process::id(),
+                    std::env::args().collect::<Vec<_>>().join(" "),
+                    SystemClock.now()
+                ),
             };
-            let manifest = process(&inputs_list, &opts, json)?;
+            let manifest = run_process(&opts, &engine, json)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&manifest)?);
             } else {
-                print_summary(&manifest, &opts);
+                out!("{}", summary::render(&manifest, &out));
             }
             Ok(manifest.exit_code as u8)
         }
@@ -234,11 +248,27 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn process(inputs: &[batch::Input], opts: &BatchOptions, quiet: bool) -> Result<BatchManifest> {
-    let total = inputs.len();
+/// The clock handoffs record: `SOURCE_DATE_EPOCH` (seconds) when set, for runs that must be
+/// byte-identical manifests included; the system clock otherwise.
+fn clock() -> Box<dyn Clock> {
+    match std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(Timestamp::from_unix)
+    {
+        Some(t) => Box::new(FixedClock(t)),
+        None => Box::new(SystemClock),
+    }
+}
+
+fn run_process(
+    opts: &ProcessOptions,
+    engine: &Engine,
+    quiet: bool,
+) -> Result<BatchManifest, CliError> {
     let tty = std::io::stderr().is_terminal() && !quiet;
     let bar = tty.then(|| {
-        let b = ProgressBar::new(total as u64);
+        let b = ProgressBar::new(0);
         b.set_style(
             ProgressStyle::with_template(
                 "{spinner} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}",
@@ -248,97 +278,29 @@ fn process(inputs: &[batch::Input], opts: &BatchOptions, quiet: bool) -> Result<
         b
     });
     let done = AtomicUsize::new(0);
-    let on_file = |input: &batch::Input, hs: &[shelfready::handoff::Handoff]| {
+    let on_source = |input: &Input, hs: &[Handoff]| {
         let n = done.fetch_add(1, Ordering::Relaxed) + 1;
         let states: Vec<String> = hs
             .iter()
             .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
             .collect();
-        let line = format!(
-            "[{n}/{total}] {}: {}",
-            input.path.display(),
-            states.join(", ")
-        );
         match &bar {
             Some(b) => {
-                b.set_message(input.name.clone());
+                b.set_message(input.wanted_name.clone());
                 b.inc(1);
             }
-            None if !quiet => eprintln!("{line}"),
+            None if !quiet => eprintln!("[{n}] {}: {}", input.path.display(), states.join(", ")),
             None => {}
         }
     };
-    let manifest = batch::run(inputs, opts, &on_file)?;
+    let on_start = |total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+        }
+    };
+    let manifest = process(opts, engine, &on_start, &on_source)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     Ok(manifest)
-}
-
-fn print_summary(m: &BatchManifest, opts: &BatchOptions) {
-    let s = &m.summary;
-    outln!(
-        "shelfready: {} source(s) x {} spec(s) = {} output(s) in {}",
-        s.sources,
-        m.specs.len(),
-        s.outputs,
-        opts.out_dir.display()
-    );
-    outln!("  ready         {:>4}", s.ready);
-    outln!("  needs review  {:>4}", s.needs_review);
-    outln!("  failed        {:>4}", s.failed);
-    if s.up_to_date > 0 {
-        outln!("  ({} unchanged since the last run and kept)", s.up_to_date);
-    }
-    let review: Vec<_> = m
-        .handoffs
-        .iter()
-        .filter(|h| h.state == State::NeedsReview)
-        .collect();
-    if !review.is_empty() {
-        outln!("\nNeeds review:");
-        for h in review {
-            outln!("  {:<36} {}", h.id, h.next_actor.checks.join(", "));
-        }
-    }
-    let failed: Vec<_> = m
-        .handoffs
-        .iter()
-        .filter(|h| h.state == State::Failed)
-        .collect();
-    if !failed.is_empty() {
-        outln!("\nFailed:");
-        // One line per source and reason, naming the specs it applies to.
-        let mut lines: Vec<(String, Vec<String>, String)> = Vec::new();
-        for h in failed {
-            let source =
-                h.id.strip_suffix(&format!(".{}", h.goal.spec_id))
-                    .unwrap_or(&h.id)
-                    .to_string();
-            let reason = h
-                .error
-                .as_ref()
-                .map(|e| format!("{}: {}", e.code, e.message))
-                .unwrap_or_else(|| format!("checks failed: {}", h.next_actor.checks.join(", ")));
-            match lines.iter_mut().find(|l| l.0 == source && l.2 == reason) {
-                Some(l) => l.1.push(h.goal.spec_id.clone()),
-                None => lines.push((source, vec![h.goal.spec_id.clone()], reason)),
-            }
-        }
-        for (source, specs, reason) in lines {
-            outln!("  {source} ({})\n    {reason}", specs.join(", "));
-        }
-    }
-    outln!(
-        "\nManifest: {}",
-        opts.out_dir.join("manifest.json").display()
-    );
-    outln!(
-        "{}",
-        match m.exit_code {
-            0 => "All outputs are ready (exit 0).",
-            2 => "Some outputs need a person's review (exit 2); each manifest says what to decide.",
-            _ => "Some outputs failed (exit 1); each manifest says why.",
-        }
-    );
 }

@@ -2,20 +2,41 @@
 //! and who acts next. Field names are stable and snake_case; `assets/schema/` holds the
 //! JSON Schema generated from these types.
 
+mod clock;
+mod code;
 mod context;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
+pub use code::{Category, ErrorCode};
 pub use context::{context_from_name, Context};
 
-use crate::pipeline::{Check, Operation, Severity};
-use crate::spec::Spec;
+use crate::pipeline::{Check, CheckName, Operation, Severity};
+use crate::spec::{Format, Spec};
 
 /// Version of the manifest layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// This tool's version, recorded in provenance.
 pub const TOOL_VERSION: &str = concat!("shelfready ", env!("CARGO_PKG_VERSION"));
+/// Changes whenever output bytes can change: the crate version plus a fingerprint of the
+/// pipeline's source, the built-in specs and the codec versions in Cargo.lock (build.rs).
+/// An output made by another pipeline is never kept as up to date.
+pub const PIPELINE_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "+",
+    env!("SHELFREADY_PIPELINE_FINGERPRINT")
+);
+
+/// A state change the lifecycle does not allow: a bug, reported, never dropped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{id} cannot go from {} to {}", from.as_str(), to.as_str())]
+pub struct TransitionError {
+    pub id: String,
+    pub from: State,
+    pub to: State,
+}
 
 /// Lifecycle of one output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -77,8 +98,7 @@ pub struct Asset {
     pub bytes: u64,
     pub width: u32,
     pub height: u32,
-    /// `jpeg`, `png` or `webp`.
-    pub format: String,
+    pub format: Format,
     pub color_space: String,
     pub has_alpha: bool,
 }
@@ -107,8 +127,7 @@ impl Goal {
 pub struct Transition {
     pub from: Option<State>,
     pub to: State,
-    /// RFC 3339 UTC.
-    pub at: String,
+    pub at: Timestamp,
     /// `shelfready` for automatic steps, or the person or system that acted.
     pub actor: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -127,14 +146,14 @@ pub struct NextActor {
     pub question: Option<String>,
     /// Names of the checks behind the question.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<String>,
+    pub checks: Vec<CheckName>,
 }
 
 /// Why an asset failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
     /// Stable kebab-case code (`decode-truncated`).
-    pub code: String,
+    pub code: ErrorCode,
     /// What happened, in words for the person who supplied the file.
     pub message: String,
 }
@@ -142,6 +161,9 @@ pub struct Failure {
 /// Where the output came from and what was done to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Provenance {
+    /// The source's stable key: its input folder's name and its path under it, or a key
+    /// the caller gave. Outputs are named and kept by it.
+    pub source_key: String,
     pub source_path: String,
     pub source_sha256: String,
     pub source_bytes: u64,
@@ -149,6 +171,8 @@ pub struct Provenance {
     pub source: Option<crate::pipeline::SourceInfo>,
     pub operations: Vec<Operation>,
     pub tool_version: String,
+    /// See [`PIPELINE_VERSION`].
+    pub pipeline_version: String,
 }
 
 /// The manifest of one output (one source x one spec).
@@ -172,35 +196,77 @@ pub struct Handoff {
     pub error: Option<Failure>,
     pub provenance: Provenance,
     pub context: Context,
+    /// True when this run kept the output as it was: source, spec and pipeline unchanged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub up_to_date: bool,
 }
 
-/// RFC 3339 UTC timestamp for now.
-pub fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+impl Failure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
 }
 
 impl Handoff {
-    /// Moves to `to` if the lifecycle allows it, recording who and when.
+    /// A new handoff for one source and spec, in state `received`.
+    pub fn received(
+        id: String,
+        spec: &Spec,
+        provenance: Provenance,
+        context: Context,
+        clock: &dyn Clock,
+    ) -> Handoff {
+        Handoff {
+            schema_version: SCHEMA_VERSION,
+            id,
+            asset: None,
+            goal: Goal::of(spec),
+            state: State::Received,
+            history: vec![Transition {
+                from: None,
+                to: State::Received,
+                at: clock.now(),
+                actor: "shelfready".into(),
+                note: None,
+            }],
+            quality: Vec::new(),
+            next_actor: NextActor {
+                actor: "shelfready".into(),
+                action: "process".into(),
+                question: None,
+                checks: Vec::new(),
+            },
+            error: None,
+            provenance,
+            context,
+            up_to_date: false,
+        }
+    }
+
+    /// Moves to `to` if the lifecycle allows it, recording who and when. A refused
+    /// transition is a bug in the caller: it must be reported, never dropped.
+    #[must_use = "a refused transition is a bug that must surface"]
     pub fn transition(
         &mut self,
         to: State,
         actor: &str,
         note: Option<String>,
-    ) -> Result<(), String> {
+        clock: &dyn Clock,
+    ) -> Result<(), TransitionError> {
         if !self.state.can_become(to) {
-            return Err(format!(
-                "{} cannot go from {} to {}",
-                self.id,
-                self.state.as_str(),
-                to.as_str()
-            ));
+            return Err(TransitionError {
+                id: self.id.clone(),
+                from: self.state,
+                to,
+            });
         }
         self.history.push(Transition {
             from: Some(self.state),
             to,
-            at: now(),
+            at: clock.now(),
             actor: actor.into(),
             note,
         });
@@ -208,20 +274,23 @@ impl Handoff {
         Ok(())
     }
 
-    /// Records why the output could not be made and settles the handoff as failed.
-    pub fn fail(&mut self, spec: &Spec, code: &str, message: String) {
-        self.error = Some(Failure {
-            code: code.into(),
-            message,
-        });
-        self.settle(spec);
-    }
-
-    /// Sets the end state from the checks (or the failure) and names the next actor.
-    pub fn settle(&mut self, spec: &Spec) {
-        let quality = self.quality.clone();
-        let failed: Vec<&Check> = quality.iter().filter(|c| !c.passed).collect();
-        let to = if self.error.is_some() || failed.iter().any(|c| c.severity == Severity::Fail) {
+    /// This handoff settled: the end state from the checks (or the failure), with the next
+    /// actor named. Pure: `self` is left as it was, so a caller whose last write fails can
+    /// record the failure and settle again.
+    #[must_use = "a refused transition is a bug that must surface"]
+    pub fn settled(&self, spec: &Spec, clock: &dyn Clock) -> Result<Handoff, TransitionError> {
+        let mut h = self.clone();
+        let failed: Vec<&Check> = self.quality.iter().filter(|c| !c.passed).collect();
+        let unmet: Vec<&Check> = failed
+            .iter()
+            .copied()
+            .filter(|c| c.severity == Severity::Fail)
+            .collect();
+        if h.error.is_none() && !unmet.is_empty() {
+            let msgs: Vec<&str> = unmet.iter().map(|c| c.message.as_str()).collect();
+            h.error = Some(Failure::new(ErrorCode::ChecksFailed, msgs.join("; ")));
+        }
+        let to = if h.error.is_some() {
             State::Failed
         } else if failed.is_empty() {
             State::Ready
@@ -229,22 +298,18 @@ impl Handoff {
             State::NeedsReview
         };
         let note = match to {
-            State::Failed => Some(
-                self.error
-                    .as_ref()
-                    .map_or_else(|| failed_names(&failed), |e| e.message.clone()),
-            ),
+            State::Failed => h.error.as_ref().map(|e| e.message.clone()),
             State::NeedsReview => Some(failed_names(&failed)),
             _ => None,
         };
-        // A handoff that failed before processing started goes straight from received.
-        let _ = self.transition(to, "shelfready", note);
-        self.next_actor = next_actor(to, spec, self.error.as_ref(), &failed);
+        h.transition(to, "shelfready", note, clock)?;
+        h.next_actor = next_actor(to, spec, h.error.as_ref(), &failed);
+        Ok(h)
     }
 }
 
 fn failed_names(failed: &[&Check]) -> String {
-    let names: Vec<&str> = failed.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<String> = failed.iter().map(|c| c.name.as_str()).collect();
     format!("checks not passed: {}", names.join(", "))
 }
 
@@ -260,11 +325,11 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
             actor: "review".into(),
             action: "replace the source file, or drop it from the batch".into(),
             question: Some(match error {
-                Some(e) => format!(
+                Some(e) if e.code != ErrorCode::ChecksFailed => format!(
                     "This photo could not be used: {}. Supply a new file?",
                     e.message
                 ),
-                None => {
+                _ => {
                     let msgs: Vec<&str> = failed.iter().map(|c| c.message.as_str()).collect();
                     format!(
                         "The output does not meet {}: {}. Fix the spec or the source?",
@@ -273,7 +338,7 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
                     )
                 }
             }),
-            checks: failed.iter().map(|c| c.name.clone()).collect(),
+            checks: failed.iter().map(|c| c.name).collect(),
         },
         _ => NextActor {
             actor: "review".into(),
@@ -288,7 +353,7 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
-            checks: failed.iter().map(|c| c.name.clone()).collect(),
+            checks: failed.iter().map(|c| c.name).collect(),
         },
     }
 }
@@ -301,8 +366,42 @@ pub struct Summary {
     pub ready: usize,
     pub needs_review: usize,
     pub failed: usize,
-    /// Outputs left as they were because source and spec were unchanged.
+    /// Outputs left as they were because source, spec and pipeline were unchanged.
     pub up_to_date: usize,
+    /// Files the walk left out (see `skipped`).
+    #[serde(default)]
+    pub skipped: usize,
+}
+
+/// A file an input walk left out, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Skipped {
+    pub path: String,
+    /// `not-an-image-type`, `unsupported-image-type`, `hidden`, `symlink`, `not-a-file`,
+    /// `output-folder`, `unreadable`.
+    pub reason: SkipReason,
+    /// The reason in words.
+    pub message: String,
+}
+
+/// Why a walk left a file out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// An image format shelfready does not read (.psd, .heic, .avif, ...).
+    UnsupportedImageType,
+    /// Not an image by its name (.txt, .csv, ...).
+    NotAnImageType,
+    /// A dot file or folder.
+    Hidden,
+    /// A symbolic link (never followed: it could loop or lead outside the input).
+    Symlink,
+    /// A device, socket or pipe.
+    NotAFile,
+    /// A folder this run writes to.
+    OutputFolder,
+    /// The folder could not be listed.
+    Unreadable,
 }
 
 /// The manifest of a whole batch: every handoff, and the totals.
@@ -310,12 +409,16 @@ pub struct Summary {
 pub struct BatchManifest {
     pub schema_version: u32,
     pub tool_version: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
+    pub pipeline_version: String,
     pub specs: Vec<Goal>,
     pub summary: Summary,
     /// 0 all ready, 2 some need review, 1 some failed.
     pub exit_code: i32,
     pub handoffs: Vec<Handoff>,
+    /// Files under the inputs that were not taken, each with its reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
 }
 
 /// JSON Schema of a single handoff manifest.

@@ -7,6 +7,7 @@ use imageproc::region_labelling::{connected_components, Connectivity};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::key::{key_sweep, RowModel, SweepKey};
 use super::Frame;
 
 /// Alpha at or above which a pixel counts as product when finding the box.
@@ -106,42 +107,69 @@ impl Grid {
     }
 }
 
-/// Analyses a frame. A sweep photo gets its keyed alpha written into the frame.
-pub fn analyse(frame: &mut Frame) -> Analysis {
+/// What classifying a frame found: its kind, and what the later steps need from the pass.
+pub struct Classified {
+    pub kind: SourceKind,
+    key: Option<SweepKey>,
+    /// The alpha pass of a cut-out, reused to locate the product.
+    alpha: Option<AlphaStats>,
+}
+
+impl Classified {
+    /// How to key the frame's alpha, for a sweep photo.
+    pub fn sweep_key(&self) -> Option<&SweepKey> {
+        self.key.as_ref()
+    }
+}
+
+/// Step 1: is this a cut-out, a photo on a plain sweep, or a busy scene? Reads the frame.
+pub fn classify(frame: &Frame) -> Classified {
     // One pass over alpha serves both questions: is this a cut-out, and where is the product.
     let cutout_stats = frame
         .source
         .has_alpha
         .then(|| AlphaStats::of(frame))
         .filter(|s| s.clear as f64 >= (frame.pixels.len() / 4) as f64 * CUTOUT_MIN_CLEAR);
-    let (kind, stats) = match cutout_stats {
-        Some(stats) => (SourceKind::Cutout, stats),
-        None => match detect_sweep(frame) {
-            Some((
-                kind @ SourceKind::Sweep {
-                    key_low, key_high, ..
-                },
-                model,
-            )) => {
-                apply_key(frame, &model, key_low, key_high);
-                (kind, AlphaStats::of(frame))
-            }
-            _ => {
-                return Analysis {
-                    kind: SourceKind::Scene,
-                    product: Some(Rect {
-                        x: 0,
-                        y: 0,
-                        w: frame.width,
-                        h: frame.height,
-                    }),
-                    specks: Vec::new(),
-                    premultiplied_edges: false,
-                    grid: Grid::default(),
-                }
-            }
+    match cutout_stats {
+        Some(stats) => Classified {
+            kind: SourceKind::Cutout,
+            key: None,
+            alpha: Some(stats),
         },
-    };
+        None => match detect_sweep(frame) {
+            Some((kind, key)) => Classified {
+                kind,
+                key: Some(key),
+                alpha: None,
+            },
+            None => Classified {
+                kind: SourceKind::Scene,
+                key: None,
+                alpha: None,
+            },
+        },
+    }
+}
+
+/// Step 3 (after [`key_sweep`] for a sweep): where the product is, and which islands are
+/// specks. Reads the frame's alpha.
+pub fn locate(frame: &Frame, classified: Classified) -> Analysis {
+    let kind = classified.kind;
+    if kind == SourceKind::Scene {
+        return Analysis {
+            kind,
+            product: Some(Rect {
+                x: 0,
+                y: 0,
+                w: frame.width,
+                h: frame.height,
+            }),
+            specks: Vec::new(),
+            premultiplied_edges: false,
+            grid: Grid::default(),
+        };
+    }
+    let stats = classified.alpha.unwrap_or_else(|| AlphaStats::of(frame));
     let (product, specks, grid) = find_product(frame, &stats);
     Analysis {
         kind,
@@ -150,6 +178,16 @@ pub fn analyse(frame: &mut Frame) -> Analysis {
         premultiplied_edges: stats.edges.premultiplied() && kind == SourceKind::Cutout,
         grid,
     }
+}
+
+/// The three steps in order (classify, key a sweep's alpha into the frame, locate), for
+/// tests and benches; the per-source call runs them one by one.
+pub fn analyse(frame: &mut Frame) -> Analysis {
+    let classified = classify(frame);
+    if let Some(key) = classified.sweep_key() {
+        key_sweep(frame, key);
+    }
+    locate(frame, classified)
 }
 
 /// At least this share of pixels must be (nearly) clear for a source to be a cut-out; a
@@ -424,50 +462,6 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
     (product, specks, grid)
 }
 
-/// Background colour as a linear function of the row: sweeps darken or lighten top to bottom.
-#[derive(Debug, Clone, Copy)]
-struct RowModel {
-    a: [f64; 3],
-    b: [f64; 3],
-}
-
-impl RowModel {
-    fn at(&self, y: f64) -> [f64; 3] {
-        [0, 1, 2].map(|c| self.a[c] + self.b[c] * y)
-    }
-
-    fn fit(samples: &[(f64, [u8; 3])]) -> Option<RowModel> {
-        let n = samples.len() as f64;
-        if n < 8.0 {
-            return None;
-        }
-        let my = samples.iter().map(|s| s.0).sum::<f64>() / n;
-        let vy = samples.iter().map(|s| (s.0 - my).powi(2)).sum::<f64>();
-        let mut m = RowModel {
-            a: [0.0; 3],
-            b: [0.0; 3],
-        };
-        for c in 0..3 {
-            let mc = samples.iter().map(|s| f64::from(s.1[c])).sum::<f64>() / n;
-            let cov = samples
-                .iter()
-                .map(|s| (s.0 - my) * (f64::from(s.1[c]) - mc))
-                .sum::<f64>();
-            let b = if vy > 0.0 { cov / vy } else { 0.0 };
-            m.a[c] = mc - b * my;
-            m.b[c] = b;
-        }
-        Some(m)
-    }
-
-    fn distance(&self, y: f64, p: &[u8]) -> f64 {
-        let bg = self.at(y);
-        (0..3)
-            .map(|c| (f64::from(p[c]) - bg[c]).abs())
-            .fold(0.0, f64::max)
-    }
-}
-
 fn percentile(v: &mut [f64], q: f64) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -500,7 +494,7 @@ fn border_samples(frame: &Frame) -> Vec<(f64, [u8; 3])> {
 }
 
 /// Looks for a plain sweep around the border; returns the key to cut the product out of it.
-fn detect_sweep(frame: &Frame) -> Option<(SourceKind, RowModel)> {
+fn detect_sweep(frame: &Frame) -> Option<(SourceKind, SweepKey)> {
     if frame.width < 16 || frame.height < 16 {
         return None;
     }
@@ -528,24 +522,14 @@ fn detect_sweep(frame: &Frame) -> Option<(SourceKind, RowModel)> {
         key_low,
         key_high,
     };
-    Some((kind, model))
-}
-
-/// Writes the keyed alpha of a sweep photo: background 0, product 255, a ramp between.
-fn apply_key(frame: &mut Frame, model: &RowModel, key_low: u8, key_high: u8) {
-    let (lo, hi) = (f64::from(key_low), f64::from(key_high));
-    let row_bytes = frame.width as usize * 4;
-    frame
-        .pixels
-        .par_chunks_mut(row_bytes)
-        .enumerate()
-        .for_each(|(y, row)| {
-            for p in row.chunks_exact_mut(4) {
-                let d = model.distance(y as f64, p);
-                let a = ((d - lo) / (hi - lo)).clamp(0.0, 1.0);
-                p[3] = (a * 255.0).round() as u8;
-            }
-        });
+    Some((
+        kind,
+        SweepKey {
+            model,
+            low: key_low,
+            high: key_high,
+        },
+    ))
 }
 
 #[cfg(test)]

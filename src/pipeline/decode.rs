@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use super::color;
 use super::Operation;
+use crate::handoff::ErrorCode;
 
 /// Safe ceilings for one source, applied before decoding. A request may only tighten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,20 +73,23 @@ pub enum DecodeError {
     Corrupt { format: String, detail: String },
     #[error("the image has no pixels (width or height is 0)")]
     Empty,
+    #[error("decoding the image would need more than {limit_mb} MB of memory (its header claims more data than a {max_pixels}-pixel image holds)")]
+    TooMuchMemory { limit_mb: u64, max_pixels: u64 },
 }
 
 impl DecodeError {
     /// Stable kebab-case code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DecodeError::NotAnImage => "decode-not-an-image",
-            DecodeError::Unsupported { .. } => "decode-unsupported-format",
-            DecodeError::FileTooBig { .. } => "decode-file-too-big",
-            DecodeError::TooManyPixels { .. } => "decode-too-many-pixels",
-            DecodeError::TooLargeDimension { .. } => "decode-too-large-dimension",
-            DecodeError::Truncated { .. } => "decode-truncated",
-            DecodeError::Corrupt { .. } => "decode-corrupt",
-            DecodeError::Empty => "decode-empty",
+            DecodeError::NotAnImage => ErrorCode::DecodeNotAnImage,
+            DecodeError::Unsupported { .. } => ErrorCode::DecodeUnsupportedFormat,
+            DecodeError::FileTooBig { .. } => ErrorCode::DecodeFileTooBig,
+            DecodeError::TooManyPixels { .. } => ErrorCode::DecodeTooManyPixels,
+            DecodeError::TooLargeDimension { .. } => ErrorCode::DecodeTooLargeDimension,
+            DecodeError::Truncated { .. } => ErrorCode::DecodeTruncated,
+            DecodeError::Corrupt { .. } => ErrorCode::DecodeCorrupt,
+            DecodeError::Empty => ErrorCode::DecodeEmpty,
+            DecodeError::TooMuchMemory { .. } => ErrorCode::DecodeTooMuchMemory,
         }
     }
 }
@@ -149,8 +153,36 @@ fn format_name(f: ImageFormat) -> String {
 }
 
 /// Turns the decoder's error into words about the file.
-fn classify(err: image::ImageError, format: &str, bytes: u64) -> DecodeError {
+fn classify(
+    err: image::ImageError,
+    format: &str,
+    bytes: u64,
+    data: &[u8],
+    image_format: ImageFormat,
+    limits: &Limits,
+) -> DecodeError {
+    use image::error::LimitErrorKind;
     use image::ImageError as E;
+    if let E::Limits(limit) = &err {
+        // The decoder's own ceilings: say which one, with the size the header claims.
+        let dims = ImageReader::with_format(Cursor::new(data), image_format)
+            .into_dimensions()
+            .ok()
+            .filter(|&(w, h)| w > 0 && h > 0);
+        return match (limit.kind(), dims) {
+            (LimitErrorKind::DimensionError, Some((width, height))) => {
+                DecodeError::TooLargeDimension {
+                    width,
+                    height,
+                    limit: limits.max_dimension,
+                }
+            }
+            _ => DecodeError::TooMuchMemory {
+                limit_mb: decoder_alloc_limit(limits) >> 20,
+                max_pixels: limits.max_pixels,
+            },
+        };
+    }
     let text = err.to_string();
     let lower = text.to_ascii_lowercase();
     let truncated = matches!(&err, E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
@@ -267,6 +299,12 @@ fn sniff_unsupported(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// The decoders' own allocation ceiling: room for the largest allowed image at 16 bits
+/// per channel in RGBA, plus working space.
+fn decoder_alloc_limit(limits: &Limits) -> u64 {
+    limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
+}
+
 /// Decodes one source under `limits`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let n = bytes.len() as u64;
@@ -293,22 +331,11 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let mut il = image::Limits::default();
     il.max_image_width = Some(limits.max_dimension);
     il.max_image_height = Some(limits.max_dimension);
-    il.max_alloc = Some(limits.max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    il.max_alloc = Some(decoder_alloc_limit(limits));
     reader.limits(il);
-    let mut decoder = reader.into_decoder().map_err(|e| match e {
-        image::ImageError::Limits(_) => {
-            // Read just the header again, without limits, to say how big it is.
-            let (width, height) = ImageReader::with_format(Cursor::new(bytes), format)
-                .into_dimensions()
-                .unwrap_or((0, 0));
-            DecodeError::TooLargeDimension {
-                width,
-                height,
-                limit: limits.max_dimension,
-            }
-        }
-        e => classify(e, &fmt, n),
-    })?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| classify(e, &fmt, n, bytes, format, limits))?;
     let (width, height) = decoder.dimensions();
     if width == 0 || height == 0 {
         return Err(DecodeError::Empty);
@@ -351,7 +378,8 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
             DynamicImage::ImageRgba8(img)
         }
         Some(Err(e)) => return Err(e),
-        None => DynamicImage::from_decoder(decoder).map_err(|e| classify(e, &fmt, n))?,
+        None => DynamicImage::from_decoder(decoder)
+            .map_err(|e| classify(e, &fmt, n, bytes, format, limits))?,
     };
     let cmyk_converted = !operations.is_empty();
 
@@ -469,7 +497,7 @@ mod tests {
     #[test]
     fn heic_is_named() {
         let err = decode(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic", &Limits::default()).unwrap_err();
-        assert_eq!(err.code(), "decode-unsupported-format");
+        assert_eq!(err.code(), ErrorCode::DecodeUnsupportedFormat);
         assert!(err.to_string().starts_with("HEIC"), "{err}");
     }
 
@@ -477,14 +505,14 @@ mod tests {
     fn pixel_limit_is_checked_before_decoding() {
         let bytes = png_bytes(200, 100);
         let err = decode(&bytes, &Limits::default().with_max_pixels(10_000)).unwrap_err();
-        assert_eq!(err.code(), "decode-too-many-pixels");
+        assert_eq!(err.code(), ErrorCode::DecodeTooManyPixels);
         assert!(err.to_string().contains("200x100"), "{err}");
     }
 
     #[test]
     fn text_is_not_an_image() {
         let err = decode(b"hello, this is a CSV file", &Limits::default()).unwrap_err();
-        assert_eq!(err.code(), "decode-not-an-image");
+        assert_eq!(err.code(), ErrorCode::DecodeNotAnImage);
     }
 
     #[test]
@@ -492,7 +520,7 @@ mod tests {
         let bytes = png_bytes(300, 300);
         let cut = &bytes[..bytes.len() * 6 / 10];
         let err = decode(cut, &Limits::default()).unwrap_err();
-        assert_eq!(err.code(), "decode-truncated", "{err}");
+        assert_eq!(err.code(), ErrorCode::DecodeTruncated, "{err}");
     }
 
     #[test]

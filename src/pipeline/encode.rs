@@ -7,6 +7,7 @@ use thiserror::Error;
 
 use super::color::srgb_icc;
 use super::render::Rendered;
+use crate::handoff::ErrorCode;
 use crate::spec::{Format, Spec, Subsampling};
 
 #[derive(Debug, Error)]
@@ -22,12 +23,12 @@ pub enum EncodeError {
 }
 
 impl EncodeError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            EncodeError::Jpeg(_) => "encode-jpeg-failed",
-            EncodeError::Png(_) => "encode-png-failed",
-            EncodeError::Webp(_) => "encode-webp-failed",
-            EncodeError::AlphaUnsupported { .. } => "encode-alpha-unsupported",
+            EncodeError::Jpeg(_) => ErrorCode::EncodeJpegFailed,
+            EncodeError::Png(_) => ErrorCode::EncodePngFailed,
+            EncodeError::Webp(_) => ErrorCode::EncodeWebpFailed,
+            EncodeError::AlphaUnsupported { .. } => ErrorCode::EncodeAlphaUnsupported,
         }
     }
 }
@@ -123,11 +124,20 @@ fn encode_webp(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
         webp::PixelLayout::Rgb
     };
     let enc = webp::Encoder::new(&img.pixels, layout, img.width, img.height);
-    let mem = if spec.quality >= 100 {
-        enc.encode_lossless()
+    // The fallible call: the crate's `encode()` unwraps the same result inside.
+    let mut config = webp::WebPConfig::new()
+        .map_err(|()| EncodeError::Webp("libwebp refused its default settings".into()))?;
+    let lossless = spec.quality >= 100;
+    config.lossless = i32::from(lossless);
+    config.alpha_compression = i32::from(!lossless);
+    config.quality = if lossless {
+        75.0
     } else {
-        enc.encode(f32::from(spec.quality))
+        f32::from(spec.quality)
     };
+    let mem = enc
+        .encode_advanced(&config)
+        .map_err(|e| EncodeError::Webp(format!("{e:?}")))?;
     let bytes = mem.to_vec();
     if bytes.len() < 20 {
         return Err(EncodeError::Webp("the encoder returned no data".into()));

@@ -1,20 +1,27 @@
 //! The core: pure and synchronous. Bytes in, bytes and facts out; no file I/O, no async.
 //!
-//! `decode` makes a [`Frame`] (sRGB, oriented, RGBA8 straight alpha) once per source;
-//! `analyse` finds the product once; `render`, `encode` and `verify` run once per spec.
+//! [`process_source`] is the one call that composes the stages: `decode` makes a [`Frame`]
+//! (sRGB, oriented, RGBA8 straight alpha) once per source; `analyse` classifies it, `key`
+//! gives a sweep photo its alpha, `analyse` then locates the product; `render`, `encode`
+//! and `verify` run once per spec; `measure` holds the rules render and verify share.
 
 pub mod analyse;
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod key;
+pub mod measure;
 pub mod render;
+pub mod source;
 pub mod verify;
 
-pub use analyse::{analyse, Analysis, Rect, SourceKind};
+pub use analyse::{analyse, classify, locate, Analysis, Classified, Rect, SourceKind};
 pub use decode::{decode, DecodeError, Frame, Limits, SourceInfo};
 pub use encode::{encode, EncodeError};
+pub use key::key_sweep;
 pub use render::{render, Placement, Rendered};
-pub use verify::{verify, Check, Severity};
+pub use source::{process_source, Output, SourceResult};
+pub use verify::{verify, Check, CheckName, Severity};
 
 /// One operation applied to an image, recorded in the manifest's provenance.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]

@@ -8,8 +8,9 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::analyse::{Analysis, Rect, SourceKind};
-use super::verify::VISIBLE_DIFF;
+use super::measure::{is_visible, visible_box};
 use super::{Frame, Operation};
+use crate::handoff::ErrorCode;
 use crate::spec::{Align, Background, Spec};
 
 #[derive(Debug, Error)]
@@ -21,10 +22,10 @@ pub enum RenderError {
 }
 
 impl RenderError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            RenderError::NothingVisible => "render-nothing-visible",
-            RenderError::Resize(_) => "render-resize-failed",
+            RenderError::NothingVisible => ErrorCode::RenderNothingVisible,
+            RenderError::Resize(_) => ErrorCode::RenderResizeFailed,
         }
     }
 }
@@ -206,79 +207,6 @@ fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
 /// it does not stand out from a white background.
 pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
     visible_box(&cut.pixels, cut.rect.w, 4, bg, true)
-}
-
-/// Alpha from which a cut-out pixel is product whatever its colour.
-const OPAQUE_ALPHA: u8 = 128;
-
-/// Whether an RGB or RGBA pixel is seen against `bg` (see [`visible_box`]).
-fn is_visible(p: &[u8], bg: Background, opaque_counts: bool) -> bool {
-    let alpha = p.get(3).copied().unwrap_or(255);
-    if opaque_counts && alpha >= OPAQUE_ALPHA {
-        return true;
-    }
-    match bg {
-        Background::Transparent => alpha > VISIBLE_DIFF,
-        Background::Color(c) => {
-            let a = u32::from(alpha);
-            (0..3).any(|i| u32::from(p[i].abs_diff(c[i])) * a > u32::from(VISIBLE_DIFF) * 255)
-        }
-    }
-}
-
-/// Box of the RGB or RGBA (`channels`) pixels whose flattened colour differs from `bg` by more than
-/// [`VISIBLE_DIFF`] (on transparency: whose alpha exceeds it). Rendering frames by it and
-/// the verifier measures the written file by it, so both see the same product.
-/// With `opaque_counts`, mostly opaque pixels count too (for cut-outs, not for flattened
-/// files, where every pixel is opaque).
-pub fn visible_box(
-    pixels: &[u8],
-    width: u32,
-    channels: u8,
-    bg: Background,
-    opaque_counts: bool,
-) -> Option<Rect> {
-    let visible = |p: &[u8]| is_visible(p, bg, opaque_counts);
-    let n = usize::from(channels);
-    // Margins are skipped 16 pixels at a time where every pixel is plainly unseen (clear,
-    // or within the tolerance of an opaque background): most of a row is margin.
-    const BLOCK: usize = 16;
-    let unseen_block = |b: &[u8]| match (n, bg) {
-        (4, _) => b.chunks_exact(4).fold(0, |m, p| m | p[3]) == 0,
-        (3, Background::Color(c)) if !opaque_counts => b
-            .chunks_exact(3)
-            .all(|p| (0..3).all(|i| p[i].abs_diff(c[i]) <= VISIBLE_DIFF)),
-        _ => false,
-    };
-    let rows: Vec<Option<(usize, usize)>> = pixels
-        .par_chunks(width as usize * n)
-        .map(|row| {
-            let skip = row
-                .chunks_exact(BLOCK * n)
-                .take_while(|b| unseen_block(b))
-                .count()
-                * BLOCK;
-            let first = skip + row[skip * n..].chunks_exact(n).position(visible)?;
-            let skip_back = row
-                .rchunks_exact(BLOCK * n)
-                .take_while(|b| unseen_block(b))
-                .count()
-                * BLOCK;
-            let end = row.len() / n - skip_back;
-            let last = row[..end * n].chunks_exact(n).rposition(visible)?;
-            Some((first, last))
-        })
-        .collect();
-    let y0 = rows.iter().position(Option::is_some)?;
-    let y1 = rows.iter().rposition(Option::is_some)?;
-    let x0 = rows.iter().flatten().map(|r| r.0).min()?;
-    let x1 = rows.iter().flatten().map(|r| r.1).max()?;
-    Some(Rect {
-        x: x0 as u32,
-        y: y0 as u32,
-        w: (x1 - x0 + 1) as u32,
-        h: (y1 - y0 + 1) as u32,
-    })
 }
 
 /// Where the subject goes for this spec. `subject` is in cut-out coordinates.

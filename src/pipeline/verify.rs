@@ -4,14 +4,13 @@
 use std::io::Cursor;
 
 use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::analyse::SourceKind;
 use super::color;
-use super::render::{self, Placement};
-use crate::spec::{Align, Background, Spec};
+use super::measure::visible_box;
+use crate::spec::{Align, Background, Format, Spec};
 
 /// What a failed check means for the asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -23,11 +22,39 @@ pub enum Severity {
     Review,
 }
 
+/// The checks verification runs, as named in manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckName {
+    Decodes,
+    Format,
+    Dimensions,
+    ColorSpace,
+    MetadataStripped,
+    Alpha,
+    BorderPurity,
+    FillRatio,
+    Centering,
+    Upscale,
+    FileSize,
+    Sharpness,
+    PlainBackground,
+    CutoutSource,
+}
+
+impl CheckName {
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 /// One quality check: what was measured against what was required.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Check {
-    /// `dimensions`, `border_purity`, `fill_ratio`, ...
-    pub name: String,
+    pub name: CheckName,
     pub measured: Value,
     pub threshold: Value,
     pub passed: bool,
@@ -38,7 +65,7 @@ pub struct Check {
 
 impl Check {
     fn new(
-        name: &str,
+        name: CheckName,
         measured: Value,
         threshold: Value,
         passed: bool,
@@ -46,7 +73,7 @@ impl Check {
         message: String,
     ) -> Check {
         Check {
-            name: name.into(),
+            name,
             measured,
             threshold,
             passed,
@@ -59,28 +86,14 @@ impl Check {
 /// Facts from rendering that the file itself cannot show.
 #[derive(Debug, Clone, Copy)]
 pub struct RenderFacts {
-    pub placement: Placement,
+    /// Scale applied to the cut-out, and the scale the fill ratio asked for (above
+    /// `scale` when capped by the spec's `max_upscale`).
+    pub scale: f64,
+    pub wanted_scale: f64,
     pub kind: SourceKind,
     /// Variance of the Laplacian over the subject, on the rendered pixels: measured before
     /// lossy encoding, whose block noise would otherwise read as detail.
     pub sharpness: f64,
-}
-
-impl RenderFacts {
-    pub fn of(r: &render::Rendered, kind: SourceKind) -> RenderFacts {
-        let p = r.placement;
-        RenderFacts {
-            placement: p,
-            kind,
-            sharpness: laplacian_variance(
-                &r.pixels,
-                r.width,
-                r.height,
-                usize::from(r.channels),
-                (p.x, p.y, p.x + p.w - 1, p.y + p.h - 1),
-            ),
-        }
-    }
 }
 
 /// Decoded pixels of a written file: RGB or RGBA, 8 bits.
@@ -110,10 +123,6 @@ impl From<DynamicImage> for Pixels {
         }
     }
 }
-
-/// Difference from the background (or alpha, on transparency) above which a pixel is seen
-/// as product. Rendering frames the subject by the same rule.
-pub const VISIBLE_DIFF: u8 = 10;
 
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
@@ -148,7 +157,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     })();
     let Some((format, icc, exif, img)) = decoded else {
         checks.push(Check::new(
-            "decodes",
+            CheckName::Decodes,
             json!(false),
             json!(true),
             false,
@@ -157,20 +166,28 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         ));
         return checks;
     };
-    let fmt = format!("{format:?}").to_ascii_lowercase();
-    let want_fmt = format!("{:?}", spec.format).to_ascii_lowercase();
+    let found = match format {
+        ImageFormat::Jpeg => Some(Format::Jpeg),
+        ImageFormat::Png => Some(Format::Png),
+        ImageFormat::WebP => Some(Format::Webp),
+        _ => None,
+    };
+    let fmt = found.map_or("another format", Format::name);
     checks.push(Check::new(
-        "format",
+        CheckName::Format,
         json!(fmt),
-        json!(want_fmt),
-        fmt == want_fmt,
+        json!(spec.format.name()),
+        found == Some(spec.format),
         Severity::Fail,
-        format!("file format is {fmt}; the spec asks for {want_fmt}"),
+        format!(
+            "file format is {fmt}; the spec asks for {}",
+            spec.format.name()
+        ),
     ));
     let (w, h) = (img.width, img.height);
     let dims_ok = (w, h) == (spec.width, spec.height);
     checks.push(Check::new(
-        "dimensions",
+        CheckName::Dimensions,
         json!(format!("{w}x{h}")),
         json!(format!("{}x{}", spec.width, spec.height)),
         dims_ok,
@@ -193,7 +210,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         (Some(d), _) => (format!("embedded: {d}"), is_srgb),
     };
     checks.push(Check::new(
-        "color_space",
+        CheckName::ColorSpace,
         json!(measured),
         json!(if spec.embed_icc {
             "sRGB, profile embedded"
@@ -205,7 +222,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         format!("colour space is {measured}"),
     ));
     checks.push(Check::new(
-        "metadata_stripped",
+        CheckName::MetadataStripped,
         json!(exif.as_ref().map(|e| e.len()).unwrap_or(0)),
         json!(0),
         exif.is_none(),
@@ -218,7 +235,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     let has_alpha = img.channels == 4;
     let want_alpha = spec.background == Background::Transparent;
     checks.push(Check::new(
-        "alpha",
+        CheckName::Alpha,
         json!(if has_alpha { "present" } else { "none" }),
         json!(if want_alpha { "present" } else { "none" }),
         has_alpha == want_alpha,
@@ -253,7 +270,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         border_max = border_max.max(dist(px(0, y))).max(dist(px(w - 1, y)));
     }
     checks.push(Check::new(
-        "border_purity",
+        CheckName::BorderPurity,
         json!(border_max),
         json!(spec.border_tolerance),
         border_max <= spec.border_tolerance,
@@ -265,7 +282,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     ));
 
     // Product box in the output, by the same rule rendering framed it with.
-    let product = render::visible_box(&img.data, w, img.channels, spec.background, false);
+    let product = visible_box(&img.data, w, img.channels, spec.background, false);
     let (x0, y0, x1, y1) =
         product.map_or((1, 1, 0, 0), |r| (r.x, r.y, r.right() - 1, r.bottom() - 1));
     let found = x0 <= x1;
@@ -275,7 +292,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         0.0
     };
     checks.push(Check::new(
-        "fill_ratio",
+        CheckName::FillRatio,
         json!(round3(fill)),
         json!(round3(spec.min_fill())),
         fill >= spec.min_fill(),
@@ -292,7 +309,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         let off = off_x.max(off_y);
         let limit = (f64::from(w.max(h)) * 0.002).max(2.0);
         checks.push(Check::new(
-            "centering",
+            CheckName::Centering,
             json!(round3(off)),
             json!(round3(limit)),
             off <= limit,
@@ -300,9 +317,9 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             format!("the product's centre is {off:.1} px off the canvas centre"),
         ));
     }
-    let p = facts.placement;
+    let p = facts;
     checks.push(Check::new(
-        "upscale",
+        CheckName::Upscale,
         json!(round3(p.wanted_scale)),
         json!(spec.max_upscale),
         p.wanted_scale <= spec.max_upscale + 1e-9,
@@ -321,7 +338,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     if let Some(max) = spec.max_bytes {
         let n = bytes.len() as u64;
         checks.push(Check::new(
-            "file_size",
+            CheckName::FileSize,
             json!(n),
             json!(max),
             n <= max,
@@ -332,7 +349,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     if found {
         let sharp = facts.sharpness;
         checks.push(Check::new(
-            "sharpness",
+            CheckName::Sharpness,
             json!(round3(sharp)),
             json!(spec.sharpness_floor),
             sharp >= spec.sharpness_floor,
@@ -345,7 +362,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     }
     if facts.kind == SourceKind::Scene {
         checks.push(Check::new(
-            "plain_background",
+            CheckName::PlainBackground,
             json!("none found"),
             json!("cut-out or plain sweep"),
             false,
@@ -354,7 +371,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         ));
     } else if spec.background == Background::Transparent && facts.kind != SourceKind::Cutout {
         checks.push(Check::new(
-            "cutout_source",
+            CheckName::CutoutSource,
             json!(facts.kind.name()),
             json!("cutout"),
             false,
@@ -363,72 +380,4 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         ));
     }
     checks
-}
-
-/// Variance of the 4-neighbour Laplacian of luma (flattened onto white where there is
-/// alpha) over a box with inclusive corners: a standard blur measure. Integer arithmetic
-/// (luma in 1/256 levels) in bands of rows with three rolling luma rows: no frame-sized
-/// buffer, and the sums are exact, so the value never depends on thread scheduling.
-pub fn laplacian_variance(
-    pixels: &[u8],
-    w: u32,
-    h: u32,
-    channels: usize,
-    (x0, y0, x1, y1): (u32, u32, u32, u32),
-) -> f64 {
-    let (xa, ya) = (x0.max(1) as usize, y0.max(1) as usize);
-    let (xb, yb) = (
-        x1.min(w.saturating_sub(2)) as usize,
-        y1.min(h.saturating_sub(2)) as usize,
-    );
-    if xa > xb || ya > yb {
-        return 0.0;
-    }
-    // Luma of the box's columns plus a one-pixel ring.
-    let lw = xb - xa + 3;
-    let luma_row = |y: usize, out: &mut [i32]| {
-        let start = (y * w as usize + xa - 1) * channels;
-        let row = &pixels[start..start + lw * channels];
-        for (o, p) in out.iter_mut().zip(row.chunks_exact(channels)) {
-            let l = 77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2]);
-            *o = match p.get(3) {
-                Some(&a) => {
-                    let a = i32::from(a);
-                    (l * a + 255 * 256 * (255 - a) + 127) / 255
-                }
-                None => l,
-            };
-        }
-    };
-    const BAND: usize = 32;
-    let bands: Vec<(i64, i128)> = (ya..=yb)
-        .step_by(BAND)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|r0| {
-            let r1 = (r0 + BAND).min(yb + 1);
-            let (mut up, mut mid, mut down) = (vec![0; lw], vec![0; lw], vec![0; lw]);
-            luma_row(r0 - 1, &mut up);
-            luma_row(r0, &mut mid);
-            let (mut sum, mut sq) = (0i64, 0i128);
-            for r in r0..r1 {
-                luma_row(r + 1, &mut down);
-                let mut row_sq = 0u64;
-                for c in 1..lw - 1 {
-                    let l = i64::from(4 * mid[c] - mid[c - 1] - mid[c + 1] - up[c] - down[c]);
-                    sum += l;
-                    row_sq += (l * l) as u64;
-                }
-                sq += i128::from(row_sq);
-                std::mem::swap(&mut up, &mut mid);
-                std::mem::swap(&mut mid, &mut down);
-            }
-            (sum, sq)
-        })
-        .collect();
-    let n = ((lw - 2) * (yb - ya + 1)) as f64;
-    let sum: i64 = bands.iter().map(|b| b.0).sum();
-    let sq: i128 = bands.iter().map(|b| b.1).sum();
-    let mean = sum as f64 / n;
-    (sq as f64 / n - mean * mean) / 65536.0
 }

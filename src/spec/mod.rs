@@ -35,12 +35,13 @@ pub enum SpecError {
 
 impl SpecError {
     /// Stable kebab-case code for manifests, logs and HTTP bodies.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> crate::handoff::ErrorCode {
+        use crate::handoff::ErrorCode;
         match self {
-            SpecError::Unknown(_) => "spec-unknown",
-            SpecError::Read { .. } => "spec-unreadable",
-            SpecError::Parse { .. } => "spec-bad-field",
-            SpecError::Invalid { .. } => "spec-invalid-value",
+            SpecError::Unknown(_) => ErrorCode::SpecUnknown,
+            SpecError::Read { .. } => ErrorCode::SpecUnreadable,
+            SpecError::Parse { .. } => ErrorCode::SpecBadField,
+            SpecError::Invalid { .. } => ErrorCode::SpecInvalidValue,
         }
     }
 }
@@ -55,6 +56,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// The name used in specs and manifests: `jpeg`, `png`, `webp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             Format::Jpeg => "jpg",

@@ -44,7 +44,7 @@ fn crc32(data: &[u8]) -> u32 {
 }
 
 fn sha(p: &Path) -> String {
-    shelfready::batch::sha256_hex(&std::fs::read(p).unwrap())
+    shelfready::store::sha256_hex(&std::fs::read(p).unwrap())
 }
 
 #[test]

@@ -4,4 +4,5 @@
 mod bad_input;
 mod cli;
 mod color;
+mod seams;
 mod util;

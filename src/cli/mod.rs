@@ -1,0 +1,41 @@
+//! What only the command line does: walking input folders, running a batch over the
+//! engine and the folder store, the summary and exit codes.
+
+pub mod process;
+pub mod summary;
+pub mod walk;
+
+use thiserror::Error;
+
+use crate::handoff::ErrorCode;
+
+/// A failure that stops a command before or around its batch.
+#[derive(Debug, Error)]
+pub enum CliError {
+    #[error("{0}: no such file or folder")]
+    Missing(std::path::PathBuf),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CliError::Missing(_) | CliError::Usage(_) => ErrorCode::UsageError,
+            CliError::Spec(e) => e.code(),
+            CliError::Store(e) => e.code(),
+            CliError::Engine(_) => ErrorCode::InternalError,
+        }
+    }
+
+    /// The process exit code, from the code's category (64 usage, 74 I/O, 75 locked, ...).
+    pub fn exit_code(&self) -> u8 {
+        self.code().category().exit_code()
+    }
+}

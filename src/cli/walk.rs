@@ -1,0 +1,247 @@
+//! Walking the inputs: which files a batch takes, the stable key each is known by, and
+//! every file left out with its reason (a supplier's .psd never disappears without a word).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use super::CliError;
+use crate::handoff::{SkipReason, Skipped};
+
+/// Extensions taken when a folder is walked (content is still sniffed, not trusted).
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "png", "jpg", "jpeg", "jpe", "webp", "tif", "tiff", "gif", "bmp",
+];
+/// Image types people send that shelfready does not read: reported by name.
+const OTHER_IMAGE_EXTENSIONS: &[&str] = &[
+    "psd", "psb", "heic", "heif", "avif", "jxl", "jp2", "svg", "pdf", "ai", "eps", "raw", "dng",
+    "cr2", "cr3", "nef", "arw", "orf", "rw2", "raf", "ico", "tga", "exr", "hdr",
+];
+
+/// One source a batch takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input {
+    pub path: PathBuf,
+    /// Stable key: the input folder's own name and the path under it (`photos/red/mug.png`),
+    /// or, for a file named directly, its folder's name and its file name. The same file
+    /// has the same key whichever folder it is run from and whatever else is in the run.
+    pub key: String,
+    /// The output name asked for; the store may give another if a different source owns it.
+    pub wanted_name: String,
+}
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct Walk {
+    pub inputs: Vec<Input>,
+    pub skipped: Vec<Skipped>,
+}
+
+fn ext_of(p: &Path) -> String {
+    p.extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn skip(path: &Path, reason: SkipReason) -> Skipped {
+    let message = match reason {
+        SkipReason::UnsupportedImageType => format!(
+            "a .{} file: an image type shelfready does not read; export it as PNG, JPEG, WebP or TIFF",
+            ext_of(path)
+        ),
+        SkipReason::NotAnImageType => "not an image by its name".into(),
+        SkipReason::Hidden => "hidden (its name starts with a dot)".into(),
+        SkipReason::Symlink => "a symbolic link: links are not followed".into(),
+        SkipReason::NotAFile => "not a regular file (a device, pipe or socket)".into(),
+        SkipReason::OutputFolder => "written by this run (inside the output folder)".into(),
+        SkipReason::Unreadable => "the folder could not be read".into(),
+    };
+    Skipped {
+        path: path.display().to_string(),
+        reason,
+        message,
+    }
+}
+
+/// A name that is safe as a file name on every system: no separators, no `..`.
+pub fn safe_name(stem: &str) -> String {
+    let s: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() {
+        "image".into()
+    } else {
+        s
+    }
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Lists the sources under the given files and folders, in a stable order. `written` are
+/// the places the run writes: never read. Files named directly are taken whatever their
+/// extension; folders are walked recursively, never following links.
+pub fn collect_inputs(paths: &[PathBuf], written: &[PathBuf]) -> Result<Walk, CliError> {
+    let written: Vec<PathBuf> = written
+        .iter()
+        .filter_map(|w| w.canonicalize().ok())
+        .collect();
+    let inside_out = |p: &Path| {
+        p.canonicalize()
+            .is_ok_and(|c| written.iter().any(|w| c.starts_with(w)))
+    };
+    let mut walk = Walk::default();
+    let mut keys = HashSet::new();
+    let mut take = |walk: &mut Walk, path: PathBuf, key: String| {
+        if keys.insert(key.clone()) {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            walk.inputs.push(Input {
+                wanted_name: safe_name(&stem),
+                path,
+                key,
+            });
+        }
+    };
+    for root in paths {
+        let meta = std::fs::metadata(root).map_err(|_| CliError::Missing(root.clone()))?;
+        let canonical = root
+            .canonicalize()
+            .map_err(|_| CliError::Missing(root.clone()))?;
+        if meta.is_file() {
+            if inside_out(root) {
+                walk.skipped.push(skip(root, SkipReason::OutputFolder));
+                continue;
+            }
+            let folder = canonical.parent().map(name_of).unwrap_or_default();
+            let key = format!("{folder}/{}", name_of(&canonical));
+            take(
+                &mut walk,
+                root.clone(),
+                key.trim_start_matches('/').to_string(),
+            );
+            continue;
+        }
+        if !meta.is_dir() {
+            walk.skipped.push(skip(root, SkipReason::NotAFile));
+            continue;
+        }
+        let root_name = name_of(&canonical);
+        let mut it = WalkDir::new(root)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter();
+        while let Some(entry) = it.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let p = e.path().unwrap_or(root).to_path_buf();
+                    walk.skipped.push(skip(&p, SkipReason::Unreadable));
+                    continue;
+                }
+            };
+            if entry.depth() == 0 {
+                continue;
+            }
+            let path = entry.path();
+            let kind = entry.file_type();
+            let reason = if name_of(path).starts_with('.') {
+                Some(SkipReason::Hidden)
+            } else if kind.is_symlink() {
+                Some(SkipReason::Symlink)
+            } else if inside_out(path) {
+                Some(SkipReason::OutputFolder)
+            } else if kind.is_dir() {
+                None
+            } else if !kind.is_file() {
+                Some(SkipReason::NotAFile)
+            } else if IMAGE_EXTENSIONS.contains(&ext_of(path).as_str()) {
+                let rel = path.strip_prefix(root).unwrap_or(path);
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().to_string())
+                    .collect();
+                take(
+                    &mut walk,
+                    path.to_path_buf(),
+                    format!("{root_name}/{}", rel.join("/")),
+                );
+                None
+            } else if OTHER_IMAGE_EXTENSIONS.contains(&ext_of(path).as_str()) {
+                Some(SkipReason::UnsupportedImageType)
+            } else {
+                Some(SkipReason::NotAnImageType)
+            };
+            if let Some(reason) = reason {
+                walk.skipped.push(skip(path, reason));
+                if kind.is_dir() {
+                    it.skip_current_dir();
+                }
+            }
+        }
+    }
+    Ok(walk)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe() {
+        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(safe_name("..."), "image");
+        assert_eq!(safe_name("Mug 01 (red)"), "Mug_01__red_");
+    }
+
+    #[test]
+    fn keys_and_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("supplier");
+        std::fs::create_dir_all(root.join("red")).unwrap();
+        std::fs::create_dir_all(root.join(".git")).unwrap();
+        for f in [
+            "red/mug.png",
+            "a.PSD",
+            "notes.txt",
+            ".DS_Store",
+            ".git/x.png",
+        ] {
+            std::fs::write(root.join(f), b"x").unwrap();
+        }
+        let w = collect_inputs(std::slice::from_ref(&root), &[]).unwrap();
+        let keys: Vec<&str> = w.inputs.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["supplier/red/mug.png"]);
+        let reasons: Vec<(String, SkipReason)> = w
+            .skipped
+            .iter()
+            .map(|s| (name_of(Path::new(&s.path)), s.reason))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (".DS_Store".to_string(), SkipReason::Hidden),
+                (".git".to_string(), SkipReason::Hidden),
+                ("a.PSD".to_string(), SkipReason::UnsupportedImageType),
+                ("notes.txt".to_string(), SkipReason::NotAnImageType),
+            ]
+        );
+        // A file named directly is known by its folder's name and its own.
+        let w = collect_inputs(&[root.join("red/mug.png")], &[]).unwrap();
+        assert_eq!(w.inputs[0].key, "red/mug.png");
+    }
+}

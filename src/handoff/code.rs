@@ -1,0 +1,162 @@
+//! One stable, kebab-case code for every failure, whichever door reports it. Each code has
+//! a category, and the category alone decides the HTTP status and the process exit code,
+//! so the CLI, the server and the watcher never disagree about what a failure means.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Every failure the library reports. Listed in the manifests' JSON Schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    // The source file.
+    DecodeNotAnImage,
+    DecodeUnsupportedFormat,
+    DecodeFileTooBig,
+    DecodeTooManyPixels,
+    DecodeTooLargeDimension,
+    DecodeTooMuchMemory,
+    DecodeTruncated,
+    DecodeCorrupt,
+    DecodeEmpty,
+    SourceUnreadable,
+    // Making the output.
+    RenderNothingVisible,
+    RenderResizeFailed,
+    EncodeJpegFailed,
+    EncodePngFailed,
+    EncodeWebpFailed,
+    EncodeAlphaUnsupported,
+    /// A check of severity `fail` did not pass on the written file.
+    ChecksFailed,
+    // Where outputs go.
+    OutputExists,
+    OutputWriteFailed,
+    ManifestWriteFailed,
+    StoreLocked,
+    StoreUnreadable,
+    // Specs and the command line.
+    SpecUnknown,
+    SpecUnreadable,
+    SpecBadField,
+    SpecInvalidValue,
+    UsageError,
+    // The run itself.
+    Cancelled,
+    InternalError,
+}
+
+/// What kind of failure a code is; decides the HTTP status and the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// The source file is damaged, empty or not an image: the supplier must act.
+    BadInput,
+    /// The source is over a safety limit.
+    TooLarge,
+    /// A format or layout we do not read.
+    Unsupported,
+    /// The output did not meet its spec.
+    Unmet,
+    /// Something already there is in the way (a file we did not write, another run).
+    Conflict,
+    /// Reading or writing our own storage failed.
+    Storage,
+    /// The request itself is wrong: unknown spec, bad field, bad flag.
+    Usage,
+    /// The work was stopped on request.
+    Cancelled,
+    /// A bug in shelfready.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn category(self) -> Category {
+        use ErrorCode::*;
+        match self {
+            DecodeNotAnImage | DecodeTruncated | DecodeCorrupt | DecodeEmpty | SourceUnreadable
+            | RenderNothingVisible => Category::BadInput,
+            DecodeFileTooBig
+            | DecodeTooManyPixels
+            | DecodeTooLargeDimension
+            | DecodeTooMuchMemory => Category::TooLarge,
+            DecodeUnsupportedFormat | EncodeAlphaUnsupported => Category::Unsupported,
+            ChecksFailed => Category::Unmet,
+            OutputExists | StoreLocked => Category::Conflict,
+            OutputWriteFailed | ManifestWriteFailed | StoreUnreadable => Category::Storage,
+            SpecUnknown | SpecUnreadable | SpecBadField | SpecInvalidValue | UsageError => {
+                Category::Usage
+            }
+            Cancelled => Category::Cancelled,
+            RenderResizeFailed | EncodeJpegFailed | EncodePngFailed | EncodeWebpFailed
+            | InternalError => Category::Internal,
+        }
+    }
+
+    /// The kebab-case text, as in manifests and HTTP bodies.
+    pub fn as_str(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    pub fn http_status(self) -> u16 {
+        self.category().http_status()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl Category {
+    pub fn http_status(self) -> u16 {
+        match self {
+            Category::BadInput | Category::Unmet => 422,
+            Category::TooLarge => 413,
+            Category::Unsupported => 415,
+            Category::Conflict => 409,
+            Category::Storage => 507,
+            Category::Usage => 400,
+            Category::Cancelled => 499,
+            Category::Internal => 500,
+        }
+    }
+
+    /// Exit code of a command that stops on this failure (sysexits.h). A batch in which
+    /// some outputs failed and the rest were made exits 1 instead.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Category::BadInput | Category::TooLarge | Category::Unsupported | Category::Unmet => {
+                65 // EX_DATAERR
+            }
+            Category::Usage => 64,      // EX_USAGE
+            Category::Conflict => 75,   // EX_TEMPFAIL: try again when the other run is done
+            Category::Storage => 74,    // EX_IOERR
+            Category::Cancelled => 130, // as after Ctrl-C
+            Category::Internal => 70,   // EX_SOFTWARE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_kebab_case_and_round_trip() {
+        assert_eq!(
+            ErrorCode::DecodeTooManyPixels.as_str(),
+            "decode-too-many-pixels"
+        );
+        assert_eq!(ErrorCode::OutputExists.to_string(), "output-exists");
+        let back: ErrorCode = serde_json::from_str("\"store-locked\"").unwrap();
+        assert_eq!(back, ErrorCode::StoreLocked);
+        assert_eq!(ErrorCode::StoreLocked.http_status(), 409);
+        assert_eq!(ErrorCode::DecodeTooManyPixels.http_status(), 413);
+        assert_eq!(ErrorCode::OutputWriteFailed.category().exit_code(), 74);
+    }
+}

@@ -1,0 +1,174 @@
+//! The one per-source call: source bytes, specs, limits and a cancel flag in; for each
+//! spec an encoded, verified output or a failure out. It touches no file system. Every
+//! door (the CLI batch, the server, the watcher) calls this; nothing else composes decode,
+//! analyse, render, encode and verify.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::analyse::{classify, locate, SourceKind};
+use super::key::key_sweep;
+use super::measure::laplacian_variance;
+use super::render::{cut_out, render, Cutout, Rendered};
+use super::verify::{verify, Check, RenderFacts};
+use super::{decode, encode, EncodeError, Limits, Operation, SourceInfo};
+use crate::handoff::{ErrorCode, Failure};
+use crate::spec::{Format, Spec};
+
+/// Lowest JPEG/WebP quality tried when shrinking a file to the spec's byte limit.
+const MIN_QUALITY: u8 = 60;
+
+/// One spec's output: the encoded file and what was measured on it.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub bytes: Vec<u8>,
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+    pub has_alpha: bool,
+    /// Every check, as measured on the encoded bytes read back.
+    pub checks: Vec<Check>,
+    /// What was done for this spec (cut-out, render, encode), after the source's own.
+    pub operations: Vec<Operation>,
+}
+
+/// What one source gave.
+#[derive(Debug, Clone)]
+pub struct SourceResult {
+    /// The source as stored, when it could be decoded.
+    pub source: Option<SourceInfo>,
+    /// What decoding did (orientation, colour conversion).
+    pub operations: Vec<Operation>,
+    /// One per spec, in the order asked.
+    pub outputs: Vec<Result<Output, Failure>>,
+}
+
+impl SourceResult {
+    fn failed(specs: usize, source: Option<SourceInfo>, ops: Vec<Operation>, f: Failure) -> Self {
+        SourceResult {
+            source,
+            operations: ops,
+            outputs: vec![Err(f); specs],
+        }
+    }
+}
+
+fn cancelled() -> Failure {
+    Failure::new(
+        ErrorCode::Cancelled,
+        "the work was cancelled before this output was made",
+    )
+}
+
+/// Processes one source for every spec: decode once, classify, key a sweep, locate the
+/// product, cut it out once, then per spec (in parallel) render, encode within the spec's
+/// byte limit and verify the encoded bytes. `cancel` is checked between stages and specs.
+pub fn process_source(
+    bytes: &[u8],
+    specs: &[&Spec],
+    limits: &Limits,
+    cancel: &AtomicBool,
+) -> SourceResult {
+    let stop = || cancel.load(Ordering::Relaxed);
+    if stop() {
+        return SourceResult::failed(specs.len(), None, Vec::new(), cancelled());
+    }
+    let mut frame = match decode(bytes, limits) {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::info!(code = %e.code(), "decode failed: {e}");
+            let f = Failure::new(e.code(), e.to_string());
+            return SourceResult::failed(specs.len(), None, Vec::new(), f);
+        }
+    };
+    let source = frame.source.clone();
+    let operations = std::mem::take(&mut frame.operations);
+    if stop() {
+        return SourceResult::failed(specs.len(), Some(source), operations, cancelled());
+    }
+    let classified = classify(&frame);
+    if let Some(key) = classified.sweep_key() {
+        key_sweep(&mut frame, key);
+    }
+    let analysis = locate(&frame, classified);
+    let cut = match cut_out(frame, &analysis) {
+        Ok(c) => c,
+        Err(e) => {
+            let f = Failure::new(e.code(), e.to_string());
+            return SourceResult::failed(specs.len(), Some(source), operations, f);
+        }
+    };
+    let outputs = specs
+        .par_iter()
+        .map(|spec| {
+            if stop() {
+                return Err(cancelled());
+            }
+            make_output(&cut, spec)
+        })
+        .collect();
+    SourceResult {
+        source: Some(source),
+        operations,
+        outputs,
+    }
+}
+
+/// Render, encode and verify one spec's output from the cut-out.
+fn make_output(cut: &Cutout, spec: &Spec) -> Result<Output, Failure> {
+    let rendered = render(cut, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    let mut operations = cut.operations.clone();
+    operations.extend(rendered.operations.iter().cloned());
+    let (bytes, quality) =
+        encode_within_limit(&rendered, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
+    operations.push(Operation::new(
+        "encode",
+        json!({ "format": spec.format, "quality": quality,
+            "icc": if spec.embed_icc { "sRGB embedded" } else { "none" }, "metadata": "stripped" }),
+    ));
+    let facts = render_facts(&rendered, cut.kind);
+    let checks = verify(&bytes, spec, &facts);
+    Ok(Output {
+        bytes,
+        format: spec.format,
+        width: rendered.width,
+        height: rendered.height,
+        has_alpha: rendered.channels == 4,
+        checks,
+        operations,
+    })
+}
+
+/// What verification needs to know of a rendering that the file cannot show.
+pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
+    let p = rendered.placement;
+    RenderFacts {
+        scale: p.scale,
+        wanted_scale: p.wanted_scale,
+        kind,
+        sharpness: laplacian_variance(
+            &rendered.pixels,
+            rendered.width,
+            rendered.height,
+            usize::from(rendered.channels),
+            (p.x, p.y, p.x + p.w - 1, p.y + p.h - 1),
+        ),
+    }
+}
+
+/// Encodes at the spec's quality, stepping down by 5 (to 60) if the file is over the
+/// spec's byte limit. Returns the bytes and the quality used.
+fn encode_within_limit(img: &Rendered, spec: &Spec) -> Result<(Vec<u8>, u8), EncodeError> {
+    let mut s = spec.clone();
+    loop {
+        let bytes = encode(img, &s)?;
+        let over = spec.max_bytes.is_some_and(|m| bytes.len() as u64 > m);
+        let lossy = s.format != Format::Png;
+        if !over || !lossy || s.quality < MIN_QUALITY + 5 {
+            return Ok((bytes, s.quality));
+        }
+        s.quality -= 5;
+    }
+}

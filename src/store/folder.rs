@@ -1,0 +1,343 @@
+//! The output folder as a store: the layout a person uploads from, written atomically.
+//!
+//! - `<spec>/<name>.<ext>`: the images, one folder per spec, ready to upload as a set;
+//! - `manifests/<name>.<spec>.json`: one handoff per output;
+//! - `manifest.json`: the batch manifest;
+//! - `.shelfready/`: the store's own journal and the lock that keeps a second run out.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::journal::{Commit, Journal, Record};
+use super::{SourceName, Store, StoreError};
+use crate::handoff::{BatchManifest, Handoff, State, PIPELINE_VERSION};
+use crate::spec::{hex, Spec};
+
+/// Longest output name in bytes: `<name>.<spec>.json` stays far below the 255-byte limit
+/// of file names.
+const MAX_NAME_BYTES: usize = 120;
+
+pub struct FolderStore {
+    root: PathBuf,
+    journal: Journal,
+    claims: std::sync::Mutex<()>,
+    /// Held for the store's life: the OS releases it when the process ends, however.
+    _lock: std::fs::File,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// Writes a file so that readers see the old content or the new, never half: a temp file
+/// in the same folder, fsync, then rename over the target.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".shelfready-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    // tempfile creates 0600; outputs are meant to be shared, served and uploaded.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    // The rename is durable once the folder entry is.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Cuts a name to `max` bytes on a character boundary.
+fn cap(name: &str, max: usize) -> &str {
+    if name.len() <= max {
+        return name;
+    }
+    let mut end = max;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+impl FolderStore {
+    /// Opens the output folder as a store, creating it, and takes its lock: a second run
+    /// into the same folder is refused with the holder named, instead of racing.
+    pub fn open(root: &Path, holder: &str) -> Result<FolderStore, StoreError> {
+        let own = root.join(".shelfready");
+        let io = |source| StoreError::Write {
+            path: own.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&own).map_err(io)?;
+        let lock_path = own.join("lock");
+        let mut lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let held = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                return Err(StoreError::Locked {
+                    folder: root.display().to_string(),
+                    holder: if held.trim().is_empty() {
+                        "a process that has not said who it is".into()
+                    } else {
+                        held.trim().to_string()
+                    },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        lock.set_len(0).map_err(io)?;
+        let _ = writeln!(lock, "{holder}");
+        let journal_path = own.join("journal.jsonl");
+        let fresh = !journal_path.exists();
+        let journal = Journal::open(&journal_path).map_err(|source| StoreError::Read {
+            path: journal_path.display().to_string(),
+            source,
+        })?;
+        let store = FolderStore {
+            root: root.to_path_buf(),
+            journal,
+            claims: std::sync::Mutex::new(()),
+            _lock: lock,
+        };
+        if fresh {
+            store.adopt_earlier_outputs();
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The places this store writes, which an input walk must not read.
+    pub fn written_paths(&self, specs: &[Spec]) -> Vec<PathBuf> {
+        specs
+            .iter()
+            .map(|s| self.root.join(&s.id))
+            .chain(["manifests", "manifest.json", ".shelfready"].map(|p| self.root.join(p)))
+            .collect()
+    }
+
+    fn image_rel(name: &str, spec: &Spec) -> String {
+        format!("{}/{}.{}", spec.id, name, spec.format.extension())
+    }
+
+    fn manifest_rel(name: &str, spec: &Spec) -> String {
+        format!("manifests/{name}.{}.json", spec.id)
+    }
+
+    /// True when the store wrote the file now at `rel` (or nothing is there).
+    fn ours_or_free(&self, rel: &str) -> bool {
+        let path = self.root.join(rel);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return true;
+        }
+        let Ok(bytes) = std::fs::read(&path) else {
+            return false;
+        };
+        let sha = sha256_hex(&bytes);
+        self.journal
+            .index
+            .lock()
+            .is_ok_and(|i| i.written.get(rel).is_some_and(|v| v.contains(&sha)))
+    }
+
+    /// An output folder written before the journal existed: its outputs that match their
+    /// manifests are recorded as ours, so that a re-run may replace them.
+    fn adopt_earlier_outputs(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("manifests")) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Ok(text) = std::fs::read(e.path()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+                continue;
+            };
+            let (Some(rel), Some(sha)) =
+                (v["asset"]["path"].as_str(), v["asset"]["sha256"].as_str())
+            else {
+                continue;
+            };
+            let safe = !rel.contains("..") && !rel.starts_with('/');
+            if safe && std::fs::read(self.root.join(rel)).is_ok_and(|b| sha256_hex(&b) == sha) {
+                let r = Record::Intent {
+                    path: rel.to_string(),
+                    sha256: sha.to_string(),
+                };
+                if let Err(e) = self.journal.append(r, false) {
+                    tracing::warn!("{}: {e}", self.journal.path().display());
+                }
+            }
+        }
+    }
+}
+
+impl Store for FolderStore {
+    fn claim_name(&self, key: &str, wanted: &str) -> Result<String, StoreError> {
+        let err = |source| StoreError::Write {
+            path: self.journal.path().display().to_string(),
+            source,
+        };
+        // One claim at a time: two sources must never be handed the same free name.
+        let _one = self.claims.lock();
+        let name = {
+            let index = self
+                .journal
+                .index
+                .lock()
+                .map_err(|_| err(std::io::Error::other("journal index lock poisoned")))?;
+            if let Some(name) = index.names.get(key) {
+                return Ok(name.clone());
+            }
+            let mut name = cap(wanted, MAX_NAME_BYTES).to_string();
+            let mut n = 2;
+            while index.owners.contains_key(&name) {
+                name = format!("{}-{n}", cap(wanted, MAX_NAME_BYTES - 8));
+                n += 1;
+            }
+            name
+        };
+        self.journal
+            .append(
+                Record::Name {
+                    key: key.to_string(),
+                    name: name.clone(),
+                },
+                true,
+            )
+            .map_err(err)?;
+        Ok(name)
+    }
+
+    fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
+        let c = self
+            .journal
+            .index
+            .lock()
+            .ok()?
+            .commits
+            .get(&(source.key.clone(), spec.id.clone()))?
+            .clone();
+        let kept = matches!(
+            c.state,
+            State::Ready | State::NeedsReview | State::Approved | State::Exported
+        );
+        if !kept
+            || c.source_sha256 != source_sha256
+            || c.spec_hash != spec.content_hash()
+            || c.pipeline != PIPELINE_VERSION
+        {
+            return None;
+        }
+        let image = std::fs::read(self.root.join(c.path.as_deref()?)).ok()?;
+        if Some(sha256_hex(&image)) != c.sha256 {
+            return None;
+        }
+        let manifest = std::fs::read(self.root.join(&c.manifest)).ok()?;
+        if sha256_hex(&manifest) != c.manifest_sha256 {
+            return None;
+        }
+        serde_json::from_slice(&manifest).ok()
+    }
+
+    fn put_output(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        bytes: &[u8],
+    ) -> Result<String, StoreError> {
+        let rel = Self::image_rel(&source.name, spec);
+        if !self.ours_or_free(&rel) {
+            return Err(StoreError::NotOurs {
+                path: self.root.join(&rel).display().to_string(),
+            });
+        }
+        let write_err = |source| StoreError::Write {
+            path: self.root.join(&rel).display().to_string(),
+            source,
+        };
+        let intent = Record::Intent {
+            path: rel.clone(),
+            sha256: sha256_hex(bytes),
+        };
+        self.journal.append(intent, true).map_err(write_err)?;
+        write_atomic(&self.root.join(&rel), bytes).map_err(write_err)?;
+        Ok(rel)
+    }
+
+    fn remove_output(&self, source: &SourceName, spec: &Spec) -> Result<(), StoreError> {
+        let rel = Self::image_rel(&source.name, spec);
+        let path = self.root.join(&rel);
+        if std::fs::symlink_metadata(&path).is_err() || !self.ours_or_free(&rel) {
+            return Ok(());
+        }
+        let err = |source| StoreError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::remove_file(&path).map_err(err)?;
+        self.journal
+            .append(Record::Removed { path: rel.clone() }, false)
+            .map_err(err)
+    }
+
+    fn put_handoff(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        handoff: &Handoff,
+    ) -> Result<(), StoreError> {
+        let rel = Self::manifest_rel(&source.name, spec);
+        let path = self.root.join(&rel);
+        let err = |source| StoreError::Manifest {
+            path: path.display().to_string(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(handoff).map_err(|e| err(e.into()))?;
+        write_atomic(&path, &json).map_err(err)?;
+        let commit = Commit {
+            key: source.key.clone(),
+            spec: spec.id.clone(),
+            path: handoff.asset.as_ref().map(|a| a.path.clone()),
+            sha256: handoff.asset.as_ref().map(|a| a.sha256.clone()),
+            source_sha256: handoff.provenance.source_sha256.clone(),
+            spec_hash: handoff.goal.spec_hash.clone(),
+            pipeline: handoff.provenance.pipeline_version.clone(),
+            state: handoff.state,
+            manifest: rel,
+            manifest_sha256: sha256_hex(&json),
+        };
+        self.journal
+            .append(Record::Commit(commit), false)
+            .map_err(err)
+    }
+
+    fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
+        let path = self.root.join("manifest.json");
+        let err = |source| StoreError::Manifest {
+            path: path.display().to_string(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(manifest).map_err(|e| err(e.into()))?;
+        write_atomic(&path, &json).map_err(err)
+    }
+}
