@@ -1,5 +1,5 @@
 //! Fingerprints everything that can change output bytes (the pipeline's source, the spec
-//! model and built-in specs, and the locked dependency versions) into
+//! model and built-in specs, the dependency versions and features) into
 //! `SHELFREADY_PIPELINE_FINGERPRINT`, so that outputs made by another pipeline are never
 //! kept as up to date.
 
@@ -26,9 +26,16 @@ fn main() {
         println!("cargo:rerun-if-changed={dir}");
         files(&root.join(dir), &mut inputs);
     }
-    println!("cargo:rerun-if-changed=Cargo.lock");
-    inputs.push(root.join("Cargo.lock"));
+    for file in ["Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={file}");
+        inputs.push(root.join(file));
+    }
     inputs.sort();
+    // Features choose codecs (libjpeg-turbo or the pure-Rust encoder).
+    let mut features: Vec<String> = std::env::vars()
+        .filter_map(|(k, _)| k.strip_prefix("CARGO_FEATURE_").map(str::to_owned))
+        .collect();
+    features.sort();
     // FNV-1a, 64 bits: stable across Rust versions, unlike std's hasher.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for p in &inputs {

@@ -3,7 +3,7 @@
 //! so that many concurrent requests share the cores instead of each making threads.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
@@ -27,9 +27,9 @@ struct Inner {
     shared: rayon::ThreadPool,
     /// One one-thread pool per worker, for batches with more sources than threads.
     lanes: Vec<rayon::ThreadPool>,
-    /// Jobs waiting for a free slot, and how many run now.
+    /// Jobs waiting for a free lane, and which lanes are draining the queue.
     queue: Mutex<VecDeque<Job>>,
-    running: AtomicUsize,
+    busy: Vec<AtomicBool>,
 }
 
 impl Engine {
@@ -56,7 +56,7 @@ impl Engine {
                     .map(|_| build(1, "shelfready-lane"))
                     .collect::<Result<_, _>>()?,
                 queue: Mutex::new(VecDeque::new()),
-                running: AtomicUsize::new(0),
+                busy: (0..threads).map(|_| AtomicBool::new(false)).collect(),
             }),
         })
     }
@@ -108,51 +108,53 @@ impl Engine {
     }
 
     /// Queues one job without waiting for it: for async callers, which send the result
-    /// back through a channel. At most `threads` jobs run at once; the rest wait in order.
+    /// back through a channel. Jobs run on the lanes, one per lane at a time, so at most
+    /// `threads` are in flight and a waiting thread never steals a second job; the rest
+    /// wait in order.
     pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        self.inner.queue().push_back(Box::new(job));
+        self.wake_a_lane();
+    }
+
+    /// Starts a drainer on a free lane, if there is one.
+    fn wake_a_lane(&self) {
         let inner = &self.inner;
-        if let Ok(mut q) = inner.queue.lock() {
-            q.push_back(Box::new(job));
-        }
-        // Start a drainer if a slot is free; each drainer runs queued jobs one at a time.
-        let slot = inner
-            .running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < inner.threads).then_some(n + 1)
-            });
-        if slot.is_ok() {
+        let free = inner.busy.iter().position(|b| {
+            b.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        });
+        if let (Some(k), Some(lane)) = (free, free.and_then(|k| inner.lanes.get(k))) {
             let me = self.clone();
-            inner.shared.spawn(move || me.drain());
+            lane.spawn(move || me.drain(k));
         }
     }
 
-    fn drain(&self) {
+    /// Runs queued jobs one at a time on lane `k` until the queue is empty.
+    fn drain(&self, k: usize) {
         let inner = &self.inner;
         loop {
-            let job = inner.queue.lock().ok().and_then(|mut q| q.pop_front());
+            let job = inner.queue().pop_front();
             match job {
-                Some(job) => {
-                    // A panicking job must not take the drainer (and its slot) with it.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                }
+                // A panicking job must not take its lane with it.
+                Some(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
                 None => {
-                    inner.running.fetch_sub(1, Ordering::AcqRel);
-                    // A job queued between the empty pop and the release finds no free
-                    // slot; take it back if one is still waiting.
-                    let waiting = inner.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
-                    let retake = waiting
-                        && inner
-                            .running
-                            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                                (n < inner.threads).then_some(n + 1)
-                            })
-                            .is_ok();
-                    if !retake {
-                        return;
+                    inner.busy[k].store(false, Ordering::Release);
+                    // A job queued between the empty pop and the release may have found
+                    // every lane busy: look once more.
+                    if !inner.queue().is_empty() {
+                        self.wake_a_lane();
                     }
+                    return;
                 }
             }
         }
+    }
+}
+
+impl Inner {
+    /// The queue, even after a panic elsewhere (a job is pushed or popped whole).
+    fn queue(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

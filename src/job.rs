@@ -178,10 +178,10 @@ fn finish(
                 .any(|c| !c.passed && c.severity == Severity::Fail);
             if !unmet && h.error.is_none() {
                 match store.put_output(source, spec, &out.bytes) {
-                    Ok(path) => {
+                    Ok(put) => {
                         h.asset = Some(Asset {
-                            path,
-                            sha256: crate::store::sha256_hex(&out.bytes),
+                            path: put.path,
+                            sha256: put.sha256,
                             bytes: out.bytes.len() as u64,
                             width: out.width,
                             height: out.height,

@@ -57,7 +57,7 @@ pub fn process(
     on_source: &(dyn Fn(&Input, &[Handoff]) + Sync),
 ) -> Result<BatchManifest, CliError> {
     let store = FolderStore::open(opts.out_dir, &opts.holder)?;
-    let walk = collect_inputs(opts.inputs, &store.written_paths(opts.specs))?;
+    let walk = collect_inputs(opts.inputs, opts.out_dir, &store.written_paths(opts.specs))?;
     if walk.inputs.is_empty() {
         return Err(CliError::Usage(format!(
             "no image files found in the inputs (folders are searched for .{}; nothing inside the output folder is taken){}",

@@ -54,8 +54,9 @@ fn skip(path: &Path, reason: SkipReason) -> Skipped {
         SkipReason::Hidden => "hidden (its name starts with a dot)".into(),
         SkipReason::Symlink => "a symbolic link: links are not followed".into(),
         SkipReason::NotAFile => "not a regular file (a device, pipe or socket)".into(),
-        SkipReason::OutputFolder => "written by this run (inside the output folder)".into(),
+        SkipReason::OutputFolder => "a shelfready output folder (outputs are never read back as sources)".into(),
         SkipReason::Unreadable => "the folder could not be read".into(),
+        SkipReason::SameKey => "another file in this run has the same key (the same folder name and path under it); run the two folders separately or rename one".into(),
     };
     Skipped {
         path: path.display().to_string(),
@@ -90,32 +91,45 @@ fn name_of(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Lists the sources under the given files and folders, in a stable order. `written` are
-/// the places the run writes: never read. Files named directly are taken whatever their
-/// extension; folders are walked recursively, never following links.
-pub fn collect_inputs(paths: &[PathBuf], written: &[PathBuf]) -> Result<Walk, CliError> {
-    let written: Vec<PathBuf> = written
+/// Lists the sources under the given files and folders, in a stable order. Nothing under
+/// `out` is read, unless `out` is itself one of the inputs: then only `written` (the places
+/// the store writes) are left out. Files named directly are taken whatever their extension;
+/// folders are walked recursively, never following links.
+pub fn collect_inputs(
+    paths: &[PathBuf],
+    out: &Path,
+    written: &[PathBuf],
+) -> Result<Walk, CliError> {
+    let out = out.canonicalize().ok();
+    let roots: Vec<PathBuf> = paths.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    let mut excluded: Vec<PathBuf> = written
         .iter()
         .filter_map(|w| w.canonicalize().ok())
         .collect();
-    let inside_out = |p: &Path| {
-        p.canonicalize()
-            .is_ok_and(|c| written.iter().any(|w| c.starts_with(w)))
-    };
+    if let Some(out) = out.filter(|o| !roots.contains(o)) {
+        excluded.push(out);
+    }
+    let inside_out = |canonical: &Path| excluded.iter().any(|w| canonical.starts_with(w));
     let mut walk = Walk::default();
+    let mut seen_files = HashSet::new();
     let mut keys = HashSet::new();
-    let mut take = |walk: &mut Walk, path: PathBuf, key: String| {
-        if keys.insert(key.clone()) {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
-            walk.inputs.push(Input {
-                wanted_name: safe_name(&stem),
-                path,
-                key,
-            });
+    let mut take = |walk: &mut Walk, path: PathBuf, canonical: PathBuf, key: String| {
+        if !seen_files.insert(canonical) {
+            return; // the same file reached twice
         }
+        if !keys.insert(key.clone()) {
+            walk.skipped.push(skip(&path, SkipReason::SameKey));
+            return;
+        }
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        walk.inputs.push(Input {
+            wanted_name: safe_name(&stem),
+            path,
+            key,
+        });
     };
     for root in paths {
         let meta = std::fs::metadata(root).map_err(|_| CliError::Missing(root.clone()))?;
@@ -123,17 +137,14 @@ pub fn collect_inputs(paths: &[PathBuf], written: &[PathBuf]) -> Result<Walk, Cl
             .canonicalize()
             .map_err(|_| CliError::Missing(root.clone()))?;
         if meta.is_file() {
-            if inside_out(root) {
+            if inside_out(&canonical) {
                 walk.skipped.push(skip(root, SkipReason::OutputFolder));
                 continue;
             }
             let folder = canonical.parent().map(name_of).unwrap_or_default();
             let key = format!("{folder}/{}", name_of(&canonical));
-            take(
-                &mut walk,
-                root.clone(),
-                key.trim_start_matches('/').to_string(),
-            );
+            let key = key.trim_start_matches('/').to_string();
+            take(&mut walk, root.clone(), canonical, key);
             continue;
         }
         if !meta.is_dir() {
@@ -158,28 +169,28 @@ pub fn collect_inputs(paths: &[PathBuf], written: &[PathBuf]) -> Result<Walk, Cl
                 continue;
             }
             let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap_or(path);
+            // Links are never followed, so the entry's real path is the root's plus `rel`.
+            let real = canonical.join(rel);
             let kind = entry.file_type();
             let reason = if name_of(path).starts_with('.') {
                 Some(SkipReason::Hidden)
             } else if kind.is_symlink() {
                 Some(SkipReason::Symlink)
-            } else if inside_out(path) {
+            } else if inside_out(&real) || (kind.is_dir() && path.join(".shelfready").is_dir()) {
+                // Ours, or another shelfready output folder (it carries a store).
                 Some(SkipReason::OutputFolder)
             } else if kind.is_dir() {
                 None
             } else if !kind.is_file() {
                 Some(SkipReason::NotAFile)
             } else if IMAGE_EXTENSIONS.contains(&ext_of(path).as_str()) {
-                let rel = path.strip_prefix(root).unwrap_or(path);
                 let rel: Vec<String> = rel
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy().to_string())
                     .collect();
-                take(
-                    &mut walk,
-                    path.to_path_buf(),
-                    format!("{root_name}/{}", rel.join("/")),
-                );
+                let key = format!("{root_name}/{}", rel.join("/"));
+                take(&mut walk, path.to_path_buf(), real, key);
                 None
             } else if OTHER_IMAGE_EXTENSIONS.contains(&ext_of(path).as_str()) {
                 Some(SkipReason::UnsupportedImageType)
@@ -223,7 +234,7 @@ mod tests {
         ] {
             std::fs::write(root.join(f), b"x").unwrap();
         }
-        let w = collect_inputs(std::slice::from_ref(&root), &[]).unwrap();
+        let w = collect_inputs(std::slice::from_ref(&root), &dir.path().join("out"), &[]).unwrap();
         let keys: Vec<&str> = w.inputs.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, ["supplier/red/mug.png"]);
         let reasons: Vec<(String, SkipReason)> = w
@@ -241,7 +252,7 @@ mod tests {
             ]
         );
         // A file named directly is known by its folder's name and its own.
-        let w = collect_inputs(&[root.join("red/mug.png")], &[]).unwrap();
+        let w = collect_inputs(&[root.join("red/mug.png")], &dir.path().join("out"), &[]).unwrap();
         assert_eq!(w.inputs[0].key, "red/mug.png");
     }
 }

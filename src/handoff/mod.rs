@@ -377,8 +377,6 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Skipped {
     pub path: String,
-    /// `not-an-image-type`, `unsupported-image-type`, `hidden`, `symlink`, `not-a-file`,
-    /// `output-folder`, `unreadable`.
     pub reason: SkipReason,
     /// The reason in words.
     pub message: String,
@@ -402,6 +400,8 @@ pub enum SkipReason {
     OutputFolder,
     /// The folder could not be listed.
     Unreadable,
+    /// Another file of the run has the same key (two input folders with the same name).
+    SameKey,
 }
 
 /// The manifest of a whole batch: every handoff, and the totals.

@@ -510,6 +510,20 @@ mod tests {
     }
 
     #[test]
+    fn a_side_over_the_limit_is_named_with_its_real_size() {
+        // The decoder's own ceiling trips first; the message still gives the header's size.
+        let bytes = png_bytes(300, 20);
+        let limits = Limits {
+            max_dimension: 256,
+            ..Limits::default()
+        };
+        let err = decode(&bytes, &limits).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::DecodeTooLargeDimension);
+        assert!(err.to_string().contains("300x20"), "{err}");
+        assert!(err.to_string().contains("256"), "{err}");
+    }
+
+    #[test]
     fn text_is_not_an_image() {
         let err = decode(b"hello, this is a CSV file", &Limits::default()).unwrap_err();
         assert_eq!(err.code(), ErrorCode::DecodeNotAnImage);

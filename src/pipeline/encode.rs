@@ -46,6 +46,18 @@ fn encode_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
     if img.channels != 3 {
         return Err(EncodeError::AlphaUnsupported { format: "JPEG" });
     }
+    let jpeg = compress_jpeg(img, spec)?;
+    Ok(if spec.embed_icc {
+        jpeg_with_icc(&jpeg, srgb_icc())
+    } else {
+        jpeg
+    })
+}
+
+/// libjpeg-turbo: about twice as fast as the pure-Rust encoder on a 2000 px canvas
+/// (`cargo bench --bench stages -- encode_jpeg`).
+#[cfg(feature = "libjpeg-turbo")]
+fn compress_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
     let err = |e: turbojpeg::Error| EncodeError::Jpeg(e.to_string());
     let mut c = turbojpeg::Compressor::new().map_err(err)?;
     c.set_quality(i32::from(spec.quality)).map_err(err)?;
@@ -64,12 +76,28 @@ fn encode_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
         height: img.height as usize,
         format: turbojpeg::PixelFormat::RGB,
     };
-    let jpeg = c.compress_to_vec(image).map_err(err)?;
-    Ok(if spec.embed_icc {
-        jpeg_with_icc(&jpeg, srgb_icc())
-    } else {
-        jpeg
-    })
+    c.compress_to_vec(image).map_err(err)
+}
+
+/// The pure-Rust fallback, for builds without cmake and nasm.
+#[cfg(not(feature = "libjpeg-turbo"))]
+fn compress_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
+    let err = |e: jpeg_encoder::EncodingError| EncodeError::Jpeg(e.to_string());
+    let (w, h) = (
+        u16::try_from(img.width).map_err(|_| EncodeError::Jpeg("wider than 65,535 px".into()))?,
+        u16::try_from(img.height).map_err(|_| EncodeError::Jpeg("taller than 65,535 px".into()))?,
+    );
+    let mut out = Vec::new();
+    let mut e = jpeg_encoder::Encoder::new(&mut out, spec.quality);
+    e.set_sampling_factor(match spec.chroma_subsampling {
+        Subsampling::S444 => jpeg_encoder::SamplingFactor::F_1_1,
+        Subsampling::S420 => jpeg_encoder::SamplingFactor::F_2_2,
+    });
+    e.set_progressive(spec.progressive);
+    e.set_optimized_huffman_tables(true);
+    e.encode(&img.pixels, w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(err)?;
+    Ok(out)
 }
 
 /// Inserts an APP2 ICC_PROFILE segment after SOI and any APP0 (JFIF) segment.

@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{ColorType, DynamicImage, ImageDecoder, ImageFormat, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -124,6 +124,30 @@ impl From<DynamicImage> for Pixels {
     }
 }
 
+/// Decodes the written file. JPEGs are read with libjpeg-turbo, what most image stacks
+/// (marketplaces' among them) read JPEGs with, straight into RGB: no RGBA copy of a 4 MP
+/// canvas.
+#[cfg(feature = "libjpeg-turbo")]
+fn read_back(bytes: &[u8], format: ImageFormat, dec: impl ImageDecoder) -> Option<Pixels> {
+    if format == ImageFormat::Jpeg && dec.color_type() == image::ColorType::Rgb8 {
+        drop(dec);
+        let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).ok()?;
+        return Some(Pixels {
+            width: u32::try_from(img.width).ok()?,
+            height: u32::try_from(img.height).ok()?,
+            channels: 3,
+            data: img.pixels,
+        });
+    }
+    Some(Pixels::from(DynamicImage::from_decoder(dec).ok()?))
+}
+
+/// Decodes the written file with the image crate's decoders.
+#[cfg(not(feature = "libjpeg-turbo"))]
+fn read_back(_bytes: &[u8], _format: ImageFormat, dec: impl ImageDecoder) -> Option<Pixels> {
+    Some(Pixels::from(DynamicImage::from_decoder(dec).ok()?))
+}
+
 fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
@@ -139,20 +163,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
         let mut dec = reader.into_decoder().ok()?;
         let icc = dec.icc_profile().ok().flatten();
         let exif = dec.exif_metadata().ok().flatten();
-        let img = if format == ImageFormat::Jpeg && dec.color_type() == ColorType::Rgb8 {
-            // Read back with libjpeg-turbo, what most image stacks (marketplaces' among them)
-            // read JPEGs with, straight into RGB: no RGBA copy of a 4 MP canvas.
-            drop(dec);
-            let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).ok()?;
-            Pixels {
-                width: u32::try_from(img.width).ok()?,
-                height: u32::try_from(img.height).ok()?,
-                channels: 3,
-                data: img.pixels,
-            }
-        } else {
-            Pixels::from(DynamicImage::from_decoder(dec).ok()?)
-        };
+        let img = read_back(bytes, format, dec)?;
         Some((format, icc, exif, img))
     })();
     let Some((format, icc, exif, img)) = decoded else {

@@ -5,13 +5,13 @@
 //! - `manifest.json`: the batch manifest;
 //! - `.shelfready/`: the store's own journal and the lock that keeps a second run out.
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::journal::{Commit, Journal, Record};
-use super::{SourceName, Store, StoreError};
+use super::{PutOutput, SourceName, Store, StoreError};
 use crate::handoff::{BatchManifest, Handoff, State, PIPELINE_VERSION};
 use crate::spec::{hex, Spec};
 
@@ -73,24 +73,70 @@ impl FolderStore {
     /// Opens the output folder as a store, creating it, and takes its lock: a second run
     /// into the same folder is refused with the holder named, instead of racing.
     pub fn open(root: &Path, holder: &str) -> Result<FolderStore, StoreError> {
+        if root.components().any(|c| c.as_os_str() == ".shelfready") {
+            return Err(StoreError::Write {
+                path: root.display().to_string(),
+                error: std::io::Error::other("the store's own folder cannot be an output folder"),
+            });
+        }
         let own = root.join(".shelfready");
-        let io = |source| StoreError::Write {
+        std::fs::create_dir_all(&own).map_err(|error| StoreError::Write {
             path: own.display().to_string(),
-            source,
-        };
-        std::fs::create_dir_all(&own).map_err(io)?;
+            error,
+        })?;
         let lock_path = own.join("lock");
-        let mut lock = std::fs::OpenOptions::new()
+        let lock = Self::lock(root, &lock_path, holder)?;
+        let journal_path = own.join("journal.jsonl");
+        let read_err = |error| StoreError::Read {
+            path: journal_path.display().to_string(),
+            error,
+        };
+        if !journal_path.exists() {
+            // Written whole before the journal is opened: a run killed while adopting
+            // adopts again next time.
+            Journal::write_all(&journal_path, &Self::earlier_outputs(root)).map_err(|error| {
+                StoreError::Write {
+                    path: journal_path.display().to_string(),
+                    error,
+                }
+            })?;
+        }
+        let journal = Journal::open(&journal_path).map_err(read_err)?;
+        let store = FolderStore {
+            root: root.to_path_buf(),
+            journal,
+            claims: std::sync::Mutex::new(()),
+            _lock: lock,
+        };
+        store.remove_stray_temp_files();
+        Ok(store)
+    }
+
+    /// Takes the folder's lock and says who holds it. The lock file may be read-only to
+    /// us (left by another user): the lock still works on a read-only handle.
+    fn lock(root: &Path, lock_path: &Path, holder: &str) -> Result<std::fs::File, StoreError> {
+        let io = |error| StoreError::Write {
+            path: lock_path.display().to_string(),
+            error,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        let lock = match opts
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&lock_path)
-            .map_err(io)?;
+            .open(lock_path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                std::fs::File::open(lock_path).map_err(io)?
+            }
+            Err(e) => return Err(io(e)),
+        };
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                let held = std::fs::read_to_string(&lock_path).unwrap_or_default();
+                let held = std::fs::read_to_string(lock_path).unwrap_or_default();
                 return Err(StoreError::Locked {
                     folder: root.display().to_string(),
                     holder: if held.trim().is_empty() {
@@ -102,37 +148,37 @@ impl FolderStore {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
-        lock.set_len(0).map_err(io)?;
-        let _ = writeln!(lock, "{holder}");
-        let journal_path = own.join("journal.jsonl");
-        let fresh = !journal_path.exists();
-        let journal = Journal::open(&journal_path).map_err(|source| StoreError::Read {
-            path: journal_path.display().to_string(),
-            source,
-        })?;
-        let store = FolderStore {
-            root: root.to_path_buf(),
-            journal,
-            claims: std::sync::Mutex::new(()),
-            _lock: lock,
-        };
-        if fresh {
-            store.adopt_earlier_outputs();
+        // The holder's line first, then the old text cut off: a reader never sees it empty.
+        let line = format!("{holder}\n");
+        let mut f = &lock;
+        let written = f
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| f.write_all(line.as_bytes()));
+        if written.is_ok() {
+            let _ = lock.set_len(line.len() as u64);
         }
-        Ok(store)
+        Ok(lock)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The places this store writes, which an input walk must not read.
+    /// The places this store writes (its spec folders, this run's and earlier runs',
+    /// the manifests and its own folder), which an input walk must not read.
     pub fn written_paths(&self, specs: &[Spec]) -> Vec<PathBuf> {
-        specs
-            .iter()
-            .map(|s| self.root.join(&s.id))
-            .chain(["manifests", "manifest.json", ".shelfready"].map(|p| self.root.join(p)))
-            .collect()
+        let mut tops: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
+        tops.extend(
+            self.journal
+                .index()
+                .written
+                .keys()
+                .filter_map(|p| p.split('/').next().map(str::to_owned)),
+        );
+        tops.extend(["manifests", "manifest.json", ".shelfready"].map(String::from));
+        tops.sort();
+        tops.dedup();
+        tops.into_iter().map(|t| self.root.join(t)).collect()
     }
 
     fn image_rel(name: &str, spec: &Spec) -> String {
@@ -143,28 +189,52 @@ impl FolderStore {
         format!("manifests/{name}.{}.json", spec.id)
     }
 
-    /// True when the store wrote the file now at `rel` (or nothing is there).
-    fn ours_or_free(&self, rel: &str) -> bool {
+    /// True when the store wrote the file now at `rel`, or nothing is there.
+    fn ours_or_free(&self, rel: &str) -> Result<bool, StoreError> {
         let path = self.root.join(rel);
-        if std::fs::symlink_metadata(&path).is_err() {
-            return true;
-        }
-        let Ok(bytes) = std::fs::read(&path) else {
-            return false;
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            return Ok(true);
         };
+        if !meta.is_file() {
+            return Ok(false);
+        }
+        let bytes = std::fs::read(&path).map_err(|error| StoreError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
         let sha = sha256_hex(&bytes);
-        self.journal
-            .index
-            .lock()
-            .is_ok_and(|i| i.written.get(rel).is_some_and(|v| v.contains(&sha)))
+        Ok(self
+            .journal
+            .index()
+            .written
+            .get(rel)
+            .is_some_and(|v| v.contains(&sha)))
+    }
+
+    /// A run killed mid-write leaves its temp file (our own prefix) beside the outputs.
+    fn remove_stray_temp_files(&self) {
+        let mut dirs: Vec<PathBuf> = self.written_paths(&[]);
+        dirs.push(self.root.clone());
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with(".shelfready-") && name.ends_with(".tmp") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 
     /// An output folder written before the journal existed: its outputs that match their
-    /// manifests are recorded as ours, so that a re-run may replace them.
-    fn adopt_earlier_outputs(&self) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("manifests")) else {
-            return;
+    /// manifests are ours, so that a re-run may replace them.
+    fn earlier_outputs(root: &Path) -> Vec<Record> {
+        let Ok(entries) = std::fs::read_dir(root.join("manifests")) else {
+            return Vec::new();
         };
+        let mut out = Vec::new();
         for e in entries.flatten() {
             let Ok(text) = std::fs::read(e.path()) else {
                 continue;
@@ -178,33 +248,28 @@ impl FolderStore {
                 continue;
             };
             let safe = !rel.contains("..") && !rel.starts_with('/');
-            if safe && std::fs::read(self.root.join(rel)).is_ok_and(|b| sha256_hex(&b) == sha) {
-                let r = Record::Intent {
+            if safe && std::fs::read(root.join(rel)).is_ok_and(|b| sha256_hex(&b) == sha) {
+                out.push(Record::Intent {
                     path: rel.to_string(),
                     sha256: sha.to_string(),
-                };
-                if let Err(e) = self.journal.append(r, false) {
-                    tracing::warn!("{}: {e}", self.journal.path().display());
-                }
+                });
             }
         }
+        out.sort_by_key(|r| serde_json::to_string(r).unwrap_or_default());
+        out
     }
 }
 
 impl Store for FolderStore {
     fn claim_name(&self, key: &str, wanted: &str) -> Result<String, StoreError> {
-        let err = |source| StoreError::Write {
+        let err = |error| StoreError::Write {
             path: self.journal.path().display().to_string(),
-            source,
+            error,
         };
         // One claim at a time: two sources must never be handed the same free name.
         let _one = self.claims.lock();
         let name = {
-            let index = self
-                .journal
-                .index
-                .lock()
-                .map_err(|_| err(std::io::Error::other("journal index lock poisoned")))?;
+            let index = self.journal.index();
             if let Some(name) = index.names.get(key) {
                 return Ok(name.clone());
             }
@@ -231,9 +296,7 @@ impl Store for FolderStore {
     fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
         let c = self
             .journal
-            .index
-            .lock()
-            .ok()?
+            .index()
             .commits
             .get(&(source.key.clone(), spec.id.clone()))?
             .clone();
@@ -264,35 +327,36 @@ impl Store for FolderStore {
         source: &SourceName,
         spec: &Spec,
         bytes: &[u8],
-    ) -> Result<String, StoreError> {
+    ) -> Result<PutOutput, StoreError> {
         let rel = Self::image_rel(&source.name, spec);
-        if !self.ours_or_free(&rel) {
+        if !self.ours_or_free(&rel)? {
             return Err(StoreError::NotOurs {
                 path: self.root.join(&rel).display().to_string(),
             });
         }
-        let write_err = |source| StoreError::Write {
+        let write_err = |error| StoreError::Write {
             path: self.root.join(&rel).display().to_string(),
-            source,
+            error,
         };
+        let sha256 = sha256_hex(bytes);
         let intent = Record::Intent {
             path: rel.clone(),
-            sha256: sha256_hex(bytes),
+            sha256: sha256.clone(),
         };
         self.journal.append(intent, true).map_err(write_err)?;
         write_atomic(&self.root.join(&rel), bytes).map_err(write_err)?;
-        Ok(rel)
+        Ok(PutOutput { path: rel, sha256 })
     }
 
     fn remove_output(&self, source: &SourceName, spec: &Spec) -> Result<(), StoreError> {
         let rel = Self::image_rel(&source.name, spec);
         let path = self.root.join(&rel);
-        if std::fs::symlink_metadata(&path).is_err() || !self.ours_or_free(&rel) {
+        if std::fs::symlink_metadata(&path).is_err() || !self.ours_or_free(&rel)? {
             return Ok(());
         }
-        let err = |source| StoreError::Write {
+        let err = |error| StoreError::Write {
             path: path.display().to_string(),
-            source,
+            error,
         };
         std::fs::remove_file(&path).map_err(err)?;
         self.journal
@@ -308,9 +372,9 @@ impl Store for FolderStore {
     ) -> Result<(), StoreError> {
         let rel = Self::manifest_rel(&source.name, spec);
         let path = self.root.join(&rel);
-        let err = |source| StoreError::Manifest {
+        let err = |error| StoreError::Manifest {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let json = serde_json::to_vec_pretty(handoff).map_err(|e| err(e.into()))?;
         write_atomic(&path, &json).map_err(err)?;
@@ -333,9 +397,9 @@ impl Store for FolderStore {
 
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
         let path = self.root.join("manifest.json");
-        let err = |source| StoreError::Manifest {
+        let err = |error| StoreError::Manifest {
             path: path.display().to_string(),
-            source,
+            error,
         };
         let json = serde_json::to_vec_pretty(manifest).map_err(|e| err(e.into()))?;
         write_atomic(&path, &json).map_err(err)

@@ -5,7 +5,7 @@
 //! and which output and handoff stand for each source and spec.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -50,9 +50,6 @@ pub struct Index {
     lines: usize,
 }
 
-/// Content hashes kept per path: the current file and one that may be mid-rename.
-const KEEP_PER_PATH: usize = 2;
-
 impl Index {
     fn apply(&mut self, r: Record) {
         self.lines += 1;
@@ -62,14 +59,18 @@ impl Index {
                 self.names.insert(key, name);
             }
             Record::Intent { path, sha256 } => {
+                // Every intent since the last commit stays: each interrupted run may have
+                // left its file in place.
                 let v = self.written.entry(path).or_default();
-                v.retain(|s| *s != sha256);
-                v.push(sha256);
-                if v.len() > KEEP_PER_PATH {
-                    v.remove(0);
+                if !v.contains(&sha256) {
+                    v.push(sha256);
                 }
             }
             Record::Commit(c) => {
+                // The committed file is the one in place: older intents are settled.
+                if let (Some(path), Some(sha)) = (&c.path, &c.sha256) {
+                    self.written.insert(path.clone(), vec![sha.clone()]);
+                }
                 self.commits.insert((c.key.clone(), c.spec.clone()), c);
             }
             Record::Removed { path } => {
@@ -105,7 +106,7 @@ impl Index {
 pub struct Journal {
     path: PathBuf,
     file: Mutex<std::fs::File>,
-    pub index: Mutex<Index>,
+    index: Mutex<Index>,
 }
 
 impl Journal {
@@ -113,23 +114,31 @@ impl Journal {
     /// mid-write, is ignored. A journal mostly made of superseded lines is rewritten.
     pub fn open(path: &Path) -> std::io::Result<Journal> {
         let mut index = Index::default();
-        if let Ok(f) = std::fs::File::open(path) {
-            for line in std::io::BufReader::new(f).lines() {
-                let Ok(line) = line else { break };
-                match serde_json::from_str::<Record>(&line) {
-                    Ok(r) => index.apply(r),
-                    Err(_) => tracing::warn!(journal = %path.display(), "skipped a damaged line"),
-                }
+        let mut text = match std::fs::read(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        // A run killed mid-append leaves a torn last line: cut it off, or the next record
+        // would be glued to it.
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if whole < text.len() {
+            tracing::warn!(journal = %path.display(), "dropped a torn last line");
+            text.truncate(whole);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)?
+                .set_len(whole as u64)?;
+        }
+        for line in text.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            match serde_json::from_slice::<Record>(line) {
+                Ok(r) => index.apply(r),
+                Err(_) => tracing::warn!(journal = %path.display(), "skipped a damaged line"),
             }
         }
         let live = index.live();
         if index.lines > 4 * live.len() + 256 {
-            let mut text = Vec::new();
-            for r in &live {
-                serde_json::to_writer(&mut text, r).map_err(std::io::Error::other)?;
-                text.push(b'\n');
-            }
-            super::folder::write_atomic(path, &text)?;
+            Self::write_all(path, &live)?;
             index.lines = live.len();
         }
         let file = std::fs::OpenOptions::new()
@@ -143,15 +152,28 @@ impl Journal {
         })
     }
 
+    /// Writes a whole journal at once (atomically): compaction, and a new store's first
+    /// records.
+    pub fn write_all(path: &Path, records: &[Record]) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        for r in records {
+            serde_json::to_writer(&mut text, r).map_err(std::io::Error::other)?;
+            text.push(b'\n');
+        }
+        super::folder::write_atomic(path, &text)
+    }
+
+    /// The index, even if a thread panicked while holding it (records are applied whole).
+    pub fn index(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Appends a record; with `durable`, it is on disk before this returns.
     pub fn append(&self, r: Record, durable: bool) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(&r).map_err(std::io::Error::other)?;
         line.push(b'\n');
         {
-            let mut f = self
-                .file
-                .lock()
-                .map_err(|_| std::io::Error::other("journal lock poisoned"))?;
+            let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
             f.write_all(&line)?;
             if durable {
                 f.sync_data()?;
@@ -159,7 +181,7 @@ impl Journal {
         }
         self.index
             .lock()
-            .map_err(|_| std::io::Error::other("journal index lock poisoned"))?
+            .unwrap_or_else(|p| p.into_inner())
             .apply(r);
         Ok(())
     }

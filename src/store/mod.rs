@@ -18,21 +18,14 @@ pub enum StoreError {
     NotOurs { path: String },
     #[error("{folder} is in use by another shelfready run ({holder}); wait for it to finish or choose another output folder")]
     Locked { folder: String, holder: String },
-    #[error("cannot write {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot write the manifest {path}: {source}")]
-    Manifest {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    // Fields are not named `source`: the text already carries the OS error, and a
+    // `source` would print it twice.
+    #[error("cannot write {path}: {error}")]
+    Write { path: String, error: std::io::Error },
+    #[error("cannot write the manifest {path}: {error}")]
+    Manifest { path: String, error: std::io::Error },
+    #[error("cannot read {path}: {error}")]
+    Read { path: String, error: std::io::Error },
 }
 
 impl StoreError {
@@ -54,6 +47,13 @@ pub struct SourceName {
     pub name: String,
 }
 
+/// Where an output went, and the hash of what was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutOutput {
+    pub path: String,
+    pub sha256: String,
+}
+
 /// The store interface every door uses.
 pub trait Store: Sync {
     /// The name the outputs of the source `key` carry: the one it was given before, or a
@@ -72,7 +72,7 @@ pub trait Store: Sync {
         source: &SourceName,
         spec: &Spec,
         bytes: &[u8],
-    ) -> Result<String, StoreError>;
+    ) -> Result<PutOutput, StoreError>;
 
     /// Removes the output of this source and spec, if the store wrote it (a failed re-run
     /// must not leave an earlier output where a good one is expected).

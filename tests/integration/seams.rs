@@ -363,3 +363,109 @@ fn an_unwritable_output_folder_is_an_io_error_not_a_usage_error() {
     assert_exit(&o, 74);
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot write"));
 }
+
+#[test]
+fn two_interrupted_runs_with_new_sources_still_remake_the_output() {
+    // Two runs, each with a changed source, died after recording their intent and before
+    // the rename: the file in place is still the first run's, and stays ours.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("photos");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::copy(fixtures().join("MUG01_1.png"), input.join("p.png")).unwrap();
+    let out = dir.path().join("out");
+    assert_exit(&process(&input, "amazon-main", &out), 0);
+    let journal = out.join(".shelfready/journal.jsonl");
+    let mut text = std::fs::read_to_string(&journal).unwrap();
+    for sha in ["1".repeat(64), "2".repeat(64)] {
+        text +=
+            &format!("{{\"op\":\"intent\",\"path\":\"amazon-main/p.jpg\",\"sha256\":\"{sha}\"}}\n");
+    }
+    std::fs::write(&journal, text).unwrap();
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), input.join("p.png")).unwrap();
+    let o = process(&input, "amazon-main", &out);
+    assert_exit(&o, 0);
+    let h = handoff(&out, "p", "amazon-main");
+    assert_eq!(
+        h["provenance"]["source_sha256"],
+        sha256_file(&input.join("p.png"))
+    );
+}
+
+fn sha256_file(p: &Path) -> String {
+    shelfready::store::sha256_hex(&std::fs::read(p).unwrap())
+}
+
+#[test]
+fn a_torn_journal_line_loses_no_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("photos");
+    copy_fixtures(&input, &["MUG01_1.png"]);
+    let out = dir.path().join("out");
+    assert_exit(&process(&input, "amazon-main", &out), 0);
+    // A run killed in the middle of a record, and of a UTF-8 character.
+    let journal = out.join(".shelfready/journal.jsonl");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(b"{\"op\":\"name\",\"key\":\"photos/t\xc3");
+    std::fs::write(&journal, bytes).unwrap();
+    copy_fixtures(&input, &["ROCKET02_1.png"]);
+    assert_exit(&process(&input, "amazon-main", &out), 0);
+    let o = process(&input, "amazon-main", &out);
+    assert_exit(&o, 0);
+    assert_eq!(
+        read_json(&out.join("manifest.json"))["summary"]["up_to_date"],
+        2
+    );
+}
+
+#[test]
+fn two_input_folders_with_the_same_name_are_both_accounted_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a/photos"), dir.path().join("b/photos"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(fixtures().join("MUG01_1.png"), a.join("x.png")).unwrap();
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), b.join("x.png")).unwrap();
+    let out = dir.path().join("out");
+    let o = shelfready(&[
+        "process",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        a.join("x.png").to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(
+        m["summary"]["sources"], 1,
+        "the same file given twice is one source"
+    );
+    assert_eq!(m["skipped"][0]["reason"], "same-key", "{m}");
+    assert!(m["skipped"][0]["path"]
+        .as_str()
+        .unwrap()
+        .contains("b/photos"));
+}
+
+#[test]
+fn an_output_folder_inside_the_input_is_never_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("photos");
+    copy_fixtures(&input, &["ROCKET02_1.png"]);
+    let out = input.join("out");
+    assert_exit(&process(&input, "etsy", &out), 0);
+    let o = process(&input, "ebay", &out);
+    assert_exit(&o, 0);
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["summary"]["sources"], 1, "{m}");
+    // The output folder is the input folder: earlier runs' spec folders stay out too.
+    assert_exit(&process(&input, "etsy", &input), 0);
+    let o = process(&input, "ebay", &input);
+    assert_exit(&o, 0);
+    assert_eq!(
+        read_json(&input.join("manifest.json"))["summary"]["sources"],
+        1
+    );
+}
