@@ -173,7 +173,7 @@ fn classify(err: image::ImageError, format: &str, bytes: u64) -> DecodeError {
 
 /// Decodes a CMYK JPEG to sRGB through its embedded CMYK profile. `None` when the file is
 /// not CMYK after all (the generic path then handles it).
-fn decode_cmyk_jpeg(
+pub(crate) fn decode_cmyk_jpeg(
     bytes: &[u8],
     icc: &[u8],
 ) -> Option<Result<(image::RgbaImage, String), DecodeError>> {
@@ -210,17 +210,17 @@ fn decode_cmyk_jpeg(
 }
 
 /// What the marker segments before the main image's first scan say.
-struct JpegLayout {
+pub(crate) struct JpegLayout {
     /// An Adobe APP14 segment is present (Photoshop CMYK stores ink inverted).
-    adobe: bool,
+    pub(crate) adobe: bool,
     /// The file ends before the end-of-image marker that must follow the scans.
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// Walks the JPEG's marker segments by their lengths up to the first scan, so markers
 /// inside an EXIF thumbnail (which has its own scan and end marker) are never mistaken
 /// for the main image's.
-fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
+pub(crate) fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
     let mut adobe = false;
     let mut at = 2;
     while at + 4 <= bytes.len() {

@@ -73,7 +73,7 @@ fn encode_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
 
 /// Inserts an APP2 ICC_PROFILE segment after SOI and any APP0 (JFIF) segment.
 /// libjpeg-turbo's simple API has no ICC call; the segment layout is fixed by the ICC spec.
-fn jpeg_with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+pub(crate) fn jpeg_with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     const HEADER: &[u8] = b"ICC_PROFILE\0";
     // One segment holds 65533 bytes after the length; our sRGB profile is far smaller.
     if icc.is_empty() || icc.len() > 65_535 - 2 - HEADER.len() - 2 || jpeg.len() < 4 {
@@ -149,7 +149,7 @@ fn webp_has_alpha(body: &[u8]) -> bool {
 }
 
 /// Adds an ICCP chunk, turning a simple WebP into the extended (VP8X) layout if needed.
-fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32) -> Vec<u8> {
     const ICC_FLAG: u8 = 0x20;
     const ALPHA_FLAG: u8 = 0x10;
     let body = &webp[12..];

@@ -10,6 +10,10 @@ pub mod encode;
 pub mod render;
 pub mod verify;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use analyse::{analyse, Analysis, Rect, SourceKind};
 pub use decode::{decode, DecodeError, Frame, Limits, SourceInfo};
 pub use encode::{encode, EncodeError};
