@@ -72,6 +72,8 @@ pub enum DecodeError {
     Corrupt { format: String, detail: String },
     #[error("the image has no pixels (width or height is 0)")]
     Empty,
+    #[error("the {format} is stored in a way we cannot read ({detail}); save it again as PNG, JPEG, WebP or a plain TIFF")]
+    UnsupportedLayout { format: String, detail: String },
 }
 
 impl DecodeError {
@@ -86,6 +88,7 @@ impl DecodeError {
             DecodeError::Truncated { .. } => "decode-truncated",
             DecodeError::Corrupt { .. } => "decode-corrupt",
             DecodeError::Empty => "decode-empty",
+            DecodeError::UnsupportedLayout { .. } => "decode-unsupported-layout",
         }
     }
 }
@@ -267,6 +270,36 @@ fn sniff_unsupported(bytes: &[u8]) -> Option<&'static str> {
     }
 }
 
+/// Refuses the TIFF layouts on which the tiff crate (0.11.3, the newest) asserts instead of
+/// failing, reading the first directory (the image decoded) before any pixel is.
+fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
+    use tiff::decoder::{ChunkType, Decoder};
+    use tiff::tags::Tag;
+    // A header the tiff crate cannot read is for the image decoder to report.
+    let Ok(mut d) = Decoder::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let unsupported = |detail: &str| DecodeError::UnsupportedLayout {
+        format: "TIFF".into(),
+        detail: detail.into(),
+    };
+    let tag = |d: &mut Decoder<_>, t| d.find_tag_unsigned::<u32>(t).ok().flatten();
+    let planar = tag(&mut d, Tag::PlanarConfiguration) == Some(2);
+    let samples = tag(&mut d, Tag::SamplesPerPixel).unwrap_or(1);
+    if d.get_chunk_type() == ChunkType::Tile && planar && samples > 1 {
+        // Tiles of the second and later planes are cut to the image's height as if they
+        // were the first plane's tiles below it, so the last row of tiles overruns.
+        let height = d.dimensions().map_or(0, |(_, h)| h);
+        let tile_height = tag(&mut d, Tag::TileLength).unwrap_or(0);
+        if tile_height != 0 && height % tile_height != 0 {
+            return Err(unsupported(
+                "tiles with separate colour planes that do not fill the image's height",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes one source under `limits`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let n = bytes.len() as u64;
@@ -287,6 +320,9 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     // its lower part must not pass as whole.
     if format == ImageFormat::Jpeg && jpeg_layout(bytes).truncated {
         return Err(DecodeError::Truncated { bytes: n });
+    }
+    if format == ImageFormat::Tiff {
+        check_tiff_layout(bytes)?;
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Belt and braces: the decoder's own allocation ceiling, in case a header lies.
@@ -493,6 +529,42 @@ mod tests {
         let cut = &bytes[..bytes.len() * 6 / 10];
         let err = decode(cut, &Limits::default()).unwrap_err();
         assert_eq!(err.code(), "decode-truncated", "{err}");
+    }
+
+    /// Every input the fuzz targets found crashing (`fixtures/fuzz/decode/`) decodes or is
+    /// refused with a `DecodeError`, without a panic.
+    #[test]
+    fn fuzz_found_inputs_do_not_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz/decode");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no inputs in {}", dir.display());
+        for path in paths {
+            let bytes = std::fs::read(&path).unwrap();
+            let limits = Limits::default().with_max_pixels(4_000_000);
+            let result = std::panic::catch_unwind(|| decode(&bytes, &limits).map(|_| ()));
+            assert!(result.is_ok(), "decode panicked on {}", path.display());
+        }
+    }
+
+    fn fuzz_input(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/fuzz/decode")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn tiff_with_planar_tiles_short_of_the_height_is_refused_not_panicking() {
+        // RGB, 1x2, one 16x16 tile per colour plane: the tiff crate sizes the second and
+        // third planes' tiles as if they were below the image and asserts.
+        let bytes = fuzz_input("tiff-tiled-planar-partial-tile-row.tif");
+        let err = decode(&bytes, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), "decode-unsupported-layout", "{err}");
+        assert!(err.to_string().contains("colour planes"), "{err}");
     }
 
     #[test]
