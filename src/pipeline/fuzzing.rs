@@ -85,3 +85,24 @@ pub fn splice(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every input the `splice` target found crashing (`fixtures/fuzz/splice/`) runs
+    /// through it without a panic.
+    #[test]
+    fn splice_fuzz_found_inputs_do_not_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fuzz/splice");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no inputs in {}", dir.display());
+        for path in paths {
+            let bytes = std::fs::read(&path).unwrap();
+            let result = std::panic::catch_unwind(|| super::splice(&bytes));
+            assert!(result.is_ok(), "splice panicked on {}", path.display());
+        }
+    }
+}
