@@ -12,6 +12,7 @@ pub enum ErrorCode {
     // The source file.
     DecodeNotAnImage,
     DecodeUnsupportedFormat,
+    DecodeUnsupportedLayout,
     DecodeFileTooBig,
     DecodeTooManyPixels,
     DecodeTooLargeDimension,
@@ -80,7 +81,9 @@ impl ErrorCode {
             | DecodeTooManyPixels
             | DecodeTooLargeDimension
             | DecodeTooMuchMemory => Category::TooLarge,
-            DecodeUnsupportedFormat | EncodeAlphaUnsupported => Category::Unsupported,
+            DecodeUnsupportedFormat | DecodeUnsupportedLayout | EncodeAlphaUnsupported => {
+                Category::Unsupported
+            }
             ChecksFailed => Category::Unmet,
             OutputExists | StoreLocked => Category::Conflict,
             OutputWriteFailed | ManifestWriteFailed | StoreUnreadable => Category::Storage,

@@ -75,6 +75,8 @@ pub enum DecodeError {
     Empty,
     #[error("decoding the image would need more than {limit_mb} MB of memory (its header claims more data than a {max_pixels}-pixel image holds)")]
     TooMuchMemory { limit_mb: u64, max_pixels: u64 },
+    #[error("the {format} is stored in a way we cannot read ({detail}); save it again as PNG, JPEG, WebP or a plain TIFF")]
+    UnsupportedLayout { format: String, detail: String },
 }
 
 impl DecodeError {
@@ -90,6 +92,7 @@ impl DecodeError {
             DecodeError::Corrupt { .. } => ErrorCode::DecodeCorrupt,
             DecodeError::Empty => ErrorCode::DecodeEmpty,
             DecodeError::TooMuchMemory { .. } => ErrorCode::DecodeTooMuchMemory,
+            DecodeError::UnsupportedLayout { .. } => ErrorCode::DecodeUnsupportedLayout,
         }
     }
 }
@@ -205,7 +208,7 @@ fn classify(
 
 /// Decodes a CMYK JPEG to sRGB through its embedded CMYK profile. `None` when the file is
 /// not CMYK after all (the generic path then handles it).
-fn decode_cmyk_jpeg(
+pub(crate) fn decode_cmyk_jpeg(
     bytes: &[u8],
     icc: &[u8],
 ) -> Option<Result<(image::RgbaImage, String), DecodeError>> {
@@ -242,17 +245,17 @@ fn decode_cmyk_jpeg(
 }
 
 /// What the marker segments before the main image's first scan say.
-struct JpegLayout {
+pub(crate) struct JpegLayout {
     /// An Adobe APP14 segment is present (Photoshop CMYK stores ink inverted).
-    adobe: bool,
+    pub(crate) adobe: bool,
     /// The file ends before the end-of-image marker that must follow the scans.
-    truncated: bool,
+    pub(crate) truncated: bool,
 }
 
 /// Walks the JPEG's marker segments by their lengths up to the first scan, so markers
 /// inside an EXIF thumbnail (which has its own scan and end marker) are never mistaken
 /// for the main image's.
-fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
+pub(crate) fn jpeg_layout(bytes: &[u8]) -> JpegLayout {
     let mut adobe = false;
     let mut at = 2;
     while at + 4 <= bytes.len() {
@@ -305,6 +308,36 @@ fn decoder_alloc_limit(limits: &Limits) -> u64 {
     limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
 }
 
+/// Refuses the TIFF layouts on which the tiff crate (0.11.3, the newest) asserts instead of
+/// failing, reading the first directory (the image decoded) before any pixel is.
+fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
+    use tiff::decoder::{ChunkType, Decoder};
+    use tiff::tags::Tag;
+    // A header the tiff crate cannot read is for the image decoder to report.
+    let Ok(mut d) = Decoder::new(Cursor::new(bytes)) else {
+        return Ok(());
+    };
+    let unsupported = |detail: &str| DecodeError::UnsupportedLayout {
+        format: "TIFF".into(),
+        detail: detail.into(),
+    };
+    let tag = |d: &mut Decoder<_>, t| d.find_tag_unsigned::<u32>(t).ok().flatten();
+    let planar = tag(&mut d, Tag::PlanarConfiguration) == Some(2);
+    let samples = tag(&mut d, Tag::SamplesPerPixel).unwrap_or(1);
+    if d.get_chunk_type() == ChunkType::Tile && planar && samples > 1 {
+        // Tiles of the second and later planes are cut to the image's height as if they
+        // were the first plane's tiles below it, so the last row of tiles overruns.
+        let height = d.dimensions().map_or(0, |(_, h)| h);
+        let tile_height = tag(&mut d, Tag::TileLength).unwrap_or(0);
+        if tile_height != 0 && height % tile_height != 0 {
+            return Err(unsupported(
+                "tiles with separate colour planes that do not fill the image's height",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Decodes one source under `limits`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let n = bytes.len() as u64;
@@ -325,6 +358,9 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     // its lower part must not pass as whole.
     if format == ImageFormat::Jpeg && jpeg_layout(bytes).truncated {
         return Err(DecodeError::Truncated { bytes: n });
+    }
+    if format == ImageFormat::Tiff {
+        check_tiff_layout(bytes)?;
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     // Belt and braces: the decoder's own allocation ceiling, in case a header lies.
@@ -535,6 +571,42 @@ mod tests {
         let cut = &bytes[..bytes.len() * 6 / 10];
         let err = decode(cut, &Limits::default()).unwrap_err();
         assert_eq!(err.code(), ErrorCode::DecodeTruncated, "{err}");
+    }
+
+    /// Every input the fuzz targets found crashing (`fuzz/regressions/decode/`) decodes or is
+    /// refused with a `DecodeError`, without a panic.
+    #[test]
+    fn fuzz_found_inputs_do_not_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/decode");
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        paths.sort();
+        assert!(!paths.is_empty(), "no inputs in {}", dir.display());
+        for path in paths {
+            let bytes = std::fs::read(&path).unwrap();
+            let limits = Limits::default().with_max_pixels(4_000_000);
+            let result = std::panic::catch_unwind(|| decode(&bytes, &limits).map(|_| ()));
+            assert!(result.is_ok(), "decode panicked on {}", path.display());
+        }
+    }
+
+    fn fuzz_input(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/decode")
+            .join(name);
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn tiff_with_planar_tiles_short_of_the_height_is_refused_not_panicking() {
+        // RGB, 1x2, one 16x16 tile per colour plane: the tiff crate sizes the second and
+        // third planes' tiles as if they were below the image and asserts.
+        let bytes = fuzz_input("tiff-tiled-planar-partial-tile-row.tif");
+        let err = decode(&bytes, &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::DecodeUnsupportedLayout, "{err}");
+        assert!(err.to_string().contains("colour planes"), "{err}");
     }
 
     #[test]

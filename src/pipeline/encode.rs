@@ -102,7 +102,7 @@ fn compress_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
 
 /// Inserts an APP2 ICC_PROFILE segment after SOI and any APP0 (JFIF) segment.
 /// libjpeg-turbo's simple API has no ICC call; the segment layout is fixed by the ICC spec.
-fn jpeg_with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
+pub(crate) fn jpeg_with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     const HEADER: &[u8] = b"ICC_PROFILE\0";
     // One segment holds 65533 bytes after the length; our sRGB profile is far smaller.
     if icc.is_empty() || icc.len() > 65_535 - 2 - HEADER.len() - 2 || jpeg.len() < 4 {
@@ -111,6 +111,10 @@ fn jpeg_with_icc(jpeg: &[u8], icc: &[u8]) -> Vec<u8> {
     let mut at = 2;
     if jpeg[2] == 0xFF && jpeg[3] == 0xE0 && jpeg.len() >= 6 {
         at = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
+    }
+    // An APP0 segment longer than the stream: not a JPEG to splice into.
+    if at > jpeg.len() {
+        return jpeg.to_vec();
     }
     let len = (2 + HEADER.len() + 2 + icc.len()) as u16;
     let mut out = Vec::with_capacity(jpeg.len() + icc.len() + 20);
@@ -187,9 +191,13 @@ fn webp_has_alpha(body: &[u8]) -> bool {
 }
 
 /// Adds an ICCP chunk, turning a simple WebP into the extended (VP8X) layout if needed.
-fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32) -> Vec<u8> {
+pub(crate) fn webp_with_icc(webp: &[u8], icc: &[u8], w: u32, h: u32) -> Vec<u8> {
     const ICC_FLAG: u8 = 0x20;
     const ALPHA_FLAG: u8 = 0x10;
+    // Shorter than a RIFF header, or no canvas: nothing to splice into.
+    if webp.len() < 12 || w == 0 || h == 0 {
+        return webp.to_vec();
+    }
     let body = &webp[12..];
     let mut chunks = Vec::new();
     let (vp8x, rest) = if body.starts_with(b"VP8X") && body.len() >= 18 {
@@ -290,6 +298,24 @@ mod tests {
         s.quality = 80;
         let bytes = encode(&img, &s).unwrap();
         assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 64);
+    }
+
+    #[test]
+    fn webp_icc_splice_of_a_short_stream_or_empty_canvas_does_not_panic() {
+        // Found by the `splice` fuzz target: a stream shorter than its RIFF header was
+        // sliced past its end, and a 0-wide canvas underflowed `w - 1`.
+        for webp in [&b""[..], b"RIFF", b"RIFF\x04\0\0\0WEB"] {
+            assert_eq!(webp_with_icc(webp, srgb_icc(), 64, 48), webp);
+        }
+        let webp = encode(&white(3), &spec("google-merchant")).unwrap();
+        assert_eq!(webp_with_icc(&webp, srgb_icc(), 0, 48), webp);
+        assert_eq!(webp_with_icc(&webp, srgb_icc(), 64, 0), webp);
+    }
+
+    #[test]
+    fn jpeg_icc_splice_with_an_app0_longer_than_the_stream_does_not_panic() {
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 0xFF, 0xFF];
+        assert_eq!(jpeg_with_icc(&jpeg, srgb_icc()), jpeg);
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub mod render;
 pub mod source;
 pub mod verify;
 
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use analyse::{analyse, classify, locate, Analysis, Classified, Rect, SourceKind};
 pub use decode::{decode, DecodeError, Frame, Limits, SourceInfo};
 pub use encode::{encode, EncodeError};
