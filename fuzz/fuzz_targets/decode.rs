@@ -1,6 +1,7 @@
 #![no_main]
 //! Untrusted source bytes through `decode`, and when they decode, the rest of the
-//! per-source chain (`analyse`, `cut_out`) as `batch::process_file` runs it.
+//! per-source chain up to the cut-out (`analyse`: classify, key, locate; `cut_out`), as
+//! `pipeline::process_source` runs it before the per-spec work.
 
 use libfuzzer_sys::fuzz_target;
 use shelfready::pipeline::render::cut_out;
