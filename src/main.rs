@@ -161,8 +161,7 @@ fn run(cli: Cli) -> Result<u8> {
             max_pixels,
             json,
         } => {
-            let engine = Engine::new(jobs.unwrap_or(0).max(usize::from(jobs.is_some())))
-                .map_err(CliError::from)?;
+            let engine = Engine::new(jobs.map_or(0, |n| n.max(1))).map_err(CliError::from)?;
             let specs = spec
                 .iter()
                 .filter(|s| !s.trim().is_empty())
