@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use shelfready::cli::process::{process, ProcessOptions};
 use shelfready::cli::walk::Input;
-use shelfready::cli::{summary, CliError};
+use shelfready::cli::{check, summary, CliError};
 use shelfready::engine::Engine;
 use shelfready::handoff::{BatchManifest, Clock, FixedClock, Handoff, SystemClock, Timestamp};
 use shelfready::pipeline::Limits;
@@ -104,6 +104,33 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check images made elsewhere against a spec's marketplace rules: nothing is changed or
+    /// written. One line per file with the rules it breaks.
+    ///
+    /// Exit status: 0 every file keeps every rule, 2 some need review, 1 some break a rule.
+    Check {
+        /// Image files or folders (folders are walked; only image extensions are taken).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Comma-separated spec ids or paths to spec .toml files.
+        #[arg(
+            long,
+            short,
+            env = "SHELFREADY_SPECS",
+            value_delimiter = ',',
+            default_value = "amazon-main"
+        )]
+        spec: Vec<String>,
+        /// Worker threads (default: one per core).
+        #[arg(long, short, env = "SHELFREADY_JOBS")]
+        jobs: Option<usize>,
+        /// Largest image in pixels (width x height) opened.
+        #[arg(long, env = "SHELFREADY_MAX_PIXELS", default_value_t = Limits::default().max_pixels)]
+        max_pixels: u64,
+        /// Print every file's checks as JSON on stdout instead of the lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the built-in specs, or print one as TOML.
     Specs {
         /// A spec id or .toml path to print in full.
@@ -152,6 +179,24 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Check {
+            inputs,
+            spec,
+            jobs,
+            max_pixels,
+            json,
+        } => {
+            let engine = Engine::new(jobs.map_or(0, |n| n.max(1))).map_err(CliError::from)?;
+            let specs = resolve_specs(&spec)?;
+            let limits = Limits::default().tightened(Limits::default().with_max_pixels(max_pixels));
+            let report = check::check(&inputs, &specs, &limits, &engine)?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                out!("{}", check::render(&report));
+            }
+            Ok(report.exit_code)
+        }
         Command::Process {
             inputs,
             spec,
@@ -162,23 +207,7 @@ fn run(cli: Cli) -> Result<u8> {
             json,
         } => {
             let engine = Engine::new(jobs.map_or(0, |n| n.max(1))).map_err(CliError::from)?;
-            let specs = spec
-                .iter()
-                .filter(|s| !s.trim().is_empty())
-                .map(|s| Spec::resolve(s.trim()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CliError::from)?;
-            let mut ids = std::collections::HashSet::new();
-            if let Some(dup) = specs.iter().find(|s| !ids.insert(s.id.clone())) {
-                return Err(CliError::Usage(format!("spec '{}' is given twice", dup.id)).into());
-            }
-            if specs.is_empty() {
-                return Err(CliError::Usage(
-                    "no spec given: pass --spec with one or more ids (see `shelfready specs`)"
-                        .into(),
-                )
-                .into());
-            }
+            let specs = resolve_specs(&spec)?;
             let clock = clock();
             let opts = ProcessOptions {
                 inputs: &inputs,
@@ -245,6 +274,25 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// The specs named on the command line, each once.
+fn resolve_specs(names: &[String]) -> Result<Vec<Spec>, CliError> {
+    let specs = names
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Spec::resolve(s.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ids = std::collections::HashSet::new();
+    if let Some(dup) = specs.iter().find(|s| !ids.insert(s.id.clone())) {
+        return Err(CliError::Usage(format!("spec '{}' is given twice", dup.id)));
+    }
+    if specs.is_empty() {
+        return Err(CliError::Usage(
+            "no spec given: pass --spec with one or more ids (see `shelfready specs`)".into(),
+        ));
+    }
+    Ok(specs)
 }
 
 /// The clock handoffs record: `SOURCE_DATE_EPOCH` (seconds) when set, for runs that must be

@@ -1,6 +1,7 @@
 //! What only the command line does: walking input folders, running a batch over the
 //! engine and the folder store, the summary and exit codes.
 
+pub mod check;
 pub mod process;
 pub mod summary;
 pub mod walk;

@@ -40,7 +40,7 @@ fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 /// Reads one source, or says why it cannot be read (the pipeline names a file over the
 /// byte limit itself).
-fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {
+pub(crate) fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {
     read_bounded(path, limits.max_bytes).map_err(|e| {
         Failure::new(
             ErrorCode::SourceUnreadable,

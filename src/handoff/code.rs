@@ -41,6 +41,8 @@ pub enum ErrorCode {
     SpecUnreadable,
     SpecBadField,
     SpecInvalidValue,
+    /// A spec extending a built-in breaks that marketplace's hard rules.
+    SpecBreaksMarketplaceRules,
     UsageError,
     // The run itself.
     Cancelled,
@@ -87,9 +89,12 @@ impl ErrorCode {
             ChecksFailed => Category::Unmet,
             OutputExists | StoreLocked => Category::Conflict,
             OutputWriteFailed | ManifestWriteFailed | StoreUnreadable => Category::Storage,
-            SpecUnknown | SpecUnreadable | SpecBadField | SpecInvalidValue | UsageError => {
-                Category::Usage
-            }
+            SpecUnknown
+            | SpecUnreadable
+            | SpecBadField
+            | SpecInvalidValue
+            | SpecBreaksMarketplaceRules
+            | UsageError => Category::Usage,
             Cancelled => Category::Cancelled,
             RenderResizeFailed | EncodeJpegFailed | EncodePngFailed | EncodeWebpFailed
             | InternalError => Category::Internal,

@@ -17,7 +17,7 @@ use crate::pipeline::{Check, CheckName, Operation, Severity};
 use crate::spec::{Format, Spec};
 
 /// Version of the manifest layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// This tool's version, recorded in provenance.
 pub const TOOL_VERSION: &str = concat!("shelfready ", env!("CARGO_PKG_VERSION"));
 /// Changes whenever output bytes can change: the crate version plus a fingerprint of the
@@ -144,6 +144,9 @@ pub struct NextActor {
     /// For a reviewer: the question to answer, built from the failed checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub question: Option<String>,
+    /// The same, one question per failed check, each readable on its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub questions: Vec<String>,
     /// Names of the checks behind the question.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckName>,
@@ -237,6 +240,7 @@ impl Handoff {
                 actor: "shelfready".into(),
                 action: "process".into(),
                 question: None,
+                questions: Vec::new(),
                 checks: Vec::new(),
             },
             error: None,
@@ -314,47 +318,41 @@ fn failed_names(failed: &[&Check]) -> String {
 }
 
 fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Check]) -> NextActor {
-    match state {
-        State::Ready => NextActor {
-            actor: spec.next_actor.clone(),
-            action: format!("take this {} as it is: every check passed", spec.id),
-            question: None,
-            checks: Vec::new(),
-        },
-        State::Failed => NextActor {
-            actor: "review".into(),
-            action: "replace the source file, or drop it from the batch".into(),
-            question: Some(match error {
-                Some(e) if e.code != ErrorCode::ChecksFailed => format!(
-                    "This photo could not be used: {}. Supply a new file?",
-                    e.message
-                ),
-                _ => {
-                    let msgs: Vec<&str> = failed.iter().map(|c| c.message.as_str()).collect();
-                    format!(
-                        "The output does not meet {}: {}. Fix the spec or the source?",
-                        spec.id,
-                        msgs.join("; ")
-                    )
-                }
-            }),
-            checks: failed.iter().map(|c| c.name).collect(),
-        },
-        _ => NextActor {
-            actor: "review".into(),
-            action: format!(
+    let questions: Vec<String> = match error {
+        Some(e) if e.code != ErrorCode::ChecksFailed => vec![format!(
+            "This photo could not be used: {}. Supply a new file?",
+            e.message
+        )],
+        _ => failed.iter().map(|c| c.question()).collect(),
+    };
+    let (actor, action) = match state {
+        State::Ready => {
+            return NextActor {
+                actor: spec.next_actor.clone(),
+                action: format!("take this {} as it is: every check passed", spec.id),
+                question: None,
+                questions: Vec::new(),
+                checks: Vec::new(),
+            }
+        }
+        State::Failed => (
+            "review".to_string(),
+            "replace the source file, or drop it from the batch".to_string(),
+        ),
+        _ => (
+            "review".to_string(),
+            format!(
                 "look at the image and approve it for {} or reject it",
                 spec.next_actor
             ),
-            question: Some(
-                failed
-                    .iter()
-                    .map(|c| c.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            checks: failed.iter().map(|c| c.name).collect(),
-        },
+        ),
+    };
+    NextActor {
+        actor,
+        action,
+        question: (!questions.is_empty()).then(|| questions.join("\n")),
+        questions,
+        checks: failed.iter().map(|c| c.name).collect(),
     }
 }
 

@@ -338,8 +338,17 @@ fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Decodes one source under `limits`.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+/// Checks a file against `limits` from its headers alone: size, format, a cut-off JPEG,
+/// TIFF layouts the decoder cannot read, dimensions and pixel count. No pixel is decoded.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<(), DecodeError> {
+    open(bytes, limits).map(|_| ())
+}
+
+/// Opens a source under `limits` (see [`probe`]) and returns its decoder, ready to decode.
+fn open<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<(ImageFormat, String, impl ImageDecoder + 'a), DecodeError> {
     let n = bytes.len() as u64;
     if n > limits.max_bytes {
         return Err(DecodeError::FileTooBig {
@@ -369,7 +378,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     il.max_image_height = Some(limits.max_dimension);
     il.max_alloc = Some(decoder_alloc_limit(limits));
     reader.limits(il);
-    let mut decoder = reader
+    let decoder = reader
         .into_decoder()
         .map_err(|e| classify(e, &fmt, n, bytes, format, limits))?;
     let (width, height) = decoder.dimensions();
@@ -392,6 +401,14 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
             limit: limits.max_pixels,
         });
     }
+    Ok((format, fmt, decoder))
+}
+
+/// Decodes one source under `limits`.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    let n = bytes.len() as u64;
+    let (format, fmt, mut decoder) = open(bytes, limits)?;
+    let (width, height) = decoder.dimensions();
     let color_type = decoder.color_type();
     // A broken ICC or EXIF block is not a broken image: fall back to sRGB / as stored.
     let icc = decoder.icc_profile().ok().flatten();

@@ -151,3 +151,176 @@ pub fn laplacian_variance(
     let mean = sum as f64 / n;
     (sq as f64 / n - mean * mean) / 65536.0
 }
+
+/// The colour of the backdrop actually in an RGB or RGBA file: the per-channel median of its
+/// outermost pixels, when most of them lie within [`VISIBLE_DIFF`] of it. `None` when the
+/// edge is too mixed to call (a product or frame covering most of it).
+pub fn backdrop_colour(pixels: &[u8], w: u32, h: u32, channels: u8) -> Option<[u8; 3]> {
+    let ring = edge_ring(w, h);
+    let n = usize::from(channels);
+    let at = |(x, y): (u32, u32)| {
+        let i = (y as usize * w as usize + x as usize) * n;
+        &pixels[i..i + n]
+    };
+    let mut hist = [[0u32; 256]; 3];
+    let mut total = 0u32;
+    for p in ring.clone().map(at) {
+        let f = flat_on_white(p);
+        for c in 0..3 {
+            hist[c][usize::from(f[c])] += 1;
+        }
+        total += 1;
+    }
+    let median = |h: &[u32; 256]| -> u8 {
+        let mut seen = 0;
+        for (v, &k) in h.iter().enumerate() {
+            seen += k;
+            if seen * 2 >= total {
+                return v as u8;
+            }
+        }
+        255
+    };
+    let m = [median(&hist[0]), median(&hist[1]), median(&hist[2])];
+    let close = ring
+        .map(at)
+        .filter(|p| {
+            let f = flat_on_white(p);
+            (0..3).all(|c| f[c].abs_diff(m[c]) <= VISIBLE_DIFF)
+        })
+        .count();
+    (close * 2 >= total as usize).then_some(m)
+}
+
+/// An RGB or RGBA pixel as seen on white.
+fn flat_on_white(p: &[u8]) -> [u8; 3] {
+    let a = u32::from(p.get(3).copied().unwrap_or(255));
+    [0, 1, 2].map(|c| ((u32::from(p[c]) * a + 255 * (255 - a) + 127) / 255) as u8)
+}
+
+/// The outermost ring of a `w` x `h` image, each pixel once.
+fn edge_ring(w: u32, h: u32) -> impl Iterator<Item = (u32, u32)> + Clone {
+    let top = (0..w).map(|x| (x, 0));
+    let bottom = (0..w).filter(move |_| h > 1).map(move |x| (x, h - 1));
+    let sides = (1..h.saturating_sub(1))
+        .flat_map(move |y| std::iter::once((0, y)).chain((w > 1).then_some((w - 1, y))));
+    top.chain(bottom).chain(sides)
+}
+
+/// How clean the background of a finished image is: everything outside the product's
+/// visible box grown by `margin`, measured against the spec's background.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BackgroundStats {
+    /// Largest difference from the background (levels; alpha on transparency).
+    pub worst: u8,
+    /// Share of the background pixels more than the tolerance off.
+    pub off_share: f64,
+    /// Largest difference on the outermost ring.
+    pub edge_worst: u8,
+    /// Whether pixels off the background connect the edge to the product: a shadow or
+    /// backdrop running to the edge, or a product cut off by it.
+    pub reaches_edge: bool,
+}
+
+/// Measures the background (see [`BackgroundStats`]) of RGB or RGBA pixels.
+#[allow(clippy::too_many_arguments)]
+pub fn background_stats(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    channels: u8,
+    bg: Background,
+    product: Option<Rect>,
+    margin: u32,
+    tolerance: u8,
+) -> BackgroundStats {
+    let n = usize::from(channels);
+    let dist = |p: &[u8]| -> u8 {
+        let a = u32::from(p.get(3).copied().unwrap_or(255));
+        match bg {
+            Background::Transparent => a as u8,
+            Background::Color(c) => (0..3)
+                .map(|i| ((u32::from(p[i].abs_diff(c[i])) * a + 127) / 255) as u8)
+                .max()
+                .unwrap_or(0),
+        }
+    };
+    // The product box grown by the margin, as half-open ranges; empty when no product.
+    let (ex0, ey0, ex1, ey1) = product.map_or((0, 0, 0, 0), |r| {
+        (
+            r.x.saturating_sub(margin) as usize,
+            r.y.saturating_sub(margin) as usize,
+            (r.right() + margin).min(w) as usize,
+            (r.bottom() + margin).min(h) as usize,
+        )
+    });
+    let row_len = w as usize * n;
+    let (worst, off, count) = pixels
+        .par_chunks(row_len)
+        .enumerate()
+        .map(|(y, row)| {
+            let spans: [&[u8]; 2] = if (ey0..ey1).contains(&y) {
+                [&row[..ex0 * n], &row[ex1 * n..]]
+            } else {
+                [row, &[]]
+            };
+            let (mut worst, mut off, mut count) = (0u8, 0u64, 0u64);
+            for p in spans.iter().flat_map(|s| s.chunks_exact(n)) {
+                let d = dist(p);
+                worst = worst.max(d);
+                off += u64::from(d > tolerance);
+                count += 1;
+            }
+            (worst, off, count)
+        })
+        .reduce(|| (0, 0, 0), |a, b| (a.0.max(b.0), a.1 + b.1, a.2 + b.2));
+    let at = |x: usize, y: usize| &pixels[(y * w as usize + x) * n..(y * w as usize + x + 1) * n];
+    let edge_worst = edge_ring(w, h)
+        .map(|(x, y)| dist(at(x as usize, y as usize)))
+        .max()
+        .unwrap_or(0);
+    // Only when something off the background sits on the edge: follow it inwards through
+    // off-background pixels and see whether it reaches the product.
+    let reaches_edge = edge_worst > tolerance && product.is_some() && {
+        let (wu, hu) = (w as usize, h as usize);
+        let inside = |x: usize, y: usize| (ex0..ex1).contains(&x) && (ey0..ey1).contains(&y);
+        let mut seen = vec![false; wu * hu];
+        let mut stack: Vec<(usize, usize)> = edge_ring(w, h)
+            .map(|(x, y)| (x as usize, y as usize))
+            .filter(|&(x, y)| dist(at(x, y)) > tolerance)
+            .collect();
+        for &(x, y) in &stack {
+            seen[y * wu + x] = true;
+        }
+        let mut found = false;
+        while let Some((x, y)) = stack.pop() {
+            if inside(x, y) {
+                found = true;
+                break;
+            }
+            let next = [
+                (x.wrapping_sub(1), y),
+                (x + 1, y),
+                (x, y.wrapping_sub(1)),
+                (x, y + 1),
+            ];
+            for (nx, ny) in next {
+                if nx < wu && ny < hu && !seen[ny * wu + nx] && dist(at(nx, ny)) > tolerance {
+                    seen[ny * wu + nx] = true;
+                    stack.push((nx, ny));
+                }
+            }
+        }
+        found
+    };
+    BackgroundStats {
+        worst,
+        off_share: if count == 0 {
+            0.0
+        } else {
+            off as f64 / count as f64
+        },
+        edge_worst,
+        reaches_edge,
+    }
+}

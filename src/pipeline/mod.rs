@@ -9,6 +9,7 @@ pub mod analyse;
 pub mod color;
 pub mod decode;
 pub mod encode;
+pub mod jpeg_info;
 pub mod key;
 pub mod measure;
 pub mod render;

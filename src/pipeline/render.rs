@@ -209,11 +209,21 @@ pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
     visible_box(&cut.pixels, cut.rect.w, 4, bg, true)
 }
 
+/// Pixels per side kept in hand when aiming at a minimum fill.
+const EDGE_GUARD: f64 = 1.0;
+
 /// Where the subject goes for this spec. `subject` is in cut-out coordinates.
 pub fn place(cut_w: u32, cut_h: u32, subject: Rect, spec: &Spec) -> Placement {
     let (cw, ch) = (f64::from(spec.width), f64::from(spec.height));
     let f = spec.fill_ratio;
-    let wanted = (f * cw / f64::from(subject.w)).min(f * ch / f64::from(subject.h));
+    // Aim so that what verify measures on the written file is at or above the minimum:
+    // whole pixels, plus one per side that a soft edge may lose below the visible
+    // threshold after resampling and compression.
+    let aim = |canvas: f64| {
+        let need = ((spec.min_fill() * canvas - 1e-9).ceil() + 2.0 * EDGE_GUARD) / canvas;
+        f.max(need).min(1.0)
+    };
+    let wanted = (aim(cw) * cw / f64::from(subject.w)).min(aim(ch) * ch / f64::from(subject.h));
     let scale = wanted.min(spec.max_upscale);
     let w = ((f64::from(subject.w) * scale).round() as u32).clamp(1, spec.width);
     let h = ((f64::from(subject.h) * scale).round() as u32).clamp(1, spec.height);

@@ -17,9 +17,6 @@ use super::{decode, encode, EncodeError, Limits, Operation, SourceInfo};
 use crate::handoff::{ErrorCode, Failure};
 use crate::spec::{Format, Spec};
 
-/// Lowest JPEG/WebP quality tried when shrinking a file to the spec's byte limit.
-const MIN_QUALITY: u8 = 60;
-
 /// One spec's output: the encoded file and what was measured on it.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -128,7 +125,10 @@ fn make_output(cut: &Cutout, spec: &Spec) -> Result<Output, Failure> {
         json!({ "format": spec.format, "quality": quality,
             "icc": if spec.embed_icc { "sRGB embedded" } else { "none" }, "metadata": "stripped" }),
     ));
-    let facts = render_facts(&rendered, cut.kind);
+    let facts = RenderFacts {
+        quality: Some(quality),
+        ..render_facts(&rendered, cut.kind)
+    };
     let checks = verify(&bytes, spec, &facts);
     Ok(Output {
         bytes,
@@ -148,6 +148,7 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         scale: p.scale,
         wanted_scale: p.wanted_scale,
         kind,
+        quality: None,
         sharpness: laplacian_variance(
             &rendered.pixels,
             rendered.width,
@@ -158,15 +159,21 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
     }
 }
 
-/// Encodes at the spec's quality, stepping down by 5 (to 60) if the file is over the
-/// spec's byte limit. Returns the bytes and the quality used.
+/// Encodes at the spec's quality, stepping down by 5 while the file is over the spec's size
+/// cap or target, but never below its `min_quality`: past that, a file too big is left as it
+/// is for verify to report. Returns the bytes and the quality used.
 fn encode_within_limit(img: &Rendered, spec: &Spec) -> Result<(Vec<u8>, u8), EncodeError> {
+    let goal = match (spec.hard_max_bytes(), spec.target_bytes) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    let floor = spec.min_quality();
     let mut s = spec.clone();
     loop {
         let bytes = encode(img, &s)?;
-        let over = spec.max_bytes.is_some_and(|m| bytes.len() as u64 > m);
-        let lossy = s.format != Format::Png;
-        if !over || !lossy || s.quality < MIN_QUALITY + 5 {
+        let over = goal.is_some_and(|m| bytes.len() as u64 > m);
+        let lossy = s.format != Format::Png && s.quality < 100;
+        if !over || !lossy || s.quality < floor + 5 {
             return Ok((bytes, s.quality));
         }
         s.quality -= 5;

@@ -9,8 +9,10 @@ use serde_json::{json, Value};
 
 use super::analyse::SourceKind;
 use super::color;
-use super::measure::visible_box;
-use crate::spec::{Align, Background, Format, Spec};
+use super::decode::{probe, DecodeError, Limits};
+use super::jpeg_info;
+use super::measure::{backdrop_colour, background_stats, laplacian_variance, visible_box};
+use crate::spec::{size_words, Align, Background, Spec, Subsampling};
 
 /// What a failed check means for the asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -40,9 +42,42 @@ pub enum CheckName {
     Sharpness,
     PlainBackground,
     CutoutSource,
+    /// The marketplace's hard rules on size, shape and format.
+    MarketplaceBounds,
+    /// Everything outside the product and a margin, not just the outermost ring.
+    BackgroundPurity,
+    ShadowToEdge,
+    /// Over the spec's recommended size (a target, not a limit).
+    FileSizeTarget,
+    /// Read from the written JPEG's quantisation tables.
+    JpegQuality,
+    ChromaSubsampling,
+    Progressive,
 }
 
 impl CheckName {
+    /// What a reviewer decides when this check did not pass, as a question.
+    pub fn decision(self) -> &'static str {
+        use CheckName::*;
+        match self {
+            BackgroundPurity => "Approve the background as it is, or reject it for a cleaner cut-out?",
+            BorderPurity => "Approve the edge as it is, or reject it for a new crop?",
+            ShadowToEdge => "Approve the shadow or crop, or reject it for a cut-out without it?",
+            FillRatio => "Approve the product at this size, or reject it to re-frame?",
+            Centering => "Approve it off-centre, or reject it?",
+            Upscale => "Use this image anyway, or supply a larger source?",
+            FileSizeTarget => "Approve the larger file, or lower the spec's quality floor?",
+            Sharpness => "Is it sharp enough to list?",
+            PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
+            CutoutSource => "Are the edges and shadow acceptable for a mockup?",
+            JpegQuality | ColorSpace => "Approve it as it is, or export it again from the original?",
+            Decodes | Format | Dimensions | MetadataStripped | Alpha | MarketplaceBounds
+            | FileSize | ChromaSubsampling | Progressive => {
+                "Fix the spec or the source, and make it again?"
+            }
+        }
+    }
+
     pub fn as_str(self) -> String {
         serde_json::to_value(self)
             .ok()
@@ -64,6 +99,11 @@ pub struct Check {
 }
 
 impl Check {
+    /// The question a reviewer answers for this check: what was found, then the decision.
+    pub fn question(&self) -> String {
+        format!("{} {}", self.message, self.name.decision())
+    }
+
     fn new(
         name: CheckName,
         measured: Value,
@@ -94,6 +134,16 @@ pub struct RenderFacts {
     /// Variance of the Laplacian over the subject, on the rendered pixels: measured before
     /// lossy encoding, whose block noise would otherwise read as detail.
     pub sharpness: f64,
+    /// The quality the encoder was asked for (after any size step-down), when known.
+    pub quality: Option<u8>,
+}
+
+/// What is being verified: an output this pipeline rendered (held to the spec exactly), or
+/// a file made elsewhere (held to the marketplace's rules: any size inside its bounds).
+#[derive(Debug, Clone, Copy)]
+enum Mode<'a> {
+    Output(&'a RenderFacts),
+    Existing,
 }
 
 /// Decoded pixels of a written file: RGB or RGBA, 8 bits.
@@ -152,8 +202,39 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-/// Checks encoded bytes against the spec.
+/// Checks encoded bytes this pipeline wrote against the spec: exact canvas, format and
+/// encoder settings, plus every marketplace rule.
 pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
+    run(bytes, spec, Mode::Output(facts))
+}
+
+/// Checks a file made elsewhere against the spec's marketplace rules (`shelfready check`):
+/// any size and accepted format inside the marketplace's bounds, the background, the fill,
+/// sharpness and, for JPEGs, the quality it was saved at. Nothing is changed or written.
+/// The file is opened under `limits` first, so a decompression bomb is refused unread.
+pub fn check_existing(
+    bytes: &[u8],
+    spec: &Spec,
+    limits: &Limits,
+) -> Result<Vec<Check>, DecodeError> {
+    probe(bytes, limits)?;
+    Ok(run(bytes, spec, Mode::Existing))
+}
+
+/// The name a format goes by in specs and bounds.
+fn format_name(format: ImageFormat) -> &'static str {
+    match format {
+        ImageFormat::Jpeg => "jpeg",
+        ImageFormat::Png => "png",
+        ImageFormat::WebP => "webp",
+        ImageFormat::Tiff => "tiff",
+        ImageFormat::Gif => "gif",
+        ImageFormat::Bmp => "bmp",
+        _ => "another format",
+    }
+}
+
+fn run(bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     let mut checks = Vec::new();
     let decoded = (|| {
         let reader = ImageReader::new(Cursor::new(bytes))
@@ -173,49 +254,63 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             json!(true),
             false,
             Severity::Fail,
-            "the written file could not be decoded again".into(),
+            "The file could not be decoded.".into(),
         ));
         return checks;
     };
-    let found = match format {
-        ImageFormat::Jpeg => Some(Format::Jpeg),
-        ImageFormat::Png => Some(Format::Png),
-        ImageFormat::WebP => Some(Format::Webp),
-        _ => None,
-    };
-    let fmt = found.map_or("another format", Format::name);
-    checks.push(Check::new(
-        CheckName::Format,
-        json!(fmt),
-        json!(spec.format.name()),
-        found == Some(spec.format),
-        Severity::Fail,
-        format!(
-            "file format is {fmt}; the spec asks for {}",
-            spec.format.name()
-        ),
-    ));
+    let fmt = format_name(format);
     let (w, h) = (img.width, img.height);
-    let dims_ok = (w, h) == (spec.width, spec.height);
-    checks.push(Check::new(
-        CheckName::Dimensions,
-        json!(format!("{w}x{h}")),
-        json!(format!("{}x{}", spec.width, spec.height)),
-        dims_ok,
-        Severity::Fail,
-        format!(
-            "image is {w}x{h} px; the spec asks for {}x{}",
-            spec.width, spec.height
-        ),
-    ));
+    let output = matches!(mode, Mode::Output(_));
+    let exact = output || spec.bounds.is_none();
+    if exact {
+        checks.push(Check::new(
+            CheckName::Format,
+            json!(fmt),
+            json!(spec.format.name()),
+            fmt == spec.format.name(),
+            Severity::Fail,
+            format!(
+                "The file is {fmt}; the spec asks for {}.",
+                spec.format.name()
+            ),
+        ));
+        checks.push(Check::new(
+            CheckName::Dimensions,
+            json!(format!("{w}x{h}")),
+            json!(format!("{}x{}", spec.width, spec.height)),
+            (w, h) == (spec.width, spec.height),
+            Severity::Fail,
+            format!(
+                "The image is {w}x{h} px; the spec asks for {}x{}.",
+                spec.width, spec.height
+            ),
+        ));
+    }
+    if let Some(b) = &spec.bounds {
+        // File size is the file_size check's, against the smaller of both caps.
+        let broken = b.broken(w, h, fmt, None);
+        checks.push(Check::new(
+            CheckName::MarketplaceBounds,
+            json!(format!("{w}x{h} {fmt}")),
+            json!(b.describe()),
+            broken.is_empty(),
+            Severity::Fail,
+            if broken.is_empty() {
+                format!("The file keeps {}'s size and format rules.", b.marketplace)
+            } else {
+                format!("{}.", capitalise(&broken.join("; ")))
+            },
+        ));
+    }
     let profile = icc
         .as_deref()
         .map(|b| match moxcms::ColorProfile::new_from_slice(b) {
             Ok(p) => color::describe(&p),
             Err(_) => "unreadable".to_string(),
         });
-    let is_srgb = icc.as_deref() == Some(color::srgb_icc());
-    let (measured, ok) = match (&profile, spec.embed_icc) {
+    let is_srgb = icc.as_deref() == Some(color::srgb_icc())
+        || profile.as_deref().is_some_and(|d| d.contains("sRGB"));
+    let (measured, ok) = match (&profile, spec.embed_icc && output) {
         (None, false) => ("untagged (read as sRGB)".to_string(), true),
         (None, true) => ("untagged".to_string(), false),
         (Some(d), _) => (format!("embedded: {d}"), is_srgb),
@@ -223,100 +318,140 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
     checks.push(Check::new(
         CheckName::ColorSpace,
         json!(measured),
-        json!(if spec.embed_icc {
+        json!(if spec.embed_icc && output {
             "sRGB, profile embedded"
         } else {
             "sRGB"
         }),
         ok,
-        Severity::Fail,
-        format!("colour space is {measured}"),
+        if output { Severity::Fail } else { Severity::Review },
+        if output {
+            format!("The colour space is {measured}.")
+        } else {
+            format!("The colours are stored as {measured}, not sRGB: marketplaces and browsers show sRGB, so colours may shift.")
+        },
     ));
-    checks.push(Check::new(
-        CheckName::MetadataStripped,
-        json!(exif.as_ref().map(|e| e.len()).unwrap_or(0)),
-        json!(0),
-        exif.is_none(),
-        Severity::Fail,
-        format!(
-            "{} bytes of EXIF in the file (camera, GPS and dates must not leak)",
-            exif.as_ref().map(|e| e.len()).unwrap_or(0)
-        ),
-    ));
-    let has_alpha = img.channels == 4;
+    if output {
+        let n = exif.as_ref().map_or(0, Vec::len);
+        checks.push(Check::new(
+            CheckName::MetadataStripped,
+            json!(n),
+            json!(0),
+            exif.is_none(),
+            Severity::Fail,
+            format!("The file carries {n} bytes of EXIF (camera, GPS and dates must not leak)."),
+        ));
+    }
     let want_alpha = spec.background == Background::Transparent;
+    let channels = usize::from(img.channels);
+    // A file made elsewhere may carry an alpha channel it never uses: only real
+    // transparency matters to a marketplace.
+    let has_alpha =
+        img.channels == 4 && (output || want_alpha || img.data.chunks_exact(4).any(|p| p[3] < 255));
     checks.push(Check::new(
         CheckName::Alpha,
         json!(if has_alpha { "present" } else { "none" }),
         json!(if want_alpha { "present" } else { "none" }),
         has_alpha == want_alpha,
         Severity::Fail,
-        if want_alpha {
-            "the spec wants a transparent background".into()
-        } else {
-            "the spec wants an opaque image with no alpha channel".into()
+        match (want_alpha, output) {
+            (true, _) => "The spec wants a transparent background; the file has none.".into(),
+            (false, true) => "The spec wants an opaque image with no alpha channel.".into(),
+            (false, false) => {
+                "The file has transparent areas; marketplaces show them grey or black, not white."
+                    .into()
+            }
         },
     ));
-    if !dims_ok {
+    if format == ImageFormat::Jpeg {
+        jpeg_checks(&mut checks, bytes, spec, mode);
+    }
+    if output && (w, h) != (spec.width, spec.height) {
         return checks;
     }
-    let channels = usize::from(img.channels);
-    let px = |x: u32, y: u32| {
-        let i = (y as usize * w as usize + x as usize) * channels;
-        &img.data[i..i + channels]
-    };
-    // Per-pixel distance from the background: colour difference, or alpha when transparent.
-    let dist = |p: &[u8]| -> u8 {
-        match spec.background {
-            Background::Color(bg) => (0..3).map(|c| p[c].abs_diff(bg[c])).max().unwrap_or(0),
-            Background::Transparent => p.get(3).copied().unwrap_or(255),
-        }
-    };
 
-    let mut border_max = 0u8;
-    for x in 0..w {
-        border_max = border_max.max(dist(px(x, 0))).max(dist(px(x, h - 1)));
-    }
-    for y in 0..h {
-        border_max = border_max.max(dist(px(0, y))).max(dist(px(w - 1, y)));
-    }
+    // The product is what differs from the backdrop actually in the file, so that an
+    // off-white backdrop is measured as background, not as product.
+    let backdrop = match spec.background {
+        Background::Color(c) => {
+            Background::Color(backdrop_colour(&img.data, w, h, img.channels).unwrap_or(c))
+        }
+        Background::Transparent => Background::Transparent,
+    };
+    let product = visible_box(&img.data, w, img.channels, backdrop, false);
+    let margin = ((f64::from(w.max(h)) * MARGIN_SHARE).round() as u32).max(MIN_MARGIN);
+    let bg = background_stats(
+        &img.data,
+        w,
+        h,
+        img.channels,
+        spec.background,
+        product,
+        margin,
+        spec.background_tolerance,
+    );
+    let tol = spec.background_tolerance;
+    let backdrop_note = match (backdrop, spec.background) {
+        (Background::Color(a), Background::Color(b)) if a != b => {
+            format!(" The backdrop is {backdrop}, not {}.", spec.background)
+        }
+        _ => String::new(),
+    };
+    checks.push(Check::new(
+        CheckName::BackgroundPurity,
+        json!({ "worst_difference": bg.worst, "off_share": round4(bg.off_share) }),
+        json!({ "worst_difference": tol }),
+        bg.worst <= tol,
+        Severity::Review,
+        format!(
+            "Outside the product (and a {margin} px margin) the background differs from {} by up to {} levels, and {:.1}% of it is off by more than {tol}.{backdrop_note}",
+            spec.background,
+            bg.worst,
+            bg.off_share * 100.0
+        ),
+    ));
     checks.push(Check::new(
         CheckName::BorderPurity,
-        json!(border_max),
-        json!(spec.border_tolerance),
-        border_max <= spec.border_tolerance,
+        json!(bg.edge_worst),
+        json!(tol),
+        bg.edge_worst <= tol,
         Severity::Review,
         format!(
-            "the outermost pixels differ from the background {} by up to {border_max} levels (allowed: {}); is something touching the edge, or is the backdrop not {}?",
-            spec.background, spec.border_tolerance, spec.background
+            "The outermost pixels differ from {} by up to {} levels (allowed: {tol}): a frame, line, object or shadow touches the edge.",
+            spec.background, bg.edge_worst
         ),
+    ));
+    checks.push(Check::new(
+        CheckName::ShadowToEdge,
+        json!(bg.reaches_edge),
+        json!(false),
+        !bg.reaches_edge,
+        Severity::Review,
+        "Off-background pixels run unbroken from the product to the edge of the frame: a shadow or backdrop reaching the edge, or a cropped product.".into(),
     ));
 
-    // Product box in the output, by the same rule rendering framed it with.
-    let product = visible_box(&img.data, w, img.channels, spec.background, false);
-    let (x0, y0, x1, y1) =
-        product.map_or((1, 1, 0, 0), |r| (r.x, r.y, r.right() - 1, r.bottom() - 1));
-    let found = x0 <= x1;
-    let fill = if found {
-        (f64::from(x1 - x0 + 1) / f64::from(w)).max(f64::from(y1 - y0 + 1) / f64::from(h))
-    } else {
-        0.0
-    };
+    let fill = product.map_or(0.0, |r| {
+        (f64::from(r.w) / f64::from(w)).max(f64::from(r.h) / f64::from(h))
+    });
+    let min_fill = spec.min_fill();
     checks.push(Check::new(
         CheckName::FillRatio,
-        json!(round3(fill)),
-        json!(round3(spec.min_fill())),
-        fill >= spec.min_fill(),
+        json!(round4(fill)),
+        json!(round4(min_fill)),
+        fill >= min_fill,
         Severity::Review,
         format!(
-            "the product spans {:.1}% of the frame on its longest side; the spec wants at least {:.1}%",
-            fill * 100.0,
-            spec.min_fill() * 100.0
+            "The product spans {} of the frame on its longest side; {} wants at least {}.",
+            percent(fill),
+            spec.bounds
+                .as_ref()
+                .map_or(spec.id.as_str(), |b| b.marketplace.as_str()),
+            percent(min_fill)
         ),
     ));
-    if found && spec.align == Align::Center {
-        let off_x = (f64::from(x0 + x1 + 1) - f64::from(w)).abs() / 2.0;
-        let off_y = (f64::from(y0 + y1 + 1) - f64::from(h)).abs() / 2.0;
+    if let (Some(r), Mode::Output(_), Align::Center) = (product, mode, spec.align) {
+        let off_x = (f64::from(2 * r.x + r.w) - f64::from(w)).abs() / 2.0;
+        let off_y = (f64::from(2 * r.y + r.h) - f64::from(h)).abs() / 2.0;
         let off = off_x.max(off_y);
         let limit = (f64::from(w.max(h)) * 0.002).max(2.0);
         checks.push(Check::new(
@@ -325,40 +460,69 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             json!(round3(limit)),
             off <= limit,
             Severity::Review,
-            format!("the product's centre is {off:.1} px off the canvas centre"),
+            format!("The product's centre is {off:.1} px off the canvas centre."),
         ));
     }
-    let p = facts;
-    checks.push(Check::new(
-        CheckName::Upscale,
-        json!(round3(p.wanted_scale)),
-        json!(spec.max_upscale),
-        p.wanted_scale <= spec.max_upscale + 1e-9,
-        Severity::Review,
-        if p.wanted_scale > spec.max_upscale {
-            format!(
-                "the source is too small: filling {:.0}% would need {:.2}x enlargement, so it was enlarged {:.2}x and the product is smaller than asked. Use this image anyway, or supply a larger source?",
-                spec.fill_ratio * 100.0,
-                p.wanted_scale,
-                p.scale
-            )
-        } else {
-            format!("scaled {:.2}x", p.scale)
-        },
-    ));
-    if let Some(max) = spec.max_bytes {
-        let n = bytes.len() as u64;
+    if let Mode::Output(p) = mode {
+        checks.push(Check::new(
+            CheckName::Upscale,
+            json!(round3(p.wanted_scale)),
+            json!(spec.max_upscale),
+            p.wanted_scale <= spec.max_upscale + 1e-9,
+            Severity::Review,
+            if p.wanted_scale > spec.max_upscale {
+                format!(
+                    "The source is too small: filling {:.0}% would need {:.2}x enlargement, so it was enlarged {:.2}x and the product is smaller than asked.",
+                    spec.fill_ratio * 100.0,
+                    p.wanted_scale,
+                    p.scale
+                )
+            } else {
+                format!("Scaled {:.2}x.", p.scale)
+            },
+        ));
+    }
+    let n = bytes.len() as u64;
+    if let Some(max) = spec.hard_max_bytes() {
         checks.push(Check::new(
             CheckName::FileSize,
             json!(n),
             json!(max),
             n <= max,
             Severity::Fail,
-            format!("the file is {n} bytes; the destination accepts at most {max}"),
+            format!(
+                "The file is {}; the limit is {}.",
+                size_words(n),
+                size_words(max)
+            ),
         ));
     }
-    if found {
-        let sharp = facts.sharpness;
+    if let Some(target) = spec.target_bytes {
+        checks.push(Check::new(
+            CheckName::FileSizeTarget,
+            json!(n),
+            json!(target),
+            n <= target,
+            Severity::Review,
+            format!(
+                "The file is {}, over the recommended {} even at quality {} (the spec's lowest).",
+                size_words(n),
+                size_words(target),
+                spec.min_quality()
+            ),
+        ));
+    }
+    if let Some(r) = product {
+        let sharp = match mode {
+            Mode::Output(p) => p.sharpness,
+            Mode::Existing => laplacian_variance(
+                &img.data,
+                w,
+                h,
+                channels,
+                (r.x, r.y, r.right() - 1, r.bottom() - 1),
+            ),
+        };
         checks.push(Check::new(
             CheckName::Sharpness,
             json!(round3(sharp)),
@@ -366,11 +530,14 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             sharp >= spec.sharpness_floor,
             Severity::Review,
             format!(
-                "detail (variance of the Laplacian) over the product is {sharp:.1}; below {} the photo may look blurry. Is it sharp enough to list?",
+                "Detail over the product (variance of the Laplacian) is {sharp:.1}; below {} the photo may look blurry.",
                 spec.sharpness_floor
             ),
         ));
     }
+    let Mode::Output(facts) = mode else {
+        return checks;
+    };
     if facts.kind == SourceKind::Scene {
         checks.push(Check::new(
             CheckName::PlainBackground,
@@ -378,7 +545,7 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             json!("cut-out or plain sweep"),
             false,
             Severity::Review,
-            "the source is a photo with a busy background (no transparency, no plain sweep), placed whole on the canvas. Is it a lifestyle shot to use as an additional image, or does it need background removal first?".into(),
+            "The source is a photo with a busy background (no transparency, no plain sweep), placed whole on the canvas.".into(),
         ));
     } else if spec.background == Background::Transparent && facts.kind != SourceKind::Cutout {
         checks.push(Check::new(
@@ -387,8 +554,106 @@ pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
             json!("cutout"),
             false,
             Severity::Review,
-            "the source had no transparency; the background was removed by colour key from the sweep. Are the edges and shadow acceptable for a mockup?".into(),
+            "The source had no transparency; the background was removed by colour key from the sweep.".into(),
         ));
     }
     checks
+}
+
+/// Share of the longest side kept clear around the product before the background is
+/// judged: JPEG ringing and soft edges live within a block or two of the product.
+const MARGIN_SHARE: f64 = 0.01;
+/// At least two 4:2:0 JPEG blocks (16 px each) plus the decoder's chroma upsampling.
+const MIN_MARGIN: u32 = 24;
+
+/// Quality, chroma subsampling and progressive, read from the JPEG's own headers.
+fn jpeg_checks(checks: &mut Vec<Check>, bytes: &[u8], spec: &Spec, mode: Mode) {
+    let info = jpeg_info::inspect(bytes);
+    match mode {
+        Mode::Output(facts) => {
+            let est = info.and_then(|i| i.quality);
+            if let Some(q) = facts.quality {
+                checks.push(Check::new(
+                    CheckName::JpegQuality,
+                    json!(est),
+                    json!(q),
+                    est == Some(q),
+                    Severity::Fail,
+                    format!(
+                        "The quantisation tables read back as quality {}; the encoder was asked for {q}.",
+                        est.map_or("unknown".to_string(), |e| e.to_string())
+                    ),
+                ));
+            }
+            let want = match spec.chroma_subsampling {
+                Subsampling::S444 => "4:4:4",
+                Subsampling::S420 => "4:2:0",
+            };
+            let got = info.and_then(|i| i.subsampling);
+            checks.push(Check::new(
+                CheckName::ChromaSubsampling,
+                json!(got),
+                json!(want),
+                got == Some(want),
+                Severity::Fail,
+                format!(
+                    "The file's chroma subsampling is {}; the spec asks for {want}.",
+                    got.unwrap_or("unknown")
+                ),
+            ));
+            let prog = info.map(|i| i.progressive);
+            checks.push(Check::new(
+                CheckName::Progressive,
+                json!(prog),
+                json!(spec.progressive),
+                prog == Some(spec.progressive),
+                Severity::Fail,
+                format!(
+                    "The file is {}; the spec asks for {}.",
+                    match prog {
+                        Some(true) => "progressive",
+                        Some(false) => "baseline",
+                        None => "unreadable",
+                    },
+                    if spec.progressive {
+                        "progressive"
+                    } else {
+                        "baseline"
+                    }
+                ),
+            ));
+        }
+        Mode::Existing => {
+            // Only a standard table tells the quality; a custom one is not judged.
+            if let Some(q) = info.and_then(|i| i.quality) {
+                let min = spec.min_quality();
+                checks.push(Check::new(
+                    CheckName::JpegQuality,
+                    json!(q),
+                    json!(min),
+                    q >= min,
+                    Severity::Review,
+                    format!("The JPEG was saved at quality {q}; {} wants {min} or more, and compression artefacts show when zoomed.", spec.id),
+                ));
+            }
+        }
+    }
+}
+
+/// The sentence with its first letter in upper case.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// A share as a percentage with one decimal, rounded down so a value under a threshold
+/// never reads as the threshold: 0.8499 is "84.9%", not "85.0%".
+fn percent(v: f64) -> String {
+    format!("{:.1}%", (v * 1000.0 + 1e-6).floor() / 10.0)
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
 }

@@ -31,6 +31,12 @@ pub enum SpecError {
         field: &'static str,
         reason: String,
     },
+    #[error("spec {spec} breaks {marketplace}'s rules: {rule} (docs/rules.md); set `leaves_marketplace_rules = true` to make a spec that does not follow {marketplace}'s rules")]
+    Bounds {
+        spec: String,
+        marketplace: String,
+        rule: String,
+    },
 }
 
 impl SpecError {
@@ -42,6 +48,7 @@ impl SpecError {
             SpecError::Read { .. } => ErrorCode::SpecUnreadable,
             SpecError::Parse { .. } => ErrorCode::SpecBadField,
             SpecError::Invalid { .. } => ErrorCode::SpecInvalidValue,
+            SpecError::Bounds { .. } => ErrorCode::SpecBreaksMarketplaceRules,
         }
     }
 }
@@ -175,22 +182,170 @@ pub struct Spec {
     /// Embed an sRGB ICC profile in the output (otherwise untagged, which readers take as sRGB).
     #[serde(default)]
     pub embed_icc: bool,
-    /// Largest file the destination accepts, in bytes.
-    #[serde(default)]
+    /// The lowest quality the size step-down may go to; below it the file is left over its
+    /// size target and sent to review. Defaults to the smaller of 80 and `quality`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_quality: Option<u8>,
+    /// This spec's own hard cap on the file size, in bytes (the marketplace's is in `bounds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bytes: Option<u64>,
+    /// A recommended file size: quality steps down toward it (never below `min_quality`);
+    /// a file over it goes to review, not to failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_bytes: Option<u64>,
     /// Largest scale factor applied to the source; beyond it the image is rendered at this
     /// factor (product smaller than asked) and sent to review.
     #[serde(default = "default_max_upscale")]
     pub max_upscale: f64,
-    /// Largest allowed difference (0-255, per channel) of any border pixel from the background.
-    #[serde(default)]
-    pub border_tolerance: u8,
+    /// Largest allowed difference (0-255, per channel) from the background of any pixel
+    /// outside the product and its margin (for transparency: largest alpha there).
+    #[serde(default, alias = "border_tolerance")]
+    pub background_tolerance: u8,
     /// Smallest variance of the Laplacian over the product region; below it the image is
     /// sent to review as possibly blurry.
     #[serde(default = "default_sharpness_floor")]
     pub sharpness_floor: f64,
     /// Who acts on a ready image: `export:amazon`, `mockup`, ...
     pub next_actor: String,
+    /// A spec extending a built-in that breaks the marketplace's bounds on purpose says so
+    /// here; it then carries no bounds and is no longer held to that marketplace's rules.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaves_marketplace_rules: bool,
+    /// The marketplace's hard rules (docs/rules.md); `None` for specs with no marketplace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<Bounds>,
+}
+
+/// A marketplace's hard limits on a file: what it rejects or suppresses, not what it
+/// recommends. Every built-in for a marketplace carries them; verify checks them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// The marketplace's name, as messages show it.
+    pub marketplace: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_long_side: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_short_side: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_long_side: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pixels: Option<u64>,
+    /// Width / height, where the marketplace requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aspect: Option<f64>,
+    /// Formats the marketplace accepts (`jpeg`, `png`, `webp`, `tiff`, `gif`, `bmp`, ...);
+    /// empty means any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub formats: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+}
+
+/// How far a measured aspect may be from a required one: a pixel of rounding on a
+/// 2000 px side.
+const ASPECT_TOLERANCE: f64 = 0.001;
+
+impl Bounds {
+    /// The rules a `width` x `height` file of `format` and `bytes` breaks, in words; empty
+    /// when it keeps them all. `bytes` is `None` before a file exists.
+    pub fn broken(&self, width: u32, height: u32, format: &str, bytes: Option<u64>) -> Vec<String> {
+        let mut out = Vec::new();
+        let (long, short) = (width.max(height), width.min(height));
+        let m = &self.marketplace;
+        if let Some(min) = self.min_long_side.filter(|&min| long < min) {
+            out.push(format!(
+                "{long} px on the longest side is under {m}'s minimum of {min} px"
+            ));
+        }
+        if let Some(min) = self.min_short_side.filter(|&min| short < min) {
+            out.push(format!(
+                "{short} px on the shortest side is under {m}'s minimum of {min} px"
+            ));
+        }
+        if let Some(max) = self.max_long_side.filter(|&max| long > max) {
+            out.push(format!(
+                "{long} px on the longest side is over {m}'s maximum of {max} px"
+            ));
+        }
+        let pixels = u64::from(width) * u64::from(height);
+        if let Some(max) = self.max_pixels.filter(|&max| pixels > max) {
+            out.push(format!(
+                "{:.1} megapixels is over {m}'s maximum of {:.1}",
+                pixels as f64 / 1e6,
+                max as f64 / 1e6
+            ));
+        }
+        if let Some(aspect) = self.aspect {
+            let got = f64::from(width) / f64::from(height.max(1));
+            if (got - aspect).abs() > ASPECT_TOLERANCE * aspect {
+                out.push(format!(
+                    "the shape {width}x{height} is not the {} width:height {m} requires",
+                    aspect_words(aspect)
+                ));
+            }
+        }
+        if !self.formats.is_empty() && !self.formats.iter().any(|f| f == format) {
+            out.push(format!(
+                "{format} is not a format {m} accepts ({})",
+                self.formats.join(", ")
+            ));
+        }
+        if let (Some(max), Some(n)) = (self.max_bytes, bytes) {
+            if n > max {
+                out.push(format!(
+                    "{} is over {m}'s limit of {}",
+                    size_words(n),
+                    size_words(max)
+                ));
+            }
+        }
+        out
+    }
+
+    /// The bounds in one line, for manifests and messages.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        match (self.min_long_side, self.max_long_side) {
+            (Some(a), Some(b)) => parts.push(format!("longest side {a}-{b} px")),
+            (Some(a), None) => parts.push(format!("longest side at least {a} px")),
+            (None, Some(b)) => parts.push(format!("longest side at most {b} px")),
+            (None, None) => {}
+        }
+        if let Some(s) = self.min_short_side {
+            parts.push(format!("shortest side at least {s} px"));
+        }
+        if let Some(p) = self.max_pixels {
+            parts.push(format!("at most {:.1} MP", p as f64 / 1e6));
+        }
+        if let Some(a) = self.aspect {
+            parts.push(format!("{} width:height", aspect_words(a)));
+        }
+        if !self.formats.is_empty() {
+            parts.push(self.formats.join("/"));
+        }
+        if let Some(b) = self.max_bytes {
+            parts.push(format!("at most {}", size_words(b)));
+        }
+        format!("{}: {}", self.marketplace, parts.join(", "))
+    }
+}
+
+fn aspect_words(a: f64) -> String {
+    if (a - 1.0).abs() < 1e-9 {
+        "1:1".into()
+    } else {
+        format!("{a:.3}:1")
+    }
+}
+
+/// Bytes in the unit a seller reads: `412 KB`, `9.5 MB`.
+pub fn size_words(n: u64) -> String {
+    if n >= 1_000_000 {
+        format!("{:.1} MB", n as f64 / 1e6)
+    } else {
+        format!("{} KB", n.div_ceil(1000))
+    }
 }
 
 fn default_quality() -> u8 {
@@ -215,6 +370,10 @@ impl Spec {
             message: e.message().to_string(),
         };
         let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        let leaves = table
+            .get("leaves_marketplace_rules")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
         if let Some(base) = table.remove("extends") {
             let base_id = base.as_str().ok_or_else(|| SpecError::Invalid {
                 spec: name.to_string(),
@@ -224,10 +383,23 @@ impl Spec {
             let base_text =
                 builtin::text(base_id).ok_or_else(|| SpecError::Unknown(base_id.to_string()))?;
             let mut merged: toml::Table = toml::from_str(base_text).map_err(parse_err)?;
+            // A marketplace's rules are not the user's to rewrite: leaving them is explicit.
+            if table.contains_key("bounds") && !leaves {
+                return Err(SpecError::Invalid {
+                    spec: name.to_string(),
+                    field: "bounds",
+                    reason: format!(
+                        "are {base_id}'s marketplace rules and cannot be changed; set `leaves_marketplace_rules = true` to make a spec that does not follow them"
+                    ),
+                });
+            }
             merged.extend(table);
             table = merged;
         }
-        let spec: Spec = table.try_into().map_err(parse_err)?;
+        let mut spec: Spec = table.try_into().map_err(parse_err)?;
+        if spec.leaves_marketplace_rules {
+            spec.bounds = None;
+        }
         spec.validate()?;
         Ok(spec)
     }
@@ -324,6 +496,46 @@ impl Spec {
                 "is transparent but format is jpeg, which has no alpha: use png or webp",
             ));
         }
+        if let Some(q) = self.min_quality {
+            if !(1..=self.quality).contains(&q) {
+                return Err(self.invalid(
+                    "min_quality",
+                    format!("is {q}; it must be 1 to quality ({})", self.quality),
+                ));
+            }
+        }
+        for (field, v) in [
+            ("max_bytes", self.max_bytes),
+            ("target_bytes", self.target_bytes),
+        ] {
+            if v == Some(0) {
+                return Err(self.invalid(field, "must be more than 0 bytes"));
+            }
+        }
+        if let Some(b) = &self.bounds {
+            let bytes = self.max_bytes.filter(|_| b.max_bytes.is_none());
+            let broken = b.broken(self.width, self.height, self.format.name(), None);
+            let broken = broken.into_iter().next().or_else(|| {
+                // A size target above the marketplace's cap would never be reached.
+                let cap = b.max_bytes?;
+                let t = self.target_bytes.or(bytes)?;
+                (t > cap).then(|| {
+                    format!(
+                        "a size target of {} is over {}'s limit of {}",
+                        size_words(t),
+                        b.marketplace,
+                        size_words(cap)
+                    )
+                })
+            });
+            if let Some(why) = broken {
+                return Err(SpecError::Bounds {
+                    spec: self.id.clone(),
+                    rule: why,
+                    marketplace: b.marketplace.clone(),
+                });
+            }
+        }
         if self.next_actor.trim().is_empty() {
             return Err(self.invalid("next_actor", "must name who acts on a ready image"));
         }
@@ -333,6 +545,21 @@ impl Spec {
     /// The fill the verifier accepts.
     pub fn min_fill(&self) -> f64 {
         self.min_fill_ratio.unwrap_or(self.fill_ratio - 0.01)
+    }
+
+    /// The lowest quality the size step-down may use.
+    pub fn min_quality(&self) -> u8 {
+        self.min_quality.unwrap_or(80).min(self.quality)
+    }
+
+    /// The hard cap on the file size: this spec's own, or the marketplace's, whichever is
+    /// smaller.
+    pub fn hard_max_bytes(&self) -> Option<u64> {
+        let market = self.bounds.as_ref().and_then(|b| b.max_bytes);
+        match (self.max_bytes, market) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Hash of the resolved content, so a changed spec is visible in manifests and re-runs.

@@ -4,5 +4,6 @@
 mod bad_input;
 mod cli;
 mod color;
+mod rules;
 mod seams;
 mod util;
