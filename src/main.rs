@@ -76,30 +76,14 @@ enum Command {
     ///
     /// Exit status: 0 all outputs ready, 2 some need review, 1 some failed.
     Process {
-        /// Image files or folders (folders are walked; only image extensions are taken).
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Comma-separated spec ids or paths to spec .toml files.
-        #[arg(
-            long,
-            short,
-            env = "SHELFREADY_SPECS",
-            value_delimiter = ',',
-            default_value = "amazon-main"
-        )]
-        spec: Vec<String>,
+        #[command(flatten)]
+        batch: Batch,
         /// Output folder.
         #[arg(long, short, env = "SHELFREADY_OUT", default_value = "out")]
         out: PathBuf,
         /// Re-make outputs even when source and spec are unchanged.
         #[arg(long)]
         force: bool,
-        /// Worker threads (default: one per core).
-        #[arg(long, short, env = "SHELFREADY_JOBS")]
-        jobs: Option<usize>,
-        /// Largest source image in pixels (width x height).
-        #[arg(long, env = "SHELFREADY_MAX_PIXELS", default_value_t = Limits::default().max_pixels)]
-        max_pixels: u64,
         /// Print the batch manifest as JSON on stdout instead of the summary.
         #[arg(long)]
         json: bool,
@@ -109,24 +93,8 @@ enum Command {
     ///
     /// Exit status: 0 every file keeps every rule, 2 some need review, 1 some break a rule.
     Check {
-        /// Image files or folders (folders are walked; only image extensions are taken).
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Comma-separated spec ids or paths to spec .toml files.
-        #[arg(
-            long,
-            short,
-            env = "SHELFREADY_SPECS",
-            value_delimiter = ',',
-            default_value = "amazon-main"
-        )]
-        spec: Vec<String>,
-        /// Worker threads (default: one per core).
-        #[arg(long, short, env = "SHELFREADY_JOBS")]
-        jobs: Option<usize>,
-        /// Largest image in pixels (width x height) opened.
-        #[arg(long, env = "SHELFREADY_MAX_PIXELS", default_value_t = Limits::default().max_pixels)]
-        max_pixels: u64,
+        #[command(flatten)]
+        batch: Batch,
         /// Print every file's checks as JSON on stdout instead of the lines.
         #[arg(long)]
         json: bool,
@@ -141,6 +109,40 @@ enum Command {
         #[arg(long)]
         write: Option<PathBuf>,
     },
+}
+
+/// What `process` and `check` both take: the files, the specs, the threads and the limit.
+#[derive(clap::Args)]
+struct Batch {
+    /// Image files or folders (folders are walked; only image extensions are taken).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Comma-separated spec ids or paths to spec .toml files.
+    #[arg(
+        long,
+        short,
+        env = "SHELFREADY_SPECS",
+        value_delimiter = ',',
+        default_value = "amazon-main"
+    )]
+    spec: Vec<String>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short, env = "SHELFREADY_JOBS")]
+    jobs: Option<usize>,
+    /// Largest image in pixels (width x height) opened.
+    #[arg(long, env = "SHELFREADY_MAX_PIXELS", default_value_t = Limits::default().max_pixels)]
+    max_pixels: u64,
+}
+
+impl Batch {
+    fn engine(&self) -> Result<Engine, CliError> {
+        Ok(Engine::new(self.jobs.map_or(0, |n| n.max(1)))?)
+    }
+
+    /// A flag may only tighten the safe default, never loosen it.
+    fn limits(&self) -> Limits {
+        Limits::default().tightened(Limits::default().with_max_pixels(self.max_pixels))
+    }
 }
 
 fn main() -> ExitCode {
@@ -179,17 +181,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Check {
-            inputs,
-            spec,
-            jobs,
-            max_pixels,
-            json,
-        } => {
-            let engine = Engine::new(jobs.map_or(0, |n| n.max(1))).map_err(CliError::from)?;
-            let specs = resolve_specs(&spec)?;
-            let limits = Limits::default().tightened(Limits::default().with_max_pixels(max_pixels));
-            let report = check::check(&inputs, &specs, &limits, &engine)?;
+        Command::Check { batch, json } => {
+            let specs = resolve_specs(&batch.spec)?;
+            let report = check::check(&batch.inputs, &specs, &batch.limits(), &batch.engine()?)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -198,23 +192,19 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(report.exit_code)
         }
         Command::Process {
-            inputs,
-            spec,
+            batch,
             out,
             force,
-            jobs,
-            max_pixels,
             json,
         } => {
-            let engine = Engine::new(jobs.map_or(0, |n| n.max(1))).map_err(CliError::from)?;
-            let specs = resolve_specs(&spec)?;
+            let engine = batch.engine()?;
+            let specs = resolve_specs(&batch.spec)?;
             let clock = clock();
             let opts = ProcessOptions {
-                inputs: &inputs,
+                inputs: &batch.inputs,
                 out_dir: &out,
                 specs: &specs,
-                // A flag may only tighten the safe default, never loosen it.
-                limits: Limits::default().tightened(Limits::default().with_max_pixels(max_pixels)),
+                limits: batch.limits(),
                 force,
                 clock: clock.as_ref(),
                 holder: format!(

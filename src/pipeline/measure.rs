@@ -324,3 +324,72 @@ pub fn background_stats(
         reaches_edge,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHITE: Background = Background::Color([255, 255, 255]);
+
+    /// 200x200 white RGB with a dark 100x100 product in the middle, then `paint` applied.
+    fn canvas(paint: impl Fn(u32, u32, &mut [u8])) -> Vec<u8> {
+        let mut px = vec![255u8; 200 * 200 * 3];
+        for y in 0..200 {
+            for x in 0..200 {
+                let p = &mut px[(y * 200 + x) as usize * 3..][..3];
+                if (50..150).contains(&x) && (50..150).contains(&y) {
+                    p.copy_from_slice(&[30, 30, 30]);
+                }
+                paint(x, y, p);
+            }
+        }
+        px
+    }
+
+    fn stats(px: &[u8]) -> BackgroundStats {
+        let product = visible_box(px, 200, 3, WHITE, false);
+        background_stats(px, 200, 200, 3, WHITE, product, 10, 0)
+    }
+
+    #[test]
+    fn clean_background_measures_clean() {
+        let s = stats(&canvas(|_, _, _| {}));
+        assert_eq!(
+            (s.worst, s.off_share, s.edge_worst, s.reaches_edge),
+            (0, 0.0, 0, false)
+        );
+    }
+
+    #[test]
+    fn a_stray_off_white_patch_far_from_the_product_is_found() {
+        let s = stats(&canvas(|x, y, p| {
+            if x < 20 && (90..100).contains(&y) {
+                p.copy_from_slice(&[250, 250, 250]);
+            }
+        }));
+        assert_eq!(s.worst, 5);
+        assert!(s.off_share > 0.0 && s.off_share < 0.02, "{s:?}");
+        // It touches the left edge but not the product: not a shadow to the edge.
+        assert_eq!((s.edge_worst, s.reaches_edge), (5, false));
+    }
+
+    #[test]
+    fn a_faint_shadow_from_the_product_to_the_edge_is_followed() {
+        let s = stats(&canvas(|x, y, p| {
+            if y >= 150 && (80..120).contains(&x) {
+                p.copy_from_slice(&[249, 249, 249]);
+            }
+        }));
+        assert!(s.reaches_edge, "{s:?}");
+    }
+
+    #[test]
+    fn the_backdrop_colour_is_read_from_the_edge() {
+        let px = canvas(|x, y, p| {
+            if !((50..150).contains(&x) && (50..150).contains(&y)) {
+                p.copy_from_slice(&[240, 241, 242]);
+            }
+        });
+        assert_eq!(backdrop_colour(&px, 200, 200, 3), Some([240, 241, 242]));
+    }
+}

@@ -446,10 +446,12 @@ mod tests {
             h: 1000,
         };
         let p = place(520, 1030, subject, &s);
-        // Fill box is 1700 px centred: its floor is at 1850.
-        assert_eq!(p.h, 1700);
+        // Fill box is 1700 px centred: its floor is at 1850. The product is 1702 px: the
+        // marketplace's 85% in whole pixels plus one per side for soft edges.
+        assert_eq!(p.h, 1702);
         assert_eq!(p.y + p.h, 1850);
         s.fill_ratio = 0.5;
+        s.min_fill_ratio = None;
         let p = place(520, 1030, subject, &s);
         assert_eq!((p.y + p.h, p.h), (1500, 1000));
         assert_eq!(p.image_y, i64::from(p.y) - 20);

@@ -179,3 +179,72 @@ fn encode_within_limit(img: &Rendered, spec: &Spec) -> Result<(Vec<u8>, u8), Enc
         s.quality -= 5;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::verify::{CheckName, Severity};
+
+    /// A noisy opaque photo: hard to compress, so size limits bite.
+    fn noisy_png(w: u32, h: u32) -> Vec<u8> {
+        let mut state = 0x2545_f491_u32;
+        let img = image::RgbImage::from_fn(w, h, |_, _| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let b = state.to_le_bytes();
+            image::Rgb([b[0], b[1], b[2]])
+        });
+        let mut out = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    fn one(spec: &Spec) -> Output {
+        let r = process_source(
+            &noisy_png(600, 600),
+            &[spec],
+            &Limits::default(),
+            &AtomicBool::new(false),
+        );
+        r.outputs.into_iter().next().unwrap().unwrap()
+    }
+
+    fn check(out: &Output, name: CheckName) -> &Check {
+        out.checks.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn a_size_target_steps_down_to_the_quality_floor_and_then_asks_a_person() {
+        let mut spec = crate::spec::builtin("etsy").unwrap().unwrap();
+        spec.target_bytes = Some(20_000);
+        let out = one(&spec);
+        // Never below the floor: the file stays over the target...
+        assert_eq!(check(&out, CheckName::JpegQuality).measured, 80);
+        let target = check(&out, CheckName::FileSizeTarget);
+        assert!(!target.passed && target.severity == Severity::Review);
+        // ...and over a target is not over the marketplace's cap.
+        assert!(check(&out, CheckName::FileSize).passed);
+    }
+
+    #[test]
+    fn a_hard_cap_missed_at_the_floor_fails() {
+        let mut spec = crate::spec::builtin("ebay").unwrap().unwrap();
+        spec.max_bytes = Some(20_000);
+        let out = one(&spec);
+        assert_eq!(check(&out, CheckName::JpegQuality).measured, 90);
+        let size = check(&out, CheckName::FileSize);
+        assert!(!size.passed && size.severity == Severity::Fail);
+    }
+
+    #[test]
+    fn lossless_webp_is_never_stepped_down() {
+        let mut spec = crate::spec::builtin("google-merchant").unwrap().unwrap();
+        spec.quality = 100;
+        spec.max_bytes = Some(20_000);
+        let out = one(&spec);
+        let encode = out.operations.iter().find(|o| o.name == "encode").unwrap();
+        assert_eq!(encode.params["quality"], 100);
+    }
+}

@@ -631,4 +631,35 @@ mod tests {
         );
         assert_eq!(Background::parse("white"), None);
     }
+
+    #[test]
+    fn bounds_name_every_rule_broken() {
+        let b = builtin("walmart").unwrap().unwrap().bounds.unwrap();
+        let broken = b.broken(1200, 1000, "gif", None);
+        assert_eq!(broken.len(), 4, "{broken:?}");
+        assert!(
+            broken[0].contains("1200 px on the longest side is under Walmart's minimum of 1500 px")
+        );
+        assert!(broken[2].contains("not the 1:1 width:height"));
+        assert!(broken[3].contains("gif is not a format Walmart accepts"));
+        assert!(b.broken(2200, 2200, "jpeg", Some(4_000_000)).is_empty());
+        assert!(b.broken(2200, 2200, "jpeg", Some(6_000_000))[0]
+            .contains("6.0 MB is over Walmart's limit of 5.0 MB"));
+    }
+
+    #[test]
+    fn every_builtin_canvas_keeps_its_own_bounds() {
+        for id in builtin_ids() {
+            let s = builtin(id).unwrap().unwrap();
+            if let Some(b) = &s.bounds {
+                assert!(
+                    b.broken(s.width, s.height, s.format.name(), None)
+                        .is_empty(),
+                    "{id}"
+                );
+            } else {
+                assert_eq!(id, "mockup-input", "every marketplace spec carries bounds");
+            }
+        }
+    }
 }

@@ -164,6 +164,17 @@ fn small_source_goes_to_review_with_the_factor() {
         .as_str()
         .unwrap()
         .contains("larger source"));
+    // One question per failed check, each a sentence of its own that ends in a question.
+    let questions = h["next_actor"]["questions"].as_array().unwrap();
+    assert_eq!(
+        questions.len(),
+        h["next_actor"]["checks"].as_array().unwrap().len()
+    );
+    for q in questions {
+        let q = q.as_str().unwrap();
+        assert!(q.starts_with(char::is_uppercase) && q.ends_with('?'), "{q}");
+        assert_eq!(q.matches('?').count(), 1, "{q}");
+    }
     // Rendered anyway, at the cap.
     assert!(run.out.join("amazon-main/DEEP09_1.jpg").is_file());
     assert_eq!(h["provenance"]["source"]["color_type"], "rgba16");
