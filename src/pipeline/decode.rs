@@ -75,8 +75,12 @@ pub enum DecodeError {
     Empty,
     #[error("decoding the image would need more than {limit_mb} MB of memory (its header claims more data than a {max_pixels}-pixel image holds)")]
     TooMuchMemory { limit_mb: u64, max_pixels: u64 },
-    #[error("the {format} is stored in a way we cannot read ({detail}); save it again as PNG, JPEG, WebP or a plain TIFF")]
-    UnsupportedLayout { format: String, detail: String },
+    #[error("the {format} is stored in a way we cannot read ({detail}); {advice}")]
+    UnsupportedLayout {
+        format: String,
+        detail: String,
+        advice: &'static str,
+    },
 }
 
 impl DecodeError {
@@ -164,7 +168,7 @@ fn classify(
     image_format: ImageFormat,
     limits: &Limits,
 ) -> DecodeError {
-    use image::error::LimitErrorKind;
+    use image::error::{LimitErrorKind, UnsupportedErrorKind};
     use image::ImageError as E;
     if let E::Limits(limit) = &err {
         // The decoder's own ceilings: say which one, with the size the header claims.
@@ -196,8 +200,29 @@ fn classify(
         || lower.contains("no more data");
     match err {
         _ if truncated => DecodeError::Truncated { bytes },
-        E::Unsupported(_) => DecodeError::Unsupported {
-            format: format.to_string(),
+        // The format itself is not built in: say so.
+        E::Unsupported(u) if matches!(u.kind(), UnsupportedErrorKind::Format(_)) => {
+            DecodeError::Unsupported {
+                format: format.to_string(),
+            }
+        }
+        // A way of storing a format we do read (a compression, a colour model, a sample
+        // type): name that way, not the format, or the advice contradicts the refusal.
+        E::Unsupported(u) => match image_format {
+            ImageFormat::Tiff => DecodeError::UnsupportedLayout {
+                format: "TIFF".into(),
+                detail: tiff_variant(data, &u.kind()),
+                advice: TIFF_ADVICE,
+            },
+            _ => DecodeError::UnsupportedLayout {
+                format: format.to_ascii_uppercase(),
+                detail: match u.kind() {
+                    UnsupportedErrorKind::Color(c) => format!("{c:?} pixels"),
+                    UnsupportedErrorKind::GenericFeature(f) => f,
+                    _ => u.to_string(),
+                },
+                advice: "save it again as PNG or JPEG",
+            },
         },
         _ => DecodeError::Corrupt {
             format: format.to_string(),
@@ -308,6 +333,61 @@ fn decoder_alloc_limit(limits: &Limits) -> u64 {
     limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
 }
 
+/// What to do with a TIFF stored in a way we cannot read: the plain ways every editor writes.
+const TIFF_ADVICE: &str = "save it again as an uncompressed or LZW TIFF, or as PNG";
+
+/// Names the way a TIFF is stored that the decoder refused, from its first directory's
+/// tags: the compression when that was refused, else the colour model and sample type.
+fn tiff_variant(bytes: &[u8], kind: &image::error::UnsupportedErrorKind) -> String {
+    use image::error::UnsupportedErrorKind as K;
+    use tiff::decoder::Decoder;
+    use tiff::tags::Tag;
+    let fallback = || match kind {
+        K::GenericFeature(f) => f.clone(),
+        K::Color(c) => format!("{c:?} pixels"),
+        _ => "a TIFF variant".into(),
+    };
+    let Ok(mut d) = Decoder::new(Cursor::new(bytes)) else {
+        return fallback();
+    };
+    let mut tag = |t| d.find_tag_unsigned::<u32>(t).ok().flatten();
+    let compression = tag(Tag::Compression).unwrap_or(1);
+    let photometric = tag(Tag::PhotometricInterpretation);
+    let bits = tag(Tag::BitsPerSample).unwrap_or(1);
+    let sample_format = tag(Tag::SampleFormat).unwrap_or(1);
+    if matches!(kind, K::GenericFeature(f) if f.contains("compression")) {
+        let name = match compression {
+            2 => "CCITT modified Huffman (fax)".to_string(),
+            3 => "CCITT Group 3 fax".into(),
+            4 => "CCITT Group 4 fax".into(),
+            6 => "old-style JPEG".into(),
+            34712 => "JPEG 2000".into(),
+            34925 => "LZMA".into(),
+            50000 => "Zstandard".into(),
+            50001 => "WebP".into(),
+            n => format!("type {n}"),
+        };
+        return format!("{name} compression");
+    }
+    let colour = match photometric {
+        Some(0 | 1) => "grey".to_string(),
+        Some(2) => "RGB colour".into(),
+        Some(3) => "palette colour".into(),
+        Some(5) => "CMYK colour".into(),
+        Some(6) => "YCbCr colour".into(),
+        Some(8..=10) => "CIELab colour".into(),
+        Some(32844 | 32845) => "LogLuv colour".into(),
+        Some(n) => format!("colour model {n}"),
+        None => return fallback(),
+    };
+    let samples = match sample_format {
+        2 => "signed integer",
+        3 => "floating-point",
+        _ => "integer",
+    };
+    format!("{colour} with {bits}-bit {samples} samples")
+}
+
 /// Refuses the TIFF layouts on which the tiff crate (0.11.3, the newest) asserts instead of
 /// failing, reading the first directory (the image decoded) before any pixel is.
 fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
@@ -320,6 +400,7 @@ fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
     let unsupported = |detail: &str| DecodeError::UnsupportedLayout {
         format: "TIFF".into(),
         detail: detail.into(),
+        advice: TIFF_ADVICE,
     };
     let tag = |d: &mut Decoder<_>, t| d.find_tag_unsigned::<u32>(t).ok().flatten();
     let planar = tag(&mut d, Tag::PlanarConfiguration) == Some(2);
@@ -598,6 +679,93 @@ mod tests {
         let err = decode(&bytes, &Limits::default()).unwrap_err();
         assert_eq!(err.code(), ErrorCode::DecodeUnsupportedLayout, "{err}");
         assert!(err.to_string().contains("colour planes"), "{err}");
+    }
+
+    /// A little-endian one-strip grey TIFF: `bits` per sample, the tags Compression,
+    /// PhotometricInterpretation and SampleFormat as given, and `data` as the strip.
+    fn grey_tiff(w: u32, h: u32, bits: u32, tags: [u32; 3], data: &[u8]) -> Vec<u8> {
+        let [compression, photometric, sample_format] = tags;
+        let n = 10u16;
+        let data_at = 8 + 2 + 12 * u32::from(n) + 4;
+        let entries: [(u16, u16, u32); 10] = [
+            (256, 4, w),
+            (257, 4, h),
+            (258, 3, bits),
+            (259, 3, compression),
+            (262, 3, photometric),
+            (273, 4, data_at),
+            (277, 3, 1),
+            (278, 4, h),
+            (279, 4, data.len() as u32),
+            (339, 3, sample_format),
+        ];
+        let mut out = b"II*\0\x08\0\0\0".to_vec();
+        out.extend_from_slice(&n.to_le_bytes());
+        for (tag, kind, value) in entries {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Regression: a TIFF variant the decoder refuses read "tiff images are not supported;
+    /// save it as PNG, JPEG, WebP or TIFF".
+    #[test]
+    fn refused_tiff_variants_are_named_without_contradiction() {
+        let fax = grey_tiff(
+            16,
+            4,
+            1,
+            [3, 0, 1], // Group 3 fax, white is zero,
+            &[0u8; 8],
+        );
+        let float = grey_tiff(
+            4,
+            4,
+            32,
+            [1, 1, 3], // uncompressed, black is zero, float,
+            &[0u8; 64],
+        );
+        for (bytes, variant) in [
+            (fax, "(CCITT Group 3 fax compression)"),
+            (float, "(grey with 32-bit floating-point samples)"),
+        ] {
+            let err = decode(&bytes, &Limits::default()).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(err.code(), ErrorCode::DecodeUnsupportedLayout, "{text}");
+            assert!(text.contains(variant), "{text}");
+            assert!(
+                text.ends_with("save it again as an uncompressed or LZW TIFF, or as PNG"),
+                "{text}"
+            );
+            assert!(!text.contains("not supported"), "{text}");
+        }
+    }
+
+    /// JPEG compression inside a TIFF is read (the tiff crate decodes it): it must not be
+    /// refused along with the variants that are.
+    #[test]
+    fn jpeg_compressed_tiff_decodes() {
+        let grey = image::GrayImage::from_fn(16, 8, |x, _| image::Luma([(x * 16) as u8]));
+        let mut jpeg = Cursor::new(Vec::new());
+        grey.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+        let bytes = grey_tiff(
+            16,
+            8,
+            8,
+            [7, 1, 1], // JPEG, black is zero,
+            jpeg.get_ref(),
+        );
+        let f = decode(&bytes, &Limits::default()).unwrap();
+        assert_eq!((f.width, f.height), (16, 8));
+        for x in 0..16u32 {
+            let v = f.pixels[(4 * 16 + x as usize) * 4];
+            assert!(v.abs_diff((x * 16) as u8) <= 4, "x {x}: {v}");
+        }
     }
 
     #[test]
