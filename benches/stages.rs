@@ -2,6 +2,8 @@
 //! fixture, enlarged). `cargo bench --bench stages`. Stages: decode, analyse, cut_out
 //! (trim, specks, edge clean-up), resize, render (resize + place + flatten), encode,
 //! verify (read back and check), and the whole file for one and for three specs.
+//! `analyse_sweep_12mp` and `key_sweep_12mp` run the sweep path on the SUPPLIER03 shot
+//! enlarged to 4000x3000 (the cut-out above never reaches the key).
 //!
 //! The `encode_jpeg` group also measures the pure-Rust `jpeg-encoder` at the same settings,
 //! which is why the pipeline encodes JPEG with libjpeg-turbo.
@@ -13,7 +15,7 @@ use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use shelfready::pipeline::render::{self, cut_out, render};
 use shelfready::pipeline::source::render_facts;
-use shelfready::pipeline::{analyse, decode, encode, verify, Limits};
+use shelfready::pipeline::{analyse, classify, decode, encode, key_sweep, verify, Frame, Limits};
 use shelfready::spec::{builtin, Spec};
 
 fn spec(id: &str) -> Spec {
@@ -28,6 +30,17 @@ fn source_png() -> Vec<u8> {
     big.write_to(&mut out, image::ImageFormat::Png)
         .expect("png");
     out.into_inner()
+}
+
+/// The supplier shot on its sweep, enlarged to 12 MP and decoded (opaque, no alpha).
+fn sweep_frame() -> Frame {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/SUPPLIER03-main.jpg");
+    let img = image::open(path).expect("fixture").to_rgb8();
+    let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Triangle);
+    let mut out = Cursor::new(Vec::new());
+    big.write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    decode(&out.into_inner(), &Limits::default()).expect("decode")
 }
 
 fn stages(c: &mut Criterion) {
@@ -51,6 +64,23 @@ fn stages(c: &mut Criterion) {
         b.iter_batched(
             || frame.clone(),
             |mut f| analyse(&mut f),
+            BatchSize::LargeInput,
+        )
+    });
+    let sweep = sweep_frame();
+    g.bench_function("analyse_sweep_12mp", |b| {
+        b.iter_batched(
+            || sweep.clone(),
+            |mut f| analyse(&mut f),
+            BatchSize::LargeInput,
+        )
+    });
+    let classified = classify(&sweep);
+    let key = *classified.sweep_key().expect("a sweep");
+    g.bench_function("key_sweep_12mp", |b| {
+        b.iter_batched(
+            || sweep.clone(),
+            |mut f| key_sweep(&mut f, &key),
             BatchSize::LargeInput,
         )
     });

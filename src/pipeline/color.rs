@@ -14,8 +14,8 @@ pub enum Conversion {
     Converted { description: String },
     /// The profile already describes sRGB; pixels left as they are.
     AlreadySrgb { description: String },
-    /// The profile does not apply to the decoded pixels (e.g. a CMYK or grey profile on
-    /// pixels the decoder already made RGB); taken as sRGB.
+    /// The profile does not apply to the decoded pixels (e.g. a CMYK profile on pixels the
+    /// decoder already made RGB, or a grey profile on RGB pixels); taken as sRGB.
     Skipped { description: String, reason: String },
 }
 
@@ -55,10 +55,43 @@ const PROBES: [[u8; 4]; 10] = [
 /// True when the transform leaves every probe colour within one level: the profile is
 /// sRGB in effect (whatever its name), and a full-frame transform would change nothing.
 fn is_identity(transform: &dyn moxcms::TransformExecutor<u8>) -> bool {
-    let src: Vec<u8> = PROBES.concat();
-    let mut out = vec![0u8; src.len()];
-    transform.transform(&src, &mut out).is_ok()
-        && src.iter().zip(&out).all(|(a, b)| a.abs_diff(*b) <= 1)
+    is_identity_from(transform, Layout::Rgba, 1, Layout::Rgba)
+}
+
+/// [`is_identity`] for a transform from `src` samples of `scale` times the 8-bit value
+/// (1 or 257) to `dst` samples; grey probes take each probe's first channel.
+fn is_identity_from<T>(
+    transform: &dyn moxcms::TransformExecutor<T>,
+    src: Layout,
+    scale: u32,
+    dst: Layout,
+) -> bool
+where
+    T: Copy + Default + Into<u32> + TryFrom<u32>,
+{
+    let wide = |v: u8| T::try_from(u32::from(v) * scale).unwrap_or_default();
+    // The 8-bit colour each probe stands for, and its samples in the source layout.
+    let probes: Vec<[u8; 4]> = PROBES
+        .iter()
+        .map(|p| match src {
+            Layout::Gray | Layout::GrayAlpha => [p[0], p[0], p[0], p[3]],
+            _ => *p,
+        })
+        .collect();
+    let input: Vec<T> = probes
+        .iter()
+        .flat_map(|p| p[..src.channels()].to_vec())
+        .map(wide)
+        .collect();
+    let (n_src, n_dst) = (src.channels(), dst.channels());
+    let mut out = vec![T::default(); input.len() / n_src * n_dst];
+    transform.transform(&input, &mut out).is_ok()
+        && probes.iter().zip(out.chunks_exact(n_dst)).all(|(p, o)| {
+            o[..3]
+                .iter()
+                .zip(p)
+                .all(|(&got, &want)| got.into().abs_diff(u32::from(want) * scale) <= scale)
+        })
 }
 
 fn srgb_profile() -> &'static ColorProfile {
@@ -126,6 +159,117 @@ pub fn to_srgb_in_place(icc: &[u8], rgba: &mut [u8]) -> Result<Conversion, Strin
         })
         .map_err(|e| format!("{e:?}"))?;
     Ok(Conversion::Converted { description })
+}
+
+/// Converts a decoded image with the embedded profile `icc` to sRGB RGBA8 (straight
+/// alpha, which passes through). 16-bit sources are transformed at 16 bits and rounded to 8
+/// once; grey sources with a grey profile go through its curve. Where the profile does not
+/// fit the pixels, the 8-bit RGB path decides ([`to_srgb_in_place`]). The Err carries why
+/// the profile could not be used; the pixels are then the image's own, taken as sRGB.
+pub fn image_to_srgb(
+    icc: &[u8],
+    image: image::DynamicImage,
+) -> (Vec<u8>, Result<Conversion, String>) {
+    use image::DynamicImage as D;
+    let profile = match ColorProfile::new_from_slice(icc) {
+        Ok(p) => p,
+        Err(e) => return (image.into_rgba8().into_raw(), Err(format!("{e:?}"))),
+    };
+    let wide = matches!(
+        image,
+        D::ImageRgb16(_) | D::ImageRgba16(_) | D::ImageLuma16(_) | D::ImageLumaA16(_)
+    );
+    let layout = match (&image, profile.color_space) {
+        (D::ImageRgb16(_), DataColorSpace::Rgb) => Some(Layout::Rgb),
+        (D::ImageRgba16(_), DataColorSpace::Rgb) => Some(Layout::Rgba),
+        (D::ImageLuma8(_) | D::ImageLuma16(_), DataColorSpace::Gray) => Some(Layout::Gray),
+        (D::ImageLumaA8(_) | D::ImageLumaA16(_), DataColorSpace::Gray) => Some(Layout::GrayAlpha),
+        _ => None,
+    };
+    let Some(layout) = layout else {
+        let mut rgba = image.into_rgba8().into_raw();
+        let conversion = to_srgb_in_place(icc, &mut rgba);
+        return (rgba, conversion);
+    };
+    let description = describe(&profile);
+    let options = TransformOptions {
+        rendering_intent: RenderingIntent::Perceptual,
+        ..TransformOptions::default()
+    };
+    let converted = if wide {
+        profile
+            .create_transform_16bit(layout, srgb_profile(), Layout::Rgba, options)
+            .map_err(|e| format!("{e:?}"))
+            .and_then(|t| {
+                if is_identity_from(t.as_ref(), layout, 257, Layout::Rgba) {
+                    return Ok(None);
+                }
+                let samples: &[u16] = match &image {
+                    D::ImageRgb16(i) => i.as_raw(),
+                    D::ImageRgba16(i) => i.as_raw(),
+                    D::ImageLuma16(i) => i.as_raw(),
+                    D::ImageLumaA16(i) => i.as_raw(),
+                    _ => &[],
+                };
+                // Once, to nearest: 65535 / 255 = 257 exactly, and v / 257 never ends in .5.
+                convert(samples, layout, t.as_ref(), |v| {
+                    ((u32::from(v) + 128) / 257) as u8
+                })
+                .map(Some)
+            })
+    } else {
+        profile
+            .create_transform_8bit(layout, srgb_profile(), Layout::Rgba, options)
+            .map_err(|e| format!("{e:?}"))
+            .and_then(|t| {
+                if is_identity_from(t.as_ref(), layout, 1, Layout::Rgba) {
+                    return Ok(None);
+                }
+                let samples: &[u8] = match &image {
+                    D::ImageLuma8(i) => i.as_raw(),
+                    D::ImageLumaA8(i) => i.as_raw(),
+                    _ => &[],
+                };
+                convert(samples, layout, t.as_ref(), |v| v).map(Some)
+            })
+    };
+    match converted {
+        Ok(Some(rgba)) => (rgba, Ok(Conversion::Converted { description })),
+        Ok(None) => (
+            image.into_rgba8().into_raw(),
+            Ok(Conversion::AlreadySrgb { description }),
+        ),
+        Err(e) => (image.into_rgba8().into_raw(), Err(e)),
+    }
+}
+
+/// Runs `transform` (from `layout` samples to RGBA of the same type) over `samples` in
+/// parallel bands, narrowing each output sample to 8 bits with `narrow`.
+fn convert<T>(
+    samples: &[T],
+    layout: Layout,
+    transform: &(dyn moxcms::TransformExecutor<T> + Send + Sync),
+    narrow: impl Fn(T) -> u8 + Sync,
+) -> Result<Vec<u8>, String>
+where
+    T: Copy + Default + Send + Sync,
+{
+    const BAND: usize = 64 * 1024;
+    let n = layout.channels();
+    let mut rgba = vec![0u8; samples.len() / n * 4];
+    samples
+        .par_chunks(BAND * n)
+        .zip(rgba.par_chunks_mut(BAND * 4))
+        .try_for_each(|(src, dst)| {
+            let mut out = vec![T::default(); dst.len()];
+            transform.transform(src, &mut out)?;
+            for (d, v) in dst.iter_mut().zip(out) {
+                *d = narrow(v);
+            }
+            Ok::<(), moxcms::CmsError>(())
+        })
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(rgba)
 }
 
 /// A perceptual 8-bit transform from `profile` (4 samples a pixel: RGBA or CMYK) to sRGB.

@@ -75,8 +75,12 @@ pub enum DecodeError {
     Empty,
     #[error("decoding the image would need more than {limit_mb} MB of memory (its header claims more data than a {max_pixels}-pixel image holds)")]
     TooMuchMemory { limit_mb: u64, max_pixels: u64 },
-    #[error("the {format} is stored in a way we cannot read ({detail}); save it again as PNG, JPEG, WebP or a plain TIFF")]
-    UnsupportedLayout { format: String, detail: String },
+    #[error("the {format} is stored in a way we cannot read ({detail}); {advice}")]
+    UnsupportedLayout {
+        format: String,
+        detail: String,
+        advice: &'static str,
+    },
 }
 
 impl DecodeError {
@@ -164,7 +168,7 @@ fn classify(
     image_format: ImageFormat,
     limits: &Limits,
 ) -> DecodeError {
-    use image::error::LimitErrorKind;
+    use image::error::{LimitErrorKind, UnsupportedErrorKind};
     use image::ImageError as E;
     if let E::Limits(limit) = &err {
         // The decoder's own ceilings: say which one, with the size the header claims.
@@ -196,8 +200,29 @@ fn classify(
         || lower.contains("no more data");
     match err {
         _ if truncated => DecodeError::Truncated { bytes },
-        E::Unsupported(_) => DecodeError::Unsupported {
-            format: format.to_string(),
+        // The format itself is not built in: say so.
+        E::Unsupported(u) if matches!(u.kind(), UnsupportedErrorKind::Format(_)) => {
+            DecodeError::Unsupported {
+                format: format.to_string(),
+            }
+        }
+        // A way of storing a format we do read (a compression, a colour model, a sample
+        // type): name that way, not the format, or the advice contradicts the refusal.
+        E::Unsupported(u) => match image_format {
+            ImageFormat::Tiff => DecodeError::UnsupportedLayout {
+                format: "TIFF".into(),
+                detail: tiff_variant(data, &u.kind()),
+                advice: TIFF_ADVICE,
+            },
+            _ => DecodeError::UnsupportedLayout {
+                format: format.to_ascii_uppercase(),
+                detail: match u.kind() {
+                    UnsupportedErrorKind::Color(c) => format!("{c:?} pixels"),
+                    UnsupportedErrorKind::GenericFeature(f) => f,
+                    _ => u.to_string(),
+                },
+                advice: "save it again as PNG or JPEG",
+            },
         },
         _ => DecodeError::Corrupt {
             format: format.to_string(),
@@ -308,6 +333,61 @@ fn decoder_alloc_limit(limits: &Limits) -> u64 {
     limits.max_pixels.saturating_mul(8).saturating_add(64 << 20)
 }
 
+/// What to do with a TIFF stored in a way we cannot read: the plain ways every editor writes.
+const TIFF_ADVICE: &str = "save it again as an uncompressed or LZW TIFF, or as PNG";
+
+/// Names the way a TIFF is stored that the decoder refused, from its first directory's
+/// tags: the compression when that was refused, else the colour model and sample type.
+fn tiff_variant(bytes: &[u8], kind: &image::error::UnsupportedErrorKind) -> String {
+    use image::error::UnsupportedErrorKind as K;
+    use tiff::decoder::Decoder;
+    use tiff::tags::Tag;
+    let fallback = || match kind {
+        K::GenericFeature(f) => f.clone(),
+        K::Color(c) => format!("{c:?} pixels"),
+        _ => "a TIFF variant".into(),
+    };
+    let Ok(mut d) = Decoder::new(Cursor::new(bytes)) else {
+        return fallback();
+    };
+    let mut tag = |t| d.find_tag_unsigned::<u32>(t).ok().flatten();
+    let compression = tag(Tag::Compression).unwrap_or(1);
+    let photometric = tag(Tag::PhotometricInterpretation);
+    let bits = tag(Tag::BitsPerSample).unwrap_or(1);
+    let sample_format = tag(Tag::SampleFormat).unwrap_or(1);
+    if matches!(kind, K::GenericFeature(f) if f.contains("compression")) {
+        let name = match compression {
+            2 => "CCITT modified Huffman (fax)".to_string(),
+            3 => "CCITT Group 3 fax".into(),
+            4 => "CCITT Group 4 fax".into(),
+            6 => "old-style JPEG".into(),
+            34712 => "JPEG 2000".into(),
+            34925 => "LZMA".into(),
+            50000 => "Zstandard".into(),
+            50001 => "WebP".into(),
+            n => format!("type {n}"),
+        };
+        return format!("{name} compression");
+    }
+    let colour = match photometric {
+        Some(0 | 1) => "grey".to_string(),
+        Some(2) => "RGB colour".into(),
+        Some(3) => "palette colour".into(),
+        Some(5) => "CMYK colour".into(),
+        Some(6) => "YCbCr colour".into(),
+        Some(8..=10) => "CIELab colour".into(),
+        Some(32844 | 32845) => "LogLuv colour".into(),
+        Some(n) => format!("colour model {n}"),
+        None => return fallback(),
+    };
+    let samples = match sample_format {
+        2 => "signed integer",
+        3 => "floating-point",
+        _ => "integer",
+    };
+    format!("{colour} with {bits}-bit {samples} samples")
+}
+
 /// Refuses the TIFF layouts on which the tiff crate (0.11.3, the newest) asserts instead of
 /// failing, reading the first directory (the image decoded) before any pixel is.
 fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
@@ -320,6 +400,7 @@ fn check_tiff_layout(bytes: &[u8]) -> Result<(), DecodeError> {
     let unsupported = |detail: &str| DecodeError::UnsupportedLayout {
         format: "TIFF".into(),
         detail: detail.into(),
+        advice: TIFF_ADVICE,
     };
     let tag = |d: &mut Decoder<_>, t| d.find_tag_unsigned::<u32>(t).ok().flatten();
     let planar = tag(&mut d, Tag::PlanarConfiguration) == Some(2);
@@ -447,41 +528,47 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let has_alpha = color_type.has_alpha();
     let color_name = color_type_name(color_type);
     let (w, h) = (image.width(), image.height());
-    let mut rgba = image.into_rgba8().into_raw();
-    let icc_profile = match icc.as_deref() {
-        Some(_) if cmyk_converted => cmyk_icc.and_then(|p| {
-            moxcms::ColorProfile::new_from_slice(p)
-                .ok()
-                .map(|p| color::describe(&p))
-        }),
-        Some(profile) => match color::to_srgb_in_place(profile, &mut rgba) {
-            Ok(color::Conversion::Converted { description }) => {
+    let (rgba, icc_profile) = match icc.as_deref() {
+        Some(_) if cmyk_converted => (
+            image.into_rgba8().into_raw(),
+            cmyk_icc.and_then(|p| {
+                moxcms::ColorProfile::new_from_slice(p)
+                    .ok()
+                    .map(|p| color::describe(&p))
+            }),
+        ),
+        // Converted from the decoded samples, before any cut to 8 bits.
+        Some(profile) => match color::image_to_srgb(profile, image) {
+            (rgba, Ok(color::Conversion::Converted { description })) => {
                 operations.push(Operation::new(
                     "icc_to_srgb",
                     json!({ "from": description, "intent": "perceptual" }),
                 ));
-                Some(description)
+                (rgba, Some(description))
             }
-            Ok(color::Conversion::AlreadySrgb { description }) => Some(description),
-            Ok(color::Conversion::Skipped {
-                description,
-                reason,
-            }) => {
+            (rgba, Ok(color::Conversion::AlreadySrgb { description })) => (rgba, Some(description)),
+            (
+                rgba,
+                Ok(color::Conversion::Skipped {
+                    description,
+                    reason,
+                }),
+            ) => {
                 operations.push(Operation::new(
                     "icc_ignored",
                     json!({ "profile": description, "reason": reason }),
                 ));
-                Some(description)
+                (rgba, Some(description))
             }
-            Err(reason) => {
+            (rgba, Err(reason)) => {
                 operations.push(Operation::new(
                     "icc_ignored",
                     json!({ "profile": "unreadable", "reason": reason }),
                 ));
-                Some("unreadable".into())
+                (rgba, Some("unreadable".into()))
             }
         },
-        None => None,
+        None => (image.into_rgba8().into_raw(), None),
     };
     Ok(Frame {
         width: w,
@@ -615,6 +702,258 @@ mod tests {
         let err = decode(&bytes, &Limits::default()).unwrap_err();
         assert_eq!(err.code(), ErrorCode::DecodeUnsupportedLayout, "{err}");
         assert!(err.to_string().contains("colour planes"), "{err}");
+    }
+
+    /// A little-endian one-strip grey TIFF: `bits` per sample, the tags Compression,
+    /// PhotometricInterpretation and SampleFormat as given, and `data` as the strip.
+    fn grey_tiff(w: u32, h: u32, bits: u32, tags: [u32; 3], data: &[u8]) -> Vec<u8> {
+        let [compression, photometric, sample_format] = tags;
+        let n = 10u16;
+        let data_at = 8 + 2 + 12 * u32::from(n) + 4;
+        let entries: [(u16, u16, u32); 10] = [
+            (256, 4, w),
+            (257, 4, h),
+            (258, 3, bits),
+            (259, 3, compression),
+            (262, 3, photometric),
+            (273, 4, data_at),
+            (277, 3, 1),
+            (278, 4, h),
+            (279, 4, data.len() as u32),
+            (339, 3, sample_format),
+        ];
+        let mut out = b"II*\0\x08\0\0\0".to_vec();
+        out.extend_from_slice(&n.to_le_bytes());
+        for (tag, kind, value) in entries {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&kind.to_le_bytes());
+            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&value.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    /// Regression: a TIFF variant the decoder refuses read "tiff images are not supported;
+    /// save it as PNG, JPEG, WebP or TIFF".
+    #[test]
+    fn refused_tiff_variants_are_named_without_contradiction() {
+        let fax = grey_tiff(
+            16,
+            4,
+            1,
+            [3, 0, 1], // Group 3 fax, white is zero,
+            &[0u8; 8],
+        );
+        let float = grey_tiff(
+            4,
+            4,
+            32,
+            [1, 1, 3], // uncompressed, black is zero, float,
+            &[0u8; 64],
+        );
+        for (bytes, variant) in [
+            (fax, "(CCITT Group 3 fax compression)"),
+            (float, "(grey with 32-bit floating-point samples)"),
+        ] {
+            let err = decode(&bytes, &Limits::default()).unwrap_err();
+            let text = err.to_string();
+            assert_eq!(err.code(), ErrorCode::DecodeUnsupportedLayout, "{text}");
+            assert!(text.contains(variant), "{text}");
+            assert!(
+                text.ends_with("save it again as an uncompressed or LZW TIFF, or as PNG"),
+                "{text}"
+            );
+            assert!(!text.contains("not supported"), "{text}");
+        }
+    }
+
+    /// JPEG compression inside a TIFF is read (the tiff crate decodes it): it must not be
+    /// refused along with the variants that are.
+    #[test]
+    fn jpeg_compressed_tiff_decodes() {
+        let grey = image::GrayImage::from_fn(16, 8, |x, _| image::Luma([(x * 16) as u8]));
+        let mut jpeg = Cursor::new(Vec::new());
+        grey.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+        let bytes = grey_tiff(
+            16,
+            8,
+            8,
+            [7, 1, 1], // JPEG, black is zero,
+            jpeg.get_ref(),
+        );
+        let f = decode(&bytes, &Limits::default()).unwrap();
+        assert_eq!((f.width, f.height), (16, 8));
+        for x in 0..16u32 {
+            let v = f.pixels[(4 * 16 + x as usize) * 4];
+            assert!(v.abs_diff((x * 16) as u8) <= 4, "x {x}: {v}");
+        }
+    }
+
+    /// `image` encoded as PNG (or JPEG) with `icc` embedded.
+    fn tagged(image: DynamicImage, icc: Vec<u8>, format: ImageFormat) -> Vec<u8> {
+        use image::ImageEncoder as _;
+        let mut out = Vec::new();
+        match format {
+            ImageFormat::Jpeg => {
+                let mut e = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+                e.set_icc_profile(icc).unwrap();
+                image.write_with_encoder(e).unwrap();
+            }
+            _ => {
+                let mut e = image::codecs::png::PngEncoder::new(&mut out);
+                e.set_icc_profile(icc).unwrap();
+                image.write_with_encoder(e).unwrap();
+            }
+        }
+        out
+    }
+
+    fn srgb_encode(linear: f64) -> f64 {
+        let c = linear.clamp(0.0, 1.0);
+        let v = if c <= 0.0031308 {
+            12.92 * c
+        } else {
+            1.055 * c.powf(1.0 / 2.4) - 0.055
+        };
+        v * 255.0
+    }
+
+    /// Display P3 (sRGB curve, D65) to sRGB in f64, rounded once: the reference.
+    fn p3_to_srgb_reference(p3: [f64; 3]) -> [u8; 3] {
+        let decode = |c: f64| {
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        const P3_TO_XYZ: [[f64; 3]; 3] = [
+            [0.486_570_9, 0.265_667_7, 0.198_217_3],
+            [0.228_974_6, 0.691_738_5, 0.079_286_9],
+            [0.0, 0.045_113_4, 1.043_944_4],
+        ];
+        const XYZ_TO_SRGB: [[f64; 3]; 3] = [
+            [3.240_454_2, -1.537_138_5, -0.498_531_4],
+            [-0.969_266_0, 1.876_010_8, 0.041_556_0],
+            [0.055_643_4, -0.204_025_9, 1.057_225_2],
+        ];
+        let lin = p3.map(decode);
+        let xyz: [f64; 3] = [0, 1, 2].map(|r| (0..3).map(|c| P3_TO_XYZ[r][c] * lin[c]).sum());
+        [0, 1, 2].map(|r| {
+            let v: f64 = (0..3).map(|c| XYZ_TO_SRGB[r][c] * xyz[c]).sum();
+            srgb_encode(v).round() as u8
+        })
+    }
+
+    /// Regression: 16-bit sources were cut to 8 bits and then transformed at 8 bits, so
+    /// each value was rounded twice and smooth gradients picked up 2-level errors.
+    #[test]
+    fn sixteen_bit_sources_are_transformed_before_rounding_to_8_bits() {
+        // A smooth 16-bit gradient in Display P3, 4096 steps, values between 8-bit levels.
+        let w = 4096u32;
+        let p3 = |x: u32| {
+            let t = f64::from(x) / f64::from(w - 1);
+            [0.1 + 0.8 * t, 0.2 + 0.6 * t, 0.7 - 0.5 * t]
+        };
+        let img = image::ImageBuffer::from_fn(w, 1, |x, _| {
+            image::Rgb(p3(x).map(|c| (c * 65535.0).round() as u16))
+        });
+        let icc = moxcms::ColorProfile::new_display_p3().encode().unwrap();
+        let bytes = tagged(
+            DynamicImage::ImageRgb16(img.clone()),
+            icc.clone(),
+            ImageFormat::Png,
+        );
+        let f = decode(&bytes, &Limits::default()).unwrap();
+        assert!(f.operations.iter().any(|o| o.name == "icc_to_srgb"));
+        // The reference takes the stored 16-bit values, as the decoder sees them.
+        let stored = |x: u32| img.get_pixel(x, 0).0.map(|v| f64::from(v) / 65535.0);
+        let worst = |pixels: &[u8]| {
+            (0..w)
+                .map(|x| {
+                    let want = p3_to_srgb_reference(stored(x));
+                    let got = &pixels[x as usize * 4..x as usize * 4 + 3];
+                    (0..3).map(|c| got[c].abs_diff(want[c])).max().unwrap_or(0)
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        let new = worst(&f.pixels);
+        // The old path: rounded to 8 bits first, then the 8-bit transform.
+        let mut old: Vec<u8> = img
+            .pixels()
+            .flat_map(|p| {
+                let [r, g, b] = p.0.map(|v| ((u32::from(v) + 128) / 257) as u8);
+                [r, g, b, 255]
+            })
+            .collect();
+        color::to_srgb_in_place(&icc, &mut old).unwrap();
+        let old = worst(&old);
+        assert!(new <= 1, "16-bit path off by {new} levels");
+        assert!(old > new, "8-bit path off by {old}, 16-bit by {new}");
+    }
+
+    /// Mid-grey through a grey profile with a gamma-1.8 curve (1.796875 as stored): the
+    /// sRGB value of the same lightness.
+    fn grey_reference(v8: f64) -> u8 {
+        srgb_encode((v8 / 255.0).powf(460.0 / 256.0)).round() as u8
+    }
+
+    /// Regression: grey sources with a grey ICC profile (Dot Gain 20% and the like) were
+    /// taken as sRGB grey.
+    #[test]
+    fn grey_sources_with_a_grey_profile_are_converted() {
+        let icc = moxcms::ColorProfile::new_gray_with_gamma(1.8)
+            .encode()
+            .unwrap();
+        let want = grey_reference(128.0);
+        assert!(
+            want >= 140,
+            "{want}: the check must tell converted from not"
+        );
+        let l8 = image::GrayImage::from_pixel(16, 16, image::Luma([128]));
+        let la8 = image::GrayAlphaImage::from_pixel(16, 16, image::LumaA([128, 77]));
+        let l16 = image::ImageBuffer::from_pixel(16, 16, image::Luma([128u16 * 257]));
+        for (name, img, format, alpha) in [
+            (
+                "grey8 PNG",
+                DynamicImage::ImageLuma8(l8.clone()),
+                ImageFormat::Png,
+                255,
+            ),
+            (
+                "grey8 JPEG",
+                DynamicImage::ImageLuma8(l8),
+                ImageFormat::Jpeg,
+                255,
+            ),
+            (
+                "grey+alpha PNG",
+                DynamicImage::ImageLumaA8(la8),
+                ImageFormat::Png,
+                77,
+            ),
+            (
+                "grey16 PNG",
+                DynamicImage::ImageLuma16(l16),
+                ImageFormat::Png,
+                255,
+            ),
+        ] {
+            let f = decode(&tagged(img, icc.clone(), format), &Limits::default()).unwrap();
+            assert!(
+                f.operations.iter().any(|o| o.name == "icc_to_srgb"),
+                "{name}: {:?}",
+                f.operations
+            );
+            let p = &f.pixels[..4];
+            assert!(
+                p[..3].iter().all(|&c| c.abs_diff(want) <= 1) && p[3] == alpha,
+                "{name}: {p:?}, want {want}"
+            );
+        }
     }
 
     #[test]

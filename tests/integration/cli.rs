@@ -9,8 +9,8 @@ fn main_job_exit_code_and_states() {
     assert_eq!(run.status, 1, "{}", run.stdout);
     let m = read_json(&run.out.join("manifest.json"));
     assert_eq!(m["exit_code"], 1);
-    assert_eq!(m["summary"]["sources"], 12);
-    assert_eq!(m["summary"]["outputs"], 36);
+    assert_eq!(m["summary"]["sources"], 13);
+    assert_eq!(m["summary"]["outputs"], 39);
     assert_eq!(m["summary"]["failed"], 3);
     for h in m["handoffs"].as_array().unwrap() {
         let id = h["id"].as_str().unwrap();
@@ -47,7 +47,7 @@ fn every_manifest_validates_against_the_schema() {
         validate("handoff.schema.json", &read_json(&e.unwrap().path()));
         n += 1;
     }
-    assert_eq!(n, 36);
+    assert_eq!(n, 39);
 }
 
 #[test]
@@ -149,6 +149,69 @@ fn mockup_input_is_transparent_png_without_specks() {
         ops.contains(&"drop_specks") && ops.contains(&"unpremultiply_edges"),
         "{ops:?}"
     );
+}
+
+/// Regression: the sweep key gave every pixel alpha from its colour distance to the
+/// sweep, so a cup's white lip and inside (enclosed by the cup, but sweep-coloured) came out
+/// as a transparent hole in the mockup cut-out.
+#[test]
+fn sweep_coloured_lip_and_inside_of_a_cup_stay_opaque() {
+    let run = fixture_run();
+    let h = handoff(&run.out, "RIMCUP13_1", "mockup-input");
+    let op = |name: &str| -> serde_json::Value {
+        h["provenance"]["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {h}"))["params"]
+            .clone()
+    };
+    let (trim, resize, place) = (op("trim"), op("resize"), op("place"));
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    let scale = f(&resize["scale"]);
+    // Source pixel (make_rimcup.py's coordinates) to output pixel: trimmed, scaled, placed.
+    let to_out = |x: f64, y: f64| {
+        (
+            (f(&place["subject"][0]) + (x + 0.5 - f(&trim["x"])) * scale - 0.5).round() as u32,
+            (f(&place["subject"][1]) + (y + 0.5 - f(&trim["y"])) * scale - 0.5).round() as u32,
+        )
+    };
+    let img = image::open(run.out.join("mockup-input/RIMCUP13_1.png"))
+        .unwrap()
+        .to_rgba8();
+    // Lowest and highest alpha over a source rectangle [x0, x1) x [y0, y1).
+    let alpha = |x0: f64, y0: f64, x1: f64, y1: f64| {
+        let ((a, b), (c, d)) = (to_out(x0, y0), to_out(x1 - 1.0, y1 - 1.0));
+        let mut range = (255u8, 0u8);
+        for y in b..=d {
+            for x in a..=c {
+                let v = img.get_pixel(x, y).0[3];
+                range = (range.0.min(v), range.1.max(v));
+            }
+        }
+        range
+    };
+    // The opening is centred at (700, 380): the white lip runs between ellipses of semi-axes
+    // 394x115 and 378x106, the white inside fills the inner one.
+    for (what, rect) in [
+        ("lip at the back", [690.0, 267.0, 710.0, 272.0]),
+        ("lip at the front", [690.0, 488.0, 710.0, 493.0]),
+        ("lip on the left", [310.0, 370.0, 318.0, 390.0]),
+        ("lip on the right", [1082.0, 370.0, 1090.0, 390.0]),
+        ("inside", [560.0, 320.0, 840.0, 460.0]),
+    ] {
+        let (lo, _) = alpha(rect[0], rect[1], rect[2], rect[3]);
+        assert_eq!(lo, 255, "{what}: source {rect:?} has a hole");
+    }
+    // The sweep beside the cup, inside the trimmed box, is cleared.
+    for (what, rect) in [
+        ("above left of the opening", [305.0, 262.0, 340.0, 285.0]),
+        ("left of the foot", [305.0, 880.0, 345.0, 940.0]),
+    ] {
+        let (_, hi) = alpha(rect[0], rect[1], rect[2], rect[3]);
+        assert_eq!(hi, 0, "{what}: source {rect:?} is not clear");
+    }
 }
 
 #[test]
@@ -380,7 +443,7 @@ fn outputs_and_manifest_order_do_not_depend_on_jobs() {
         assert_exit(&o, 1); // the truncated fixture fails in both
         out
     };
-    // 12 sources: one worker, and more workers than cores (each worker takes whole files).
+    // 13 sources: one worker, and more workers than cores (each worker takes whole files).
     let (one, many) = (run("1"), run("3"));
     let handoffs = |out: &Path| -> Vec<(String, String)> {
         read_json(&out.join("manifest.json"))["handoffs"]
@@ -391,7 +454,7 @@ fn outputs_and_manifest_order_do_not_depend_on_jobs() {
             .collect()
     };
     let (a, b) = (handoffs(&one), handoffs(&many));
-    assert_eq!(a.len(), 24, "{a:?}");
+    assert_eq!(a.len(), 26, "{a:?}");
     assert_eq!(a, b);
     let mut compared = 0;
     for spec in ["amazon-main", "mockup-input"] {
@@ -406,5 +469,5 @@ fn outputs_and_manifest_order_do_not_depend_on_jobs() {
             compared += 1;
         }
     }
-    assert_eq!(compared, 22, "11 good sources x 2 specs");
+    assert_eq!(compared, 24, "12 good sources x 2 specs");
 }
