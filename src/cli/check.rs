@@ -161,8 +161,14 @@ pub fn render(report: &CheckReport) -> String {
         out.push_str(&format!("left out {}: {}\n", s.path, s.message));
     }
     let s = &report.summary;
+    // With several specs each file gives several results; the counts are of results.
+    let results = if many_specs {
+        format!(" ({} results)", report.files.len())
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "\n{} file{} checked against {}: {} ready, {} need review, {} break a rule{}\n",
+        "\n{} file{} checked against {}{results}: {} ready, {} need review, {} break a rule{}\n",
         s.files,
         if s.files == 1 { "" } else { "s" },
         report.specs.join(", "),

@@ -44,7 +44,9 @@ pub fn visible_box(
     let n = usize::from(channels);
     // Opaque RGB against a colour (every written JPEG) needs no alpha arithmetic.
     let visible = |p: &[u8]| match (n, bg) {
-        (3, Background::Color(c)) => (0..3).any(|i| p[i].abs_diff(c[i]) > VISIBLE_DIFF),
+        (3, Background::Color(c)) if !opaque_counts => {
+            (0..3).any(|i| p[i].abs_diff(c[i]) > VISIBLE_DIFF)
+        }
         _ => is_visible(p, bg, opaque_counts),
     };
     // Margins are skipped 16 pixels at a time where every pixel is plainly unseen (clear,
@@ -298,37 +300,50 @@ pub fn background_stats(
         .unwrap_or(0);
     // Only when something off the background sits on the edge: follow it inwards through
     // off-background pixels and see whether it reaches the product.
-    let reaches_edge = edge_worst > tolerance && product.is_some() && {
-        let (wu, hu) = (w as usize, h as usize);
-        let inside = |x: usize, y: usize| (ex0..ex1).contains(&x) && (ey0..ey1).contains(&y);
-        let mut seen = vec![false; wu * hu];
-        let mut stack: Vec<(usize, usize)> = edge_ring(w, h)
-            .map(|(x, y)| (x as usize, y as usize))
-            .filter(|&(x, y)| dist(at(x, y)) > tolerance)
-            .collect();
-        for &(x, y) in &stack {
-            seen[y * wu + x] = true;
-        }
-        let mut found = false;
-        while let Some((x, y)) = stack.pop() {
-            if inside(x, y) {
-                found = true;
-                break;
-            }
-            let next = [
-                (x.wrapping_sub(1), y),
-                (x + 1, y),
-                (x, y.wrapping_sub(1)),
-                (x, y + 1),
-            ];
-            for (nx, ny) in next {
-                if nx < wu && ny < hu && !seen[ny * wu + nx] && dist(at(nx, ny)) > tolerance {
-                    seen[ny * wu + nx] = true;
-                    stack.push((nx, ny));
+    let reaches_edge = match product {
+        Some(r) if edge_worst > tolerance => {
+            let (wu, hu) = (w as usize, h as usize);
+            let inside = |x: usize, y: usize| {
+                (r.x as usize..r.right() as usize).contains(&x)
+                    && (r.y as usize..r.bottom() as usize).contains(&y)
+            };
+            // A bit per pixel and one u32 per queued pixel: an off-white 100 MP backdrop
+            // costs 12.5 MB of marks, not a byte per pixel plus two words per queued one.
+            let mut seen = vec![0u64; (wu * hu).div_ceil(64)];
+            let mut mark = |i: usize| {
+                let fresh = seen[i / 64] & (1 << (i % 64)) == 0;
+                seen[i / 64] |= 1 << (i % 64);
+                fresh
+            };
+            let mut stack: Vec<u32> = Vec::new();
+            for (x, y) in edge_ring(w, h) {
+                let i = y as usize * wu + x as usize;
+                if dist(at(x as usize, y as usize)) > tolerance && mark(i) {
+                    stack.push(i as u32);
                 }
             }
+            let mut found = false;
+            while let Some(i) = stack.pop() {
+                let (x, y) = (i as usize % wu, i as usize / wu);
+                if inside(x, y) {
+                    found = true;
+                    break;
+                }
+                let next = [
+                    (x.wrapping_sub(1), y),
+                    (x + 1, y),
+                    (x, y.wrapping_sub(1)),
+                    (x, y + 1),
+                ];
+                for (nx, ny) in next {
+                    if nx < wu && ny < hu && dist(at(nx, ny)) > tolerance && mark(ny * wu + nx) {
+                        stack.push((ny * wu + nx) as u32);
+                    }
+                }
+            }
+            found
         }
-        found
+        _ => false,
     };
     BackgroundStats {
         worst,

@@ -163,20 +163,25 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
 /// cap or target, but never below its `min_quality`: past that, a file too big is left as it
 /// is for verify to report. Returns the bytes and the quality used.
 fn encode_within_limit(img: &Rendered, spec: &Spec) -> Result<(Vec<u8>, u8), EncodeError> {
-    let goal = match (spec.hard_max_bytes(), spec.target_bytes) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let goal = [spec.hard_max_bytes(), spec.target_bytes]
+        .into_iter()
+        .flatten()
+        .min();
     let floor = spec.min_quality();
     let mut s = spec.clone();
     loop {
         let bytes = encode(img, &s)?;
         let over = goal.is_some_and(|m| bytes.len() as u64 > m);
-        let lossy = s.format != Format::Png && s.quality < 100;
-        if !over || !lossy || s.quality < floor + 5 {
+        // WebP at 100 is lossless; JPEG at 100 is still lossy and may step down.
+        let lossy = match s.format {
+            Format::Png => false,
+            Format::Webp => s.quality < 100,
+            Format::Jpeg => true,
+        };
+        if !over || !lossy || s.quality <= floor {
             return Ok((bytes, s.quality));
         }
-        s.quality -= 5;
+        s.quality = s.quality.saturating_sub(5).max(floor);
     }
 }
 

@@ -12,7 +12,7 @@ use super::color;
 use super::decode::{probe, DecodeError, Limits};
 use super::jpeg_info;
 use super::measure::{backdrop_colour, background_stats, laplacian_variance, visible_box};
-use crate::spec::{size_words, Align, Background, Spec, Subsampling};
+use crate::spec::{sizes_words, Align, Background, Spec, Subsampling};
 
 /// What a failed check means for the asset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -66,7 +66,7 @@ impl CheckName {
             FillRatio => "Approve the product at this size, or reject it to re-frame?",
             Centering => "Approve it off-centre, or reject it?",
             Upscale => "Use this image anyway, or supply a larger source?",
-            FileSizeTarget => "Approve the larger file, or lower the spec's quality floor?",
+            FileSizeTarget => "Approve the larger file, or make it smaller?",
             Sharpness => "Is it sharp enough to list?",
             PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
             CutoutSource => "Are the edges and shadow acceptable for a mockup?",
@@ -181,13 +181,19 @@ impl From<DynamicImage> for Pixels {
 fn read_back(bytes: &[u8], format: ImageFormat, dec: impl ImageDecoder) -> Option<Pixels> {
     if format == ImageFormat::Jpeg && dec.color_type() == image::ColorType::Rgb8 {
         drop(dec);
-        let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB).ok()?;
-        return Some(Pixels {
-            width: u32::try_from(img.width).ok()?,
-            height: u32::try_from(img.height).ok()?,
-            channels: 3,
-            data: img.pixels,
-        });
+        // A CMYK or YCCK JPEG (made elsewhere) is one libjpeg-turbo will not give as RGB:
+        // the image crate reads those.
+        return match turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB) {
+            Ok(img) => Some(Pixels {
+                width: u32::try_from(img.width).ok()?,
+                height: u32::try_from(img.height).ok()?,
+                channels: 3,
+                data: img.pixels,
+            }),
+            Err(_) => Some(Pixels::from(
+                image::load_from_memory_with_format(bytes, format).ok()?,
+            )),
+        };
     }
     Some(Pixels::from(DynamicImage::from_decoder(dec).ok()?))
 }
@@ -421,14 +427,17 @@ fn run(bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
             spec.background, bg.edge_worst
         ),
     ));
-    checks.push(Check::new(
-        CheckName::ShadowToEdge,
-        json!(bg.reaches_edge),
-        json!(false),
-        !bg.reaches_edge,
-        Severity::Review,
-        "Off-background pixels run unbroken from the product to the edge of the frame: a shadow or backdrop reaching the edge, or a cropped product.".into(),
-    ));
+    // With the whole backdrop off, every edge pixel is off too: purity says it once.
+    if backdrop_note.is_empty() {
+        checks.push(Check::new(
+            CheckName::ShadowToEdge,
+            json!(bg.reaches_edge),
+            json!(false),
+            !bg.reaches_edge,
+            Severity::Review,
+            "Off-background pixels run unbroken from the product to the edge of the frame: a shadow or backdrop reaching the edge, or a cropped product.".into(),
+        ));
+    }
 
     let fill = product.map_or(0.0, |r| {
         (f64::from(r.w) / f64::from(w)).max(f64::from(r.h) / f64::from(h))
@@ -443,9 +452,10 @@ fn run(bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         format!(
             "The product spans {} of the frame on its longest side; {} wants at least {}.",
             percent(fill),
-            spec.bounds
-                .as_ref()
-                .map_or(spec.id.as_str(), |b| b.marketplace.as_str()),
+            match (&spec.bounds, spec.min_fill_ratio) {
+                (Some(b), Some(_)) => b.marketplace.clone(),
+                _ => format!("{} (a house rule)", spec.id),
+            },
             percent(min_fill)
         ),
     ));
@@ -484,32 +494,33 @@ fn run(bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     }
     let n = bytes.len() as u64;
     if let Some(max) = spec.hard_max_bytes() {
+        let (got, cap) = sizes_words(n, max);
         checks.push(Check::new(
             CheckName::FileSize,
             json!(n),
             json!(max),
             n <= max,
             Severity::Fail,
-            format!(
-                "The file is {}; the limit is {}.",
-                size_words(n),
-                size_words(max)
-            ),
+            format!("The file is {got}; the limit is {cap}."),
         ));
     }
     if let Some(target) = spec.target_bytes {
+        let (got, want) = sizes_words(n, target);
         checks.push(Check::new(
             CheckName::FileSizeTarget,
             json!(n),
             json!(target),
             n <= target,
             Severity::Review,
-            format!(
-                "The file is {}, over the recommended {} even at quality {} (the spec's lowest).",
-                size_words(n),
-                size_words(target),
-                spec.min_quality()
-            ),
+            match mode {
+                Mode::Output(p) => format!(
+                    "The file is {got}, over the recommended {want} even at quality {} (the spec's lowest).",
+                    p.quality.unwrap_or(spec.quality)
+                ),
+                Mode::Existing => format!(
+                    "The file is {got}, over the recommended {want}: it may upload and load slowly."
+                ),
+            },
         ));
     }
     if let Some(r) = product {

@@ -242,10 +242,6 @@ pub struct Bounds {
     pub max_bytes: Option<u64>,
 }
 
-/// How far a measured aspect may be from a required one: a pixel of rounding on a
-/// 2000 px side.
-const ASPECT_TOLERANCE: f64 = 0.001;
-
 impl Bounds {
     /// The rules a `width` x `height` file of `format` and `bytes` breaks, in words; empty
     /// when it keeps them all. `bytes` is `None` before a file exists.
@@ -277,8 +273,9 @@ impl Bounds {
             ));
         }
         if let Some(aspect) = self.aspect {
-            let got = f64::from(width) / f64::from(height.max(1));
-            if (got - aspect).abs() > ASPECT_TOLERANCE * aspect {
+            // One pixel of rounding either way.
+            let want_w = (f64::from(height) * aspect).round();
+            if (f64::from(width) - want_w).abs() > 1.0 {
                 out.push(format!(
                     "the shape {width}x{height} is not the {} width:height {m} requires",
                     aspect_words(aspect)
@@ -341,10 +338,20 @@ fn aspect_words(a: f64) -> String {
 
 /// Bytes in the unit a seller reads: `412 KB`, `9.5 MB`.
 pub fn size_words(n: u64) -> String {
-    if n >= 1_000_000 {
+    if n >= 999_500 {
         format!("{:.1} MB", n as f64 / 1e6)
     } else {
         format!("{} KB", n.div_ceil(1000))
+    }
+}
+
+/// Two sizes in words, exact where rounding would make them read the same.
+pub fn sizes_words(a: u64, b: u64) -> (String, String) {
+    let (x, y) = (size_words(a), size_words(b));
+    if x == y && a != b {
+        (format!("{a} bytes"), format!("{b} bytes"))
+    } else {
+        (x, y)
     }
 }
 
@@ -370,6 +377,10 @@ impl Spec {
             message: e.message().to_string(),
         };
         let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        // The field's old name, so that it overrides a built-in's new one when merged.
+        if let Some(v) = table.remove("border_tolerance") {
+            table.entry("background_tolerance").or_insert(v);
+        }
         let leaves = table
             .get("leaves_marketplace_rules")
             .and_then(toml::Value::as_bool)
@@ -513,12 +524,11 @@ impl Spec {
             }
         }
         if let Some(b) = &self.bounds {
-            let bytes = self.max_bytes.filter(|_| b.max_bytes.is_none());
             let broken = b.broken(self.width, self.height, self.format.name(), None);
             let broken = broken.into_iter().next().or_else(|| {
                 // A size target above the marketplace's cap would never be reached.
                 let cap = b.max_bytes?;
-                let t = self.target_bytes.or(bytes)?;
+                let t = self.target_bytes?;
                 (t > cap).then(|| {
                     format!(
                         "a size target of {} is over {}'s limit of {}",
@@ -661,5 +671,24 @@ mod tests {
                 assert_eq!(id, "mockup-input", "every marketplace spec carries bounds");
             }
         }
+    }
+
+    #[test]
+    fn the_old_border_tolerance_name_still_overrides_a_builtin() {
+        let s = Spec::from_toml(
+            "old.toml",
+            "extends = \"shopify\"\nid = \"old\"\nborder_tolerance = 3\n",
+        )
+        .unwrap();
+        assert_eq!(s.background_tolerance, 3);
+    }
+
+    #[test]
+    fn sizes_that_round_alike_are_said_exactly() {
+        assert_eq!(size_words(999_999), "1.0 MB");
+        assert_eq!(
+            sizes_words(1_000_001, 1_000_000),
+            ("1000001 bytes".into(), "1000000 bytes".into())
+        );
     }
 }
