@@ -66,32 +66,35 @@ pub fn check(
 ) -> Result<CheckReport, CliError> {
     // No output folder: nothing is written, so nothing needs leaving out.
     let walk = collect_inputs(inputs, std::path::Path::new(""), &[])?;
+    let spec_refs: Vec<&Spec> = specs.iter().collect();
     let per_file = engine.map(&walk.inputs, |input| {
         let path = input.path.display().to_string();
-        let bytes = read_source(&input.path, limits);
+        // Read and decoded once, judged against every spec.
+        let result = read_source(&input.path, limits).and_then(|b| {
+            check_existing(&b, &spec_refs, limits)
+                .map_err(|e| Failure::new(e.code(), e.to_string()))
+        });
         specs
             .iter()
-            .map(|spec| {
-                let result = bytes.as_ref().map_err(Clone::clone).and_then(|b| {
-                    check_existing(b, spec, limits)
-                        .map_err(|e| Failure::new(e.code(), e.to_string()))
-                });
-                match result {
-                    Ok(checks) => FileCheck {
+            .enumerate()
+            .map(|(i, spec)| match &result {
+                Ok(per_spec) => {
+                    let checks = per_spec.get(i).cloned().unwrap_or_default();
+                    FileCheck {
                         path: path.clone(),
                         spec: spec.id.clone(),
                         state: state_of(&checks),
                         checks,
                         error: None,
-                    },
-                    Err(e) => FileCheck {
-                        path: path.clone(),
-                        spec: spec.id.clone(),
-                        state: State::Failed,
-                        checks: Vec::new(),
-                        error: Some(e),
-                    },
+                    }
                 }
+                Err(e) => FileCheck {
+                    path: path.clone(),
+                    spec: spec.id.clone(),
+                    state: State::Failed,
+                    checks: Vec::new(),
+                    error: Some(e.clone()),
+                },
             })
             .collect::<Vec<_>>()
     });

@@ -211,20 +211,30 @@ fn round3(v: f64) -> f64 {
 /// Checks encoded bytes this pipeline wrote against the spec: exact canvas, format and
 /// encoder settings, plus every marketplace rule.
 pub fn verify(bytes: &[u8], spec: &Spec, facts: &RenderFacts) -> Vec<Check> {
-    run(bytes, spec, Mode::Output(facts))
+    match read(bytes) {
+        Some(file) => judge(&file, bytes, spec, Mode::Output(facts)),
+        None => vec![undecodable()],
+    }
 }
 
-/// Checks a file made elsewhere against the spec's marketplace rules (`shelfready check`):
+/// Checks a file made elsewhere against each spec's marketplace rules (`shelfready check`):
 /// any size and accepted format inside the marketplace's bounds, the background, the fill,
 /// sharpness and, for JPEGs, the quality it was saved at. Nothing is changed or written.
-/// The file is opened under `limits` first, so a decompression bomb is refused unread.
+/// The file is opened under `limits` first, so a decompression bomb is refused unread, and
+/// decoded once for all the specs. One list of checks per spec, in order.
 pub fn check_existing(
     bytes: &[u8],
-    spec: &Spec,
+    specs: &[&Spec],
     limits: &Limits,
-) -> Result<Vec<Check>, DecodeError> {
+) -> Result<Vec<Vec<Check>>, DecodeError> {
     probe(bytes, limits)?;
-    Ok(run(bytes, spec, Mode::Existing))
+    Ok(match read(bytes) {
+        Some(file) => specs
+            .iter()
+            .map(|spec| judge(&file, bytes, spec, Mode::Existing))
+            .collect(),
+        None => specs.iter().map(|_| vec![undecodable()]).collect(),
+    })
 }
 
 /// The name a format goes by in specs and bounds.
@@ -240,30 +250,45 @@ fn format_name(format: ImageFormat) -> &'static str {
     }
 }
 
-fn run(bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
+/// A file read back: its format, embedded ICC and EXIF blocks, and pixels as stored.
+struct ReadBack {
+    format: ImageFormat,
+    icc: Option<Vec<u8>>,
+    exif: Option<Vec<u8>>,
+    img: Pixels,
+}
+
+fn read(bytes: &[u8]) -> Option<ReadBack> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let format = reader.format()?;
+    let mut dec = reader.into_decoder().ok()?;
+    let icc = dec.icc_profile().ok().flatten();
+    let exif = dec.exif_metadata().ok().flatten();
+    let img = read_back(bytes, format, dec)?;
+    Some(ReadBack {
+        format,
+        icc,
+        exif,
+        img,
+    })
+}
+
+fn undecodable() -> Check {
+    Check::new(
+        CheckName::Decodes,
+        json!(false),
+        json!(true),
+        false,
+        Severity::Fail,
+        "The file could not be decoded.".into(),
+    )
+}
+
+fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     let mut checks = Vec::new();
-    let decoded = (|| {
-        let reader = ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .ok()?;
-        let format = reader.format()?;
-        let mut dec = reader.into_decoder().ok()?;
-        let icc = dec.icc_profile().ok().flatten();
-        let exif = dec.exif_metadata().ok().flatten();
-        let img = read_back(bytes, format, dec)?;
-        Some((format, icc, exif, img))
-    })();
-    let Some((format, icc, exif, img)) = decoded else {
-        checks.push(Check::new(
-            CheckName::Decodes,
-            json!(false),
-            json!(true),
-            false,
-            Severity::Fail,
-            "The file could not be decoded.".into(),
-        ));
-        return checks;
-    };
+    let (format, icc, exif, img) = (file.format, &file.icc, &file.exif, &file.img);
     let fmt = format_name(format);
     let (w, h) = (img.width, img.height);
     let output = matches!(mode, Mode::Output(_));
