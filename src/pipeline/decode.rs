@@ -350,7 +350,13 @@ fn tiff_variant(bytes: &[u8], kind: &image::error::UnsupportedErrorKind) -> Stri
     let Ok(mut d) = Decoder::new(Cursor::new(bytes)) else {
         return fallback();
     };
-    let mut tag = |t| d.find_tag_unsigned::<u32>(t).ok().flatten();
+    // Per-sample tags hold one value for each sample; the first stands for all here.
+    let mut tag = |t| {
+        d.find_tag_unsigned_vec::<u32>(t)
+            .ok()
+            .flatten()
+            .and_then(|v| v.first().copied())
+    };
     let compression = tag(Tag::Compression).unwrap_or(1);
     let photometric = tag(Tag::PhotometricInterpretation);
     let bits = tag(Tag::BitsPerSample).unwrap_or(1);
@@ -704,33 +710,49 @@ mod tests {
         assert!(err.to_string().contains("colour planes"), "{err}");
     }
 
-    /// A little-endian one-strip grey TIFF: `bits` per sample, the tags Compression,
-    /// PhotometricInterpretation and SampleFormat as given, and `data` as the strip.
-    fn grey_tiff(w: u32, h: u32, bits: u32, tags: [u32; 3], data: &[u8]) -> Vec<u8> {
+    /// A little-endian one-strip TIFF of `samples` (1 or 3) samples a pixel, `bits` each:
+    /// the tags Compression, PhotometricInterpretation and SampleFormat as given, and `data`
+    /// as the strip.
+    fn tiff(w: u32, h: u32, samples: u16, bits: u16, tags: [u16; 3], data: &[u8]) -> Vec<u8> {
         let [compression, photometric, sample_format] = tags;
         let n = 10u16;
-        let data_at = 8 + 2 + 12 * u32::from(n) + 4;
-        let entries: [(u16, u16, u32); 10] = [
-            (256, 4, w),
-            (257, 4, h),
-            (258, 3, bits),
-            (259, 3, compression),
-            (262, 3, photometric),
-            (273, 4, data_at),
-            (277, 3, 1),
-            (278, 4, h),
-            (279, 4, data.len() as u32),
-            (339, 3, sample_format),
+        // Per-sample values of three samples do not fit in an entry: they follow the IFD.
+        let arrays_at = 8 + 2 + 12 * u32::from(n) + 4;
+        let data_at = arrays_at + 16;
+        let per_sample = |value: u16, at: u32| match samples {
+            1 => (1, u32::from(value)),
+            _ => (u32::from(samples), at),
+        };
+        let (bits_count, bits_value) = per_sample(bits, arrays_at);
+        let (format_count, format_value) = per_sample(sample_format, arrays_at + 8);
+        let entries: [(u16, u16, u32, u32); 10] = [
+            (256, 4, 1, w),
+            (257, 4, 1, h),
+            (258, 3, bits_count, bits_value),
+            (259, 3, 1, u32::from(compression)),
+            (262, 3, 1, u32::from(photometric)),
+            (273, 4, 1, data_at),
+            (277, 3, 1, u32::from(samples)),
+            (278, 4, 1, h),
+            (279, 4, 1, data.len() as u32),
+            (339, 3, format_count, format_value),
         ];
         let mut out = b"II*\0\x08\0\0\0".to_vec();
         out.extend_from_slice(&n.to_le_bytes());
-        for (tag, kind, value) in entries {
+        for (tag, kind, count, value) in entries {
             out.extend_from_slice(&tag.to_le_bytes());
             out.extend_from_slice(&kind.to_le_bytes());
-            out.extend_from_slice(&1u32.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
             out.extend_from_slice(&value.to_le_bytes());
         }
         out.extend_from_slice(&0u32.to_le_bytes());
+        for value in [bits, sample_format] {
+            let mut array = [0u8; 8];
+            for k in 0..3 {
+                array[k * 2..k * 2 + 2].copy_from_slice(&value.to_le_bytes());
+            }
+            out.extend_from_slice(&array);
+        }
         out.extend_from_slice(data);
         out
     }
@@ -739,23 +761,34 @@ mod tests {
     /// save it as PNG, JPEG, WebP or TIFF".
     #[test]
     fn refused_tiff_variants_are_named_without_contradiction() {
-        let fax = grey_tiff(
+        let fax = tiff(
             16,
             4,
+            1,
             1,
             [3, 0, 1], // Group 3 fax, white is zero,
             &[0u8; 8],
         );
-        let float = grey_tiff(
+        let float = tiff(
             4,
             4,
+            1,
             32,
             [1, 1, 3], // uncompressed, black is zero, float,
             &[0u8; 64],
         );
+        let ycbcr = tiff(
+            4,
+            4,
+            3,
+            8,
+            [1, 6, 1], // uncompressed YCbCr: image reads YCbCr only inside JPEG
+            &[128u8; 48],
+        );
         for (bytes, variant) in [
             (fax, "(CCITT Group 3 fax compression)"),
             (float, "(grey with 32-bit floating-point samples)"),
+            (ycbcr, "(YCbCr colour with 8-bit integer samples)"),
         ] {
             let err = decode(&bytes, &Limits::default()).unwrap_err();
             let text = err.to_string();
@@ -776,9 +809,10 @@ mod tests {
         let grey = image::GrayImage::from_fn(16, 8, |x, _| image::Luma([(x * 16) as u8]));
         let mut jpeg = Cursor::new(Vec::new());
         grey.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
-        let bytes = grey_tiff(
+        let bytes = tiff(
             16,
             8,
+            1,
             8,
             [7, 1, 1], // JPEG, black is zero,
             jpeg.get_ref(),
