@@ -25,88 +25,128 @@ pub fn key_sweep(frame: &mut Frame, key: &SweepKey) {
     }
     let (lo, hi) = (f64::from(key.low), f64::from(key.high));
     let model = key.model;
-    // The distance ramp everywhere first; alpha below 255 then marks the background-like
-    // pixels the flood may cross, with no second buffer of distances.
-    frame
+    // The distance ramp everywhere first, noting which pixels are background-like (alpha
+    // below 255) in a byte map the flood then walks: a quarter of the frame's bytes.
+    let mut state = vec![CLOSED; w * h];
+    // Each row's first and last product pixel.
+    let spans: Vec<Option<(usize, usize)>> = frame
         .pixels
         .par_chunks_mut(w * 4)
+        .zip(state.par_chunks_mut(w))
         .enumerate()
-        .for_each(|(y, row)| {
+        .map(|(y, (row, state))| {
             let bg = model.at(y as f64);
-            for p in row.chunks_exact_mut(4) {
+            let mut span: Option<(usize, usize)> = None;
+            for (x, (p, s)) in row.chunks_exact_mut(4).zip(state).enumerate() {
                 let d = (0..3)
                     .map(|c| (f64::from(p[c]) - bg[c]).abs())
                     .fold(0.0, f64::max);
                 let a = ((d - lo) / (hi - lo)).clamp(0.0, 1.0);
                 p[3] = (a * 255.0).round() as u8;
+                if p[3] < 255 {
+                    *s = OPEN;
+                } else {
+                    span = Some(span.map_or((x, x), |(first, _)| (first, x)));
+                }
             }
-        });
-    let reached = flood_from_border(&frame.pixels, w, h);
+            span
+        })
+        .collect();
+    // Only open pixels inside the product's box can be walled off; everything outside it
+    // is open and reaches the border. Flood the box grown by one pixel: its edge is either
+    // the image's border or open pixels outside the box, which connect to that border.
+    let rows: Vec<usize> = (0..h).filter(|&y| spans[y].is_some()).collect();
+    let (Some(&y0), Some(&y1)) = (rows.first(), rows.last()) else {
+        return;
+    };
+    let x0 = spans.iter().flatten().map(|s| s.0).min().unwrap_or(0);
+    let x1 = spans.iter().flatten().map(|s| s.1).max().unwrap_or(w - 1);
+    let region = Region {
+        x0: x0.saturating_sub(1),
+        y0: y0.saturating_sub(1),
+        x1: (x1 + 1).min(w - 1),
+        y1: (y1 + 1).min(h - 1),
+    };
+    flood_from_edge(&mut state, w, region);
     // Background-like but walled off from the border by product: part of the product. The
     // flooded pixels keep their ramp, so the soft edge at the true boundary stays.
-    frame
-        .pixels
+    let Region { x0, y0, x1, y1 } = region;
+    frame.pixels[y0 * w * 4..(y1 + 1) * w * 4]
         .par_chunks_mut(w * 4)
-        .zip(reached.par_chunks(w))
-        .for_each(|(row, reached)| {
-            for (p, &r) in row.chunks_exact_mut(4).zip(reached) {
-                if !r {
+        .zip(state[y0 * w..(y1 + 1) * w].par_chunks(w))
+        .for_each(|(row, state)| {
+            let pixels = row[x0 * 4..(x1 + 1) * 4].chunks_exact_mut(4);
+            for (p, &s) in pixels.zip(&state[x0..=x1]) {
+                if s == OPEN {
                     p[3] = 255;
                 }
             }
         });
 }
 
-/// Marks the pixels of RGBA8 `pixels` (`w` x `h`) with alpha below 255 that connect to the
-/// image border through such pixels (4-connected). A scanline fill: each run of open
-/// pixels is filled whole and seeds at most one entry per open run in the rows above and
-/// below, so the stack stays small and every pixel is read a few times at most.
-fn flood_from_border(pixels: &[u8], w: usize, h: usize) -> Vec<bool> {
-    let open = |i: usize| pixels[i * 4 + 3] < 255;
-    let mut reached = vec![false; w * h];
+/// A pixel rectangle, edges included.
+#[derive(Clone, Copy)]
+struct Region {
+    x0: usize,
+    y0: usize,
+    x1: usize,
+    y1: usize,
+}
+
+/// Flood states of a pixel: product, background-like, background-like and reached.
+const CLOSED: u8 = 0;
+const OPEN: u8 = 1;
+const REACHED: u8 = 2;
+
+/// Turns the [`OPEN`] pixels of `region` (in a state map `w` wide) that connect to the
+/// region's edge through open pixels (4-connected) into [`REACHED`]; pixels outside the
+/// region are never read. A scanline fill: each run of open pixels is filled whole and
+/// seeds one entry per open run in the rows above and below, so the stack stays small and
+/// every pixel is read a few times at most.
+fn flood_from_edge(state: &mut [u8], w: usize, region: Region) {
+    let Region { x0, y0, x1, y1 } = region;
     let mut stack: Vec<(u32, u32)> = Vec::new();
-    for x in 0..w {
-        stack.push((x as u32, 0));
-        stack.push((x as u32, (h - 1) as u32));
+    for x in x0..=x1 {
+        stack.push((x as u32, y0 as u32));
+        stack.push((x as u32, y1 as u32));
     }
-    for y in 0..h {
-        stack.push((0, y as u32));
-        stack.push(((w - 1) as u32, y as u32));
+    for y in y0..=y1 {
+        stack.push((x0 as u32, y as u32));
+        stack.push((x1 as u32, y as u32));
     }
     while let Some((x, y)) = stack.pop() {
         let (x, y) = (x as usize, y as usize);
-        let row = y * w;
-        if reached[row + x] || !open(row + x) {
+        let row = &mut state[y * w + x0..=y * w + x1];
+        let x = x - x0;
+        if row[x] != OPEN {
             continue;
         }
-        let (mut l, mut r) = (x, x);
-        while l > 0 && !reached[row + l - 1] && open(row + l - 1) {
-            l -= 1;
-        }
-        while r + 1 < w && !reached[row + r + 1] && open(row + r + 1) {
-            r += 1;
-        }
-        reached[row + l..=row + r].fill(true);
+        let l = row[..x]
+            .iter()
+            .rposition(|&s| s != OPEN)
+            .map_or(0, |i| i + 1);
+        let r = row[x..]
+            .iter()
+            .position(|&s| s != OPEN)
+            .map_or(row.len(), |i| x + i);
+        row[l..r].fill(REACHED);
         for ny in [y.wrapping_sub(1), y + 1] {
-            if ny >= h {
+            if ny < y0 || ny > y1 {
                 continue;
             }
-            let nrow = ny * w;
-            let mut nx = l;
-            while nx <= r {
-                if !reached[nrow + nx] && open(nrow + nx) {
-                    stack.push((nx as u32, ny as u32));
-                    // One seed per run: the fill from it covers the rest.
-                    while nx <= r && !reached[nrow + nx] && open(nrow + nx) {
-                        nx += 1;
-                    }
-                } else {
-                    nx += 1;
-                }
+            let next = &state[ny * w + x0 + l..ny * w + x0 + r];
+            let mut nx = 0;
+            while let Some(start) = next[nx..].iter().position(|&s| s == OPEN) {
+                let start = nx + start;
+                stack.push(((x0 + l + start) as u32, ny as u32));
+                // One seed per run: the fill from it covers the rest.
+                nx = next[start..]
+                    .iter()
+                    .position(|&s| s != OPEN)
+                    .map_or(next.len(), |i| start + i);
             }
         }
     }
-    reached
 }
 
 /// Background colour as a linear function of the row: sweeps darken or lighten top to bottom.
@@ -198,5 +238,17 @@ mod tests {
         assert_eq!(alpha(&f, 19, 30), 255, "soft pixel inside the frame");
         // The soft pixel on the true boundary keeps its ramp: (20 - 8) / 28 of 255.
         assert_eq!(alpha(&f, 14, 30), 109, "soft pixel at the boundary");
+
+        // A product across the whole width: the sweep above and below it each reach the
+        // border, though the product's box touches both sides.
+        let mut f = Frame::from_rgba(60, 60, [240, 240, 240, 255].repeat(60 * 60));
+        for i in (28 * 60 * 4..32 * 60 * 4).step_by(4) {
+            f.pixels[i..i + 3].copy_from_slice(&[60; 3]);
+        }
+        key_sweep(&mut f, &key);
+        assert_eq!(
+            [alpha(&f, 30, 10), alpha(&f, 30, 30), alpha(&f, 30, 50)],
+            [0, 255, 0]
+        );
     }
 }
