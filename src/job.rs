@@ -35,7 +35,8 @@ pub struct SourceJob {
 
 /// Runs one source for every spec; returns one handoff per spec, in spec order. Never
 /// panics on bad input and never stops a batch: a bug in the pipeline becomes a failed
-/// handoff with `internal-error`.
+/// handoff with `internal-error`. An output the cancel flag stopped is left out (fewer
+/// handoffs than specs): nothing about it is written, and its earlier output stands.
 pub fn run_source(store: &dyn Store, job: SourceJob, opts: &JobOptions) -> Vec<Handoff> {
     let SourceJob {
         source,
@@ -135,7 +136,7 @@ pub fn run_source(store: &dyn Store, job: SourceJob, opts: &JobOptions) -> Vec<H
     }
     .into_iter();
     for d in done.iter_mut().filter(|d| d.is_none()) {
-        *d = fresh.next();
+        *d = fresh.next().flatten();
     }
     done.into_iter().flatten().collect()
 }
@@ -165,7 +166,10 @@ fn finish(
     mut h: Handoff,
     out: Result<Output, Failure>,
     opts: &JobOptions,
-) -> Handoff {
+) -> Option<Handoff> {
+    if matches!(&out, Err(f) if f.code == ErrorCode::Cancelled) {
+        return None;
+    }
     let mut not_ours = false;
     match out {
         Err(f) => h.error = h.error.take().or(Some(f)),
@@ -210,7 +214,7 @@ fn finish(
             h.error = Some(internal(&e));
             match h.settled(spec, opts.clock) {
                 Ok(s) => s,
-                Err(_) => return h,
+                Err(_) => return Some(h),
             }
         }
     };
@@ -221,7 +225,7 @@ fn finish(
     }
     let Err(e) = store.put_handoff(source, spec, &settled) else {
         tracing::info!(spec = %spec.id, state = settled.state.as_str(), "output done");
-        return settled;
+        return Some(settled);
     };
     // The handoff could not be recorded: the output does not stand.
     tracing::error!("{e}");
@@ -237,5 +241,5 @@ fn finish(
     if let Err(e) = store.put_handoff(source, spec, &failed) {
         tracing::warn!("{e}");
     }
-    failed
+    Some(failed)
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod engine;
 pub mod handoff;
 pub mod job;
+pub mod naming;
 pub mod pipeline;
 pub mod spec;
 pub mod store;

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -58,6 +58,22 @@ fn keep_c_heap() {}
 
 /// Exit code for a wrong command line (sysexits EX_USAGE); 0, 1 and 2 report batch results.
 const EXIT_USAGE: u8 = 64;
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Set by the first Ctrl-C: the batch stops starting sources and writes its manifest.
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+/// The first Ctrl-C stops the batch cleanly; a second one ends the process at once (every
+/// output is written atomically, so nothing half-written is left either way).
+fn on_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("\nstopping: finishing the manifest (Ctrl-C again to quit at once)");
+    });
+}
 
 #[derive(Parser)]
 #[command(
@@ -74,7 +90,13 @@ struct Cli {
 enum Command {
     /// Normalize photos for one or more specs, verify every output and write manifests.
     ///
-    /// Exit status: 0 all outputs ready, 2 some need review, 1 some failed.
+    /// Outputs go to <out>/<spec>/<sub-folders>/<name>.<ext>, keeping each photo's folders
+    /// under the input. Re-runs keep unchanged outputs, and a name once given to a photo
+    /// stays that photo's.
+    ///
+    /// Exit status: 0 every output ready, 2 some need review, 1 some failed, 64 wrong
+    /// command line or spec, 74 output folder not writable, 75 output folder in use by
+    /// another run, 130 stopped by Ctrl-C (run the same command again to continue).
     Process {
         #[command(flatten)]
         batch: Batch,
@@ -91,7 +113,8 @@ enum Command {
     /// Check images made elsewhere against a spec's marketplace rules: nothing is changed or
     /// written. One line per file with the rules it breaks.
     ///
-    /// Exit status: 0 every file keeps every rule, 2 some need review, 1 some break a rule.
+    /// Exit status: 0 every file keeps every rule, 2 some need review, 1 some break a rule,
+    /// 64 wrong command line or spec.
     Check {
         #[command(flatten)]
         batch: Batch,
@@ -147,6 +170,10 @@ impl Batch {
 
 fn main() -> ExitCode {
     keep_c_heap();
+    if let Some(msg) = single_dash_long_option(std::env::args().skip(1)) {
+        eprintln!("error: {msg}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -213,14 +240,16 @@ fn run(cli: Cli) -> Result<u8> {
                     std::env::args().collect::<Vec<_>>().join(" "),
                     SystemClock.now()
                 ),
+                cancel: &CANCEL,
             };
+            on_ctrl_c();
             let manifest = run_process(&opts, &engine, json)?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&manifest)?);
             } else {
                 out!("{}", summary::render(&manifest, &out));
             }
-            Ok(manifest.exit_code as u8)
+            Ok(u8::try_from(manifest.exit_code).unwrap_or(1))
         }
         Command::Specs { id: None } => {
             outln!(
@@ -264,6 +293,35 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `-spec amazon-main` would read as `-s pec amazon-main`: a long option given with one
+/// dash is named, with the right spelling, instead of being taken apart.
+fn single_dash_long_option(args: impl Iterator<Item = String>) -> Option<String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let mut longs: Vec<String> = cmd
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments().filter_map(|a| a.get_long()))
+        .chain(["help", "version"])
+        .map(str::to_owned)
+        .collect();
+    longs.sort();
+    longs.dedup();
+    for arg in args.take_while(|a| a != "--") {
+        let Some(rest) = arg.strip_prefix('-').filter(|r| !r.starts_with('-')) else {
+            continue;
+        };
+        let name = rest.split('=').next().unwrap_or_default();
+        if name.len() > 1 && longs.iter().any(|l| l == name) {
+            return Some(format!(
+                "'{arg}' has one dash; write --{rest} (with one dash it reads as -{} {})",
+                &name[..1],
+                &rest[1..]
+            ));
+        }
+    }
+    None
 }
 
 /// The specs named on the command line, each once.

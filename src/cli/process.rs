@@ -1,20 +1,20 @@
 //! `shelfready process`: a thin loop over the one per-source call, through the folder store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::walk::{collect_inputs, Input};
 use super::CliError;
 use crate::engine::Engine;
-use crate::handoff::context_from_name;
 use crate::handoff::{
-    BatchManifest, Clock, ErrorCode, Failure, Goal, Handoff, State, Summary, PIPELINE_VERSION,
-    SCHEMA_VERSION, TOOL_VERSION,
+    BatchManifest, Clock, ErrorCode, Failure, Goal, Handoff, Photo, PhotoCounts, State, Summary,
+    PIPELINE_VERSION, SCHEMA_VERSION, TOOL_VERSION,
 };
 use crate::job::{run_source, JobOptions, SourceJob};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
-use crate::store::{FolderStore, SourceName, Store};
+use crate::store::{Claim, FolderStore, SourceName, Store};
 
 /// What a `process` run is asked to do.
 pub struct ProcessOptions<'a> {
@@ -26,6 +26,8 @@ pub struct ProcessOptions<'a> {
     pub clock: &'a dyn Clock,
     /// Who holds the output folder, as a second run is told.
     pub holder: String,
+    /// Set to stop the run (Ctrl-C): what is done stays, the rest is left for the next run.
+    pub cancel: &'a AtomicBool,
 }
 
 /// Reads at most `limit + 1` bytes: a device or a file growing under us cannot exhaust memory.
@@ -50,6 +52,8 @@ pub(crate) fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failu
 }
 
 /// Runs the batch. `on_source` is called as each source finishes (from worker threads).
+/// When `opts.cancel` is set (Ctrl-C), sources not yet started are left for the next run
+/// and sources in flight stop between stages without touching their earlier outputs.
 pub fn process(
     opts: &ProcessOptions,
     engine: &Engine,
@@ -67,73 +71,139 @@ pub fn process(
     }
     // Names are claimed in input order before any work starts: the same run gives the same
     // names whatever the thread count, and a name owned by another source is never taken.
-    let names = walk
+    let claims = walk
         .inputs
         .iter()
-        .map(|i| {
-            store
-                .claim_name(&i.key, &i.wanted_name)
-                .map(|name| SourceName {
-                    key: i.key.clone(),
-                    name,
-                })
-        })
+        .map(|i| store.claim_name(&i.key, &i.wanted_name))
         .collect::<Result<Vec<_>, _>>()?;
     on_start(walk.inputs.len());
-    let cancel = AtomicBool::new(false);
     let job_opts = JobOptions {
         specs: opts.specs,
         limits: opts.limits,
         force: opts.force,
         clock: opts.clock,
-        cancel: &cancel,
+        cancel: opts.cancel,
     };
-    let work: Vec<(&Input, &SourceName)> = walk.inputs.iter().zip(&names).collect();
-    let per_source = engine.map(&work, |(input, name)| {
+    let work: Vec<(&Input, &Claim)> = walk.inputs.iter().zip(&claims).collect();
+    let per_source: Vec<Option<Vec<Handoff>>> = engine.map(&work, |(input, claim)| {
+        if opts.cancel.load(Ordering::Relaxed) {
+            return None;
+        }
         let job = SourceJob {
-            source: (*name).clone(),
+            source: SourceName {
+                key: input.key.clone(),
+                name: claim.name.clone(),
+            },
             origin: input.path.display().to_string(),
-            context: context_from_name(
-                &input
-                    .path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-            ),
+            context: input.context.clone(),
             bytes: read_source(&input.path, &opts.limits),
         };
         let hs = run_source(&store, job, &job_opts);
+        // A source the stop caught mid-way is not finished: it is left for the next run.
+        if hs.len() < opts.specs.len() {
+            return None;
+        }
         on_source(input, &hs);
-        hs
+        Some(hs)
     });
-    let handoffs: Vec<Handoff> = per_source.into_iter().flatten().collect();
-    let manifest = batch_manifest(opts, handoffs, walk.inputs.len(), walk.skipped);
+    let interrupted = opts.cancel.load(Ordering::Relaxed);
+    let manifest = batch_manifest(
+        opts,
+        &store,
+        &walk.inputs,
+        &claims,
+        per_source,
+        walk.skipped,
+        interrupted,
+    );
     store.put_batch(&manifest)?;
     Ok(manifest)
 }
 
+/// The batch manifest: this run's photos in input order, then every other photo whose
+/// outputs stand in the folder, so that it describes the whole folder.
 fn batch_manifest(
     opts: &ProcessOptions,
-    handoffs: Vec<Handoff>,
-    sources: usize,
+    store: &dyn Store,
+    inputs: &[Input],
+    claims: &[Claim],
+    per_source: Vec<Option<Vec<Handoff>>>,
     skipped: Vec<crate::handoff::Skipped>,
+    interrupted: bool,
 ) -> BatchManifest {
+    let this_run: Vec<Handoff> = per_source.iter().flatten().flatten().cloned().collect();
+    let exit_code = if interrupted {
+        130
+    } else if this_run.iter().any(|h| h.state == State::Failed) {
+        1
+    } else if this_run.iter().any(|h| h.state == State::NeedsReview) {
+        2
+    } else {
+        0
+    };
+    // Outputs an earlier run made, by source key, that this run did not make again.
+    let mut earlier: BTreeMap<String, Vec<Handoff>> = BTreeMap::new();
+    for h in store.handoffs() {
+        let remade = this_run.iter().any(|t| {
+            t.provenance.source_key == h.provenance.source_key && t.goal.spec_id == h.goal.spec_id
+        });
+        if !remade {
+            earlier
+                .entry(h.provenance.source_key.clone())
+                .or_default()
+                .push(h);
+        }
+    }
+    let mut photos = Vec::new();
+    let mut handoffs = Vec::new();
+    for ((input, claim), hs) in inputs.iter().zip(claims).zip(per_source) {
+        let reached = hs.is_some();
+        let mut hs = hs.unwrap_or_default();
+        hs.extend(earlier.remove(&input.key).unwrap_or_default());
+        let refs: Vec<&Handoff> = hs.iter().collect();
+        let renamed = claim.taken_by.as_ref().map(|owner| {
+            format!(
+                "named {} because {} is the name of {owner}",
+                claim.name, input.wanted_name
+            )
+        });
+        let mut photo = Photo::of(
+            &input.key,
+            &input.path.display().to_string(),
+            &claim.name,
+            renamed,
+            &refs,
+            true,
+        );
+        if !reached {
+            let stopped = Photo::of(&input.key, "", "", None, &[], true);
+            photo.state = stopped.state;
+            photo.todo = stopped.todo;
+        }
+        photos.push(photo);
+        handoffs.extend(hs);
+    }
+    for (key, hs) in earlier {
+        let refs: Vec<&Handoff> = hs.iter().collect();
+        let name = hs
+            .iter()
+            .find_map(|h| h.id.strip_suffix(&format!(".{}", h.goal.spec_id)))
+            .unwrap_or_default()
+            .to_string();
+        let source = hs[0].provenance.source_path.clone();
+        photos.push(Photo::of(&key, &source, &name, None, &refs, false));
+        handoffs.extend(hs);
+    }
     let count = |s: State| handoffs.iter().filter(|h| h.state == s).count();
     let summary = Summary {
-        sources,
+        sources: photos.len(),
         outputs: handoffs.len(),
         ready: count(State::Ready) + count(State::Approved) + count(State::Exported),
         needs_review: count(State::NeedsReview),
         failed: count(State::Failed) + count(State::Rejected),
         up_to_date: handoffs.iter().filter(|h| h.up_to_date).count(),
         skipped: skipped.len(),
-    };
-    let exit_code = if summary.failed > 0 {
-        1
-    } else if summary.needs_review > 0 {
-        2
-    } else {
-        0
+        photos: PhotoCounts::of(&photos),
     };
     BatchManifest {
         schema_version: SCHEMA_VERSION,
@@ -143,6 +213,8 @@ fn batch_manifest(
         specs: opts.specs.iter().map(Goal::of).collect(),
         summary,
         exit_code,
+        interrupted,
+        photos,
         handoffs,
         skipped,
     }

@@ -3,69 +3,123 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::handoff::{BatchManifest, SkipReason, State};
+use crate::handoff::{BatchManifest, Photo, PhotoCounts, SkipReason, State};
 
 /// How many left-out files are listed by name; the rest are counted.
 const SKIPPED_LISTED: usize = 10;
 
-/// The summary as printed after a batch.
+/// Up to this many photos, every photo gets its line; above it, only those that need
+/// something, and at most [`LISTED_WHEN_LONG`] of them.
+const LIST_ALL: usize = 20;
+const LISTED_WHEN_LONG: usize = 12;
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A photo's line: its state, its path, its outputs' states when they differ, and the one
+/// thing to do.
+fn photo_line(p: &Photo) -> String {
+    let state = match p.state {
+        State::Ready | State::Approved | State::Exported => "ready",
+        State::NeedsReview => "review",
+        State::Failed | State::Rejected => "failed",
+        State::Received | State::Processing => "stopped",
+    };
+    let mut line = format!("  {state:<7} {}", p.source);
+    if let Some(r) = &p.renamed {
+        let _ = write!(line, " ({r})");
+    }
+    let first = p.outputs.first().map(|o| o.state);
+    if p.outputs.iter().any(|o| Some(o.state) != first) {
+        let mut by_state: Vec<(&str, Vec<&str>)> = Vec::new();
+        for o in &p.outputs {
+            let s = match o.state {
+                State::NeedsReview => "review",
+                s => s.as_str(),
+            };
+            match by_state.iter_mut().find(|b| b.0 == s) {
+                Some(b) => b.1.push(&o.spec_id),
+                None => by_state.push((s, vec![&o.spec_id])),
+            }
+        }
+        let parts: Vec<String> = by_state
+            .iter()
+            .map(|(s, specs)| format!("{s}: {}", specs.join(", ")))
+            .collect();
+        let _ = write!(line, " [{}]", parts.join("; "));
+    }
+    if let Some(t) = &p.todo {
+        let _ = write!(line, ": {t}");
+    }
+    line
+}
+
+/// The summary as printed after a batch: one line per photo, then what to do next.
 pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
     let mut o = String::new();
-    let s = &m.summary;
+    let run: Vec<&Photo> = m.photos.iter().filter(|p| p.this_run).collect();
+    let c = PhotoCounts::of(run.iter().copied());
     let _ = writeln!(
         o,
-        "shelfready: {} source(s) x {} spec(s) = {} output(s) in {}",
-        s.sources,
-        m.specs.len(),
-        s.outputs,
+        "shelfready: {} x {} -> {}",
+        plural(run.len(), "photo", "photos"),
+        plural(m.specs.len(), "spec", "specs"),
         out_dir.display()
     );
-    let _ = writeln!(o, "  ready         {:>4}", s.ready);
-    let _ = writeln!(o, "  needs review  {:>4}", s.needs_review);
-    let _ = writeln!(o, "  failed        {:>4}", s.failed);
-    if s.up_to_date > 0 {
+    let mut counts = vec![
+        format!("{} ready", c.ready),
+        format!("{} to review", c.needs_review),
+        format!("{} failed", c.failed),
+    ];
+    if c.not_reached > 0 {
+        counts.push(format!("{} not reached", c.not_reached));
+    }
+    let _ = writeln!(o, "  {}", counts.join(", "));
+    let kept = m.handoffs.iter().filter(|h| h.up_to_date).count();
+    if kept > 0 {
         let _ = writeln!(
             o,
             "  ({} unchanged since the last run and kept)",
-            s.up_to_date
+            plural(kept, "output", "outputs")
         );
     }
-    let review: Vec<_> = m
-        .handoffs
-        .iter()
-        .filter(|h| h.state == State::NeedsReview)
-        .collect();
-    if !review.is_empty() {
-        let _ = writeln!(o, "\nNeeds review:");
-        for h in review {
-            let checks: Vec<String> = h.next_actor.checks.iter().map(|c| c.as_str()).collect();
-            let _ = writeln!(o, "  {:<36} {}", h.id, checks.join(", "));
+    let _ = writeln!(o);
+    if run.len() <= LIST_ALL {
+        for p in &run {
+            let _ = writeln!(o, "{}", photo_line(p));
         }
+    } else {
+        // Failed first, then review, then not reached: the lines that matter.
+        let mut todo: Vec<&&Photo> = run.iter().filter(|p| !p.is_ready()).collect();
+        todo.sort_by_key(|p| match p.state {
+            State::Failed | State::Rejected => 0,
+            State::NeedsReview => 1,
+            _ => 2,
+        });
+        for p in todo.iter().take(LISTED_WHEN_LONG) {
+            let _ = writeln!(o, "{}", photo_line(p));
+        }
+        if todo.len() > LISTED_WHEN_LONG {
+            let _ = writeln!(
+                o,
+                "  ... and {} more that need something (all in the manifest)",
+                plural(todo.len() - LISTED_WHEN_LONG, "photo", "photos")
+            );
+        }
+        let _ = writeln!(
+            o,
+            "  ({} ready, not listed)",
+            plural(c.ready, "photo", "photos")
+        );
     }
-    let failed: Vec<_> = m
-        .handoffs
-        .iter()
-        .filter(|h| h.state == State::Failed)
-        .collect();
-    if !failed.is_empty() {
-        let _ = writeln!(o, "\nFailed:");
-        // One line per source and reason, naming the specs it applies to.
-        let mut lines: Vec<(String, Vec<String>, String)> = Vec::new();
-        for h in failed {
-            let source = h.provenance.source_path.clone();
-            let reason = h
-                .error
-                .as_ref()
-                .map(|e| format!("{}: {}", e.code, e.message))
-                .unwrap_or_default();
-            match lines.iter_mut().find(|l| l.0 == source && l.2 == reason) {
-                Some(l) => l.1.push(h.goal.spec_id.clone()),
-                None => lines.push((source, vec![h.goal.spec_id.clone()], reason)),
-            }
-        }
-        for (source, specs, reason) in lines {
-            let _ = writeln!(o, "  {source} ({})\n    {reason}", specs.join(", "));
-        }
+    let earlier = m.photos.len() - run.len();
+    if earlier > 0 {
+        let _ = writeln!(
+            o,
+            "\nThe folder also holds the outputs of {} from earlier runs; the manifest lists them too.",
+            plural(earlier, "photo", "photos")
+        );
     }
     if !m.skipped.is_empty() {
         let _ = writeln!(
@@ -91,13 +145,21 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
         }
     }
     let _ = writeln!(o, "\nManifest: {}", out_dir.join("manifest.json").display());
+    let done = run.iter().filter(|p| p.state != State::Received).count();
     let _ = writeln!(
         o,
         "{}",
         match m.exit_code {
-            0 => "All outputs are ready (exit 0).",
-            2 => "Some outputs need a person's review (exit 2); each manifest says what to decide.",
-            _ => "Some outputs failed (exit 1); each manifest says why.",
+            0 => "Every photo is ready to upload (exit 0).".to_string(),
+            2 => format!(
+                "Some photos need a person's look (exit 2): open each output above and decide; its manifest in {} asks the question.",
+                out_dir.join("manifests").display()
+            ),
+            130 => format!(
+                "Interrupted after {done} of {}; run the same command again to continue.",
+                run.len()
+            ),
+            _ => "Some photos failed (exit 1): each line above says what to do.".to_string(),
         }
     );
     o

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use super::CliError;
-use crate::handoff::{SkipReason, Skipped};
+use crate::handoff::{context_from_path, Context, SkipReason, Skipped};
+use crate::naming;
 
 /// Extensions taken when a folder is walked (content is still sniffed, not trusted).
 pub const IMAGE_EXTENSIONS: &[&str] = &[
@@ -27,8 +28,11 @@ pub struct Input {
     /// or, for a file named directly, its folder's name and its file name. The same file
     /// has the same key whichever folder it is run from and whatever else is in the run.
     pub key: String,
-    /// The output name asked for; the store may give another if a different source owns it.
+    /// The output name asked for (see [`crate::naming`]); the store may give another if a
+    /// different source owns it.
     pub wanted_name: String,
+    /// Listing context from the file's name and folders (see [`context_from_path`]).
+    pub context: Context,
 }
 
 /// What a walk found.
@@ -65,26 +69,6 @@ fn skip(path: &Path, reason: SkipReason) -> Skipped {
     }
 }
 
-/// A name that is safe as a file name on every system: no separators, no `..`.
-pub fn safe_name(stem: &str) -> String {
-    let s: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let s = s.trim_start_matches('.').to_string();
-    if s.is_empty() {
-        "image".into()
-    } else {
-        s
-    }
-}
-
 fn name_of(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().to_string())
@@ -113,24 +97,26 @@ pub fn collect_inputs(
     let mut walk = Walk::default();
     let mut seen_files = HashSet::new();
     let mut keys = HashSet::new();
-    let mut take = |walk: &mut Walk, path: PathBuf, canonical: PathBuf, key: String| {
-        if !seen_files.insert(canonical) {
-            return; // the same file reached twice
-        }
-        if !keys.insert(key.clone()) {
-            walk.skipped.push(skip(&path, SkipReason::SameKey));
-            return;
-        }
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        walk.inputs.push(Input {
-            wanted_name: safe_name(&stem),
-            path,
-            key,
-        });
-    };
+    let mut take =
+        |walk: &mut Walk, path: PathBuf, canonical: PathBuf, key: String, folders: &[String]| {
+            if !seen_files.insert(canonical) {
+                return; // the same file reached twice
+            }
+            if !keys.insert(key.clone()) {
+                walk.skipped.push(skip(&path, SkipReason::SameKey));
+                return;
+            }
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            walk.inputs.push(Input {
+                wanted_name: naming::wanted(folders, &stem),
+                context: context_from_path(folders, &stem),
+                path,
+                key,
+            });
+        };
     for root in paths {
         let meta = std::fs::metadata(root).map_err(|_| CliError::Missing(root.clone()))?;
         let canonical = root
@@ -144,7 +130,7 @@ pub fn collect_inputs(
             let folder = canonical.parent().map(name_of).unwrap_or_default();
             let key = format!("{folder}/{}", name_of(&canonical));
             let key = key.trim_start_matches('/').to_string();
-            take(&mut walk, root.clone(), canonical, key);
+            take(&mut walk, root.clone(), canonical, key, &[]);
             continue;
         }
         if !meta.is_dir() {
@@ -190,7 +176,8 @@ pub fn collect_inputs(
                     .map(|c| c.as_os_str().to_string_lossy().to_string())
                     .collect();
                 let key = format!("{root_name}/{}", rel.join("/"));
-                take(&mut walk, path.to_path_buf(), real, key);
+                let folders = &rel[..rel.len().saturating_sub(1)];
+                take(&mut walk, path.to_path_buf(), real, key, folders);
                 None
             } else if OTHER_IMAGE_EXTENSIONS.contains(&ext_of(path).as_str()) {
                 Some(SkipReason::UnsupportedImageType)
@@ -211,13 +198,6 @@ pub fn collect_inputs(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_are_safe() {
-        assert_eq!(safe_name("../../etc/passwd"), "_.._etc_passwd");
-        assert_eq!(safe_name("..."), "image");
-        assert_eq!(safe_name("Mug 01 (red)"), "Mug_01__red_");
-    }
 
     #[test]
     fn keys_and_skips() {

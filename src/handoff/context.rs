@@ -5,6 +5,11 @@
 //! - `SKU_main.png`, `SKU-MAIN.jpg`, `SKU.main.jpg` -> position 1
 //! - `SKU_PT02.jpg` (Amazon variant code) -> position 3 (PT01 is the second image)
 //! - anything else -> the whole name is the SKU, position unknown
+//!
+//! A file in a sub-folder of the input is one product's photo: when its name does not
+//! have the `SKU_position` form, the folder it is in names the product. `red-mug/main.png`,
+//! `red-mug/2.jpg` and `red-mug/front.png` all get SKU `red-mug` (positions 1, 2 and
+//! unknown); `red-mug/MUG01_3.png` keeps SKU `MUG01`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,8 +21,48 @@ pub struct Context {
     /// 1 = main image.
     pub position: Option<u32>,
     pub alt_text: Option<String>,
-    /// Where the context came from: `file_name`, `catalog`.
+    /// Where the context came from: `file_name`, `folder`, `catalog`.
     pub from: String,
+}
+
+/// Context from a file's folders under its input root and its stem (see the module
+/// comment for the rule).
+pub fn context_from_path(folders: &[String], stem: &str) -> Context {
+    let by_name = context_from_name(stem);
+    let Some(folder) = folders.last().filter(|f| !f.is_empty()) else {
+        return by_name;
+    };
+    if by_name.position.is_some() && !position_only(stem) {
+        return by_name;
+    }
+    Context {
+        sku: Some(folder.clone()),
+        position: position(stem),
+        alt_text: None,
+        from: "folder".into(),
+    }
+}
+
+/// The position a name part stands for: `main` is 1, `PT01` (Amazon's variant codes) is
+/// 2, a number is itself.
+fn position(tail: &str) -> Option<u32> {
+    let t = tail.to_ascii_lowercase();
+    if t == "main" {
+        return Some(1);
+    }
+    if let Some(n) = t.strip_prefix("pt") {
+        return n
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=99).contains(n))
+            .map(|n| n + 1);
+    }
+    t.parse::<u32>().ok().filter(|n| (1..=999).contains(n))
+}
+
+/// A stem that is a position and nothing else (`main`, `2`, `PT01`).
+fn position_only(stem: &str) -> bool {
+    position(stem).is_some()
 }
 
 /// Context parsed from a file stem.
@@ -25,20 +70,6 @@ pub fn context_from_name(stem: &str) -> Context {
     let split = stem
         .rfind(['_', '-', '.'])
         .map(|i| (&stem[..i], &stem[i + 1..]));
-    let position = |tail: &str| -> Option<u32> {
-        let t = tail.to_ascii_lowercase();
-        if t == "main" {
-            return Some(1);
-        }
-        if let Some(n) = t.strip_prefix("pt") {
-            return n
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=99).contains(n))
-                .map(|n| n + 1);
-        }
-        t.parse::<u32>().ok().filter(|n| (1..=999).contains(n))
-    };
     match split {
         Some((sku, tail)) if !sku.is_empty() && position(tail).is_some() => Context {
             sku: Some(sku.to_string()),
@@ -75,5 +106,36 @@ mod tests {
             (c.sku.as_deref(), c.position),
             (Some("holiday photo"), None)
         );
+    }
+
+    #[test]
+    fn the_folder_names_the_product_when_the_file_does_not() {
+        let f = |folders: &[&str], stem: &str| {
+            let folders: Vec<String> = folders.iter().map(|s| s.to_string()).collect();
+            let c = context_from_path(&folders, stem);
+            (c.sku, c.position, c.from)
+        };
+        let sku = |s: &str| Some(s.to_string());
+        assert_eq!(
+            f(&["red-mug"], "main"),
+            (sku("red-mug"), Some(1), "folder".into())
+        );
+        assert_eq!(
+            f(&["red-mug"], "2"),
+            (sku("red-mug"), Some(2), "folder".into())
+        );
+        assert_eq!(
+            f(&["red-mug"], "front"),
+            (sku("red-mug"), None, "folder".into())
+        );
+        assert_eq!(
+            f(&["a", "red-mug"], "PT01"),
+            (sku("red-mug"), Some(2), "folder".into())
+        );
+        assert_eq!(
+            f(&["red-mug"], "MUG01_3"),
+            (sku("MUG01"), Some(3), "file_name".into())
+        );
+        assert_eq!(f(&[], "main"), (sku("main"), None, "file_name".into()));
     }
 }

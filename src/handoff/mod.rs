@@ -2,22 +2,25 @@
 //! and who acts next. Field names are stable and snake_case; `assets/schema/` holds the
 //! JSON Schema generated from these types.
 
+pub mod advice;
 mod clock;
 mod code;
 mod context;
+mod photo;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use code::{Category, ErrorCode};
-pub use context::{context_from_name, Context};
+pub use context::{context_from_name, context_from_path, Context};
+pub use photo::{Photo, PhotoCounts, PhotoOutput};
 
 use crate::pipeline::{Check, CheckName, Operation, Severity};
 use crate::spec::{Format, Spec};
 
 /// Version of the manifest layout; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// This tool's version, recorded in provenance.
 pub const TOOL_VERSION: &str = concat!("shelfready ", env!("CARGO_PKG_VERSION"));
 /// Changes whenever output bytes can change: the crate version plus a fingerprint of the
@@ -147,7 +150,9 @@ pub struct NextActor {
     /// The same, one question per failed check, each readable on its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub questions: Vec<String>,
-    /// Names of the checks behind the question.
+    /// Names of the checks behind the question: the causes among the failed checks (a
+    /// check another explains, such as the fill of a photo too small to fill the frame,
+    /// is in `quality` but not here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckName>,
 }
@@ -318,12 +323,19 @@ fn failed_names(failed: &[&Check]) -> String {
 }
 
 fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Check]) -> NextActor {
+    // One question per cause: checks another failed check explains are not asked again.
+    let causes = advice::causes(failed);
     let questions: Vec<String> = match error {
-        Some(e) if e.code != ErrorCode::ChecksFailed => vec![format!(
+        Some(e) if advice::blames_source(e.code) => vec![format!(
             "This photo could not be used: {}. Supply a new file?",
             e.message
         )],
-        _ => failed.iter().map(|c| c.question()).collect(),
+        Some(e) if e.code != ErrorCode::ChecksFailed => vec![format!(
+            "This output was not made: {}. {}.",
+            e.message,
+            crate::pipeline::verify::capitalise(advice::remedy(e.code))
+        )],
+        _ => causes.iter().map(|c| c.question()).collect(),
     };
     let (actor, action) = match state {
         State::Ready => {
@@ -337,7 +349,11 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
         }
         State::Failed => (
             "review".to_string(),
-            "replace the source file, or drop it from the batch".to_string(),
+            error
+                .map_or("fix the source or the spec, then make it again", |e| {
+                    advice::remedy(e.code)
+                })
+                .to_string(),
         ),
         _ => (
             "review".to_string(),
@@ -352,7 +368,7 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
         action,
         question: (!questions.is_empty()).then(|| questions.join("\n")),
         questions,
-        checks: failed.iter().map(|c| c.name).collect(),
+        checks: causes.iter().map(|c| c.name).collect(),
     }
 }
 
@@ -369,6 +385,8 @@ pub struct Summary {
     /// Files the walk left out (see `skipped`).
     #[serde(default)]
     pub skipped: usize,
+    /// The same photos counted by photo (see `photos`).
+    pub photos: PhotoCounts,
 }
 
 /// A file an input walk left out, and why.
@@ -411,8 +429,15 @@ pub struct BatchManifest {
     pub pipeline_version: String,
     pub specs: Vec<Goal>,
     pub summary: Summary,
-    /// 0 all ready, 2 some need review, 1 some failed.
+    /// Of this run: 0 all ready, 2 some need review, 1 some failed, 130 interrupted.
     pub exit_code: i32,
+    /// True when the run was stopped (Ctrl-C) before every photo was reached.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    /// Every photo with outputs in the output folder (this run's first, in input order,
+    /// then earlier runs'), with its state and the one thing to do.
+    pub photos: Vec<Photo>,
+    /// Every output in the output folder, this run's and earlier runs'.
     pub handoffs: Vec<Handoff>,
     /// Files under the inputs that were not taken, each with its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

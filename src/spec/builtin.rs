@@ -37,5 +37,5 @@ pub fn text(id: &str) -> Option<&'static str> {
 
 /// A built-in spec, parsed; `None` when no built-in has that id.
 pub fn builtin(id: &str) -> Option<Result<Spec, SpecError>> {
-    text(id).map(|t| Spec::from_toml(id, t))
+    text(id).map(|t| Spec::parse(id, t, true))
 }

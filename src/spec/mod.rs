@@ -16,13 +16,23 @@ pub use builtin::{builtin, builtin_ids};
 /// Errors loading or validating a spec. Each names the spec and, where it can, the field.
 #[derive(Debug, Error)]
 pub enum SpecError {
-    #[error("unknown spec '{0}': run `shelfready specs` to list the built-in ones, or pass a path to a .toml file")]
-    Unknown(String),
-    #[error("cannot read spec file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
+    #[error("unknown spec '{name}'{}: run `shelfready specs` to list the built-in ones, or pass a path to a .toml file", suggest_words(.suggestions))]
+    Unknown {
+        name: String,
+        suggestions: Vec<String>,
     },
+    #[error("spec {spec}: extends = \"{base}\" is not a built-in spec{}; `shelfready specs` lists them", suggest_words(.suggestions))]
+    UnknownBase {
+        spec: String,
+        base: String,
+        suggestions: Vec<String>,
+    },
+    #[error("spec {spec}: id '{id}' is the built-in {id} spec's; give this spec its own `id` (for example \"{id}-custom\"), so that its outputs and manifests are never taken for {id}'s")]
+    TakesBuiltinId { spec: String, id: String },
+    // Not named `source`: the text already carries the OS error, and a `source` would
+    // print it twice.
+    #[error("cannot read spec file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("spec {spec}: {message}")]
     Parse { spec: String, message: String },
     #[error("spec {spec}: field `{field}` {reason}")]
@@ -44,13 +54,47 @@ impl SpecError {
     pub fn code(&self) -> crate::handoff::ErrorCode {
         use crate::handoff::ErrorCode;
         match self {
-            SpecError::Unknown(_) => ErrorCode::SpecUnknown,
+            SpecError::Unknown { .. } | SpecError::UnknownBase { .. } => ErrorCode::SpecUnknown,
+            SpecError::TakesBuiltinId { .. } => ErrorCode::SpecInvalidValue,
             SpecError::Read { .. } => ErrorCode::SpecUnreadable,
             SpecError::Parse { .. } => ErrorCode::SpecBadField,
             SpecError::Invalid { .. } => ErrorCode::SpecInvalidValue,
             SpecError::Bounds { .. } => ErrorCode::SpecBreaksMarketplaceRules,
         }
     }
+}
+
+/// ", did you mean a or b?" for an unknown name, or nothing.
+fn suggest_words(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!(" (did you mean {one}?)"),
+        [rest @ .., last] => format!(" (did you mean {} or {last}?)", rest.join(", ")),
+    }
+}
+
+/// Built-in ids close to `name`: the same but for case, ones it begins or ends, or a
+/// near spelling (`amazon` -> amazon-main, amazon-additional; `Amazon-Main`, `amazn-main`
+/// -> amazon-main).
+pub fn suggestions(name: &str) -> Vec<String> {
+    let n = name.trim().to_lowercase().replace(['_', ' '], "-");
+    let n = n.trim_end_matches(".toml");
+    if n.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = builtin_ids()
+        .filter(|id| {
+            *id == n
+                || id.starts_with(n)
+                || n.starts_with(id)
+                || id.split('-').any(|part| part == n)
+                || strsim::jaro_winkler(id, n) >= 0.9
+                || strsim::levenshtein(id, n) <= 2
+        })
+        .map(str::to_owned)
+        .collect();
+    out.truncate(3);
+    out
 }
 
 /// Output file format.
@@ -370,8 +414,15 @@ const MAX_CANVAS_SIDE: u32 = 10_000;
 
 impl Spec {
     /// Parses one spec from TOML text. `extends` pulls a built-in in first, so a user file
-    /// can change a few fields of `amazon-main` without repeating the rest.
+    /// can change a few fields of `amazon-main` without repeating the rest. Built-ins are
+    /// read by [`builtin`]; this reads a user's spec, named `name` (its file) in messages:
+    /// its id is its own (given, or derived from `name`'s file stem) and never a built-in's,
+    /// and an extending spec without a description gets one that says what it changed.
     pub fn from_toml(name: &str, text: &str) -> Result<Spec, SpecError> {
+        Spec::parse(name, text, false)
+    }
+
+    fn parse(name: &str, text: &str, builtin: bool) -> Result<Spec, SpecError> {
         let parse_err = |e: toml::de::Error| SpecError::Parse {
             spec: name.to_string(),
             message: e.message().to_string(),
@@ -380,6 +431,9 @@ impl Spec {
         // The field's old name, so that it overrides a built-in's new one when merged.
         if let Some(v) = table.remove("border_tolerance") {
             table.entry("background_tolerance").or_insert(v);
+        }
+        if !builtin {
+            Spec::own_id(name, &mut table)?;
         }
         let leaves = table
             .get("leaves_marketplace_rules")
@@ -391,8 +445,11 @@ impl Spec {
                 field: "extends",
                 reason: "must be the id of a built-in spec, as a string".into(),
             })?;
-            let base_text =
-                builtin::text(base_id).ok_or_else(|| SpecError::Unknown(base_id.to_string()))?;
+            let base_text = builtin::text(base_id).ok_or_else(|| SpecError::UnknownBase {
+                spec: name.to_string(),
+                base: base_id.to_string(),
+                suggestions: suggestions(base_id),
+            })?;
             let mut merged: toml::Table = toml::from_str(base_text).map_err(parse_err)?;
             // A marketplace's rules are not the user's to rewrite: leaving them is explicit.
             if table.contains_key("bounds") && !leaves {
@@ -403,6 +460,25 @@ impl Spec {
                         "are {base_id}'s marketplace rules and cannot be changed; set `leaves_marketplace_rules = true` to make a spec that does not follow them"
                     ),
                 });
+            }
+            if !table.contains_key("description") {
+                let changed: Vec<String> = table
+                    .iter()
+                    .filter(|(k, _)| *k != "id")
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect();
+                let file = Path::new(name)
+                    .file_name()
+                    .map_or(name.to_string(), |f| f.to_string_lossy().to_string());
+                let what = if changed.is_empty() {
+                    "nothing changed".to_string()
+                } else {
+                    changed.join(", ")
+                };
+                table.insert(
+                    "description".into(),
+                    format!("{base_id} with {what} (from {file})").into(),
+                );
             }
             merged.extend(table);
             table = merged;
@@ -415,11 +491,38 @@ impl Spec {
         Ok(spec)
     }
 
+    /// A user spec's id: the one it gives, or one made from its file's name; never a
+    /// built-in's, whose outputs and manifests it would otherwise overwrite.
+    fn own_id(name: &str, table: &mut toml::Table) -> Result<(), SpecError> {
+        let id = match table.get("id").and_then(toml::Value::as_str) {
+            Some(id) => id.to_string(),
+            None => {
+                let stem = Path::new(name)
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let id = crate::naming::part(&stem)
+                    .to_lowercase()
+                    .replace(|c: char| !c.is_ascii_alphanumeric(), "-");
+                let id = id.trim_matches('-').to_string();
+                table.insert("id".into(), id.clone().into());
+                id
+            }
+        };
+        if builtin::text(&id).is_some() {
+            return Err(SpecError::TakesBuiltinId {
+                spec: name.to_string(),
+                id,
+            });
+        }
+        Ok(())
+    }
+
     /// Reads a spec from a `.toml` file.
     pub fn from_file(path: &Path) -> Result<Spec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| SpecError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         Spec::from_toml(&path.display().to_string(), &text)
     }
@@ -433,7 +536,10 @@ impl Spec {
         if name.ends_with(".toml") || path.exists() {
             return Spec::from_file(path);
         }
-        Err(SpecError::Unknown(name.to_string()))
+        Err(SpecError::Unknown {
+            name: name.to_string(),
+            suggestions: suggestions(name),
+        })
     }
 
     fn invalid(&self, field: &'static str, reason: impl Into<String>) -> SpecError {

@@ -11,18 +11,18 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::journal::{Commit, Journal, Record};
-use super::{PutOutput, SourceName, Store, StoreError};
+use super::{Claim, PutOutput, SourceName, Store, StoreError};
 use crate::handoff::{BatchManifest, Handoff, State, PIPELINE_VERSION};
+use crate::naming;
 use crate::spec::{hex, Spec};
-
-/// Longest output name in bytes: `<name>.<spec>.json` stays far below the 255-byte limit
-/// of file names.
-const MAX_NAME_BYTES: usize = 120;
 
 pub struct FolderStore {
     root: PathBuf,
     journal: Journal,
     claims: std::sync::Mutex<()>,
+    /// The store's records were missing while its spec folders hold files: files in the
+    /// way may be earlier outputs whose records were deleted.
+    records_lost: bool,
     /// Held for the store's life: the OS releases it when the process ends, however.
     _lock: std::fs::File,
 }
@@ -57,18 +57,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Cuts a name to `max` bytes on a character boundary.
-fn cap(name: &str, max: usize) -> &str {
-    if name.len() <= max {
-        return name;
-    }
-    let mut end = max;
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
-}
-
 impl FolderStore {
     /// Opens the output folder as a store, creating it, and takes its lock: a second run
     /// into the same folder is refused with the holder named, instead of racing.
@@ -91,7 +79,8 @@ impl FolderStore {
             path: journal_path.display().to_string(),
             error,
         };
-        if !journal_path.exists() {
+        let records_lost = !journal_path.exists();
+        if records_lost {
             // Written whole before the journal is opened: a run killed while adopting
             // adopts again next time.
             Journal::write_all(&journal_path, &Self::earlier_outputs(root)).map_err(|error| {
@@ -106,6 +95,7 @@ impl FolderStore {
             root: root.to_path_buf(),
             journal,
             claims: std::sync::Mutex::new(()),
+            records_lost,
             _lock: lock,
         };
         store.remove_stray_temp_files();
@@ -211,17 +201,33 @@ impl FolderStore {
             .is_some_and(|v| v.contains(&sha)))
     }
 
+    /// The handoff a commit recorded, if its manifest is still the one written.
+    fn committed(&self, c: &Commit) -> Option<Handoff> {
+        let manifest = std::fs::read(self.root.join(&c.manifest)).ok()?;
+        if sha256_hex(&manifest) != c.manifest_sha256 {
+            return None;
+        }
+        serde_json::from_slice(&manifest).ok()
+    }
+
     /// A run killed mid-write leaves its temp file (our own prefix) beside the outputs.
     fn remove_stray_temp_files(&self) {
         let mut dirs: Vec<PathBuf> = self.written_paths(&[]);
         dirs.push(self.root.clone());
         for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                if name.starts_with(".shelfready-") && name.ends_with(".tmp") {
+            // Outputs keep their sources' sub-folders: look in those too.
+            let depth = if dir == self.root { 1 } else { usize::MAX };
+            for e in walkdir::WalkDir::new(&dir)
+                .max_depth(depth)
+                .follow_links(false)
+                .into_iter()
+                .flatten()
+            {
+                let name = e.file_name().to_string_lossy();
+                if e.file_type().is_file()
+                    && name.starts_with(".shelfready-")
+                    && name.ends_with(".tmp")
+                {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -231,11 +237,13 @@ impl FolderStore {
     /// An output folder written before the journal existed: its outputs that match their
     /// manifests are ours, so that a re-run may replace them.
     fn earlier_outputs(root: &Path) -> Vec<Record> {
-        let Ok(entries) = std::fs::read_dir(root.join("manifests")) else {
-            return Vec::new();
-        };
         let mut out = Vec::new();
-        for e in entries.flatten() {
+        let manifests = walkdir::WalkDir::new(root.join("manifests")).follow_links(false);
+        for e in manifests
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+        {
             let Ok(text) = std::fs::read(e.path()) else {
                 continue;
             };
@@ -261,36 +269,46 @@ impl FolderStore {
 }
 
 impl Store for FolderStore {
-    fn claim_name(&self, key: &str, wanted: &str) -> Result<String, StoreError> {
+    fn claim_name(&self, key: &str, wanted: &str) -> Result<Claim, StoreError> {
         let err = |error| StoreError::Write {
             path: self.journal.path().display().to_string(),
             error,
         };
         // One claim at a time: two sources must never be handed the same free name.
         let _one = self.claims.lock();
-        let name = {
+        let (name, taken_by, new) = {
             let index = self.journal.index();
-            if let Some(name) = index.names.get(key) {
-                return Ok(name.clone());
+            let owner = |name: &str| index.owners.get(&name.to_lowercase()).cloned();
+            let taken_by = owner(wanted).filter(|k| k != key);
+            match index.names.get(key) {
+                Some(name) => (name.clone(), taken_by.filter(|_| name != wanted), false),
+                None => {
+                    // The extension tells two sources apart only when theirs differ.
+                    let ext_of = |k: &str| k.rsplit_once('.').map_or("", |(_, e)| e).to_lowercase();
+                    let ext = match &taken_by {
+                        Some(owner) if ext_of(owner) != ext_of(key) => ext_of(key),
+                        _ => String::new(),
+                    };
+                    let name = std::iter::once(wanted.to_string())
+                        .chain(naming::alternatives(wanted, &ext))
+                        .find(|n| owner(n).is_none())
+                        .unwrap_or_default();
+                    (name, taken_by, true)
+                }
             }
-            let mut name = cap(wanted, MAX_NAME_BYTES).to_string();
-            let mut n = 2;
-            while index.owners.contains_key(&name) {
-                name = format!("{}-{n}", cap(wanted, MAX_NAME_BYTES - 8));
-                n += 1;
-            }
-            name
         };
-        self.journal
-            .append(
-                Record::Name {
-                    key: key.to_string(),
-                    name: name.clone(),
-                },
-                true,
-            )
-            .map_err(err)?;
-        Ok(name)
+        if new {
+            self.journal
+                .append(
+                    Record::Name {
+                        key: key.to_string(),
+                        name: name.clone(),
+                    },
+                    true,
+                )
+                .map_err(err)?;
+        }
+        Ok(Claim { name, taken_by })
     }
 
     fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
@@ -315,11 +333,7 @@ impl Store for FolderStore {
         if Some(sha256_hex(&image)) != c.sha256 {
             return None;
         }
-        let manifest = std::fs::read(self.root.join(&c.manifest)).ok()?;
-        if sha256_hex(&manifest) != c.manifest_sha256 {
-            return None;
-        }
-        serde_json::from_slice(&manifest).ok()
+        self.committed(&c)
     }
 
     fn put_output(
@@ -329,9 +343,14 @@ impl Store for FolderStore {
         bytes: &[u8],
     ) -> Result<PutOutput, StoreError> {
         let rel = Self::image_rel(&source.name, spec);
-        if !self.ours_or_free(&rel)? {
+        // A file in the way with exactly these bytes loses nothing when taken as ours: it
+        // is how outputs whose records were deleted are recovered (outputs are
+        // deterministic, so an unchanged source and spec make the same bytes again).
+        let same = std::fs::read(self.root.join(&rel)).is_ok_and(|b| b == bytes);
+        if !same && !self.ours_or_free(&rel)? {
             return Err(StoreError::NotOurs {
                 path: self.root.join(&rel).display().to_string(),
+                records_lost: self.records_lost,
             });
         }
         let write_err = |error| StoreError::Write {
@@ -393,6 +412,12 @@ impl Store for FolderStore {
         self.journal
             .append(Record::Commit(commit), false)
             .map_err(err)
+    }
+
+    fn handoffs(&self) -> Vec<Handoff> {
+        let mut commits: Vec<Commit> = self.journal.index().commits.values().cloned().collect();
+        commits.sort_by(|a, b| (&a.key, &a.spec).cmp(&(&b.key, &b.spec)));
+        commits.iter().filter_map(|c| self.committed(c)).collect()
     }
 
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {

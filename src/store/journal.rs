@@ -42,7 +42,9 @@ pub struct Commit {
 
 #[derive(Default)]
 pub struct Index {
+    /// The name each source key owns.
     pub names: HashMap<String, String>,
+    /// The key owning each name, by the name in lower case.
     pub owners: HashMap<String, String>,
     /// Contents the store wrote at each path (the last few).
     pub written: HashMap<String, Vec<String>>,
@@ -55,7 +57,7 @@ impl Index {
         self.lines += 1;
         match r {
             Record::Name { key, name } => {
-                self.owners.insert(name.clone(), key.clone());
+                self.owners.insert(name.to_lowercase(), key.clone());
                 self.names.insert(key, name);
             }
             Record::Intent { path, sha256 } => {

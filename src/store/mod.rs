@@ -14,8 +14,8 @@ use crate::spec::Spec;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("{path} already exists and was not written by shelfready; it was left alone. Move it away or choose another output folder")]
-    NotOurs { path: String },
+    #[error("{path} is in the way: a file there differs from this output and shelfready has no record of writing it, so it was left alone{}. Move it away, or choose another output folder", if *.records_lost { " (this output folder has no shelfready records: if it holds earlier shelfready outputs whose .shelfready/ folder was deleted, delete those spec folders and run again)" } else { "" })]
+    NotOurs { path: String, records_lost: bool },
     #[error("{folder} is in use by another shelfready run ({holder}); wait for it to finish or choose another output folder")]
     Locked { folder: String, holder: String },
     // Fields are not named `source`: the text already carries the OS error, and a
@@ -47,6 +47,14 @@ pub struct SourceName {
     pub name: String,
 }
 
+/// The name a source's outputs carry, and, when it is not the one the source asked for,
+/// the key of the source that owns that one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub name: String,
+    pub taken_by: Option<String>,
+}
+
 /// Where an output went, and the hash of what was written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PutOutput {
@@ -57,9 +65,10 @@ pub struct PutOutput {
 /// The store interface every door uses.
 pub trait Store: Sync {
     /// The name the outputs of the source `key` carry: the one it was given before, or a
-    /// new one, close to `wanted`, that no other source owns. Names never move between
-    /// sources.
-    fn claim_name(&self, key: &str, wanted: &str) -> Result<String, StoreError>;
+    /// new one, close to `wanted`, that no other source owns (names that differ only in
+    /// case are one name: they are one file on macOS and Windows). Names never move
+    /// between sources.
+    fn claim_name(&self, key: &str, wanted: &str) -> Result<Claim, StoreError>;
 
     /// The handoff of this source and spec, if its output is still what this source
     /// (`source_sha256`), this spec and this pipeline make, and is intact.
@@ -85,6 +94,10 @@ pub trait Store: Sync {
         spec: &Spec,
         handoff: &Handoff,
     ) -> Result<(), StoreError>;
+
+    /// Every settled handoff the store holds, this run's and earlier runs', by source key
+    /// and spec: a batch manifest describes the whole output folder.
+    fn handoffs(&self) -> Vec<Handoff>;
 
     /// Puts the manifest of a whole batch.
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError>;

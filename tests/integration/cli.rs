@@ -289,7 +289,7 @@ fn rerun_keeps_unchanged_outputs_and_force_is_byte_identical() {
     let o = run(false);
     assert_eq!(o.status.code(), Some(0));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("2 unchanged"),
+        String::from_utf8_lossy(&o.stdout).contains("2 outputs unchanged"),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );

@@ -6,4 +6,5 @@ mod cli;
 mod color;
 mod rules;
 mod seams;
+mod seller;
 mod util;

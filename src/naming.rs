@@ -1,0 +1,119 @@
+//! Output names from source paths. Every door (the CLI's folders, uploads, the watch
+//! folder) names outputs the same way: the source's folders under its input root, then its
+//! file stem, each part transliterated to ASCII (`Größe` -> `Grosse`, `café` -> `cafe`)
+//! and cut down to characters every file system and marketplace uploader accepts.
+//! Uniqueness is the store's job ([`crate::store::Store::claim_name`]): a name, once
+//! given to a source, stays that source's.
+
+/// Longest part of a name in bytes: `<name>.<spec>.json` stays far below the 255-byte
+/// limit of file names.
+pub const MAX_PART_BYTES: usize = 120;
+
+/// Names Windows refuses for a file whatever its extension.
+const RESERVED: &[&str] = &[
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+/// One part of a name (a folder or a file stem), safe as a file name on every system:
+/// transliterated to ASCII, letters, digits, `-`, `_` and `.` kept, every other run of
+/// characters one `_`; never empty, never starting with a dot, never `..`.
+pub fn part(s: &str) -> String {
+    let ascii = deunicode::deunicode(s);
+    let mut out = String::with_capacity(ascii.len());
+    for c in ascii.chars() {
+        if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+            out.push(c);
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let trimmed = out.trim_matches(|c| c == '_' || c == '.' || c == ' ');
+    let mut out = cap(trimmed, MAX_PART_BYTES)
+        .trim_end_matches('.')
+        .to_string();
+    if out.is_empty() {
+        out = "image".into();
+    }
+    let stem = out
+        .split('.')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if RESERVED.contains(&stem.as_str()) {
+        out.push('_');
+    }
+    out
+}
+
+/// The name a source asks for: its folders under the input root and its file stem, each a
+/// [`part`], joined with `/` (`red-mug/main`). Outputs keep the same sub-folders under each
+/// spec's folder.
+pub fn wanted(folders: &[String], stem: &str) -> String {
+    folders
+        .iter()
+        .map(|f| part(f))
+        .chain(std::iter::once(part(stem)))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Cuts a name to `max` bytes on a character boundary.
+pub fn cap(name: &str, max: usize) -> &str {
+    if name.len() <= max {
+        return name;
+    }
+    let mut end = max;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// The forms of `wanted` a store tries, in order, when another source owns it: first with
+/// the source's own extension (`mug-jpg` beside `mug` from `mug.png`, told apart at a
+/// glance), then numbered (`mug-2`, `mug-3`, ...).
+pub fn alternatives(wanted: &str, extension: &str) -> impl Iterator<Item = String> {
+    let (dir, last) = match wanted.rsplit_once('/') {
+        Some((d, l)) => (format!("{d}/"), l.to_string()),
+        None => (String::new(), wanted.to_string()),
+    };
+    let ext = part(&extension.to_ascii_lowercase());
+    let base = cap(&last, MAX_PART_BYTES - 8).to_string();
+    let with_ext = (!extension.is_empty()).then(|| format!("{dir}{base}-{ext}"));
+    with_ext
+        .into_iter()
+        .chain((2u32..).map(move |n| format!("{dir}{base}-{n}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_transliterated_and_safe() {
+        assert_eq!(part("Größe"), "Grosse");
+        assert_eq!(part("Grüße"), "Grusse");
+        assert_eq!(part("café crème"), "cafe_creme");
+        assert_eq!(part("../../etc/passwd"), "etc_passwd");
+        assert_eq!(part("..."), "image");
+        assert_eq!(part("Mug 01 (red)"), "Mug_01_red");
+        assert_eq!(part("CON"), "CON_");
+        assert_eq!(part("nul.tar"), "nul.tar_");
+        assert_eq!(part("SKU.main"), "SKU.main");
+        assert!(part(&"ä".repeat(200)).len() <= MAX_PART_BYTES);
+    }
+
+    #[test]
+    fn sub_folders_are_kept() {
+        assert_eq!(wanted(&["red-mug".into()], "main"), "red-mug/main");
+        assert_eq!(wanted(&[], "Größe"), "Grosse");
+        assert_eq!(wanted(&["..".into()], "x"), "image/x");
+    }
+
+    #[test]
+    fn alternatives_name_the_extension_first() {
+        let alts: Vec<String> = alternatives("red/mug", "JPG").take(3).collect();
+        assert_eq!(alts, ["red/mug-jpg", "red/mug-2", "red/mug-3"]);
+    }
+}
