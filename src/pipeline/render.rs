@@ -212,6 +212,30 @@ pub fn subject_box(cut: &Cutout, bg: Background) -> Option<Rect> {
 /// Pixels per side kept in hand when aiming at a minimum fill.
 const EDGE_GUARD: f64 = 1.0;
 
+/// How far to move the resized product (`pw` wide, its corner at `at` on the canvas) so
+/// that what verification will measure as the product, its [`visible_box`] once
+/// flattened, sits in the middle of the canvas (horizontally only for bottom alignment).
+/// The subject box was found on the source; resampling dilutes a faint feather on one
+/// side below the visibility threshold, or lifts one above it, and would move the
+/// measured centre by pixels.
+fn centring_shift(product: &[u8], pw: usize, at: (usize, usize), spec: &Spec) -> (i64, i64) {
+    if product.is_empty() || pw == 0 {
+        return (0, 0);
+    }
+    let Some(b) = visible_box(product, pw as u32, 4, spec.background, false) else {
+        return (0, 0);
+    };
+    let to_middle = |side: u32, at: usize, lo: u32, len: u32| {
+        i64::from(side.saturating_sub(len) / 2) - (at as i64 + i64::from(lo))
+    };
+    let dx = to_middle(spec.width, at.0, b.x, b.w);
+    let dy = match spec.align {
+        Align::Center => to_middle(spec.height, at.1, b.y, b.h),
+        Align::Bottom => 0,
+    };
+    (dx, dy)
+}
+
 /// Where the subject goes for this spec. `subject` is in cut-out coordinates.
 pub fn place(cut_w: u32, cut_h: u32, subject: Rect, spec: &Spec) -> Placement {
     let (cw, ch) = (f64::from(spec.width), f64::from(spec.height));
@@ -259,7 +283,7 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
         w: cut.rect.w,
         h: cut.rect.h,
     });
-    let placement = place(cut.rect.w, cut.rect.h, subject, spec);
+    let mut placement = place(cut.rect.w, cut.rect.h, subject, spec);
     let mut operations = Vec::new();
     let (iw, ih) = (placement.image_w, placement.image_h);
     let (cw, ch) = (spec.width as usize, spec.height as usize);
@@ -306,6 +330,21 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
         ));
         dst.into_vec()
     };
+    // Centre the product as it is after resizing, which is what verification measures.
+    let (dx, dy) = centring_shift(&product, pw, (x_lo, y_lo), spec);
+    placement.x = (i64::from(placement.x) + dx).max(0) as u32;
+    placement.y = (i64::from(placement.y) + dy).max(0) as u32;
+    placement.image_x += dx;
+    placement.image_y += dy;
+    // Where the product lands, clipped to the canvas: canvas (x, y) shows product pixel
+    // (x - xo, y - yo).
+    let (xo, yo) = (x_lo as i64 + dx, y_lo as i64 + dy);
+    let land = |o: i64, n: usize, side: usize| {
+        let a = o.clamp(0, side as i64) as usize;
+        (a, ((o + n as i64).clamp(0, side as i64) as usize).max(a))
+    };
+    let (x_lo, x_hi) = land(xo, pw, cw);
+    let (y_lo, y_hi) = land(yo, ph, ch);
     operations.push(Operation::new(
         "place",
         json!({ "canvas": [spec.width, spec.height], "subject": [placement.x, placement.y, placement.w, placement.h],
@@ -318,7 +357,11 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
     let keep = |x: usize, y: usize, p: &[u8]| {
         ((bx0..bx1).contains(&x) && (by0..by1).contains(&y)) || is_visible(p, spec.background, true)
     };
-    let src_row = |y: usize| -> &[u8] { &product[(y - y_lo) * pw * 4..(y - y_lo + 1) * pw * 4] };
+    let src_row = |y: usize| -> &[u8] {
+        let r = (y as i64 - yo) as usize * pw * 4;
+        let c = (x_lo as i64 - xo) as usize * 4;
+        &product[r + c..r + pw * 4]
+    };
     let (channels, pixels) = match spec.background {
         Background::Color(bg) => {
             let mut canvas = bg.repeat(cw * ch);
