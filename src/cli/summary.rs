@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::handoff::{BatchManifest, Photo, PhotoCounts, SkipReason, State};
+use crate::handoff::{BatchManifest, Photo, PhotoCounts, SkipReason, Skipped, State};
 
 /// How many left-out files are listed by name; the rest are counted.
 const SKIPPED_LISTED: usize = 10;
@@ -121,45 +121,80 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
             plural(earlier, "photo", "photos")
         );
     }
-    if !m.skipped.is_empty() {
+    // Files someone may have meant as photos are named; notes, hidden files and the like
+    // are only counted.
+    let (quiet, named): (Vec<&Skipped>, Vec<&Skipped>) = m
+        .skipped
+        .iter()
+        .partition(|s| matches!(s.reason, SkipReason::NotAnImageType | SkipReason::Hidden));
+    if !named.is_empty() {
         let _ = writeln!(
             o,
-            "\nLeft out ({} file(s), not processed):",
-            m.skipped.len()
+            "\nLeft out ({}, not processed):",
+            plural(named.len(), "file", "files")
         );
-        for sk in m.skipped.iter().take(SKIPPED_LISTED) {
+        for sk in named.iter().take(SKIPPED_LISTED) {
             let _ = writeln!(o, "  {}: {}", sk.path, sk.message);
         }
-        if m.skipped.len() > SKIPPED_LISTED {
-            let hidden = m
-                .skipped
-                .iter()
-                .skip(SKIPPED_LISTED)
-                .filter(|s| s.reason == SkipReason::Hidden)
-                .count();
+        if named.len() > SKIPPED_LISTED {
             let _ = writeln!(
                 o,
-                "  ... and {} more ({hidden} hidden); all are listed in the manifest",
-                m.skipped.len() - SKIPPED_LISTED
+                "  ... and {} more; all are listed in the manifest",
+                named.len() - SKIPPED_LISTED
             );
         }
     }
+    if !quiet.is_empty() {
+        let hidden = quiet
+            .iter()
+            .filter(|s| s.reason == SkipReason::Hidden)
+            .count();
+        let mut why = Vec::new();
+        if quiet.len() > hidden {
+            why.push(format!("{} not images by name", quiet.len() - hidden));
+        }
+        if hidden > 0 {
+            why.push(format!("{hidden} hidden"));
+        }
+        let _ = writeln!(
+            o,
+            "\n{} not taken ({}), e.g. {}; the manifest lists them.",
+            plural(quiet.len(), "file was", "files were"),
+            why.join(", "),
+            quiet[0].path
+        );
+    }
     let _ = writeln!(o, "\nManifest: {}", out_dir.join("manifest.json").display());
     let done = run.iter().filter(|p| p.state != State::Received).count();
+    if m.exit_code == 130 {
+        let _ = writeln!(
+            o,
+            "Interrupted after {done} of {}; run the same command again to continue.",
+            run.len()
+        );
+        return o;
+    }
+    if c.ready > 0 && c.ready < run.len() {
+        let _ = writeln!(
+            o,
+            "Ready outputs can be uploaded now, from {}/<spec>/.",
+            out_dir.display()
+        );
+    }
+    if c.needs_review > 0 {
+        let _ = writeln!(
+            o,
+            "To review: look at each output named above and keep it or make it again as the line says; its manifest in {} asks the question.",
+            out_dir.join("manifests").display()
+        );
+    }
     let _ = writeln!(
         o,
         "{}",
         match m.exit_code {
-            0 => "Every photo is ready to upload (exit 0).".to_string(),
-            2 => format!(
-                "Some photos need a person's look (exit 2): open each output above and decide; its manifest in {} asks the question.",
-                out_dir.join("manifests").display()
-            ),
-            130 => format!(
-                "Interrupted after {done} of {}; run the same command again to continue.",
-                run.len()
-            ),
-            _ => "Some photos failed (exit 1): each line above says what to do.".to_string(),
+            0 => "Every photo is ready to upload (exit 0).",
+            2 => "Nothing failed; some photos need a person's look (exit 2).",
+            _ => "Some photos failed (exit 1): their lines above say what to do.",
         }
     );
     o
