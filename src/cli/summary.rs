@@ -103,8 +103,13 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
         if todo.len() > LISTED_WHEN_LONG {
             let _ = writeln!(
                 o,
-                "  ... and {} more that need something (all in the manifest)",
-                plural(todo.len() - LISTED_WHEN_LONG, "photo", "photos")
+                "  ... and {} more {} that need something (all in the manifest)",
+                todo.len() - LISTED_WHEN_LONG,
+                if todo.len() - LISTED_WHEN_LONG == 1 {
+                    "photo"
+                } else {
+                    "photos"
+                }
             );
         }
         let _ = writeln!(
@@ -198,4 +203,58 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
         }
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handoff::{Summary, Timestamp};
+
+    fn photo(i: usize, state: State) -> Photo {
+        Photo {
+            key: format!("in/P{i:02}.png"),
+            source: format!("in/P{i:02}.png"),
+            name: format!("P{i:02}"),
+            renamed: None,
+            sku: None,
+            state,
+            outputs: Vec::new(),
+            todo: (state != State::Ready).then(|| "do something".into()),
+            this_run: true,
+        }
+    }
+
+    #[test]
+    fn a_long_batch_ends_with_the_lines_that_matter() {
+        let mut photos: Vec<Photo> = (0..40).map(|i| photo(i, State::Ready)).collect();
+        photos[3].state = State::Failed;
+        for p in &mut photos[10..25] {
+            p.state = State::NeedsReview;
+        }
+        let m = BatchManifest {
+            schema_version: 0,
+            tool_version: String::new(),
+            created_at: Timestamp::from_unix(0).unwrap(),
+            pipeline_version: String::new(),
+            specs: Vec::new(),
+            summary: Summary::default(),
+            exit_code: 1,
+            interrupted: false,
+            photos,
+            handoffs: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let text = render(&m, Path::new("out"));
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("in/P")).collect();
+        assert_eq!(lines.len(), LISTED_WHEN_LONG, "{text}");
+        // The failed photo comes first, and no ready photo is listed.
+        assert!(lines[0].starts_with("  failed  in/P03.png"), "{text}");
+        assert!(lines.iter().all(|l| !l.starts_with("  ready")), "{text}");
+        assert!(
+            text.contains("... and 4 more photos that need something"),
+            "{text}"
+        );
+        assert!(text.contains("(24 photos ready, not listed)"), "{text}");
+        assert!(text.contains("Manifest: out/manifest.json"), "{text}");
+    }
 }
