@@ -11,8 +11,8 @@ pub const MAX_PART_BYTES: usize = 120;
 
 /// Names Windows refuses for a file whatever its extension.
 const RESERVED: &[&str] = &[
-    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
-    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+    "con", "prn", "aux", "nul", "com0", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
+    "com8", "com9", "lpt0", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
 ];
 
 /// One part of a name (a folder or a file stem), safe as a file name on every system:
@@ -35,13 +35,10 @@ pub fn part(s: &str) -> String {
     if out.is_empty() {
         out = "image".into();
     }
-    let stem = out
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if RESERVED.contains(&stem.as_str()) {
-        out.push('_');
+    // Windows reserves these names with any extension: `nul.tar` is the device too.
+    let first = out.split('.').next().unwrap_or_default().len();
+    if RESERVED.contains(&out[..first].to_ascii_lowercase().as_str()) {
+        out.insert(first, '_');
     }
     out
 }
@@ -99,7 +96,8 @@ mod tests {
         assert_eq!(part("..."), "image");
         assert_eq!(part("Mug 01 (red)"), "Mug_01_red");
         assert_eq!(part("CON"), "CON_");
-        assert_eq!(part("nul.tar"), "nul.tar_");
+        assert_eq!(part("nul.tar"), "nul_.tar");
+        assert_eq!(part("Com0"), "Com0_");
         assert_eq!(part("SKU.main"), "SKU.main");
         assert!(part(&"ä".repeat(200)).len() <= MAX_PART_BYTES);
     }

@@ -142,12 +142,13 @@ fn batch_manifest(
         0
     };
     // Outputs an earlier run made, by source key, that this run did not make again.
+    let remade: std::collections::HashSet<(&str, &str)> = this_run
+        .iter()
+        .map(|h| (h.provenance.source_key.as_str(), h.goal.spec_id.as_str()))
+        .collect();
     let mut earlier: BTreeMap<String, Vec<Handoff>> = BTreeMap::new();
     for h in store.handoffs() {
-        let remade = this_run.iter().any(|t| {
-            t.provenance.source_key == h.provenance.source_key && t.goal.spec_id == h.goal.spec_id
-        });
-        if !remade {
+        if !remade.contains(&(h.provenance.source_key.as_str(), h.goal.spec_id.as_str())) {
             earlier
                 .entry(h.provenance.source_key.clone())
                 .or_default()
@@ -158,8 +159,9 @@ fn batch_manifest(
     let mut handoffs = Vec::new();
     for ((input, claim), hs) in inputs.iter().zip(claims).zip(per_source) {
         let reached = hs.is_some();
-        let mut hs = hs.unwrap_or_default();
-        hs.extend(earlier.remove(&input.key).unwrap_or_default());
+        // The photo's line is about this run's specs, as the exit code is; outputs an
+        // earlier run made for other specs are listed in `handoffs` all the same.
+        let hs = hs.unwrap_or_default();
         let refs: Vec<&Handoff> = hs.iter().collect();
         let renamed = claim.taken_by.as_ref().map(|owner| {
             format!(
@@ -167,21 +169,17 @@ fn batch_manifest(
                 claim.name, input.wanted_name
             )
         });
-        let mut photo = Photo::of(
+        let photo = Photo::of(
             &input.key,
             &input.path.display().to_string(),
             &claim.name,
             renamed,
-            &refs,
+            if reached { &refs } else { &[] },
             true,
         );
-        if !reached {
-            let stopped = Photo::of(&input.key, "", "", None, &[], true);
-            photo.state = stopped.state;
-            photo.todo = stopped.todo;
-        }
         photos.push(photo);
         handoffs.extend(hs);
+        handoffs.extend(earlier.remove(&input.key).unwrap_or_default());
     }
     for (key, hs) in earlier {
         let refs: Vec<&Handoff> = hs.iter().collect();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use super::CliError;
-use crate::handoff::{context_from_path, Context, SkipReason, Skipped};
+use crate::handoff::{context_from_path, position_only, Context, SkipReason, Skipped};
 use crate::naming;
 
 /// Extensions taken when a folder is walked (content is still sniffed, not trusted).
@@ -97,26 +97,36 @@ pub fn collect_inputs(
     let mut walk = Walk::default();
     let mut seen_files = HashSet::new();
     let mut keys = HashSet::new();
-    let mut take =
-        |walk: &mut Walk, path: PathBuf, canonical: PathBuf, key: String, folders: &[String]| {
-            if !seen_files.insert(canonical) {
-                return; // the same file reached twice
-            }
-            if !keys.insert(key.clone()) {
-                walk.skipped.push(skip(&path, SkipReason::SameKey));
-                return;
-            }
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default();
-            walk.inputs.push(Input {
-                wanted_name: naming::wanted(folders, &stem),
-                context: context_from_path(folders, &stem),
-                path,
-                key,
-            });
-        };
+    // `folders` are those under the input root; `home` is the folder the file is in
+    // (named when a file name that is a position alone needs a product).
+    let mut take = |walk: &mut Walk,
+                    path: PathBuf,
+                    canonical: PathBuf,
+                    key: String,
+                    folders: &[String],
+                    home: &str| {
+        if !seen_files.insert(canonical) {
+            return; // the same file reached twice
+        }
+        if !keys.insert(key.clone()) {
+            walk.skipped.push(skip(&path, SkipReason::SameKey));
+            return;
+        }
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        walk.inputs.push(Input {
+            wanted_name: naming::wanted(folders, &stem),
+            context: if folders.is_empty() && position_only(&stem) && !home.is_empty() {
+                context_from_path(&[home.to_string()], &stem)
+            } else {
+                context_from_path(folders, &stem)
+            },
+            path,
+            key,
+        });
+    };
     for root in paths {
         let meta = std::fs::metadata(root).map_err(|_| CliError::Missing(root.clone()))?;
         let canonical = root
@@ -130,7 +140,8 @@ pub fn collect_inputs(
             let folder = canonical.parent().map(name_of).unwrap_or_default();
             let key = format!("{folder}/{}", name_of(&canonical));
             let key = key.trim_start_matches('/').to_string();
-            take(&mut walk, root.clone(), canonical, key, &[]);
+            let home = canonical.parent().map(name_of).unwrap_or_default();
+            take(&mut walk, root.clone(), canonical, key, &[], &home);
             continue;
         }
         if !meta.is_dir() {
@@ -177,7 +188,14 @@ pub fn collect_inputs(
                     .collect();
                 let key = format!("{root_name}/{}", rel.join("/"));
                 let folders = &rel[..rel.len().saturating_sub(1)];
-                take(&mut walk, path.to_path_buf(), real, key, folders);
+                take(
+                    &mut walk,
+                    path.to_path_buf(),
+                    real,
+                    key,
+                    folders,
+                    &root_name,
+                );
                 None
             } else if OTHER_IMAGE_EXTENSIONS.contains(&ext_of(path).as_str()) {
                 Some(SkipReason::UnsupportedImageType)

@@ -69,7 +69,11 @@ pub fn blames_source(code: ErrorCode) -> bool {
 /// A failure in words: what happened, and for a failure that is not the source's, what to
 /// do (a source's messages already end with the fix).
 pub fn failure_words(f: &Failure) -> String {
-    if blames_source(f.code) || f.code == ErrorCode::ChecksFailed {
+    // A source's messages and a file in the way's already end with the fix.
+    if blames_source(f.code)
+        || f.code == ErrorCode::ChecksFailed
+        || f.code.category() == Category::Conflict
+    {
         f.message.clone()
     } else {
         format!("{}; {}", f.message, remedy(f.code))

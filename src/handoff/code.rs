@@ -36,6 +36,8 @@ pub enum ErrorCode {
     ManifestWriteFailed,
     StoreLocked,
     StoreUnreadable,
+    /// The job database (serve, watch) could not be read or written.
+    DatabaseFailed,
     // Specs and the command line.
     SpecUnknown,
     SpecUnreadable,
@@ -88,7 +90,9 @@ impl ErrorCode {
             }
             ChecksFailed => Category::Unmet,
             OutputExists | StoreLocked => Category::Conflict,
-            OutputWriteFailed | ManifestWriteFailed | StoreUnreadable => Category::Storage,
+            OutputWriteFailed | ManifestWriteFailed | StoreUnreadable | DatabaseFailed => {
+                Category::Storage
+            }
             SpecUnknown
             | SpecUnreadable
             | SpecBadField

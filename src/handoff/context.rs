@@ -9,7 +9,9 @@
 //! A file in a sub-folder of the input is one product's photo: when its name does not
 //! have the `SKU_position` form, the folder it is in names the product. `red-mug/main.png`,
 //! `red-mug/2.jpg` and `red-mug/front.png` all get SKU `red-mug` (positions 1, 2 and
-//! unknown); `red-mug/MUG01_3.png` keeps SKU `MUG01`.
+//! unknown); `red-mug/MUG01_3.png` keeps SKU `MUG01`. A file whose name is a position
+//! alone (`main.png`) takes its folder's name even at the top of the input (`process
+//! red-mug/`).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -60,8 +62,9 @@ fn position(tail: &str) -> Option<u32> {
     t.parse::<u32>().ok().filter(|n| (1..=999).contains(n))
 }
 
-/// A stem that is a position and nothing else (`main`, `2`, `PT01`).
-fn position_only(stem: &str) -> bool {
+/// A stem that is a position and nothing else (`main`, `2`, `PT01`): the product is
+/// named by the folder the file is in.
+pub fn position_only(stem: &str) -> bool {
     position(stem).is_some()
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use code::{Category, ErrorCode};
-pub use context::{context_from_name, context_from_path, Context};
+pub use context::{context_from_name, context_from_path, position_only, Context};
 pub use photo::{Photo, PhotoCounts, PhotoOutput};
 
 use crate::pipeline::{Check, CheckName, Operation, Severity};

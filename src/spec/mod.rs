@@ -27,8 +27,12 @@ pub enum SpecError {
         base: String,
         suggestions: Vec<String>,
     },
-    #[error("spec {spec}: id '{id}' is the built-in {id} spec's; give this spec its own `id` (for example \"{id}-custom\"), so that its outputs and manifests are never taken for {id}'s")]
-    TakesBuiltinId { spec: String, id: String },
+    #[error("spec {spec}: id '{id}'{} is the built-in {id} spec's; give this spec its own `id` (for example \"{id}-custom\"), so that its outputs and manifests are never taken for {id}'s", if *.from_file_name { " (taken from the file's name, as the file gives none)" } else { "" })]
+    TakesBuiltinId {
+        spec: String,
+        id: String,
+        from_file_name: bool,
+    },
     // Not named `source`: the text already carries the OS error, and a `source` would
     // print it twice.
     #[error("cannot read spec file {path}: {error}")]
@@ -494,7 +498,9 @@ impl Spec {
     /// A user spec's id: the one it gives, or one made from its file's name; never a
     /// built-in's, whose outputs and manifests it would otherwise overwrite.
     fn own_id(name: &str, table: &mut toml::Table) -> Result<(), SpecError> {
-        let id = match table.get("id").and_then(toml::Value::as_str) {
+        let given = table.get("id").and_then(toml::Value::as_str);
+        let from_file_name = given.is_none();
+        let id = match given {
             Some(id) => id.to_string(),
             None => {
                 let stem = Path::new(name)
@@ -513,6 +519,7 @@ impl Spec {
             return Err(SpecError::TakesBuiltinId {
                 spec: name.to_string(),
                 id,
+                from_file_name,
             });
         }
         Ok(())

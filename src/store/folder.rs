@@ -20,9 +20,6 @@ pub struct FolderStore {
     root: PathBuf,
     journal: Journal,
     claims: std::sync::Mutex<()>,
-    /// The store's records were missing while its spec folders hold files: files in the
-    /// way may be earlier outputs whose records were deleted.
-    records_lost: bool,
     /// Held for the store's life: the OS releases it when the process ends, however.
     _lock: std::fs::File,
 }
@@ -79,8 +76,7 @@ impl FolderStore {
             path: journal_path.display().to_string(),
             error,
         };
-        let records_lost = !journal_path.exists();
-        if records_lost {
+        if !journal_path.exists() {
             // Written whole before the journal is opened: a run killed while adopting
             // adopts again next time.
             Journal::write_all(&journal_path, &Self::earlier_outputs(root)).map_err(|error| {
@@ -95,7 +91,6 @@ impl FolderStore {
             root: root.to_path_buf(),
             journal,
             claims: std::sync::Mutex::new(()),
-            records_lost,
             _lock: lock,
         };
         store.remove_stray_temp_files();
@@ -234,9 +229,12 @@ impl FolderStore {
         }
     }
 
-    /// An output folder written before the journal existed: its outputs that match their
-    /// manifests are ours, so that a re-run may replace them.
+    /// An output folder whose journal is missing (written before the journal existed, or
+    /// its `.shelfready/` deleted): each manifest whose output is still what it recorded
+    /// gives back the source's name, the file as ours, and the standing commit, so that
+    /// names stay with their sources and nothing is made again.
     fn earlier_outputs(root: &Path) -> Vec<Record> {
+        let mut names = Vec::new();
         let mut out = Vec::new();
         let manifests = walkdir::WalkDir::new(root.join("manifests")).follow_links(false);
         for e in manifests
@@ -247,24 +245,58 @@ impl FolderStore {
             let Ok(text) = std::fs::read(e.path()) else {
                 continue;
             };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            let Ok(h) = serde_json::from_slice::<Handoff>(&text) else {
                 continue;
             };
-            let (Some(rel), Some(sha)) =
-                (v["asset"]["path"].as_str(), v["asset"]["sha256"].as_str())
-            else {
+            let Some(asset) = &h.asset else {
                 continue;
             };
-            let safe = !rel.contains("..") && !rel.starts_with('/');
-            if safe && std::fs::read(root.join(rel)).is_ok_and(|b| sha256_hex(&b) == sha) {
-                out.push(Record::Intent {
-                    path: rel.to_string(),
-                    sha256: sha.to_string(),
+            let rel = asset.path.as_str();
+            let safe = !rel.split('/').any(|p| p == ".." || p.is_empty()) && !rel.starts_with('/');
+            if !safe || !std::fs::read(root.join(rel)).is_ok_and(|b| sha256_hex(&b) == asset.sha256)
+            {
+                continue;
+            }
+            let manifest = e
+                .path()
+                .strip_prefix(root)
+                .map(|p| p.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            if let Some(name) = h.id.strip_suffix(&format!(".{}", h.goal.spec_id)) {
+                names.push(Record::Name {
+                    key: h.provenance.source_key.clone(),
+                    name: name.to_string(),
                 });
             }
+            out.push(Record::Intent {
+                path: rel.to_string(),
+                sha256: asset.sha256.clone(),
+            });
+            out.push(Record::Commit(Commit {
+                key: h.provenance.source_key.clone(),
+                spec: h.goal.spec_id.clone(),
+                path: Some(rel.to_string()),
+                sha256: Some(asset.sha256.clone()),
+                source_sha256: h.provenance.source_sha256.clone(),
+                spec_hash: h.goal.spec_hash.clone(),
+                pipeline: h.provenance.pipeline_version.clone(),
+                state: h.state,
+                manifest,
+                manifest_sha256: sha256_hex(&text),
+            }));
         }
-        out.sort_by_key(|r| serde_json::to_string(r).unwrap_or_default());
-        out
+        let key = |r: &Record| serde_json::to_string(r).unwrap_or_default();
+        names.sort_by_key(key);
+        names.dedup();
+        out.sort_by_key(key);
+        // Names first: the index gives each name to one source (the first wins a clash).
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|r| match r {
+            Record::Name { name, .. } => seen.insert(name.to_lowercase()),
+            _ => true,
+        });
+        names.extend(out);
+        names
     }
 }
 
@@ -346,11 +378,13 @@ impl Store for FolderStore {
         // A file in the way with exactly these bytes loses nothing when taken as ours: it
         // is how outputs whose records were deleted are recovered (outputs are
         // deterministic, so an unchanged source and spec make the same bytes again).
-        let same = std::fs::read(self.root.join(&rel)).is_ok_and(|b| b == bytes);
+        let at = self.root.join(&rel);
+        let same = std::fs::symlink_metadata(&at)
+            .is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+            && std::fs::read(&at).is_ok_and(|b| b == bytes);
         if !same && !self.ours_or_free(&rel)? {
             return Err(StoreError::NotOurs {
                 path: self.root.join(&rel).display().to_string(),
-                records_lost: self.records_lost,
             });
         }
         let write_err = |error| StoreError::Write {
