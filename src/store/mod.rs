@@ -4,8 +4,10 @@
 
 mod folder;
 mod journal;
+mod sqlite;
 
 pub use folder::{sha256_hex, write_atomic, FolderStore};
+pub use sqlite::{BatchStore, SqliteStore};
 
 use thiserror::Error;
 
@@ -14,8 +16,8 @@ use crate::spec::Spec;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error("{path} is in the way: a file there differs from this output and shelfready has no record of writing it, so it was left alone{}. Move it away, or choose another output folder", if *.records_lost { " (this output folder has no shelfready records: if it holds earlier shelfready outputs whose .shelfready/ folder was deleted, delete those spec folders and run again)" } else { "" })]
-    NotOurs { path: String, records_lost: bool },
+    #[error("{path} is in the way: a file there differs from this output and shelfready has no record of writing it, so it was left alone. Move it away or choose another output folder (if it is an older shelfready output whose records, .shelfready/, were deleted, deleting it is safe: the run makes it again)")]
+    NotOurs { path: String },
     #[error("{folder} is in use by another shelfready run ({holder}); wait for it to finish or choose another output folder")]
     Locked { folder: String, holder: String },
     // Fields are not named `source`: the text already carries the OS error, and a
@@ -26,6 +28,8 @@ pub enum StoreError {
     Manifest { path: String, error: std::io::Error },
     #[error("cannot read {path}: {error}")]
     Read { path: String, error: std::io::Error },
+    #[error("the job database failed: {error}")]
+    Database { error: String },
 }
 
 impl StoreError {
@@ -36,6 +40,7 @@ impl StoreError {
             StoreError::Write { .. } => ErrorCode::OutputWriteFailed,
             StoreError::Manifest { .. } => ErrorCode::ManifestWriteFailed,
             StoreError::Read { .. } => ErrorCode::StoreUnreadable,
+            StoreError::Database { .. } => ErrorCode::DatabaseFailed,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod color;
+mod job_store;
 mod rules;
 mod seams;
 mod seller;

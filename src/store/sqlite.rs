@@ -1,0 +1,510 @@
+//! The embedded job store of `serve` and `watch`: a SQLite database (WAL) holding batches,
+//! the names given to sources, the output and handoff standing for each source and spec,
+//! and every state transition with time and actor; images and manifests live in a data
+//! folder beside it, `batches/<batch>/{outputs/<spec>/,manifests/}`.
+//!
+//! The SQL stays portable (TEXT and INTEGER columns, composite keys instead of
+//! AUTOINCREMENT, `ON CONFLICT ... DO UPDATE` upserts that PostgreSQL also has), so that a
+//! PostgreSQL backend is a second implementation of the same statements.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{sha256_hex, write_atomic, Claim, PutOutput, SourceName, Store, StoreError};
+use crate::handoff::{BatchManifest, Handoff, State, Timestamp, PIPELINE_VERSION};
+use crate::naming;
+use crate::spec::Spec;
+
+/// Migrations, applied in order at open; `PRAGMA user_version` counts those applied.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE batches (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    specs TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    manifest TEXT
+);
+CREATE TABLE names (
+    batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    source_key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    name_lower TEXT NOT NULL,
+    PRIMARY KEY (batch_id, source_key),
+    UNIQUE (batch_id, name_lower)
+);
+CREATE TABLE outputs (
+    batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    source_key TEXT NOT NULL,
+    spec_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    path TEXT,
+    sha256 TEXT,
+    source_sha256 TEXT NOT NULL,
+    spec_hash TEXT NOT NULL,
+    pipeline TEXT NOT NULL,
+    handoff TEXT NOT NULL,
+    PRIMARY KEY (batch_id, source_key, spec_id)
+);
+CREATE TABLE transitions (
+    batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    source_key TEXT NOT NULL,
+    spec_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (batch_id, source_key, spec_id, seq)
+);
+"#];
+
+fn db_err(error: rusqlite::Error) -> StoreError {
+    StoreError::Database {
+        error: error.to_string(),
+    }
+}
+
+/// One state change as the database holds it (states as their snake_case names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedTransition {
+    pub from: Option<String>,
+    pub to: String,
+    pub at: String,
+    pub actor: String,
+}
+
+/// The database and the data folder.
+pub struct SqliteStore {
+    root: PathBuf,
+    db: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    /// Opens (creating) `<root>/shelfready.db` and applies the migrations it lacks.
+    pub fn open(root: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(root).map_err(|error| StoreError::Write {
+            path: root.display().to_string(),
+            error,
+        })?;
+        let db = Connection::open(root.join("shelfready.db")).map_err(db_err)?;
+        // WAL: readers (status calls) never wait for the writer; NORMAL sync is durable
+        // across a process kill, which is what a restart must survive.
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        db.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        db.pragma_update(None, "foreign_keys", "ON")
+            .map_err(db_err)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_err)?;
+        let store = SqliteStore {
+            root: root.to_path_buf(),
+            db: Mutex::new(db),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let mut db = self.conn();
+        let done: i64 = db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_err)?;
+        for (i, sql) in (0i64..)
+            .zip(MIGRATIONS)
+            .skip(usize::try_from(done).unwrap_or(0))
+        {
+            let tx = db.transaction().map_err(db_err)?;
+            tx.execute_batch(sql).map_err(db_err)?;
+            tx.pragma_update(None, "user_version", i + 1)
+                .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The data folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether the database answers (for readiness checks).
+    pub fn reachable(&self) -> bool {
+        self.conn()
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    }
+
+    /// Records a new batch. With an idempotency key already used, nothing is written and
+    /// the first batch's id is returned instead.
+    pub fn create_batch(
+        &self,
+        id: &str,
+        specs: &[String],
+        created_at: &Timestamp,
+        idempotency_key: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let db = self.conn();
+        if let Some(k) = idempotency_key {
+            let first: Option<String> = db
+                .query_row(
+                    "SELECT id FROM batches WHERE idempotency_key = ?1",
+                    [k],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some(first) = first {
+                return Ok(first);
+            }
+        }
+        db.execute(
+            "INSERT INTO batches (id, created_at, specs, idempotency_key) VALUES (?1, ?2, ?3, ?4)",
+            params![id, created_at.to_string(), specs.join(","), idempotency_key],
+        )
+        .map_err(db_err)?;
+        Ok(id.to_string())
+    }
+
+    /// Ids of the batches, oldest first.
+    pub fn batch_ids(&self) -> Result<Vec<String>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare("SELECT id FROM batches ORDER BY created_at, id")
+            .map_err(db_err)?;
+        let ids = q
+            .query_map([], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(db_err)?;
+        Ok(ids)
+    }
+
+    /// Removes a batch: its rows, then its files.
+    pub fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM batches WHERE id = ?1", [id])
+            .map_err(db_err)?;
+        let dir = self.batch_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
+                path: dir.display().to_string(),
+                error,
+            })?;
+        }
+        Ok(n > 0)
+    }
+
+    /// The transitions recorded for one output, oldest first.
+    pub fn transitions(
+        &self,
+        batch: &str,
+        key: &str,
+        spec: &str,
+    ) -> Result<Vec<RecordedTransition>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT from_state, to_state, at, actor FROM transitions
+                 WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3 ORDER BY seq",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map(params![batch, key, spec], |r| {
+                Ok(RecordedTransition {
+                    from: r.get(0)?,
+                    to: r.get(1)?,
+                    at: r.get(2)?,
+                    actor: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// The store of one batch, as the engine's jobs use it.
+    pub fn batch(&self, id: &str) -> BatchStore<'_> {
+        BatchStore {
+            store: self,
+            batch: id.to_string(),
+        }
+    }
+
+    fn batch_dir(&self, id: &str) -> PathBuf {
+        // Batch ids are made by the server; a hostile one still cannot leave the folder.
+        self.root.join("batches").join(naming::part(id))
+    }
+}
+
+/// One batch of a [`SqliteStore`]: names, outputs and handoffs scoped to it.
+pub struct BatchStore<'a> {
+    store: &'a SqliteStore,
+    batch: String,
+}
+
+impl BatchStore<'_> {
+    fn dir(&self) -> PathBuf {
+        self.store.batch_dir(&self.batch)
+    }
+
+    /// The batch manifest last put, if any.
+    pub fn manifest(&self) -> Result<Option<BatchManifest>, StoreError> {
+        let text: Option<Option<String>> = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT manifest FROM batches WHERE id = ?1",
+                [&self.batch],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+}
+
+fn image_rel(name: &str, spec: &Spec) -> String {
+    format!("outputs/{}/{}.{}", spec.id, name, spec.format.extension())
+}
+
+fn manifest_rel(name: &str, spec: &Spec) -> String {
+    format!("manifests/{name}.{}.json", spec.id)
+}
+
+impl Store for BatchStore<'_> {
+    fn claim_name(&self, key: &str, wanted: &str) -> Result<Claim, StoreError> {
+        let mut db = self.store.conn();
+        let tx = db.transaction().map_err(db_err)?;
+        let owner = |name: &str| -> Result<Option<String>, StoreError> {
+            tx.query_row(
+                "SELECT source_key FROM names WHERE batch_id = ?1 AND name_lower = ?2",
+                params![self.batch, name.to_lowercase()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+        };
+        let taken_by = owner(wanted)?.filter(|k| k != key);
+        let given: Option<String> = tx
+            .query_row(
+                "SELECT name FROM names WHERE batch_id = ?1 AND source_key = ?2",
+                params![self.batch, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        if let Some(name) = given {
+            let taken_by = taken_by.filter(|_| name != wanted);
+            return Ok(Claim { name, taken_by });
+        }
+        let ext_of = |k: &str| k.rsplit_once('.').map_or("", |(_, e)| e).to_lowercase();
+        let ext = match &taken_by {
+            Some(o) if ext_of(o) != ext_of(key) => ext_of(key),
+            _ => String::new(),
+        };
+        let mut name = wanted.to_string();
+        for candidate in
+            std::iter::once(wanted.to_string()).chain(naming::alternatives(wanted, &ext))
+        {
+            if owner(&candidate)?.is_none() {
+                name = candidate;
+                break;
+            }
+        }
+        tx.execute(
+            "INSERT INTO names (batch_id, source_key, name, name_lower) VALUES (?1, ?2, ?3, ?4)",
+            params![self.batch, key, name, name.to_lowercase()],
+        )
+        .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        Ok(Claim { name, taken_by })
+    }
+
+    fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
+        let row: (
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            String,
+            String,
+            String,
+        ) = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT state, path, sha256, source_sha256, spec_hash, pipeline, handoff
+                 FROM outputs WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3",
+                params![self.batch, source.key, spec.id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                },
+            )
+            .ok()?;
+        let (state, path, sha, src, spec_hash, pipeline, handoff) = row;
+        let kept = ["ready", "needs_review", "approved", "exported"].contains(&state.as_str());
+        if !kept
+            || src != source_sha256
+            || spec_hash != spec.content_hash()
+            || pipeline != PIPELINE_VERSION
+        {
+            return None;
+        }
+        let image = std::fs::read(self.dir().join(path?)).ok()?;
+        if Some(sha256_hex(&image)) != sha {
+            return None;
+        }
+        serde_json::from_str(&handoff).ok()
+    }
+
+    fn put_output(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        bytes: &[u8],
+    ) -> Result<PutOutput, StoreError> {
+        // The data folder is the store's alone: nothing of anyone else's can be in the way.
+        let rel = image_rel(&source.name, spec);
+        let path = self.dir().join(&rel);
+        write_atomic(&path, bytes).map_err(|error| StoreError::Write {
+            path: path.display().to_string(),
+            error,
+        })?;
+        Ok(PutOutput {
+            path: rel,
+            sha256: sha256_hex(bytes),
+        })
+    }
+
+    fn remove_output(&self, source: &SourceName, spec: &Spec) -> Result<(), StoreError> {
+        let path = self.dir().join(image_rel(&source.name, spec));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Write {
+                path: path.display().to_string(),
+                error: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn put_handoff(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        handoff: &Handoff,
+    ) -> Result<(), StoreError> {
+        let rel = manifest_rel(&source.name, spec);
+        let path = self.dir().join(&rel);
+        let err = |error| StoreError::Manifest {
+            path: path.display().to_string(),
+            error,
+        };
+        let json = serde_json::to_string_pretty(handoff).map_err(|e| err(e.into()))?;
+        write_atomic(&path, json.as_bytes()).map_err(err)?;
+        let mut db = self.store.conn();
+        let tx = db.transaction().map_err(db_err)?;
+        tx.execute(
+            "INSERT INTO outputs (batch_id, source_key, spec_id, state, path, sha256,
+                                  source_sha256, spec_hash, pipeline, handoff)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (batch_id, source_key, spec_id) DO UPDATE SET
+                 state = excluded.state, path = excluded.path, sha256 = excluded.sha256,
+                 source_sha256 = excluded.source_sha256, spec_hash = excluded.spec_hash,
+                 pipeline = excluded.pipeline, handoff = excluded.handoff",
+            params![
+                self.batch,
+                source.key,
+                spec.id,
+                handoff.state.as_str(),
+                handoff.asset.as_ref().map(|a| a.path.clone()),
+                handoff.asset.as_ref().map(|a| a.sha256.clone()),
+                handoff.provenance.source_sha256,
+                handoff.goal.spec_hash,
+                handoff.provenance.pipeline_version,
+                json,
+            ],
+        )
+        .map_err(db_err)?;
+        // Every state change this handoff went through, after those recorded before.
+        let next: i64 = tx
+            .query_row(
+                "SELECT COALESCE(MAX(seq), 0) FROM transitions
+                 WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3",
+                params![self.batch, source.key, spec.id],
+                |r| r.get(0),
+            )
+            .map_err(db_err)?;
+        for (i, t) in handoff.history.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO transitions (batch_id, source_key, spec_id, seq, from_state,
+                                          to_state, at, actor, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    self.batch,
+                    source.key,
+                    spec.id,
+                    next + 1 + i as i64,
+                    t.from.map(State::as_str),
+                    t.to.as_str(),
+                    t.at.to_string(),
+                    t.actor,
+                    t.note,
+                ],
+            )
+            .map_err(db_err)?;
+        }
+        tx.commit().map_err(db_err)
+    }
+
+    fn handoffs(&self) -> Vec<Handoff> {
+        let db = self.store.conn();
+        let Ok(mut q) = db.prepare(
+            "SELECT handoff FROM outputs WHERE batch_id = ?1 ORDER BY source_key, spec_id",
+        ) else {
+            return Vec::new();
+        };
+        q.query_map([&self.batch], |r| r.get::<_, String>(0))
+            .map(|rows| {
+                rows.flatten()
+                    .filter_map(|t| serde_json::from_str(&t).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
+        let path = self.dir().join("manifest.json");
+        let err = |error| StoreError::Manifest {
+            path: path.display().to_string(),
+            error,
+        };
+        let json = serde_json::to_string_pretty(manifest).map_err(|e| err(e.into()))?;
+        write_atomic(&path, json.as_bytes()).map_err(err)?;
+        self.store
+            .conn()
+            .execute(
+                "UPDATE batches SET manifest = ?2 WHERE id = ?1",
+                params![self.batch, json],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
