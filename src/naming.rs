@@ -83,6 +83,18 @@ pub fn alternatives(wanted: &str, extension: &str) -> impl Iterator<Item = Strin
         .chain((2u32..).map(move |n| format!("{dir}{base}-{n}")))
 }
 
+/// The names a store tries, in order, for the source `key` that wants `wanted`, when
+/// `taken_by` (another source's key) may own it: `wanted` itself, then its
+/// [`alternatives`], with the source's extension only when the owner's differs.
+pub fn candidates(wanted: &str, key: &str, taken_by: Option<&str>) -> impl Iterator<Item = String> {
+    let ext_of = |k: &str| k.rsplit_once('.').map_or("", |(_, e)| e).to_lowercase();
+    let ext = match taken_by {
+        Some(owner) if ext_of(owner) != ext_of(key) => ext_of(key),
+        _ => String::new(),
+    };
+    std::iter::once(wanted.to_string()).chain(alternatives(wanted, &ext))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

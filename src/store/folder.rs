@@ -315,14 +315,7 @@ impl Store for FolderStore {
             match index.names.get(key) {
                 Some(name) => (name.clone(), taken_by.filter(|_| name != wanted), false),
                 None => {
-                    // The extension tells two sources apart only when theirs differ.
-                    let ext_of = |k: &str| k.rsplit_once('.').map_or("", |(_, e)| e).to_lowercase();
-                    let ext = match &taken_by {
-                        Some(owner) if ext_of(owner) != ext_of(key) => ext_of(key),
-                        _ => String::new(),
-                    };
-                    let name = std::iter::once(wanted.to_string())
-                        .chain(naming::alternatives(wanted, &ext))
+                    let name = naming::candidates(wanted, key, taken_by.as_deref())
                         .find(|n| owner(n).is_none())
                         .unwrap_or_default();
                     (name, taken_by, true)

@@ -307,15 +307,8 @@ impl Store for BatchStore<'_> {
             let taken_by = taken_by.filter(|_| name != wanted);
             return Ok(Claim { name, taken_by });
         }
-        let ext_of = |k: &str| k.rsplit_once('.').map_or("", |(_, e)| e).to_lowercase();
-        let ext = match &taken_by {
-            Some(o) if ext_of(o) != ext_of(key) => ext_of(key),
-            _ => String::new(),
-        };
         let mut name = wanted.to_string();
-        for candidate in
-            std::iter::once(wanted.to_string()).chain(naming::alternatives(wanted, &ext))
-        {
+        for candidate in naming::candidates(wanted, key, taken_by.as_deref()) {
             if owner(&candidate)?.is_none() {
                 name = candidate;
                 break;
