@@ -331,7 +331,11 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
         dst.into_vec()
     };
     // Centre the product as it is after resizing, which is what verification measures.
+    // Not along an axis where the resized cut-out was cut off at the canvas edge (a halo
+    // reaching past it): moving it there would leave a strip of plain background.
     let (dx, dy) = centring_shift(&product, pw, (x_lo, y_lo), spec);
+    let dx = if pw < iw as usize { 0 } else { dx };
+    let dy = if ph < ih as usize { 0 } else { dy };
     placement.x = (i64::from(placement.x) + dx).max(0) as u32;
     placement.y = (i64::from(placement.y) + dy).max(0) as u32;
     placement.image_x += dx;
