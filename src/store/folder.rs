@@ -418,12 +418,7 @@ impl Store for FolderStore {
     ) -> Result<(), StoreError> {
         let rel = Self::manifest_rel(&source.name, spec);
         let path = self.root.join(&rel);
-        let err = |error| StoreError::Manifest {
-            path: path.display().to_string(),
-            error,
-        };
-        let json = serde_json::to_vec_pretty(handoff).map_err(|e| err(e.into()))?;
-        write_atomic(&path, &json).map_err(err)?;
+        let json = super::write_manifest(&path, handoff)?;
         let commit = Commit {
             key: source.key.clone(),
             spec: spec.id.clone(),
@@ -434,11 +429,14 @@ impl Store for FolderStore {
             pipeline: handoff.provenance.pipeline_version.clone(),
             state: handoff.state,
             manifest: rel,
-            manifest_sha256: sha256_hex(&json),
+            manifest_sha256: sha256_hex(json.as_bytes()),
         };
         self.journal
             .append(Record::Commit(commit), false)
-            .map_err(err)
+            .map_err(|error| StoreError::Manifest {
+                path: path.display().to_string(),
+                error,
+            })
     }
 
     fn handoffs(&self) -> Vec<Handoff> {
@@ -449,11 +447,6 @@ impl Store for FolderStore {
 
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
         let path = self.root.join("manifest.json");
-        let err = |error| StoreError::Manifest {
-            path: path.display().to_string(),
-            error,
-        };
-        let json = serde_json::to_vec_pretty(manifest).map_err(|e| err(e.into()))?;
-        write_atomic(&path, &json).map_err(err)
+        super::write_manifest(&path, manifest).map(|_| ())
     }
 }

@@ -45,6 +45,21 @@ impl StoreError {
     }
 }
 
+/// Writes a manifest as pretty JSON, atomically; returns the text written. Every store
+/// writes its handoffs and batch manifests through here.
+pub(crate) fn write_manifest<T: serde::Serialize>(
+    path: &std::path::Path,
+    value: &T,
+) -> Result<String, StoreError> {
+    let err = |error| StoreError::Manifest {
+        path: path.display().to_string(),
+        error,
+    };
+    let json = serde_json::to_string_pretty(value).map_err(|e| err(e.into()))?;
+    write_atomic(path, json.as_bytes()).map_err(err)?;
+    Ok(json)
+}
+
 /// One source as the store knows it: its stable key and the name its outputs carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceName {

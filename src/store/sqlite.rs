@@ -406,12 +406,7 @@ impl Store for BatchStore<'_> {
     ) -> Result<(), StoreError> {
         let rel = manifest_rel(&source.name, spec);
         let path = self.dir().join(&rel);
-        let err = |error| StoreError::Manifest {
-            path: path.display().to_string(),
-            error,
-        };
-        let json = serde_json::to_string_pretty(handoff).map_err(|e| err(e.into()))?;
-        write_atomic(&path, json.as_bytes()).map_err(err)?;
+        let json = super::write_manifest(&path, handoff)?;
         let mut db = self.store.conn();
         let tx = db.transaction().map_err(db_err)?;
         tx.execute(
@@ -485,12 +480,7 @@ impl Store for BatchStore<'_> {
 
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
         let path = self.dir().join("manifest.json");
-        let err = |error| StoreError::Manifest {
-            path: path.display().to_string(),
-            error,
-        };
-        let json = serde_json::to_string_pretty(manifest).map_err(|e| err(e.into()))?;
-        write_atomic(&path, json.as_bytes()).map_err(err)?;
+        let json = super::write_manifest(&path, manifest)?;
         self.store
             .conn()
             .execute(
