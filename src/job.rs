@@ -2,16 +2,19 @@
 //! this source, spec and pipeline is kept; the rest is made by the one per-source call;
 //! every output is put before its handoff settles, and every handoff is put last. The CLI
 //! batch, the server and the watcher all run sources through here.
+//! [`batch_manifest`] is the one batch manifest every door writes.
 
 use std::sync::atomic::AtomicBool;
 
+use std::collections::BTreeMap;
+
 use crate::handoff::{
-    Asset, Clock, Context, ErrorCode, Failure, Handoff, Provenance, State, PIPELINE_VERSION,
-    TOOL_VERSION,
+    Asset, BatchManifest, Clock, Context, ErrorCode, Failure, Goal, Handoff, Photo, PhotoCounts,
+    Provenance, State, Summary, PIPELINE_VERSION, SCHEMA_VERSION, TOOL_VERSION,
 };
 use crate::pipeline::{process_source, Limits, Output, Severity};
 use crate::spec::Spec;
-use crate::store::{SourceName, Store, StoreError};
+use crate::store::{Claim, SourceName, Store, StoreError};
 
 /// Everything a source job needs besides the source.
 pub struct JobOptions<'a> {
@@ -242,4 +245,118 @@ fn finish(
         tracing::warn!("{e}");
     }
     Some(failed)
+}
+
+/// One source of a batch, as its manifest tells it: `handoffs` is `None` when the run
+/// did not reach (or finish) it.
+pub struct BatchSource<'a> {
+    pub key: &'a str,
+    /// The path or upload name, as the person gave it.
+    pub origin: String,
+    pub wanted_name: &'a str,
+    pub claim: &'a Claim,
+    pub handoffs: Option<Vec<Handoff>>,
+}
+
+/// The batch manifest: this run's photos in input order, then every other photo whose
+/// outputs stand in the folder, so that it describes the whole folder.
+pub fn batch_manifest(
+    specs: &[Spec],
+    clock: &dyn Clock,
+    store: &dyn Store,
+    sources: Vec<BatchSource>,
+    skipped: Vec<crate::handoff::Skipped>,
+    interrupted: bool,
+) -> BatchManifest {
+    let this_run: Vec<Handoff> = sources
+        .iter()
+        .filter_map(|s| s.handoffs.as_ref())
+        .flatten()
+        .cloned()
+        .collect();
+    let exit_code = if interrupted {
+        130
+    } else if this_run.iter().any(|h| h.state == State::Failed) {
+        1
+    } else if this_run.iter().any(|h| h.state == State::NeedsReview) {
+        2
+    } else {
+        0
+    };
+    // Outputs an earlier run made, by source key, that this run did not make again.
+    let remade: std::collections::HashSet<(&str, &str)> = this_run
+        .iter()
+        .map(|h| (h.provenance.source_key.as_str(), h.goal.spec_id.as_str()))
+        .collect();
+    let mut earlier: BTreeMap<String, Vec<Handoff>> = BTreeMap::new();
+    for h in store.handoffs() {
+        if !remade.contains(&(h.provenance.source_key.as_str(), h.goal.spec_id.as_str())) {
+            earlier
+                .entry(h.provenance.source_key.clone())
+                .or_default()
+                .push(h);
+        }
+    }
+    let mut photos = Vec::new();
+    let mut handoffs = Vec::new();
+    for source in sources {
+        let (claim, hs) = (source.claim, source.handoffs);
+        let reached = hs.is_some();
+        // The photo's line is about this run's specs, as the exit code is; outputs an
+        // earlier run made for other specs are listed in `handoffs` all the same.
+        let hs = hs.unwrap_or_default();
+        let refs: Vec<&Handoff> = hs.iter().collect();
+        let renamed = claim.taken_by.as_ref().map(|owner| {
+            format!(
+                "named {} because {} is the name of {owner}",
+                claim.name, source.wanted_name
+            )
+        });
+        let photo = Photo::of(
+            source.key,
+            &source.origin,
+            &claim.name,
+            renamed,
+            if reached { &refs } else { &[] },
+            true,
+        );
+        photos.push(photo);
+        handoffs.extend(hs);
+        handoffs.extend(earlier.remove(source.key).unwrap_or_default());
+    }
+    for (key, hs) in earlier {
+        let refs: Vec<&Handoff> = hs.iter().collect();
+        let name = hs
+            .iter()
+            .find_map(|h| h.id.strip_suffix(&format!(".{}", h.goal.spec_id)))
+            .unwrap_or_default()
+            .to_string();
+        let source = hs[0].provenance.source_path.clone();
+        photos.push(Photo::of(&key, &source, &name, None, &refs, false));
+        handoffs.extend(hs);
+    }
+    let count = |s: State| handoffs.iter().filter(|h| h.state == s).count();
+    let summary = Summary {
+        sources: photos.len(),
+        outputs: handoffs.len(),
+        ready: count(State::Ready) + count(State::Approved) + count(State::Exported),
+        needs_review: count(State::NeedsReview),
+        failed: count(State::Failed) + count(State::Rejected),
+        up_to_date: handoffs.iter().filter(|h| h.up_to_date).count(),
+        skipped: skipped.len(),
+        photos: PhotoCounts::of(&photos),
+    };
+    BatchManifest {
+        schema_version: SCHEMA_VERSION,
+        tool_version: TOOL_VERSION.into(),
+        created_at: clock.now(),
+        pipeline_version: PIPELINE_VERSION.into(),
+        specs: specs.iter().map(Goal::of).collect(),
+        summary,
+        exit_code,
+        interrupted,
+        photos,
+        handoffs,
+        skipped,
+    }
 }

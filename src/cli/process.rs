@@ -1,17 +1,13 @@
 //! `shelfready process`: a thin loop over the one per-source call, through the folder store.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::walk::{collect_inputs, Input};
 use super::CliError;
 use crate::engine::Engine;
-use crate::handoff::{
-    BatchManifest, Clock, ErrorCode, Failure, Goal, Handoff, Photo, PhotoCounts, State, Summary,
-    PIPELINE_VERSION, SCHEMA_VERSION, TOOL_VERSION,
-};
-use crate::job::{run_source, JobOptions, SourceJob};
+use crate::handoff::{BatchManifest, Clock, ErrorCode, Failure, Handoff};
+use crate::job::{batch_manifest, run_source, BatchSource, JobOptions, SourceJob};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{Claim, FolderStore, SourceName, Store};
@@ -107,12 +103,24 @@ pub fn process(
         Some(hs)
     });
     let interrupted = opts.cancel.load(Ordering::Relaxed);
+    let sources = walk
+        .inputs
+        .iter()
+        .zip(&claims)
+        .zip(per_source)
+        .map(|((input, claim), handoffs)| BatchSource {
+            key: &input.key,
+            origin: input.path.display().to_string(),
+            wanted_name: &input.wanted_name,
+            claim,
+            handoffs,
+        })
+        .collect();
     let manifest = batch_manifest(
-        opts,
+        opts.specs,
+        opts.clock,
         &store,
-        &walk.inputs,
-        &claims,
-        per_source,
+        sources,
         walk.skipped,
         interrupted,
     );
@@ -120,100 +128,3 @@ pub fn process(
     Ok(manifest)
 }
 
-/// The batch manifest: this run's photos in input order, then every other photo whose
-/// outputs stand in the folder, so that it describes the whole folder.
-fn batch_manifest(
-    opts: &ProcessOptions,
-    store: &dyn Store,
-    inputs: &[Input],
-    claims: &[Claim],
-    per_source: Vec<Option<Vec<Handoff>>>,
-    skipped: Vec<crate::handoff::Skipped>,
-    interrupted: bool,
-) -> BatchManifest {
-    let this_run: Vec<Handoff> = per_source.iter().flatten().flatten().cloned().collect();
-    let exit_code = if interrupted {
-        130
-    } else if this_run.iter().any(|h| h.state == State::Failed) {
-        1
-    } else if this_run.iter().any(|h| h.state == State::NeedsReview) {
-        2
-    } else {
-        0
-    };
-    // Outputs an earlier run made, by source key, that this run did not make again.
-    let remade: std::collections::HashSet<(&str, &str)> = this_run
-        .iter()
-        .map(|h| (h.provenance.source_key.as_str(), h.goal.spec_id.as_str()))
-        .collect();
-    let mut earlier: BTreeMap<String, Vec<Handoff>> = BTreeMap::new();
-    for h in store.handoffs() {
-        if !remade.contains(&(h.provenance.source_key.as_str(), h.goal.spec_id.as_str())) {
-            earlier
-                .entry(h.provenance.source_key.clone())
-                .or_default()
-                .push(h);
-        }
-    }
-    let mut photos = Vec::new();
-    let mut handoffs = Vec::new();
-    for ((input, claim), hs) in inputs.iter().zip(claims).zip(per_source) {
-        let reached = hs.is_some();
-        // The photo's line is about this run's specs, as the exit code is; outputs an
-        // earlier run made for other specs are listed in `handoffs` all the same.
-        let hs = hs.unwrap_or_default();
-        let refs: Vec<&Handoff> = hs.iter().collect();
-        let renamed = claim.taken_by.as_ref().map(|owner| {
-            format!(
-                "named {} because {} is the name of {owner}",
-                claim.name, input.wanted_name
-            )
-        });
-        let photo = Photo::of(
-            &input.key,
-            &input.path.display().to_string(),
-            &claim.name,
-            renamed,
-            if reached { &refs } else { &[] },
-            true,
-        );
-        photos.push(photo);
-        handoffs.extend(hs);
-        handoffs.extend(earlier.remove(&input.key).unwrap_or_default());
-    }
-    for (key, hs) in earlier {
-        let refs: Vec<&Handoff> = hs.iter().collect();
-        let name = hs
-            .iter()
-            .find_map(|h| h.id.strip_suffix(&format!(".{}", h.goal.spec_id)))
-            .unwrap_or_default()
-            .to_string();
-        let source = hs[0].provenance.source_path.clone();
-        photos.push(Photo::of(&key, &source, &name, None, &refs, false));
-        handoffs.extend(hs);
-    }
-    let count = |s: State| handoffs.iter().filter(|h| h.state == s).count();
-    let summary = Summary {
-        sources: photos.len(),
-        outputs: handoffs.len(),
-        ready: count(State::Ready) + count(State::Approved) + count(State::Exported),
-        needs_review: count(State::NeedsReview),
-        failed: count(State::Failed) + count(State::Rejected),
-        up_to_date: handoffs.iter().filter(|h| h.up_to_date).count(),
-        skipped: skipped.len(),
-        photos: PhotoCounts::of(&photos),
-    };
-    BatchManifest {
-        schema_version: SCHEMA_VERSION,
-        tool_version: TOOL_VERSION.into(),
-        created_at: opts.clock.now(),
-        pipeline_version: PIPELINE_VERSION.into(),
-        specs: opts.specs.iter().map(Goal::of).collect(),
-        summary,
-        exit_code,
-        interrupted,
-        photos,
-        handoffs,
-        skipped,
-    }
-}
