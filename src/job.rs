@@ -4,6 +4,7 @@
 //! batch, the server and the watcher all run sources through here.
 //! [`batch_manifest`] is the one batch manifest every door writes.
 
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,27 @@ use crate::handoff::{
 use crate::pipeline::{process_source, Limits, Output, Severity};
 use crate::spec::Spec;
 use crate::store::{Claim, SourceName, Store, StoreError};
+
+/// Reads at most `limit + 1` bytes: a device or a file growing under us cannot exhaust memory.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Reads one source, or says why it cannot be read (the pipeline names a file over the
+/// byte limit itself).
+pub fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {
+    read_bounded(path, limits.max_bytes).map_err(|e| {
+        Failure::new(
+            ErrorCode::SourceUnreadable,
+            format!("the file cannot be read: {e}"),
+        )
+    })
+}
 
 /// Everything a source job needs besides the source.
 pub struct JobOptions<'a> {

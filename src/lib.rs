@@ -11,5 +11,6 @@ pub mod handoff;
 pub mod job;
 pub mod naming;
 pub mod pipeline;
+pub mod server;
 pub mod spec;
 pub mod store;

@@ -122,6 +122,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the HTTP service: upload batches, follow them, download outputs and manifests.
+    ///
+    /// Listens on 127.0.0.1:8080 and keeps its data in ./shelfready-data unless told
+    /// otherwise. The API is described at /v1/openapi.json. Config: flags > SHELFREADY_*
+    /// environment > --config TOML file > defaults (assets/shelfready.sample.toml lists
+    /// every key). SIGTERM or Ctrl-C stops it; unfinished batches resume at the next start.
+    ///
+    /// Exit status: 0 stopped, 64 wrong configuration, 75 address in use, 74 data folder
+    /// not writable.
+    Serve {
+        #[command(flatten)]
+        args: shelfready::server::ServeArgs,
+    },
     /// List the built-in specs, or print one as TOML.
     Specs {
         /// A spec id or .toml path to print in full.
@@ -250,6 +263,20 @@ fn run(cli: Cli) -> Result<u8> {
                 out!("{}", summary::render(&manifest, &out));
             }
             Ok(u8::try_from(manifest.exit_code).unwrap_or(1))
+        }
+        Command::Serve { args } => {
+            let config = shelfready::server::ServeConfig::load(&args)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            if args.print_config {
+                out!("{}", config.to_toml());
+                return Ok(0);
+            }
+            let data = config.data_dir.display().to_string();
+            shelfready::server::serve(config, |addr| {
+                eprintln!("shelfready listening on http://{addr} (data in {data}; API at http://{addr}/v1/openapi.json)");
+            })
+            .map_err(CliError::Server)?;
+            Ok(0)
         }
         Command::Specs { id: None } => {
             outln!(

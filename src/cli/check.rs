@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::process::read_source;
 use super::walk::collect_inputs;
 use super::CliError;
 use crate::engine::Engine;
 use crate::handoff::{Failure, Skipped, State};
+use crate::job::read_source;
 use crate::pipeline::verify::{capitalise, check_existing, Check, Severity};
 use crate::pipeline::Limits;
 use crate::spec::Spec;

@@ -23,6 +23,8 @@ pub enum CliError {
     Engine(#[from] crate::engine::EngineError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Server(#[from] crate::server::ServerError),
 }
 
 impl CliError {
@@ -32,6 +34,7 @@ impl CliError {
             CliError::Spec(e) => e.code(),
             CliError::Store(e) => e.code(),
             CliError::Engine(_) => ErrorCode::InternalError,
+            CliError::Server(e) => e.code(),
         }
     }
 

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::walk::{collect_inputs, Input};
 use super::CliError;
 use crate::engine::Engine;
-use crate::handoff::{BatchManifest, Clock, ErrorCode, Failure, Handoff};
-use crate::job::{batch_manifest, run_source, BatchSource, JobOptions, SourceJob};
+use crate::handoff::{BatchManifest, Clock, Handoff};
+use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{Claim, FolderStore, SourceName, Store};
@@ -24,27 +24,6 @@ pub struct ProcessOptions<'a> {
     pub holder: String,
     /// Set to stop the run (Ctrl-C): what is done stays, the rest is left for the next run.
     pub cancel: &'a AtomicBool,
-}
-
-/// Reads at most `limit + 1` bytes: a device or a file growing under us cannot exhaust memory.
-fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    std::fs::File::open(path)?
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut buf)?;
-    Ok(buf)
-}
-
-/// Reads one source, or says why it cannot be read (the pipeline names a file over the
-/// byte limit itself).
-pub(crate) fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {
-    read_bounded(path, limits.max_bytes).map_err(|e| {
-        Failure::new(
-            ErrorCode::SourceUnreadable,
-            format!("the file cannot be read: {e}"),
-        )
-    })
 }
 
 /// Runs the batch. `on_source` is called as each source finishes (from worker threads).
@@ -127,4 +106,3 @@ pub fn process(
     store.put_batch(&manifest)?;
     Ok(manifest)
 }
-

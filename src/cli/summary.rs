@@ -17,44 +17,6 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A photo's line: its state, its path, its outputs' states when they differ, and the one
-/// thing to do.
-fn photo_line(p: &Photo) -> String {
-    let state = match p.state {
-        State::Ready | State::Approved | State::Exported => "ready",
-        State::NeedsReview => "review",
-        State::Failed | State::Rejected => "failed",
-        State::Received | State::Processing => "stopped",
-    };
-    let mut line = format!("  {state:<7} {}", p.source);
-    if let Some(r) = &p.renamed {
-        let _ = write!(line, " ({r})");
-    }
-    let first = p.outputs.first().map(|o| o.state);
-    if p.outputs.iter().any(|o| Some(o.state) != first) {
-        let mut by_state: Vec<(&str, Vec<&str>)> = Vec::new();
-        for o in &p.outputs {
-            let s = match o.state {
-                State::NeedsReview => "review",
-                s => s.as_str(),
-            };
-            match by_state.iter_mut().find(|b| b.0 == s) {
-                Some(b) => b.1.push(&o.spec_id),
-                None => by_state.push((s, vec![&o.spec_id])),
-            }
-        }
-        let parts: Vec<String> = by_state
-            .iter()
-            .map(|(s, specs)| format!("{s}: {}", specs.join(", ")))
-            .collect();
-        let _ = write!(line, " [{}]", parts.join("; "));
-    }
-    if let Some(t) = &p.todo {
-        let _ = write!(line, ": {t}");
-    }
-    line
-}
-
 /// The summary as printed after a batch: one line per photo, then what to do next.
 pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
     let mut o = String::new();
@@ -87,7 +49,7 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
     let _ = writeln!(o);
     if run.len() <= LIST_ALL {
         for p in &run {
-            let _ = writeln!(o, "{}", photo_line(p));
+            let _ = writeln!(o, "{}", p.line());
         }
     } else {
         // Failed first, then review, then not reached: the lines that matter.
@@ -98,7 +60,7 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
             _ => 2,
         });
         for p in todo.iter().take(LISTED_WHEN_LONG) {
-            let _ = writeln!(o, "{}", photo_line(p));
+            let _ = writeln!(o, "{}", p.line());
         }
         if todo.len() > LISTED_WHEN_LONG {
             let _ = writeln!(

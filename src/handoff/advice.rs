@@ -55,6 +55,9 @@ pub fn remedy(code: ErrorCode) -> &'static str {
         Category::Usage => "fix the command or the spec, then run again",
         Category::Cancelled => "run the same command again to finish it",
         Category::Internal => "report it with the file; the rest of the batch is not affected",
+        Category::Unauthorized => "send the server's token as `Authorization: Bearer <token>`",
+        Category::NotFound => "check the id (list batches and specs to find it)",
+        Category::Busy => "wait a little and send it again",
     }
 }
 

@@ -46,6 +46,19 @@ pub enum ErrorCode {
     /// A spec extending a built-in breaks that marketplace's hard rules.
     SpecBreaksMarketplaceRules,
     UsageError,
+    // The HTTP service.
+    /// No bearer token, or the wrong one.
+    Unauthorized,
+    /// No batch, asset or spec by that id.
+    NotFound,
+    /// The queue is full, or the server is stopping: try again later.
+    ServerBusy,
+    /// The upload is over the body size limit.
+    UploadTooLarge,
+    /// The upload holds more files than a batch may.
+    UploadTooManyFiles,
+    /// The upload is not a multipart form shelfready can read.
+    UploadMalformed,
     // The run itself.
     Cancelled,
     InternalError,
@@ -71,6 +84,12 @@ pub enum Category {
     Usage,
     /// The work was stopped on request.
     Cancelled,
+    /// The request carries no valid credentials.
+    Unauthorized,
+    /// What the request names does not exist.
+    NotFound,
+    /// Too much work already waiting; try again later.
+    Busy,
     /// A bug in shelfready.
     Internal,
 }
@@ -82,6 +101,8 @@ impl ErrorCode {
             DecodeNotAnImage | DecodeTruncated | DecodeCorrupt | DecodeEmpty | SourceUnreadable
             | RenderNothingVisible => Category::BadInput,
             DecodeFileTooBig
+            | UploadTooLarge
+            | UploadTooManyFiles
             | DecodeTooManyPixels
             | DecodeTooLargeDimension
             | DecodeTooMuchMemory => Category::TooLarge,
@@ -98,8 +119,12 @@ impl ErrorCode {
             | SpecBadField
             | SpecInvalidValue
             | SpecBreaksMarketplaceRules
-            | UsageError => Category::Usage,
+            | UsageError
+            | UploadMalformed => Category::Usage,
             Cancelled => Category::Cancelled,
+            Unauthorized => Category::Unauthorized,
+            NotFound => Category::NotFound,
+            ServerBusy => Category::Busy,
             RenderResizeFailed | EncodeJpegFailed | EncodePngFailed | EncodeWebpFailed
             | InternalError => Category::Internal,
         }
@@ -135,6 +160,9 @@ impl Category {
             Category::Usage => 400,
             Category::Cancelled => 499,
             Category::Internal => 500,
+            Category::Unauthorized => 401,
+            Category::NotFound => 404,
+            Category::Busy => 503,
         }
     }
 
@@ -145,11 +173,14 @@ impl Category {
             Category::BadInput | Category::TooLarge | Category::Unsupported | Category::Unmet => {
                 65 // EX_DATAERR
             }
-            Category::Usage => 64,      // EX_USAGE
-            Category::Conflict => 75,   // EX_TEMPFAIL: try again when the other run is done
-            Category::Storage => 74,    // EX_IOERR
-            Category::Cancelled => 130, // as after Ctrl-C
-            Category::Internal => 70,   // EX_SOFTWARE
+            Category::Usage => 64,        // EX_USAGE
+            Category::Conflict => 75,     // EX_TEMPFAIL: try again when the other run is done
+            Category::Storage => 74,      // EX_IOERR
+            Category::Cancelled => 130,   // as after Ctrl-C
+            Category::Internal => 70,     // EX_SOFTWARE
+            Category::Unauthorized => 77, // EX_NOPERM
+            Category::NotFound => 66,     // EX_NOINPUT
+            Category::Busy => 75,         // EX_TEMPFAIL
         }
     }
 }

@@ -23,6 +23,12 @@ pub struct Context {
     /// 1 = main image.
     pub position: Option<u32>,
     pub alt_text: Option<String>,
+    /// The product's title, from a catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The product's identifier (GTIN, UPC, EAN, ASIN...), from a catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
     /// Where the context came from: `file_name`, `folder`, `catalog`.
     pub from: String,
 }
@@ -41,13 +47,15 @@ pub fn context_from_path(folders: &[String], stem: &str) -> Context {
         sku: Some(folder.clone()),
         position: position(stem),
         alt_text: None,
+        title: None,
+        identifier: None,
         from: "folder".into(),
     }
 }
 
 /// The position a name part stands for: `main` is 1, `PT01` (Amazon's variant codes) is
 /// 2, a number is itself.
-fn position(tail: &str) -> Option<u32> {
+pub(crate) fn position(tail: &str) -> Option<u32> {
     let t = tail.to_ascii_lowercase();
     if t == "main" {
         return Some(1);
@@ -78,12 +86,16 @@ pub fn context_from_name(stem: &str) -> Context {
             sku: Some(sku.to_string()),
             position: position(tail),
             alt_text: None,
+            title: None,
+            identifier: None,
             from: "file_name".into(),
         },
         _ => Context {
             sku: (!stem.is_empty()).then(|| stem.to_string()),
             position: None,
             alt_text: None,
+            title: None,
+            identifier: None,
             from: "file_name".into(),
         },
     }

@@ -3,6 +3,7 @@
 //! JSON Schema generated from these types.
 
 pub mod advice;
+mod catalog;
 mod clock;
 mod code;
 mod context;
@@ -11,6 +12,7 @@ mod photo;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use catalog::{Catalog, CatalogError};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use code::{Category, ErrorCode};
 pub use context::{context_from_name, context_from_path, position_only, Context};

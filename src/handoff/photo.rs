@@ -1,6 +1,8 @@
 //! A photo as a whole: the states of its outputs, one per spec, and the one thing to do.
 //! Summaries (the CLI's screen, the server's batch view) list photos, not outputs.
 
+use std::fmt::Write;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +91,45 @@ impl Photo {
             todo,
             this_run,
         }
+    }
+
+    /// A photo's line: its state, its path, its outputs' states when they differ, and the one
+    /// thing to do.
+    pub fn line(&self) -> String {
+        let p = self;
+        let state = match p.state {
+            State::Ready | State::Approved | State::Exported => "ready",
+            State::NeedsReview => "review",
+            State::Failed | State::Rejected => "failed",
+            State::Received | State::Processing => "stopped",
+        };
+        let mut line = format!("  {state:<7} {}", p.source);
+        if let Some(r) = &p.renamed {
+            let _ = write!(line, " ({r})");
+        }
+        let first = p.outputs.first().map(|o| o.state);
+        if p.outputs.iter().any(|o| Some(o.state) != first) {
+            let mut by_state: Vec<(&str, Vec<&str>)> = Vec::new();
+            for o in &p.outputs {
+                let s = match o.state {
+                    State::NeedsReview => "review",
+                    s => s.as_str(),
+                };
+                match by_state.iter_mut().find(|b| b.0 == s) {
+                    Some(b) => b.1.push(&o.spec_id),
+                    None => by_state.push((s, vec![&o.spec_id])),
+                }
+            }
+            let parts: Vec<String> = by_state
+                .iter()
+                .map(|(s, specs)| format!("{s}: {}", specs.join(", ")))
+                .collect();
+            let _ = write!(line, " [{}]", parts.join("; "));
+        }
+        if let Some(t) = &p.todo {
+            let _ = write!(line, ": {t}");
+        }
+        line
     }
 
     /// True when every output is ready to go on.

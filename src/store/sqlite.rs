@@ -18,7 +18,8 @@ use crate::naming;
 use crate::spec::Spec;
 
 /// Migrations, applied in order at open; `PRAGMA user_version` counts those applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE batches (
     id TEXT PRIMARY KEY,
     created_at TEXT NOT NULL,
@@ -59,7 +60,24 @@ CREATE TABLE transitions (
     note TEXT,
     PRIMARY KEY (batch_id, source_key, spec_id, seq)
 );
-"#];
+"#,
+    r#"
+ALTER TABLE batches ADD COLUMN state TEXT NOT NULL DEFAULT 'receiving';
+ALTER TABLE batches ADD COLUMN settled_at TEXT;
+CREATE TABLE assets (
+    batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    source_key TEXT NOT NULL,
+    upload_name TEXT NOT NULL,
+    original TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    context TEXT NOT NULL,
+    failure TEXT,
+    PRIMARY KEY (batch_id, seq),
+    UNIQUE (batch_id, source_key)
+);
+"#,
+];
 
 fn db_err(error: rusqlite::Error) -> StoreError {
     StoreError::Database {
@@ -74,6 +92,63 @@ pub struct RecordedTransition {
     pub to: String,
     pub at: String,
     pub actor: String,
+}
+
+/// Where a batch is: its files are arriving, its sources wait or run, or every output
+/// has settled and its manifest is written.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchState {
+    Receiving,
+    Processing,
+    Settled,
+}
+
+impl BatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchState::Receiving => "receiving",
+            BatchState::Processing => "processing",
+            BatchState::Settled => "settled",
+        }
+    }
+
+    fn parse(s: &str) -> BatchState {
+        match s {
+            "processing" => BatchState::Processing,
+            "settled" => BatchState::Settled,
+            _ => BatchState::Receiving,
+        }
+    }
+}
+
+/// A batch's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    pub id: String,
+    pub created_at: String,
+    pub specs: Vec<String>,
+    pub state: BatchState,
+    pub settled_at: Option<String>,
+}
+
+/// One uploaded file of a batch: where its bytes are kept and what it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetRow {
+    /// Upload order, from 1.
+    pub seq: i64,
+    pub source_key: String,
+    /// The name the file was uploaded under, cleaned of control characters.
+    pub upload_name: String,
+    /// The kept bytes, relative to the batch folder.
+    pub original: String,
+    pub bytes: u64,
+    pub context: crate::handoff::Context,
+    /// Why the upload itself was refused (over the per-file limit): the source fails
+    /// with this instead of being read.
+    pub failure: Option<crate::handoff::Failure>,
 }
 
 /// The database and the data folder.
@@ -232,17 +307,198 @@ impl SqliteStore {
         Ok(rows)
     }
 
+    /// A batch's row.
+    pub fn batch_row(&self, id: &str) -> Result<Option<BatchRow>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id, created_at, specs, state, settled_at FROM batches WHERE id = ?1",
+                [id],
+                |r| {
+                    let specs: String = r.get(2)?;
+                    Ok(BatchRow {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        specs: specs
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        state: BatchState::parse(&r.get::<_, String>(3)?),
+                        settled_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// The batch an idempotency key made, if any.
+    pub fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id FROM batches WHERE idempotency_key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Removes batch folders the database has no row for (an upload cut off by a crash).
+    pub fn remove_orphan_folders(&self) -> Result<usize, StoreError> {
+        let dir = self.root.join("batches");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let known: std::collections::HashSet<String> = self.batch_ids()?.into_iter().collect();
+        let mut n = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !known.contains(&name) && e.path().is_dir() {
+                std::fs::remove_dir_all(e.path()).map_err(|error| StoreError::Write {
+                    path: e.path().display().to_string(),
+                    error,
+                })?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Ids of the batches in a state, oldest first.
+    pub fn batches_in(&self, state: BatchState) -> Result<Vec<String>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare("SELECT id FROM batches WHERE state = ?1 ORDER BY created_at, id")
+            .map_err(db_err)?;
+        let ids = q
+            .query_map([state.as_str()], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(db_err)?;
+        Ok(ids)
+    }
+
+    /// Moves a batch to `state` (a settled batch records when).
+    pub fn set_batch_state(
+        &self,
+        id: &str,
+        state: BatchState,
+        at: &Timestamp,
+    ) -> Result<(), StoreError> {
+        let settled_at = (state == BatchState::Settled).then(|| at.to_string());
+        self.conn()
+            .execute(
+                "UPDATE batches SET state = ?2, settled_at = ?3 WHERE id = ?1",
+                params![id, state.as_str(), settled_at],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Records an uploaded file of a batch.
+    pub fn add_asset(&self, batch: &str, a: &AssetRow) -> Result<(), StoreError> {
+        let context = serde_json::to_string(&a.context).unwrap_or_default();
+        let failure = a
+            .failure
+            .as_ref()
+            .and_then(|f| serde_json::to_string(f).ok());
+        self.conn()
+            .execute(
+                "INSERT INTO assets (batch_id, seq, source_key, upload_name, original, bytes,
+                                     context, failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    batch,
+                    a.seq,
+                    a.source_key,
+                    a.upload_name,
+                    a.original,
+                    a.bytes as i64,
+                    context,
+                    failure
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// A batch's uploaded files, in upload order.
+    pub fn assets(&self, batch: &str) -> Result<Vec<AssetRow>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT seq, source_key, upload_name, original, bytes, context, failure
+                 FROM assets WHERE batch_id = ?1 ORDER BY seq",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([batch], |r| {
+                let context: String = r.get(5)?;
+                let failure: Option<String> = r.get(6)?;
+                Ok(AssetRow {
+                    seq: r.get(0)?,
+                    source_key: r.get(1)?,
+                    upload_name: r.get(2)?,
+                    original: r.get(3)?,
+                    bytes: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    context: serde_json::from_str(&context).unwrap_or_default(),
+                    failure: failure.and_then(|f| serde_json::from_str(&f).ok()),
+                })
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// The handoff standing for one source and spec of a batch.
+    pub fn handoff(
+        &self,
+        batch: &str,
+        key: &str,
+        spec: &str,
+    ) -> Result<Option<Handoff>, StoreError> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT handoff FROM outputs WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3",
+                params![batch, key, spec],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// Outputs of every batch by handoff state (for metrics).
+    pub fn outputs_by_state(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare("SELECT state, COUNT(*) FROM outputs GROUP BY state ORDER BY state")
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((r.get(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// The folder of one batch's files.
+    pub fn batch_dir(&self, id: &str) -> PathBuf {
+        // Batch ids are made by the server; a hostile one still cannot leave the folder.
+        self.root.join("batches").join(naming::part(id))
+    }
+
     /// The store of one batch, as the engine's jobs use it.
     pub fn batch(&self, id: &str) -> BatchStore<'_> {
         BatchStore {
             store: self,
             batch: id.to_string(),
         }
-    }
-
-    fn batch_dir(&self, id: &str) -> PathBuf {
-        // Batch ids are made by the server; a hostile one still cannot leave the folder.
-        self.root.join("batches").join(naming::part(id))
     }
 }
 

@@ -1,0 +1,354 @@
+//! What every route shares: the config, the job store, the engine, the server's specs, the
+//! event channel and the queue. Sources run on the engine's threads; the async runtime
+//! only moves bytes and answers requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::config::ServeConfig;
+use super::error::ApiError;
+use super::metrics::Metrics;
+use crate::engine::Engine;
+use crate::handoff::{BatchManifest, Clock, ErrorCode, State, SystemClock};
+use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
+use crate::pipeline::Limits;
+use crate::spec::{builtin, builtin_ids, suggestions, Spec, SpecError};
+use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreError};
+
+/// One change a client following a batch sees.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Event {
+    pub batch: String,
+    /// `asset` (an output settled) or `settled` (the whole batch).
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub asset: Option<AssetEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct AssetEvent {
+    /// The asset's id (`GET /v1/assets/{id}`).
+    pub id: String,
+    pub source: String,
+    pub name: String,
+    pub spec_id: String,
+    pub state: State,
+}
+
+pub struct App {
+    pub config: ServeConfig,
+    pub limits: Limits,
+    pub store: Arc<SqliteStore>,
+    pub engine: Engine,
+    /// Specs from the server's spec folder, by id.
+    pub extra_specs: BTreeMap<String, Spec>,
+    pub events: broadcast::Sender<Event>,
+    pub metrics: Metrics,
+    /// Sources waiting or in flight, across batches.
+    pub pending: AtomicUsize,
+    /// Set by SIGTERM: no new uploads; sources not started are left for the next start,
+    /// sources in flight stop between stages.
+    pub stopping: AtomicBool,
+    remaining: Mutex<HashMap<String, usize>>,
+    /// Sources running on the engine right now.
+    running: AtomicUsize,
+}
+
+/// An asset id: the batch, the upload's number, the spec (`<batch>.<seq>.<spec>`).
+pub fn asset_id(batch: &str, seq: i64, spec: &str) -> String {
+    format!("{batch}.{seq}.{spec}")
+}
+
+/// The parts of an asset id.
+pub fn parse_asset_id(id: &str) -> Option<(&str, i64, &str)> {
+    let mut parts = id.splitn(3, '.');
+    let batch = parts.next()?;
+    let seq = parts.next()?.parse().ok()?;
+    let spec = parts.next()?;
+    Some((batch, seq, spec))
+}
+
+impl App {
+    pub fn new(
+        config: ServeConfig,
+        store: SqliteStore,
+        engine: Engine,
+        extra_specs: BTreeMap<String, Spec>,
+    ) -> Arc<App> {
+        let (events, _) = broadcast::channel(4096);
+        Arc::new(App {
+            limits: config.limits(),
+            config,
+            store: Arc::new(store),
+            engine,
+            extra_specs,
+            events,
+            metrics: Metrics::default(),
+            pending: AtomicUsize::new(0),
+            stopping: AtomicBool::new(false),
+            remaining: Mutex::new(HashMap::new()),
+            running: AtomicUsize::new(0),
+        })
+    }
+
+    /// A spec by id: the server's spec folder first, then the built-ins. Never a path: a
+    /// client cannot make the server read its files.
+    pub fn spec(&self, id: &str) -> Result<Spec, ApiError> {
+        if let Some(s) = self.extra_specs.get(id) {
+            return Ok(s.clone());
+        }
+        match builtin(id) {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(ApiError::new(e.code(), e.to_string())),
+            None => {
+                let e = SpecError::Unknown {
+                    name: id.to_string(),
+                    suggestions: suggestions(id),
+                };
+                Err(ApiError::new(
+                    ErrorCode::SpecUnknown,
+                    e.to_string()
+                        .replace("run `shelfready specs`", "GET /v1/specs")
+                        .replace(", or pass a path to a .toml file", ""),
+                ))
+            }
+        }
+    }
+
+    /// Every spec offered: built-in ones, then the spec folder's.
+    pub fn all_specs(&self) -> Vec<Spec> {
+        builtin_ids()
+            .filter_map(|id| builtin(id).and_then(Result::ok))
+            .chain(self.extra_specs.values().cloned())
+            .collect()
+    }
+
+    pub fn specs_of(&self, ids: &[String]) -> Result<Vec<Spec>, ApiError> {
+        ids.iter().map(|id| self.spec(id)).collect()
+    }
+
+    /// Sources running on the engine right now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    fn remaining(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.remaining.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues every source of a batch on the engine.
+    pub fn enqueue(self: &Arc<Self>, batch: &str, specs: Vec<Spec>, assets: Vec<AssetRow>) {
+        if assets.is_empty() {
+            self.settle(batch, &specs);
+            return;
+        }
+        self.remaining().insert(batch.to_string(), assets.len());
+        self.pending.fetch_add(assets.len(), Ordering::SeqCst);
+        let specs = Arc::new(specs);
+        for asset in assets {
+            let (app, batch, specs) = (self.clone(), batch.to_string(), specs.clone());
+            self.engine
+                .spawn(move || app.run_asset(&batch, &specs, asset));
+        }
+    }
+
+    /// One source of a batch, on an engine thread.
+    fn run_asset(self: &Arc<Self>, batch: &str, specs: &[Spec], asset: AssetRow) {
+        if self.stopping.load(Ordering::SeqCst) {
+            // Left for the next start, which queues every unsettled source again.
+            self.pending.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let _running = Running(&self.running);
+        let started = Instant::now();
+        let store = self.store.batch(batch);
+        let handoffs = match store.claim_name(
+            &asset.source_key,
+            &super::upload::wanted_name(&asset.source_key),
+        ) {
+            Err(e) => {
+                tracing::error!(batch, "{e}");
+                Vec::new()
+            }
+            Ok(claim) => {
+                let bytes = match &asset.failure {
+                    Some(f) => Err(f.clone()),
+                    None => read_source(
+                        &self.store.batch_dir(batch).join(&asset.original),
+                        &self.limits,
+                    ),
+                };
+                let job = SourceJob {
+                    source: SourceName {
+                        key: asset.source_key.clone(),
+                        name: claim.name.clone(),
+                    },
+                    origin: asset.upload_name.clone(),
+                    context: asset.context.clone(),
+                    bytes,
+                };
+                let opts = JobOptions {
+                    specs,
+                    limits: self.limits,
+                    force: false,
+                    clock: &SystemClock,
+                    cancel: &self.stopping,
+                };
+                let hs = run_source(&store, job, &opts);
+                for h in &hs {
+                    let _ = self.events.send(Event {
+                        batch: batch.to_string(),
+                        kind: "asset".into(),
+                        asset: Some(AssetEvent {
+                            id: asset_id(batch, asset.seq, &h.goal.spec_id),
+                            source: asset.upload_name.clone(),
+                            name: claim.name.clone(),
+                            spec_id: h.goal.spec_id.clone(),
+                            state: h.state,
+                        }),
+                    });
+                }
+                hs
+            }
+        };
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        if handoffs.len() < specs.len() && self.stopping.load(Ordering::SeqCst) {
+            return; // stopped mid-way: the next start finishes it
+        }
+        self.metrics
+            .source_done(started.elapsed().as_secs_f64(), &handoffs);
+        let last = {
+            let mut r = self.remaining();
+            match r.get_mut(batch) {
+                Some(n) => {
+                    *n = n.saturating_sub(1);
+                    let last = *n == 0;
+                    if last {
+                        r.remove(batch);
+                    }
+                    last
+                }
+                None => false,
+            }
+        };
+        if last {
+            self.settle(batch, specs);
+        }
+    }
+
+    /// Writes the batch manifest and marks the batch settled.
+    fn settle(&self, batch: &str, specs: &[Spec]) {
+        match self.batch_manifest(batch, specs) {
+            Ok(m) => {
+                let store = self.store.batch(batch);
+                let done = store.put_batch(&m).and_then(|_| {
+                    self.store
+                        .set_batch_state(batch, BatchState::Settled, &SystemClock.now())
+                });
+                if let Err(e) = done {
+                    tracing::error!(batch, "{e}");
+                }
+            }
+            Err(e) => tracing::error!(batch, "{e}"),
+        }
+        let _ = self.events.send(Event {
+            batch: batch.to_string(),
+            kind: "settled".into(),
+            asset: None,
+        });
+    }
+
+    /// The batch manifest as it stands: photos not yet settled are listed as waiting.
+    pub fn batch_manifest(&self, batch: &str, specs: &[Spec]) -> Result<BatchManifest, StoreError> {
+        let store = self.store.batch(batch);
+        let assets = self.store.assets(batch)?;
+        let mut by_key: HashMap<String, Vec<crate::handoff::Handoff>> = HashMap::new();
+        for h in store.handoffs() {
+            by_key
+                .entry(h.provenance.source_key.clone())
+                .or_default()
+                .push(h);
+        }
+        let wanted: Vec<String> = assets
+            .iter()
+            .map(|a| super::upload::wanted_name(&a.source_key))
+            .collect();
+        // Names were given at upload; this reads them back with who owns the one wanted.
+        let claims = assets
+            .iter()
+            .zip(&wanted)
+            .map(|(a, w)| store.claim_name(&a.source_key, w))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sources = assets
+            .iter()
+            .zip(&claims)
+            .zip(&wanted)
+            .map(|((a, claim), wanted)| {
+                let hs = by_key.remove(&a.source_key).unwrap_or_default();
+                let all = specs
+                    .iter()
+                    .all(|s| hs.iter().any(|h| h.goal.spec_id == s.id));
+                BatchSource {
+                    key: &a.source_key,
+                    origin: a.upload_name.clone(),
+                    wanted_name: wanted,
+                    claim,
+                    handoffs: all.then(|| {
+                        specs
+                            .iter()
+                            .filter_map(|s| hs.iter().find(|h| h.goal.spec_id == s.id).cloned())
+                            .collect()
+                    }),
+                }
+            })
+            .collect();
+        let mut m = batch_manifest(specs, &SystemClock, &store, sources, Vec::new(), false);
+        for p in m.photos.iter_mut().filter(|p| p.outputs.is_empty()) {
+            p.todo = Some("waiting: being processed".into());
+        }
+        Ok(m)
+    }
+
+    /// At start: batches whose upload never finished are removed (their client got no
+    /// answer and sends again); batches being processed are queued again. What was
+    /// finished before the stop is kept (`current`), so nothing is made twice.
+    pub fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
+        for id in self.store.batches_in(BatchState::Receiving)? {
+            tracing::warn!(batch = %id, "removing a batch whose upload did not finish");
+            self.store.delete_batch(&id)?;
+        }
+        self.store.remove_orphan_folders()?;
+        let mut n = 0;
+        for id in self.store.batches_in(BatchState::Processing)? {
+            let Some(row) = self.store.batch_row(&id)? else {
+                continue;
+            };
+            let specs = match self.specs_of(&row.specs) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(batch = %id, "cannot resume: {}", e.message);
+                    continue;
+                }
+            };
+            let assets = self.store.assets(&id)?;
+            n += assets.len();
+            self.enqueue(&id, specs, assets);
+        }
+        Ok(n)
+    }
+}
+
+/// Counts a running source down however it ends.
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}

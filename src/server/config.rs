@@ -1,0 +1,247 @@
+//! What `serve` runs with: command-line flags over `SHELFREADY_*` environment variables
+//! over a TOML file over defaults. `shelfready serve` with nothing set listens on
+//! 127.0.0.1:8080 and keeps its data in ./shelfready-data.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::pipeline::Limits;
+
+/// The configuration in force. Every key is in assets/shelfready.sample.toml.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeConfig {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Where the database, uploads, outputs and manifests are kept.
+    pub data_dir: PathBuf,
+    /// Bearer token every route but /healthz and /readyz requires; required to listen
+    /// anywhere but loopback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A folder of spec .toml files offered beside the built-in specs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec_dir: Option<PathBuf>,
+    /// Worker threads (0: one per core).
+    pub jobs: usize,
+    /// Largest upload request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Most files in one batch.
+    pub max_files: usize,
+    /// Largest single file, in bytes.
+    pub max_file_bytes: u64,
+    /// Largest image opened, in pixels (width x height).
+    pub max_pixels: u64,
+    /// Most source photos waiting or in flight across all batches; an upload that would
+    /// pass it is answered 503 with Retry-After.
+    pub queue_capacity: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> ServeConfig {
+        ServeConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("shelfready-data"),
+            token: None,
+            spec_dir: None,
+            jobs: 0,
+            max_body_bytes: 2 * 1024 * 1024 * 1024,
+            max_files: 1000,
+            max_file_bytes: Limits::default().max_bytes,
+            max_pixels: Limits::default().max_pixels,
+            queue_capacity: 5000,
+        }
+    }
+}
+
+/// Flags and their environment variables; what is given replaces the file's value.
+#[derive(Debug, Default, clap::Args)]
+pub struct ServeArgs {
+    /// A TOML config file (see assets/shelfready.sample.toml).
+    #[arg(long, env = "SHELFREADY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SHELFREADY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data folder [default: ./shelfready-data].
+    #[arg(long, env = "SHELFREADY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Bearer token clients must send (required off loopback).
+    #[arg(long, env = "SHELFREADY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Folder of extra spec .toml files.
+    #[arg(long, env = "SHELFREADY_SPEC_DIR")]
+    pub spec_dir: Option<PathBuf>,
+    /// Worker threads [default: one per core].
+    #[arg(long, short, env = "SHELFREADY_JOBS")]
+    pub jobs: Option<usize>,
+    /// Largest upload body in bytes [default: 2 GiB].
+    #[arg(long, env = "SHELFREADY_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<u64>,
+    /// Most files per batch [default: 1000].
+    #[arg(long, env = "SHELFREADY_MAX_FILES")]
+    pub max_files: Option<usize>,
+    /// Largest single file in bytes [default: 256 MiB].
+    #[arg(long, env = "SHELFREADY_MAX_FILE_BYTES")]
+    pub max_file_bytes: Option<u64>,
+    /// Largest image in pixels [default: 100000000].
+    #[arg(long, env = "SHELFREADY_MAX_PIXELS")]
+    pub max_pixels: Option<u64>,
+    /// Most photos waiting or in flight [default: 5000].
+    #[arg(long, env = "SHELFREADY_QUEUE_CAPACITY")]
+    pub queue_capacity: Option<usize>,
+    /// Print the configuration in force (token hidden) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("refusing to listen on {listen} without a token: anyone who can reach it could upload and delete batches. Set SHELFREADY_TOKEN (or --token), or listen on 127.0.0.1")]
+    OpenWithoutToken { listen: SocketAddr },
+    #[error("{key} must be at least 1")]
+    Zero { key: &'static str },
+}
+
+impl ServeConfig {
+    /// Defaults, then the file (if any), then flags and environment.
+    pub fn load(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+        let mut c = match &args.config {
+            Some(path) => ServeConfig::from_file(path)?,
+            None => ServeConfig::default(),
+        };
+        macro_rules! over {
+            ($($f:ident),*) => {$( if let Some(v) = &args.$f { c.$f = v.clone(); } )*};
+        }
+        over!(
+            listen,
+            data_dir,
+            jobs,
+            max_body_bytes,
+            max_files,
+            max_file_bytes,
+            max_pixels,
+            queue_capacity
+        );
+        if args.token.is_some() {
+            c.token = args.token.clone();
+        }
+        if args.spec_dir.is_some() {
+            c.spec_dir = args.spec_dir.clone();
+        }
+        // An empty token is no token.
+        c.token = c.token.filter(|t| !t.trim().is_empty());
+        c.check()?;
+        Ok(c)
+    }
+
+    pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim().to_string(),
+        })
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.token.is_none() && !self.listen.ip().is_loopback() {
+            return Err(ConfigError::OpenWithoutToken {
+                listen: self.listen,
+            });
+        }
+        for (key, v) in [
+            ("max_files", self.max_files as u64),
+            ("max_body_bytes", self.max_body_bytes),
+            ("max_file_bytes", self.max_file_bytes),
+            ("queue_capacity", self.queue_capacity as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero { key });
+            }
+        }
+        Ok(())
+    }
+
+    /// The core's limits under this configuration (only ever tighter than the defaults).
+    pub fn limits(&self) -> Limits {
+        let mut l = Limits::default().with_max_pixels(self.max_pixels);
+        l.max_bytes = self.max_file_bytes;
+        Limits::default().tightened(l)
+    }
+
+    /// The configuration as TOML, with the token hidden.
+    pub fn to_toml(&self) -> String {
+        let mut shown = self.clone();
+        if shown.token.is_some() {
+            shown.token = Some("(set, hidden)".into());
+        }
+        toml::to_string(&shown).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_config_names_every_key_and_parses_to_the_defaults() {
+        let sample = include_str!("../../assets/shelfready.sample.toml");
+        let parsed: ServeConfig = toml::from_str(sample).unwrap();
+        assert_eq!(parsed, ServeConfig::default());
+        let every = ServeConfig {
+            token: Some("t".into()),
+            spec_dir: Some("specs".into()),
+            ..Default::default()
+        };
+        let keys: toml::Table = toml::from_str(&toml::to_string(&every).unwrap()).unwrap();
+        for key in keys.keys() {
+            assert!(
+                sample.contains(&format!("# {key} =")) || sample.contains(&format!("\n{key} =")),
+                "the sample config does not name {key}"
+            );
+            let env = format!("SHELFREADY_{}", key.to_uppercase());
+            assert!(
+                sample.contains(&env),
+                "the sample config does not name {env}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_beat_the_file_and_open_addresses_need_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "max_files = 7\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            max_files: Some(9),
+            ..Default::default()
+        };
+        let c = ServeConfig::load(&args).unwrap();
+        assert_eq!((c.max_files, c.listen.port()), (9, 9000));
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\n").unwrap();
+        let e = ServeConfig::load(&ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("without a token"), "{e}");
+        std::fs::write(&file, "listn = \"127.0.0.1:1\"\n").unwrap();
+        let e = ServeConfig::load(&ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("listn"), "{e}");
+    }
+}

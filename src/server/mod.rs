@@ -1,0 +1,205 @@
+//! `shelfready serve`: the HTTP door. Routes under /v1 (described at /v1/openapi.json),
+//! jobs in the SQLite store, image work on the engine's threads: the routes add no image
+//! logic of their own, they call the same per-source job as the command line.
+
+mod app;
+mod auth;
+pub mod config;
+mod error;
+mod metrics;
+mod openapi;
+mod routes;
+mod upload;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use thiserror::Error;
+
+pub use app::App;
+pub use config::{ConfigError, ServeArgs, ServeConfig};
+pub use openapi::document as openapi_document;
+
+use crate::engine::{Engine, EngineError};
+use crate::handoff::ErrorCode;
+use crate::spec::{Spec, SpecError};
+use crate::store::{SqliteStore, StoreError};
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("cannot read the spec folder {path}: {error}")]
+    SpecDir { path: String, error: std::io::Error },
+    #[error("cannot listen on {listen}: {error}")]
+    Listen {
+        listen: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("cannot start the server: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl ServerError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServerError::Config(_) | ServerError::SpecDir { .. } => ErrorCode::UsageError,
+            ServerError::Spec(e) => e.code(),
+            ServerError::Store(e) => e.code(),
+            ServerError::Listen { .. } => ErrorCode::StoreLocked,
+            ServerError::Engine(_) | ServerError::Runtime(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+/// The routes. Every one but /healthz and /readyz needs the token when one is set.
+pub fn router(app: Arc<App>) -> Router {
+    let guarded = Router::new()
+        .route(
+            "/v1/batches",
+            post(upload::create_batch).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/batches/{id}",
+            get(routes::batch_status).delete(routes::batch_delete),
+        )
+        .route("/v1/batches/{id}/events", get(routes::batch_events))
+        .route("/v1/batches/{id}/manifest", get(routes::batch_manifest))
+        .route("/v1/batches/{id}/download", get(routes::batch_download))
+        .route("/v1/assets/{id}", get(routes::asset))
+        .route("/v1/assets/{id}/file", get(routes::asset_file))
+        .route("/v1/specs", get(routes::specs))
+        .route("/v1/specs/{id}", get(routes::spec))
+        .route(
+            "/v1/openapi.json",
+            get(|| async { Json(openapi_document()) }),
+        )
+        .route("/metrics", get(routes::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .merge(guarded)
+        .fallback(|| async {
+            error::ApiError::new(
+                ErrorCode::NotFound,
+                "no such route; GET /v1/openapi.json lists them",
+            )
+        })
+        .with_state(app)
+}
+
+/// The specs in the server's spec folder, by id.
+fn load_spec_dir(config: &ServeConfig) -> Result<BTreeMap<String, Spec>, ServerError> {
+    let Some(dir) = &config.spec_dir else {
+        return Ok(BTreeMap::new());
+    };
+    let err = |error| ServerError::SpecDir {
+        path: dir.display().to_string(),
+        error,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    paths.sort();
+    let mut specs = BTreeMap::new();
+    for p in paths {
+        let s = Spec::from_file(&p)?;
+        specs.insert(s.id.clone(), s);
+    }
+    Ok(specs)
+}
+
+/// Runs the server until SIGTERM or Ctrl-C. `on_listening` gets the bound address (port
+/// 0 picks a free one).
+pub fn serve(
+    config: ServeConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<(), ServerError> {
+    let extra_specs = load_spec_dir(&config)?;
+    let store = SqliteStore::open(&config.data_dir)?;
+    let engine = Engine::new(config.jobs)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("shelfready-http")
+        .build()
+        .map_err(ServerError::Runtime)?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let app = App::new(config, store, engine, extra_specs);
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|error| ServerError::Listen { listen, error })?;
+        let local = listener
+            .local_addr()
+            .map_err(|error| ServerError::Listen { listen, error })?;
+        let resumed = app.recover()?;
+        if resumed > 0 {
+            tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
+        }
+        on_listening(local);
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let server = axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown({
+                let (app, stop) = (app.clone(), stop.clone());
+                async move {
+                    shutdown_signal().await;
+                    // No new uploads; queued photos stay queued in the database for the
+                    // next start; photos in flight stop between stages.
+                    app.stopping.store(true, Ordering::SeqCst);
+                    stop.notify_one();
+                }
+            });
+        // Open event streams would hold a graceful stop forever: they get a few seconds.
+        tokio::select! {
+            r = server => r.map_err(|error| ServerError::Listen { listen, error })?,
+            _ = async { stop.notified().await; tokio::time::sleep(Duration::from_secs(5)).await } => {}
+        }
+        // Sources in flight check the stop between stages; give them time to stop.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while app.running() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::warn!("stopping: no new uploads; work in flight is checkpointed for the next start");
+}

@@ -1,0 +1,96 @@
+//! The OpenAPI document at /v1/openapi.json: paths from the handlers' annotations, and
+//! the body schemas from the same JSON Schema derivations the manifests publish, so the
+//! document and the manifests cannot disagree.
+
+use schemars::generate::SchemaSettings;
+use schemars::JsonSchema;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{app, error, routes, upload};
+use crate::handoff::{BatchManifest, Handoff};
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "shelfready",
+        description = "Upload product photo batches, follow them, download marketplace-ready files and their manifests."
+    ),
+    paths(
+        upload::create_batch,
+        routes::batch_status,
+        routes::batch_events,
+        routes::batch_manifest,
+        routes::batch_download,
+        routes::batch_delete,
+        routes::asset,
+        routes::asset_file,
+        routes::specs,
+        routes::spec,
+        routes::healthz,
+        routes::readyz,
+        routes::metrics,
+    ),
+    modifiers(&Bearer),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+/// The list `GET /v1/specs` answers.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct SpecList(Vec<routes::SpecInfo>);
+
+/// Adds `T` and every type it uses to `schemas`.
+fn add<T: JsonSchema>(
+    gen: &mut schemars::SchemaGenerator,
+    schemas: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let root = gen.root_schema_for::<T>();
+    let mut v = serde_json::to_value(root).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("$schema");
+    }
+    schemas.insert(T::schema_name().into_owned(), v);
+}
+
+/// The OpenAPI document.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    let mut gen = settings.into_generator();
+    let mut schemas = serde_json::Map::new();
+    add::<upload::Created>(&mut gen, &mut schemas);
+    add::<routes::BatchStatus>(&mut gen, &mut schemas);
+    add::<BatchManifest>(&mut gen, &mut schemas);
+    add::<Handoff>(&mut gen, &mut schemas);
+    add::<routes::SpecInfo>(&mut gen, &mut schemas);
+    add::<SpecList>(&mut gen, &mut schemas);
+    add::<app::Event>(&mut gen, &mut schemas);
+    add::<error::ErrorBody>(&mut gen, &mut schemas);
+    for (name, schema) in gen.take_definitions(true) {
+        schemas.entry(name).or_insert(schema);
+    }
+    if let Some(d) = doc.as_object_mut() {
+        let components = d
+            .entry("components")
+            .or_insert_with(|| serde_json::json!({}));
+        if let Some(c) = components.as_object_mut() {
+            c.insert("schemas".into(), serde_json::Value::Object(schemas));
+        }
+    }
+    doc
+}

@@ -1,0 +1,554 @@
+//! The read and delete routes: batch status, manifest, events, zip, assets and their
+//! files, specs, health and metrics. Uploads are in `upload.rs`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream, StreamExt};
+use serde::Serialize;
+use tower::ServiceExt;
+
+use super::app::{asset_id, parse_asset_id, App, AssetEvent, Event};
+use super::error::ApiError;
+use super::upload::Links;
+use crate::handoff::{BatchManifest, ErrorCode, Handoff, PhotoCounts, State as HandoffState};
+use crate::spec::Spec;
+use crate::store::{BatchRow, BatchState};
+
+/// A batch as `GET /v1/batches/{id}` shows it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct BatchStatus {
+    pub id: String,
+    pub state: BatchState,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+    pub specs: Vec<String>,
+    /// Outputs by handoff state; `received` counts those not made yet.
+    pub outputs: BTreeMap<String, usize>,
+    pub photos: PhotoCounts,
+    /// One line per uploaded photo.
+    pub assets: Vec<AssetLine>,
+    pub links: Links,
+}
+
+/// One uploaded photo: its state, its summary line and its outputs.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AssetLine {
+    pub source: String,
+    pub name: String,
+    pub state: HandoffState,
+    /// The photo's line, as the command line prints it.
+    pub line: String,
+    pub outputs: Vec<OutputLine>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct OutputLine {
+    /// The asset id (`GET /v1/assets/{id}`).
+    pub id: String,
+    pub spec_id: String,
+    pub state: HandoffState,
+    /// Where its image is, when one was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+fn batch_row(app: &App, id: &str) -> Result<BatchRow, ApiError> {
+    app.store
+        .batch_row(id)?
+        .filter(|r| r.state != BatchState::Receiving)
+        .ok_or_else(|| ApiError::not_found("batch", id))
+}
+
+fn specs_of(app: &App, row: &BatchRow) -> Result<Vec<Spec>, ApiError> {
+    app.specs_of(&row.specs)
+}
+
+/// Runs store reads off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?
+}
+
+#[utoipa::path(get, path = "/v1/batches/{id}", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "the batch: state, counts per state, one line per photo", body = ref("#/components/schemas/BatchStatus")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn batch_status(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<BatchStatus>, ApiError> {
+    blocking(move || {
+        let row = batch_row(&app, &id)?;
+        let specs = specs_of(&app, &row)?;
+        let m = app.batch_manifest(&id, &specs)?;
+        let seqs: BTreeMap<String, i64> = app
+            .store
+            .assets(&id)?
+            .into_iter()
+            .map(|a| (a.source_key, a.seq))
+            .collect();
+        let mut outputs: BTreeMap<String, usize> = BTreeMap::new();
+        for h in &m.handoffs {
+            *outputs.entry(h.state.as_str().to_string()).or_default() += 1;
+        }
+        let expected = seqs.len() * specs.len();
+        let waiting = expected.saturating_sub(m.handoffs.len());
+        if waiting > 0 {
+            outputs.insert("received".into(), waiting);
+        }
+        let assets = m
+            .photos
+            .iter()
+            .map(|p| {
+                let seq = seqs.get(&p.key).copied().unwrap_or(0);
+                AssetLine {
+                    source: p.source.clone(),
+                    name: p.name.clone(),
+                    state: p.state,
+                    line: p.line().trim().to_string(),
+                    outputs: p
+                        .outputs
+                        .iter()
+                        .map(|o| {
+                            let id = asset_id(&id, seq, &o.spec_id);
+                            OutputLine {
+                                file: o.path.as_ref().map(|_| format!("/v1/assets/{id}/file")),
+                                id,
+                                spec_id: o.spec_id.clone(),
+                                state: o.state,
+                            }
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(Json(BatchStatus {
+            links: Links::of(&id),
+            id: row.id,
+            state: row.state,
+            created_at: row.created_at,
+            settled_at: row.settled_at,
+            specs: row.specs,
+            outputs,
+            photos: m.summary.photos,
+            assets,
+        }))
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/batches/{id}/manifest", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "the batch manifest (the CLI's schema)", body = ref("#/components/schemas/BatchManifest")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn batch_manifest(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<BatchManifest>, ApiError> {
+    blocking(move || {
+        let row = batch_row(&app, &id)?;
+        // A settled batch's manifest is the one written; before that, as it stands.
+        if let Some(m) = app.store.batch(&id).manifest()? {
+            return Ok(Json(m));
+        }
+        Ok(Json(app.batch_manifest(&id, &specs_of(&app, &row)?)?))
+    })
+    .await
+}
+
+/// The handoff and kept file of an asset id.
+fn find_asset(app: &App, id: &str) -> Result<(Handoff, PathBuf), ApiError> {
+    let missing = || ApiError::not_found("asset", id);
+    let (batch, seq, spec) = parse_asset_id(id).ok_or_else(missing)?;
+    let asset = app
+        .store
+        .assets(batch)?
+        .into_iter()
+        .find(|a| a.seq == seq)
+        .ok_or_else(missing)?;
+    let h = app
+        .store
+        .handoff(batch, &asset.source_key, spec)?
+        .ok_or_else(missing)?;
+    let file = h
+        .asset
+        .as_ref()
+        .map(|a| app.store.batch_dir(batch).join(&a.path))
+        .unwrap_or_default();
+    Ok((h, file))
+}
+
+#[utoipa::path(get, path = "/v1/assets/{id}", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "one handoff", body = ref("#/components/schemas/Handoff")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn asset(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<Handoff>, ApiError> {
+    blocking(move || Ok(Json(find_asset(&app, &id)?.0))).await
+}
+
+#[utoipa::path(get, path = "/v1/assets/{id}/file", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "the image, with ETag and Range support", content_type = "image/*"), (status = 206, description = "a range of the image"), (status = 304, description = "unchanged (If-None-Match)"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+/// The asset's image: content type from its format, a strong ETag (its sha256),
+/// Content-Length, and Range requests.
+pub async fn asset_file(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let id2 = id.clone();
+    let (h, file) = blocking(move || find_asset(&app, &id2)).await?;
+    let Some(a) = h.asset else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("asset '{id}' has no file: it is {}", h.state.as_str()),
+        ));
+    };
+    let etag = format!("\"{}\"", a.sha256);
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut r = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let served = tower_http::services::ServeFile::new(&file)
+            .oneshot(req)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::StoreUnreadable, e.to_string()))?;
+        served.map(Body::new)
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
+}
+
+#[utoipa::path(get, path = "/v1/batches/{id}/events", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "server-sent events: `asset` per settled output, then `settled`", content_type = "text/event-stream", body = ref("#/components/schemas/Event")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+/// Sends a batch's output changes as they happen, after those already settled; ends
+/// with a `settled` event.
+pub async fn batch_events(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    // Subscribed before the snapshot is read: nothing falls between the two.
+    let rx = app.events.subscribe();
+    let app2 = app.clone();
+    let id2 = id.clone();
+    let (settled, snapshot) = blocking(move || {
+        let row = batch_row(&app2, &id2)?;
+        let assets = app2.store.assets(&id2)?;
+        let store = app2.store.batch(&id2);
+        let mut events = Vec::new();
+        let names = assets
+            .iter()
+            .map(|a| (a.source_key.clone(), (a.seq, a.upload_name.clone())))
+            .collect::<BTreeMap<_, _>>();
+        for h in crate::store::Store::handoffs(&store) {
+            let Some((seq, source)) = names.get(&h.provenance.source_key) else {
+                continue;
+            };
+            events.push(Event {
+                batch: id2.clone(),
+                kind: "asset".into(),
+                asset: Some(AssetEvent {
+                    id: asset_id(&id2, *seq, &h.goal.spec_id),
+                    source: source.clone(),
+                    name: h
+                        .id
+                        .strip_suffix(&format!(".{}", h.goal.spec_id))
+                        .unwrap_or(&h.id)
+                        .to_string(),
+                    spec_id: h.goal.spec_id.clone(),
+                    state: h.state,
+                }),
+            });
+        }
+        Ok((row.state == BatchState::Settled, events))
+    })
+    .await?;
+    let settled_event = Event {
+        batch: id.clone(),
+        kind: "settled".into(),
+        asset: None,
+    };
+    let head = stream::iter(snapshot);
+    let live = stream::unfold((rx, settled), move |(mut rx, done)| {
+        let id = id.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.batch == id => {
+                        let end = e.kind == "settled";
+                        return Some((e, (rx, end)));
+                    }
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    let tail: Vec<Event> = if settled {
+        vec![settled_event]
+    } else {
+        Vec::new()
+    };
+    let events = head.chain(stream::iter(tail)).chain(live).map(|e| {
+        Ok(SseEvent::default()
+            .event(e.kind.clone())
+            .json_data(&e)
+            .unwrap_or_else(|_| SseEvent::default().event(e.kind)))
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// Writes into a channel, in chunks: the zip is made on a blocking thread while the
+/// response streams it.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+const ZIP_CHUNK: usize = 256 * 1024;
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= ZIP_CHUNK {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))
+    }
+}
+
+/// The batch's outputs, manifests and batch manifest, relative to its folder.
+fn zip_entries(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
+    for top in ["outputs", "manifests"] {
+        for e in walkdir::WalkDir::new(dir.join(top))
+            .sort_by_file_name()
+            .into_iter()
+            .flatten()
+        {
+            if e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.') {
+                if let Ok(rel) = e.path().strip_prefix(dir) {
+                    let rel = rel.to_string_lossy().replace('\\', "/");
+                    files.push((rel, e.path().to_path_buf()));
+                }
+            }
+        }
+    }
+    let m = dir.join("manifest.json");
+    if m.is_file() {
+        files.push(("manifest.json".into(), m));
+    }
+    files
+}
+
+fn write_zip(files: Vec<(String, PathBuf)>, out: ChannelWriter) -> zip::result::ZipResult<()> {
+    let mut z = zip::ZipWriter::new_stream(out);
+    for (name, path) in files {
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("zip: cannot read {}: {e}", path.display());
+                continue;
+            }
+        };
+        let size = f.metadata().map_or(0, |m| m.len());
+        // Images are compressed already: stored, not deflated.
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(size >= u32::MAX as u64);
+        z.start_file(name, opts)?;
+        std::io::copy(&mut f, &mut z)?;
+    }
+    let mut inner = z.finish()?.into_inner();
+    inner.flush()?;
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/v1/batches/{id}/download", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "a zip of the outputs, their manifests and the batch manifest, streamed", content_type = "application/zip"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn batch_download(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let app2 = app.clone();
+    let id2 = id.clone();
+    let files = blocking(move || {
+        batch_row(&app2, &id2)?;
+        Ok(zip_entries(&app2.store.batch_dir(&id2)))
+    })
+    .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let err_tx = tx.clone();
+    tokio::task::spawn_blocking(move || {
+        let out = ChannelWriter {
+            tx,
+            buf: Vec::with_capacity(ZIP_CHUNK),
+        };
+        if let Err(e) = write_zip(files, out) {
+            tracing::warn!("zip: {e}");
+            let _ = err_tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let body = Body::from_stream(stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"shelfready-{id}.zip\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+#[utoipa::path(delete, path = "/v1/batches/{id}", params(("id" = String, Path, description = "the id")), responses((status = 204, description = "the batch, its files and rows are gone"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody")), (status = 409, description = "still processing", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn batch_delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(move || {
+        let row = batch_row(&app, &id)?;
+        if row.state == BatchState::Processing {
+            return Err(ApiError::new(
+                ErrorCode::StoreLocked,
+                format!("batch '{id}' is still being processed; delete it once it has settled"),
+            ));
+        }
+        app.store.delete_batch(&id)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+/// A spec as the API lists it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SpecInfo {
+    pub id: String,
+    pub description: String,
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    pub background: String,
+    pub fill_ratio: f32,
+    /// `builtin` or `server` (the server's spec folder).
+    pub origin: String,
+    /// The spec in full, as TOML.
+    pub toml: String,
+}
+
+fn spec_info(app: &App, s: &Spec) -> SpecInfo {
+    SpecInfo {
+        id: s.id.clone(),
+        description: s.description.clone(),
+        width: s.width,
+        height: s.height,
+        format: s.format.extension().to_string(),
+        background: s.background.to_string(),
+        fill_ratio: s.fill_ratio as f32,
+        origin: if app.extra_specs.contains_key(&s.id) {
+            "server"
+        } else {
+            "builtin"
+        }
+        .into(),
+        toml: s.to_toml(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/specs", responses((status = 200, description = "built-in specs and the server's", body = ref("#/components/schemas/SpecList")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn specs(State(app): State<Arc<App>>) -> Json<Vec<SpecInfo>> {
+    Json(app.all_specs().iter().map(|s| spec_info(&app, s)).collect())
+}
+
+#[utoipa::path(get, path = "/v1/specs/{id}", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "one spec", body = ref("#/components/schemas/SpecInfo")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn spec(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<SpecInfo>, ApiError> {
+    let s = app
+        .spec(&id)
+        .map_err(|e| ApiError::new(ErrorCode::NotFound, e.message))?;
+    Ok(Json(spec_info(&app, &s)))
+}
+
+#[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, description = "alive", content_type = "text/plain")))]
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+#[utoipa::path(get, path = "/readyz", security(()), responses((status = 200, description = "database reachable and data folder writable", content_type = "text/plain"), (status = 503, description = "not ready", body = ref("#/components/schemas/ErrorBody")), (status = 507, description = "data folder not writable", body = ref("#/components/schemas/ErrorBody"))))]
+/// Ready when the database answers and the data folder takes a file.
+pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, ApiError> {
+    blocking(move || {
+        if app.stopping.load(Ordering::SeqCst) {
+            return Err(ApiError::busy("the server is stopping", 10));
+        }
+        if !app.store.reachable() {
+            return Err(ApiError::new(
+                ErrorCode::DatabaseFailed,
+                "the job database does not answer",
+            ));
+        }
+        let probe = app.store.root().join(".ready-probe");
+        std::fs::write(&probe, b"ok")
+            .and_then(|_| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::OutputWriteFailed,
+                    format!(
+                        "the data folder {} is not writable: {e}",
+                        app.store.root().display()
+                    ),
+                )
+            })?;
+        Ok("ready\n")
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text: batches, outputs by state, processing seconds, bytes in and out, queue depth", content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
+    let text = blocking(move || {
+        let by_state = app.store.outputs_by_state()?;
+        Ok(app
+            .metrics
+            .render(&by_state, app.pending.load(Ordering::SeqCst)))
+    })
+    .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

@@ -1,0 +1,453 @@
+//! `POST /v1/batches`: a multipart upload streamed to the batch's folder file by file
+//! (never a whole batch in memory), recorded, named, and queued on the engine.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{Multipart, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use super::app::App;
+use super::error::ApiError;
+use crate::handoff::{context_from_path, Catalog, Clock, ErrorCode, Failure, SystemClock};
+use crate::naming;
+use crate::store::{AssetRow, BatchState};
+
+/// The largest catalog CSV and `specs` field read.
+const SMALL_FIELD: usize = 16 * 1024 * 1024;
+
+/// The answer to an accepted upload.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Created {
+    pub id: String,
+    pub state: BatchState,
+    /// Files received.
+    pub assets: usize,
+    pub specs: Vec<String>,
+    /// True when an `Idempotency-Key` already used made this the first upload's answer.
+    pub replayed: bool,
+    pub links: Links,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Links {
+    pub status: String,
+    pub events: String,
+    pub manifest: String,
+    pub download: String,
+}
+
+impl Links {
+    pub fn of(id: &str) -> Links {
+        Links {
+            status: format!("/v1/batches/{id}"),
+            events: format!("/v1/batches/{id}/events"),
+            manifest: format!("/v1/batches/{id}/manifest"),
+            download: format!("/v1/batches/{id}/download"),
+        }
+    }
+}
+
+/// An upload's stable key: its path as the client gave it, made safe. `\` reads as `/`;
+/// empty, `.`, `..` and drive parts (`C:`) are dropped; control characters are removed.
+/// `../../etc/passwd` becomes `etc/passwd`, `C:\shots\mug.png` becomes `shots/mug.png`.
+/// The key never leaves the batch folder: files are kept under numbered names anyway.
+pub fn upload_key(name: &str) -> Option<String> {
+    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
+    let parts: Vec<&str> = clean
+        .split(['/', '\\'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "." && *p != ".." && !p.ends_with(':'))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// The output name an upload asks for: its folders and stem (see [`naming::wanted`]).
+pub fn wanted_name(key: &str) -> String {
+    let (folders, stem) = folders_and_stem(key);
+    naming::wanted(&folders, &stem)
+}
+
+fn folders_and_stem(key: &str) -> (Vec<String>, String) {
+    let mut parts: Vec<String> = key.split('/').map(str::to_owned).collect();
+    let file = parts.pop().unwrap_or_default();
+    let stem = Path::new(&file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or(file);
+    (parts, stem)
+}
+
+/// A new batch id: 16 hex digits from the time, the process and a counter.
+fn new_batch_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    crate::store::sha256_hex(seed.as_bytes())[..16].to_string()
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        ErrorCode::UploadTooLarge,
+        format!("the upload is over the limit of {max} bytes per request (max_body_bytes); send the photos in smaller batches"),
+    )
+}
+
+fn multipart_error(e: MultipartError, max: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return too_large(max);
+    }
+    ApiError::new(
+        ErrorCode::UploadMalformed,
+        format!("the upload is not a multipart form shelfready can read ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
+    )
+}
+
+/// What has arrived so far.
+#[derive(Default)]
+struct Received {
+    specs: Option<Vec<String>>,
+    catalog: Option<Catalog>,
+    files: Vec<(String, String, AssetRow)>,
+    keys: HashSet<String>,
+    body_bytes: u64,
+}
+
+#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids) and optionally `catalog` (a CSV: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn create_batch(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    mut mp: Multipart,
+) -> Result<Response, ApiError> {
+    if app.stopping.load(Ordering::SeqCst) {
+        return Err(ApiError::busy(
+            "the server is stopping; send it again in a moment",
+            10,
+        ));
+    }
+    let waiting = app.pending.load(Ordering::SeqCst);
+    if waiting >= app.config.queue_capacity {
+        return Err(ApiError::busy(
+            format!("the queue is full ({waiting} photos waiting, the limit is {}); send it again in a little while", app.config.queue_capacity),
+            10,
+        ));
+    }
+    let max_body = app.config.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max_body) {
+        return Err(too_large(max_body));
+    }
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
+        return Err(ApiError::new(
+            ErrorCode::UploadMalformed,
+            "the Idempotency-Key header is over 255 characters",
+        ));
+    }
+    if let Some(k) = &idempotency_key {
+        if let Some(first) = app.store.batch_with_key(k)? {
+            return accepted(&app, &first, true);
+        }
+    }
+    let id = new_batch_id();
+    let dir = app.store.batch_dir(&id);
+    let mut got = Received::default();
+    if let Err(e) = receive(&app, &mut mp, &dir, &mut got).await {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        return Err(e);
+    }
+    app.metrics.bytes_in(got.body_bytes);
+    let app2 = app.clone();
+    let id2 = id.clone();
+    let done =
+        tokio::task::spawn_blocking(move || record(&app2, &id2, got, idempotency_key.as_deref()))
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+    match done {
+        Ok(batch) if batch == id => accepted(&app, &id, false),
+        // The same key raced in twice: the first one stands.
+        Ok(first) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            accepted(&app, &first, true)
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            Err(e)
+        }
+    }
+}
+
+fn accepted(app: &App, id: &str, replayed: bool) -> Result<Response, ApiError> {
+    let row = app
+        .store
+        .batch_row(id)?
+        .ok_or_else(|| ApiError::not_found("batch", id))?;
+    let assets = app.store.assets(id)?.len();
+    let body = Created {
+        id: id.to_string(),
+        state: row.state,
+        assets,
+        specs: row.specs,
+        replayed,
+        links: Links::of(id),
+    };
+    let mut r = (StatusCode::ACCEPTED, Json(body)).into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&format!("/v1/batches/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Streams the fields to disk.
+async fn receive(
+    app: &App,
+    mp: &mut Multipart,
+    dir: &Path,
+    got: &mut Received,
+) -> Result<(), ApiError> {
+    let max_body = app.config.max_body_bytes;
+    let originals = dir.join("originals");
+    tokio::fs::create_dir_all(&originals).await.map_err(|e| {
+        ApiError::new(
+            ErrorCode::OutputWriteFailed,
+            format!("cannot write {}: {e}", originals.display()),
+        )
+    })?;
+    while let Some(mut field) = mp
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, max_body))?
+    {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_owned);
+        match (name.as_str(), file_name) {
+            ("specs", None) => {
+                let text = small_field(&mut field, got, max_body).await?;
+                let ids: Vec<String> = String::from_utf8_lossy(&text)
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                // Named before any more bytes are taken.
+                app.specs_of(&ids)?;
+                got.specs = Some(ids);
+            }
+            ("catalog", _) => {
+                let bytes = small_field(&mut field, got, max_body).await?;
+                let c = Catalog::parse(&bytes)
+                    .map_err(|e| ApiError::new(ErrorCode::UploadMalformed, e.to_string()))?;
+                got.catalog = Some(c);
+            }
+            (_, Some(file_name)) => receive_file(app, &mut field, &file_name, dir, got).await?,
+            _ => {
+                // An unknown text field: read and dropped, still counted.
+                small_field(&mut field, got, max_body).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn small_field(
+    field: &mut Field<'_>,
+    got: &mut Received,
+    max_body: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, max_body))?
+    {
+        got.body_bytes += chunk.len() as u64;
+        if got.body_bytes > max_body {
+            return Err(too_large(max_body));
+        }
+        if buf.len() + chunk.len() > SMALL_FIELD {
+            return Err(ApiError::new(
+                ErrorCode::UploadTooLarge,
+                format!("a form field is over {SMALL_FIELD} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+async fn receive_file(
+    app: &App,
+    field: &mut Field<'_>,
+    file_name: &str,
+    dir: &Path,
+    got: &mut Received,
+) -> Result<(), ApiError> {
+    let (max_body, max_file, max_files) = (
+        app.config.max_body_bytes,
+        app.config.max_file_bytes,
+        app.config.max_files,
+    );
+    let seq = got.files.len() + 1;
+    if seq > max_files {
+        return Err(ApiError::new(
+            ErrorCode::UploadTooManyFiles,
+            format!("the upload holds more than {max_files} files, the limit per batch (max_files); send them as several batches"),
+        ));
+    }
+    let shown: String = file_name.chars().filter(|c| !c.is_control()).collect();
+    let mut key = upload_key(file_name).unwrap_or_else(|| format!("upload-{seq}"));
+    if !got.keys.insert(key.to_lowercase()) {
+        // The same name twice in one batch: the second is told apart by its number.
+        key = format!("{key}~{seq}");
+        got.keys.insert(key.to_lowercase());
+    }
+    let original = format!("originals/{seq}");
+    let path = dir.join(&original);
+    let write_err = |e: std::io::Error| {
+        ApiError::new(
+            ErrorCode::OutputWriteFailed,
+            format!("cannot keep the upload {shown}: {e}"),
+        )
+    };
+    let mut out = Some(tokio::fs::File::create(&path).await.map_err(write_err)?);
+    let mut size = 0u64;
+    while let Some(chunk) = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, max_body))?
+    {
+        got.body_bytes += chunk.len() as u64;
+        if got.body_bytes > max_body {
+            return Err(too_large(max_body));
+        }
+        size += chunk.len() as u64;
+        if size > max_file {
+            // Over the per-file limit: the rest is read and dropped, and the photo fails
+            // with the reason; the other files go on.
+            out = None;
+            continue;
+        }
+        if let Some(f) = out.as_mut() {
+            f.write_all(&chunk).await.map_err(write_err)?;
+        }
+    }
+    let failure = match out {
+        Some(mut f) => {
+            f.flush().await.map_err(write_err)?;
+            // Durable before the upload is answered: a restart must find it.
+            f.sync_all().await.map_err(write_err)?;
+            None
+        }
+        None => {
+            let _ = tokio::fs::remove_file(&path).await;
+            Some(Failure::new(
+                ErrorCode::DecodeFileTooBig,
+                format!("the file is over the {max_file}-byte limit for one source image (it is at least {size} bytes)"),
+            ))
+        }
+    };
+    let (folders, stem) = folders_and_stem(&key);
+    got.files.push((
+        shown.clone(),
+        key.clone(),
+        AssetRow {
+            seq: seq as i64,
+            source_key: key,
+            upload_name: shown,
+            original,
+            bytes: size,
+            context: context_from_path(&folders, &stem),
+            failure,
+        },
+    ));
+    Ok(())
+}
+
+/// Records the batch, its files and their names, and queues it. Returns the batch that
+/// stands: this one, or the first with the same idempotency key.
+fn record(
+    app: &Arc<App>,
+    id: &str,
+    got: Received,
+    idempotency_key: Option<&str>,
+) -> Result<String, ApiError> {
+    let Some(spec_ids) = got.specs.filter(|s| !s.is_empty()) else {
+        return Err(ApiError::new(
+            ErrorCode::UsageError,
+            "the upload has no `specs` field: add one with comma-separated spec ids (GET /v1/specs lists them)",
+        ));
+    };
+    if got.files.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::UsageError,
+            "the upload holds no files: send each photo as a multipart field with a file name",
+        ));
+    }
+    let specs = app.specs_of(&spec_ids)?;
+    let first = app
+        .store
+        .create_batch(id, &spec_ids, &SystemClock.now(), idempotency_key)?;
+    if first != id {
+        return Ok(first);
+    }
+    let store = app.store.batch(id);
+    let mut assets = Vec::with_capacity(got.files.len());
+    for (shown, _, mut a) in got.files {
+        if let Some(c) = &got.catalog {
+            a.context = c.context(&shown, a.context);
+        }
+        app.store.add_asset(id, &a)?;
+        // Names are given in upload order, before any work starts, as the CLI does.
+        crate::store::Store::claim_name(&store, &a.source_key, &wanted_name(&a.source_key))?;
+        assets.push(a);
+    }
+    app.store
+        .set_batch_state(id, BatchState::Processing, &SystemClock.now())?;
+    app.metrics.batch_created();
+    tracing::info!(batch = id, files = assets.len(), "batch accepted");
+    app.enqueue(id, specs, assets);
+    Ok(id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_names_cannot_leave_the_batch() {
+        assert_eq!(
+            upload_key("../../etc/passwd").as_deref(),
+            Some("etc/passwd")
+        );
+        assert_eq!(
+            upload_key("C:\\shots\\mug.png").as_deref(),
+            Some("shots/mug.png")
+        );
+        assert_eq!(
+            upload_key("/abs/./x\u{0}y.png").as_deref(),
+            Some("abs/xy.png")
+        );
+        assert_eq!(upload_key("../.."), None);
+        assert_eq!(wanted_name("red mug/main.png"), "red_mug/main");
+    }
+}
