@@ -8,4 +8,5 @@ mod job_store;
 mod rules;
 mod seams;
 mod seller;
+mod server;
 mod util;

@@ -1,0 +1,750 @@
+//! `shelfready serve`: the real binary on 127.0.0.1 with port 0, a real HTTP client, a real
+//! SQLite file and data folder.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::fixtures;
+
+/// A running server; killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(data: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .args(extra)
+            .env_remove("SHELFREADY_TOKEN")
+            .env_remove("SHELFREADY_CONFIG")
+            .env_remove("SHELFREADY_JOBS")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start shelfready serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = tx.send(addr);
+                }
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            log,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a signal and waits for the process to end; returns its exit code.
+    fn signal(&mut self, sig: &str) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args([sig, &pid]).status().unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(40),
+                "the server did not stop"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    headers: ureq::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut r = r.expect("request");
+    let body = r
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .unwrap();
+    Reply {
+        status: r.status().as_u16(),
+        headers: r.headers().clone(),
+        body,
+    }
+}
+
+fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut req = agent().get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    reply(req.call())
+}
+
+/// One multipart form part: field name, file name, bytes.
+type Part<'a> = (&'a str, Option<&'a str>, Vec<u8>);
+
+fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+    let boundary = "shelfready-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn upload(server: &Server, parts: &[Part], headers: &[(&str, &str)]) -> Reply {
+    let (ct, body) = multipart(parts);
+    // As curl does for large bodies: a refusal (401, 413, 503) comes before the body is sent.
+    let mut req = agent()
+        .post(server.url("/v1/batches"))
+        .header("Content-Type", &ct)
+        .header("Expect", "100-continue");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    reply(req.send(&body[..]))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(name)).unwrap()
+}
+
+fn file<'a>(upload_name: &'a str, fixture_name: &str) -> Part<'a> {
+    ("files", Some(upload_name), fixture(fixture_name))
+}
+
+fn specs(ids: &str) -> Part<'static> {
+    ("specs", None, ids.as_bytes().to_vec())
+}
+
+/// Follows a batch's events to the `settled` event; returns them all.
+fn follow(server: &Server, id: &str, headers: &[(&str, &str)]) -> Vec<Value> {
+    let mut req = agent().get(server.url(&format!("/v1/batches/{id}/events")));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut r = req.call().expect("events");
+    assert_eq!(r.status().as_u16(), 200);
+    let reader = BufReader::new(r.body_mut().as_reader());
+    let mut events = Vec::new();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            let e: Value = serde_json::from_str(data).unwrap();
+            let end = e["kind"] == "settled";
+            events.push(e);
+            if end {
+                break;
+            }
+        }
+    }
+    events
+}
+
+fn read_zip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut b = Vec::new();
+            f.read_to_end(&mut b).unwrap();
+            (f.name().unwrap().to_string(), b)
+        })
+        .collect()
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect()
+}
+
+#[test]
+fn upload_follow_download_a_batch_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(&data, &["--jobs", "2"]);
+    let catalog = "file,sku,position,alt_text,title,identifier\n\
+                   MUG01_1.png,MUG-WHITE,main,A white mug,White mug 350 ml,0012345678905\n";
+    let r = upload(
+        &server,
+        &[
+            specs("amazon-main,shopify"),
+            file("MUG01_1.png", "MUG01_1.png"),
+            file("BROKEN08_1.png", "BROKEN08_1.png"),
+            file("../../escape/rocket.png", "ROCKET02_1.png"),
+            ("files", Some("notes.txt"), b"not an image at all".to_vec()),
+            ("catalog", Some("catalog.csv"), catalog.as_bytes().to_vec()),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let created = r.json();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["assets"], 4);
+    assert_eq!(r.header("location"), format!("/v1/batches/{id}"));
+
+    // Events: one per output, then `settled`.
+    let events = follow(&server, &id, &[]);
+    assert_eq!(events.last().unwrap()["kind"], "settled");
+    let assets: Vec<&Value> = events.iter().filter(|e| e["kind"] == "asset").collect();
+    assert_eq!(assets.len(), 8, "{events:?}");
+
+    // Status: the photo lines, the states.
+    let s = get(&server.url(&format!("/v1/batches/{id}")), &[]).json();
+    assert_eq!(s["state"], "settled");
+    assert_eq!(s["outputs"]["ready"], 4, "{s}");
+    assert_eq!(s["outputs"]["failed"], 4, "{s}");
+    assert_eq!(s["photos"]["ready"], 2);
+    assert_eq!(s["photos"]["failed"], 2);
+    let lines: Vec<&str> = s["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["line"].as_str().unwrap())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l.starts_with("failed")
+            && l.contains("BROKEN08_1.png")
+            && l.contains("ends early")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("failed") && l.contains("notes.txt")),
+        "{lines:?}"
+    );
+
+    // The traversal name stayed inside the batch.
+    let traversal = s["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["source"] == "../../escape/rocket.png")
+        .unwrap();
+    assert_eq!(traversal["name"], "escape/rocket");
+    assert!(!dir.path().join("escape").exists());
+    for f in files_under(dir.path()) {
+        assert!(
+            f.starts_with(&data),
+            "{} is outside the data folder",
+            f.display()
+        );
+    }
+
+    // One asset: its handoff carries the catalog's context; its file has the right
+    // type, length, ETag and ranges.
+    let mug = &s["assets"][0]["outputs"][0];
+    let asset_id = mug["id"].as_str().unwrap();
+    let h = get(&server.url(&format!("/v1/assets/{asset_id}")), &[]).json();
+    assert_eq!(h["state"], "ready");
+    assert_eq!(h["context"]["sku"], "MUG-WHITE");
+    assert_eq!(h["context"]["title"], "White mug 350 ml");
+    assert_eq!(h["context"]["identifier"], "0012345678905");
+    assert_eq!(h["context"]["from"], "catalog");
+    let f = get(&server.url(mug["file"].as_str().unwrap()), &[]);
+    assert_eq!(f.status, 200);
+    assert_eq!(f.header("content-type"), "image/jpeg");
+    assert_eq!(f.header("content-length"), f.body.len().to_string());
+    assert_eq!(
+        f.header("etag"),
+        format!("\"{}\"", h["asset"]["sha256"].as_str().unwrap())
+    );
+    let img = image::load_from_memory(&f.body).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (2000, 2000));
+    assert_eq!(img.get_pixel(0, 0).0, [255, 255, 255]);
+    let etag = f.header("etag");
+    let again = get(
+        &server.url(mug["file"].as_str().unwrap()),
+        &[("If-None-Match", &etag)],
+    );
+    assert_eq!(again.status, 304);
+    let part = get(
+        &server.url(mug["file"].as_str().unwrap()),
+        &[("Range", "bytes=10-19")],
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, f.body[10..20]);
+
+    // The zip: every written image and manifest, and the batch manifest.
+    let z = get(&server.url(&format!("/v1/batches/{id}/download")), &[]);
+    assert_eq!(z.status, 200);
+    assert_eq!(z.header("content-type"), "application/zip");
+    let entries = read_zip(&z.body);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    for want in [
+        "outputs/amazon-main/MUG01_1.jpg",
+        "outputs/shopify/escape/rocket.jpg",
+        "manifests/BROKEN08_1.amazon-main.json",
+        "manifests/notes.shopify.json",
+        "manifest.json",
+    ] {
+        assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    let (_, mug_zip) = entries
+        .iter()
+        .find(|(n, _)| n == "outputs/amazon-main/MUG01_1.jpg")
+        .unwrap();
+    assert_eq!(mug_zip, &f.body);
+    let (_, m) = entries.iter().find(|(n, _)| n == "manifest.json").unwrap();
+    let m: Value = serde_json::from_slice(m).unwrap();
+    assert_eq!(m["photos"].as_array().unwrap().len(), 4);
+    assert_eq!(m["handoffs"].as_array().unwrap().len(), 8);
+    let m2 = get(&server.url(&format!("/v1/batches/{id}/manifest")), &[]).json();
+    assert_eq!(m2["summary"], m["summary"]);
+    let broken: Value = serde_json::from_slice(
+        &entries
+            .iter()
+            .find(|(n, _)| n == "manifests/BROKEN08_1.amazon-main.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(broken["state"], "failed");
+    assert_eq!(broken["error"]["code"], "decode-truncated");
+
+    // Specs, OpenAPI, metrics, health.
+    let specs_list = get(&server.url("/v1/specs"), &[]).json();
+    assert!(specs_list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == "amazon-main"));
+    assert_eq!(
+        get(&server.url("/v1/specs/shopify"), &[]).json()["width"],
+        2048
+    );
+    assert_eq!(get(&server.url("/v1/specs/amazn"), &[]).code(), "not-found");
+    let doc = get(&server.url("/v1/openapi.json"), &[]).json();
+    assert!(doc["paths"]["/v1/batches/{id}/events"].is_object());
+    assert!(doc["components"]["schemas"]["BatchManifest"].is_object());
+    let metrics = String::from_utf8(get(&server.url("/metrics"), &[]).body).unwrap();
+    assert!(metrics.contains("shelfready_batches_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("shelfready_outputs{state=\"ready\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("shelfready_processing_seconds_count 4"),
+        "{metrics}"
+    );
+    assert_eq!(get(&server.url("/healthz"), &[]).status, 200);
+    assert_eq!(get(&server.url("/readyz"), &[]).status, 200);
+
+    // Delete: rows and files go.
+    let del = reply(
+        agent()
+            .delete(&server.url(&format!("/v1/batches/{id}")))
+            .call(),
+    );
+    assert_eq!(del.status, 204);
+    assert_eq!(
+        get(&server.url(&format!("/v1/batches/{id}")), &[]).status,
+        404
+    );
+    assert!(!data.join("batches").join(&id).exists());
+    assert_eq!(
+        get(&server.url(&format!("/v1/assets/{asset_id}")), &[]).code(),
+        "not-found"
+    );
+}
+
+#[test]
+fn every_limit_answers_with_its_code_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = "s3cret-token-for-tests";
+    let server = Server::start(
+        &data,
+        &[
+            "--token",
+            token,
+            "--max-body-bytes",
+            "600000",
+            "--max-files",
+            "3",
+            "--max-file-bytes",
+            "200000",
+            "--jobs",
+            "1",
+        ],
+    );
+    let auth = format!("Bearer {token}");
+    let ok = [("Authorization", auth.as_str())];
+    let batches = || std::fs::read_dir(data.join("batches")).map_or(0, |d| d.count());
+
+    // No token, a wrong token: 401 everywhere but health; nothing kept.
+    let r = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    let r = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[("Authorization", "Bearer s3cret-token-for-tesTs")],
+    );
+    assert_eq!(r.status, 401);
+    for path in ["/v1/specs", "/metrics", "/v1/openapi.json", "/v1/batches/x"] {
+        assert_eq!(get(&server.url(path), &[]).status, 401, "{path}");
+    }
+    assert_eq!(get(&server.url("/healthz"), &[]).status, 200);
+    assert_eq!(get(&server.url("/readyz"), &[]).status, 200);
+    assert_eq!(batches(), 0);
+
+    // Body over the limit (MUG01 and ROCKET02 are over 1.5 MB together).
+    let big = [
+        specs("shopify"),
+        file("a.png", "MUG01_1.png"),
+        file("b.png", "ROCKET02_1.png"),
+        file("c.png", "MUG01_1.png"),
+    ];
+    let r = upload(&server, &big, &ok);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "upload-too-large"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // Too many files.
+    let small = ("files", Some("x.png"), vec![0u8; 10]);
+    let many = [
+        specs("shopify"),
+        small.clone(),
+        small.clone(),
+        small.clone(),
+        small.clone(),
+    ];
+    let r = upload(&server, &many, &ok);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "upload-too-many-files")
+    );
+    // Unknown spec, no specs, not multipart.
+    let r = upload(&server, &[specs("amazon"), small.clone()], &ok);
+    assert_eq!((r.status, r.code().as_str()), (400, "spec-unknown"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("amazon-main"));
+    let r = upload(&server, std::slice::from_ref(&small), &ok);
+    assert_eq!((r.status, r.code().as_str()), (400, "usage-error"));
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/batches"))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send("{}"),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(batches(), 0, "refused uploads keep nothing");
+
+    // A file over the per-file limit fails alone; the rest of the batch goes on. A
+    // control character in a name is dropped.
+    let parts = [
+        specs("shopify"),
+        file("ADOBE04_1.jpg", "ADOBE04_1.jpg"),
+        file("SUPPLIER03-main.jpg", "SUPPLIER03-main.jpg"),
+        file("bad\tname.png", "GREY10_1.jpg"),
+    ];
+    let sizes: Vec<usize> = parts[1..].iter().map(|p| p.2.len()).collect();
+    assert!(sizes[0] > 200_000 && sizes[1] < 200_000, "{sizes:?}");
+    let r = upload(
+        &server,
+        &parts,
+        &[("Authorization", &auth), ("Idempotency-Key", "batch-42")],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // The same key again: the first batch, not a second.
+    let again = upload(
+        &server,
+        &parts,
+        &[("Authorization", &auth), ("Idempotency-Key", "batch-42")],
+    );
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["id"], id.as_str());
+    assert_eq!(again.json()["replayed"], true);
+    assert_eq!(batches(), 1);
+    follow(&server, &id, &ok);
+    let s = get(&server.url(&format!("/v1/batches/{id}")), &ok).json();
+    let mug = s["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["source"] == "ADOBE04_1.jpg")
+        .unwrap();
+    assert_eq!(mug["state"], "failed");
+    assert!(
+        mug["line"].as_str().unwrap().contains("200000-byte limit"),
+        "{mug}"
+    );
+    let h = get(
+        &server.url(&format!(
+            "/v1/assets/{}",
+            mug["outputs"][0]["id"].as_str().unwrap()
+        )),
+        &ok,
+    )
+    .json();
+    assert_eq!(h["error"]["code"], "decode-file-too-big");
+    assert!(
+        s["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["source"] == "badname.png" && a["state"] != "failed"),
+        "{s}"
+    );
+
+    // A full queue: 503 with Retry-After while a batch is in flight.
+    drop(server);
+    let server = Server::start(&data, &["--queue-capacity", "2", "--jobs", "1"]);
+    let five: Vec<Part> = std::iter::once(specs("amazon-main,shopify,etsy"))
+        .chain(["a", "b", "c", "d", "e"].map(|n| ("files", Some(n), fixture("ROCKET02_1.png"))))
+        .collect();
+    let r = upload(&server, &five, &[]);
+    assert_eq!(r.status, 202);
+    let busy = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!((busy.status, busy.code().as_str()), (503, "server-busy"));
+    assert!(busy.header("retry-after").parse::<u64>().unwrap() > 0);
+    follow(&server, r.json()["id"].as_str().unwrap(), &[]);
+    let after = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!(after.status, 202);
+}
+
+#[test]
+fn listening_off_loopback_needs_a_token_and_config_layers_in_order() {
+    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env_remove("SHELFREADY_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("without a token"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shelfready.toml");
+    std::fs::write(&file, "max_files = 7\nqueue_capacity = 70\njobs = 3\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(["serve", "--print-config", "--config"])
+        .arg(&file)
+        .args(["--max-files", "9"])
+        .env("SHELFREADY_MAX_FILES", "8")
+        .env("SHELFREADY_QUEUE_CAPACITY", "80")
+        .env("SHELFREADY_TOKEN", "hidden-value")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let c: toml::Table = toml::from_str(&text).unwrap();
+    // flag > env > file > default
+    assert_eq!(c["max_files"].as_integer(), Some(9));
+    assert_eq!(c["queue_capacity"].as_integer(), Some(80));
+    assert_eq!(c["jobs"].as_integer(), Some(3));
+    assert_eq!(c["listen"].as_str(), Some("127.0.0.1:8080"));
+    assert!(!text.contains("hidden-value"), "{text}");
+}
+
+/// Outputs on disk and their hashes, by path under the batch folder.
+fn outputs(dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = files_under(&dir.join("outputs"))
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (
+                rel,
+                shelfready::store::sha256_hex(&std::fs::read(&p).unwrap()),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_server_killed_mid_batch_finishes_it_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let names = [
+        "MUG01_1.png",
+        "ROCKET02_1.png",
+        "DEEP09_1.png",
+        "P3TAG05_1.png",
+        "ADOBE04_1.jpg",
+        "GREY10_1.jpg",
+        "SUPPLIER03-main.jpg",
+        "ROTATED06_1.jpg",
+    ];
+    let mut parts = vec![specs("amazon-main,shopify")];
+    parts.extend(names.iter().map(|n| file(n, n)));
+    let mut server = Server::start(&data, &["--jobs", "1"]);
+    let r = upload(&server, &parts, &[]);
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let batch_dir = data.join("batches").join(&id);
+    // Kill it once some outputs are made, and before all are.
+    let start = Instant::now();
+    while files_under(&batch_dir.join("outputs")).len() < 2 {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.signal("-KILL");
+    let before = outputs(&batch_dir);
+    assert!(
+        before.len() < names.len() * 2,
+        "the batch finished before the kill: {before:?}"
+    );
+
+    // Started again: it finishes the batch on its own.
+    let mut server = Server::start(&data, &["--jobs", "1"]);
+    let events = follow(&server, &id, &[]);
+    assert_eq!(events.last().unwrap()["kind"], "settled");
+    let s = get(&server.url(&format!("/v1/batches/{id}")), &[]).json();
+    assert_eq!(s["state"], "settled");
+    assert_eq!(s["assets"].as_array().unwrap().len(), names.len());
+    let made: usize = s["outputs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(made, names.len() * 2, "{s}");
+    assert!(s["outputs"].get("received").is_none(), "{s}");
+    // What was written before the kill stands unchanged, nothing was made twice into a
+    // different result, and every handoff names the file on disk.
+    let after = outputs(&batch_dir);
+    for b in &before {
+        assert!(after.contains(b), "{b:?} changed after the restart");
+    }
+    let m = get(&server.url(&format!("/v1/batches/{id}/manifest")), &[]).json();
+    for h in m["handoffs"].as_array().unwrap() {
+        if let Some(a) = h["asset"].as_object() {
+            let rel = a["path"].as_str().unwrap();
+            assert!(
+                after.contains(&(rel.to_string(), a["sha256"].as_str().unwrap().to_string())),
+                "{rel}"
+            );
+        }
+    }
+
+    // SIGTERM mid-batch: it stops, exits 0, and the next start finishes the new batch.
+    let r = upload(&server, &parts, &[]);
+    let id2 = r.json()["id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.signal("-TERM"),
+        Some(0),
+        "{}",
+        server.log.lock().unwrap()
+    );
+    let server = Server::start(&data, &["--jobs", "2"]);
+    follow(&server, &id2, &[]);
+    let s2 = get(&server.url(&format!("/v1/batches/{id2}")), &[]).json();
+    assert_eq!(s2["state"], "settled");
+    let made: usize = s2["outputs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .sum();
+    assert_eq!(made, names.len() * 2);
+    // The same photos and specs make the same bytes in both batches.
+    let o1: Vec<String> = outputs(&batch_dir).into_iter().map(|(_, h)| h).collect();
+    let o2: Vec<String> = outputs(&data.join("batches").join(&id2))
+        .into_iter()
+        .map(|(_, h)| h)
+        .collect();
+    assert_eq!(o1, o2);
+}
