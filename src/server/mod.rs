@@ -87,6 +87,7 @@ pub fn router(app: Arc<App>) -> Router {
             get(|| async { Json(openapi_document()) }),
         )
         .route("/metrics", get(routes::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::require_token,
@@ -94,6 +95,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .method_not_allowed_fallback(method_not_allowed)
         .merge(guarded)
         .fallback(|| async {
             error::ApiError::new(
@@ -102,6 +104,13 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .with_state(app)
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(
+        ErrorCode::UsageError,
+        "this route does not take that method; GET /v1/openapi.json lists them",
+    )
 }
 
 /// The specs in the server's spec folder, by id.

@@ -367,6 +367,20 @@ fn zip_entries(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
     files
 }
 
+/// A file time as a zip entry's (UTC, two-second steps).
+fn zip_time(t: std::time::SystemTime) -> Option<zip::DateTime> {
+    let t = time::OffsetDateTime::from(t);
+    zip::DateTime::from_date_and_time(
+        u16::try_from(t.year()).ok()?,
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+    )
+    .ok()
+}
+
 fn write_zip(files: Vec<(String, PathBuf)>, out: ChannelWriter) -> zip::result::ZipResult<()> {
     let mut z = zip::ZipWriter::new_stream(out);
     for (name, path) in files {
@@ -377,11 +391,15 @@ fn write_zip(files: Vec<(String, PathBuf)>, out: ChannelWriter) -> zip::result::
                 continue;
             }
         };
-        let size = f.metadata().map_or(0, |m| m.len());
+        let meta = f.metadata().ok();
+        let size = meta.as_ref().map_or(0, |m| m.len());
         // Images are compressed already: stored, not deflated.
-        let opts = zip::write::SimpleFileOptions::default()
+        let mut opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(size >= u32::MAX as u64);
+        if let Some(t) = meta.and_then(|m| m.modified().ok()).and_then(zip_time) {
+            opts = opts.last_modified_time(t);
+        }
         z.start_file(name, opts)?;
         std::io::copy(&mut f, &mut z)?;
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -131,7 +131,7 @@ struct Received {
 pub async fn create_batch(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    mut mp: Multipart,
+    mp: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     if app.stopping.load(Ordering::SeqCst) {
         return Err(ApiError::busy(
@@ -170,6 +170,12 @@ pub async fn create_batch(
             return accepted(&app, &first, true);
         }
     }
+    let mut mp = mp.map_err(|e| {
+        ApiError::new(
+            ErrorCode::UploadMalformed,
+            format!("the upload is not a multipart form ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
+        )
+    })?;
     let id = new_batch_id();
     let dir = app.store.batch_dir(&id);
     let mut got = Received::default();
@@ -192,6 +198,9 @@ pub async fn create_batch(
             accepted(&app, &first, true)
         }
         Err(e) => {
+            // Whatever was recorded goes too: a retry with the same key starts afresh.
+            let store = app.store.clone();
+            let _ = tokio::task::spawn_blocking(move || store.delete_batch(&id)).await;
             let _ = tokio::fs::remove_dir_all(&dir).await;
             Err(e)
         }
@@ -269,21 +278,32 @@ async fn receive(
     Ok(())
 }
 
+/// The field's next chunk, counted against the body limit.
+async fn next_chunk(
+    field: &mut Field<'_>,
+    got: &mut Received,
+    max_body: u64,
+) -> Result<Option<axum::body::Bytes>, ApiError> {
+    let chunk = field
+        .chunk()
+        .await
+        .map_err(|e| multipart_error(e, max_body))?;
+    if let Some(c) = &chunk {
+        got.body_bytes += c.len() as u64;
+        if got.body_bytes > max_body {
+            return Err(too_large(max_body));
+        }
+    }
+    Ok(chunk)
+}
+
 async fn small_field(
     field: &mut Field<'_>,
     got: &mut Received,
     max_body: u64,
 ) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| multipart_error(e, max_body))?
-    {
-        got.body_bytes += chunk.len() as u64;
-        if got.body_bytes > max_body {
-            return Err(too_large(max_body));
-        }
+    while let Some(chunk) = next_chunk(field, got, max_body).await? {
         if buf.len() + chunk.len() > SMALL_FIELD {
             return Err(ApiError::new(
                 ErrorCode::UploadTooLarge,
@@ -331,15 +351,7 @@ async fn receive_file(
     };
     let mut out = Some(tokio::fs::File::create(&path).await.map_err(write_err)?);
     let mut size = 0u64;
-    while let Some(chunk) = field
-        .chunk()
-        .await
-        .map_err(|e| multipart_error(e, max_body))?
-    {
-        got.body_bytes += chunk.len() as u64;
-        if got.body_bytes > max_body {
-            return Err(too_large(max_body));
-        }
+    while let Some(chunk) = next_chunk(field, got, max_body).await? {
         size += chunk.len() as u64;
         if size > max_file {
             // Over the per-file limit: the rest is read and dropped, and the photo fails

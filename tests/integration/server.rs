@@ -411,6 +411,10 @@ fn upload_follow_download_a_batch_end_to_end() {
     );
     assert_eq!(get(&server.url("/healthz"), &[]).status, 200);
     assert_eq!(get(&server.url("/readyz"), &[]).status, 200);
+    // Unknown routes and methods answer in the same JSON shape.
+    assert_eq!(get(&server.url("/v2/nothing"), &[]).code(), "not-found");
+    let put = reply(agent().put(&server.url("/v1/specs")).send(""));
+    assert_eq!(put.code(), "usage-error");
 
     // Delete: rows and files go.
     let del = reply(
@@ -519,7 +523,7 @@ fn every_limit_answers_with_its_code_and_keeps_nothing() {
             .header("Content-Type", "application/json")
             .send("{}"),
     );
-    assert_eq!(r.status, 400);
+    assert_eq!((r.status, r.code().as_str()), (400, "upload-malformed"));
     assert_eq!(batches(), 0, "refused uploads keep nothing");
 
     // A file over the per-file limit fails alone; the rest of the batch goes on. A
