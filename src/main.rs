@@ -162,7 +162,7 @@ struct Batch {
         default_value = "amazon-main"
     )]
     spec: Vec<String>,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default, or 0: one per core).
     #[arg(long, short, env = "SHELFREADY_JOBS")]
     jobs: Option<usize>,
     /// Largest image in pixels (width x height) opened.
@@ -172,7 +172,7 @@ struct Batch {
 
 impl Batch {
     fn engine(&self) -> Result<Engine, CliError> {
-        Ok(Engine::new(self.jobs.map_or(0, |n| n.max(1)))?)
+        Ok(Engine::new(self.jobs.unwrap_or(0))?)
     }
 
     /// A flag may only tighten the safe default, never loosen it.
