@@ -380,5 +380,6 @@ pub fn batch_manifest(
         photos,
         handoffs,
         skipped,
+        catalog: None,
     }
 }

@@ -14,3 +14,4 @@ pub mod pipeline;
 pub mod server;
 pub mod spec;
 pub mod store;
+pub mod watch;

@@ -135,6 +135,45 @@ enum Command {
         #[command(flatten)]
         args: shelfready::server::ServeArgs,
     },
+    /// Turn a folder into an inbox: every folder dropped into it (and loose files) is made
+    /// into conforming files in <out>/<drop>/, and each source is moved to
+    /// <inbox>/archive/ (ready, needs review) or <inbox>/quarantine/ (failed) with its
+    /// manifests beside it. A drop is taken once nothing in it has changed for the settle
+    /// time. A `catalog.csv` in a drop names each photo's product.
+    ///
+    /// Jobs are kept in the same SQLite store as `serve` (--data-dir): a watcher stopped
+    /// mid-batch finishes it when started again. Ctrl-C or SIGTERM stops it.
+    Watch {
+        /// The folder to watch.
+        inbox: PathBuf,
+        /// Comma-separated spec ids or paths to spec .toml files.
+        #[arg(
+            long,
+            short,
+            env = "SHELFREADY_SPECS",
+            value_delimiter = ',',
+            default_value = "amazon-main"
+        )]
+        spec: Vec<String>,
+        /// Where outputs go, one folder per drop.
+        #[arg(long, short, env = "SHELFREADY_OUT", default_value = "outbox")]
+        out: PathBuf,
+        /// The job store's folder.
+        #[arg(long, env = "SHELFREADY_DATA_DIR", default_value = "shelfready-data")]
+        data_dir: PathBuf,
+        /// Milliseconds everything in a drop must stay unchanged before it is taken.
+        #[arg(long, env = "SHELFREADY_SETTLE_MS", default_value_t = 2000)]
+        settle_ms: u64,
+        /// Milliseconds between scans when no file event comes (network shares miss them).
+        #[arg(long, env = "SHELFREADY_RESCAN_MS", default_value_t = 5000)]
+        rescan_ms: u64,
+        /// Process what is in the inbox now, then stop.
+        #[arg(long)]
+        once: bool,
+        /// Worker threads (default, or 0: one per core).
+        #[arg(long, short, env = "SHELFREADY_JOBS")]
+        jobs: Option<usize>,
+    },
     /// List the built-in specs, or print one as TOML.
     Specs {
         /// A spec id or .toml path to print in full.
@@ -276,6 +315,45 @@ fn run(cli: Cli) -> Result<u8> {
                 eprintln!("shelfready listening on http://{addr} (data in {data}; API at http://{addr}/v1/openapi.json)");
             })
             .map_err(CliError::Server)?;
+            Ok(0)
+        }
+        Command::Watch {
+            inbox,
+            spec,
+            out,
+            data_dir,
+            settle_ms,
+            rescan_ms,
+            once,
+            jobs,
+        } => {
+            let specs = resolve_specs(&spec)?;
+            let store = shelfready::store::SqliteStore::open(&data_dir)?;
+            let engine = Engine::new(jobs.unwrap_or(0))?;
+            let opts = shelfready::watch::WatchOptions {
+                inbox,
+                out,
+                specs,
+                limits: Limits::default(),
+                settle: std::time::Duration::from_millis(settle_ms),
+                rescan: std::time::Duration::from_millis(rescan_ms.max(50)),
+                once,
+            };
+            let _ = ctrlc::set_handler(|| {
+                if CANCEL.swap(true, Ordering::SeqCst) {
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                }
+                eprintln!("stopping: work in flight is kept for the next start");
+            });
+            eprintln!(
+                "shelfready watching {} (outputs in {}, sources then to {} or {})",
+                opts.inbox.display(),
+                opts.out.display(),
+                opts.archive().display(),
+                opts.quarantine().display()
+            );
+            shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &|line| eprintln!("{line}"))
+                .map_err(CliError::Watch)?;
             Ok(0)
         }
         Command::Specs { id: None } => {

@@ -25,6 +25,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
+    #[error(transparent)]
+    Watch(#[from] crate::watch::WatchError),
 }
 
 impl CliError {
@@ -35,6 +37,7 @@ impl CliError {
             CliError::Store(e) => e.code(),
             CliError::Engine(_) => ErrorCode::InternalError,
             CliError::Server(e) => e.code(),
+            CliError::Watch(e) => e.code(),
         }
     }
 

@@ -205,6 +205,7 @@ mod tests {
             photos,
             handoffs: Vec::new(),
             skipped: Vec::new(),
+            catalog: None,
         };
         let text = render(&m, Path::new("out"));
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("in/P")).collect();

@@ -1,7 +1,8 @@
 //! A supplier's catalog: a CSV naming each photo's product. Columns, by header name in any
 //! order: `file` (required), `sku`, `position` (a number, `main`, or an Amazon code such as
-//! `PT01`), `alt_text`, `title`, `identifier`. What a row gives replaces what the file's
-//! name tells; what it leaves empty, the name still tells.
+//! `PT01`), `alt_text`, `title`, `identifier`. Headers match forgivingly: case, spaces and
+//! punctuation are ignored, and common synonyms are understood ([`SYNONYMS`]). What a row
+//! gives replaces what the file's name tells; what it leaves empty, the name still tells.
 
 use std::collections::HashMap;
 
@@ -9,9 +10,97 @@ use thiserror::Error;
 
 use super::context::{position, Context};
 
+/// Header names understood for each field, compared after lowercasing and dropping
+/// everything but letters and digits ("Item Number", "item_number" and "ITEM-NUMBER" are one).
+pub const SYNONYMS: &[(&str, &[&str])] = &[
+    (
+        "file",
+        &[
+            "file",
+            "filename",
+            "image",
+            "imagefile",
+            "imagename",
+            "photo",
+            "photofile",
+            "picture",
+            "path",
+            "imagepath",
+        ],
+    ),
+    (
+        "sku",
+        &[
+            "sku",
+            "itemnumber",
+            "itemno",
+            "item",
+            "articlenumber",
+            "articleno",
+            "productid",
+            "productcode",
+            "partnumber",
+            "style",
+            "stylenumber",
+            "mpn",
+        ],
+    ),
+    (
+        "position",
+        &[
+            "position",
+            "pos",
+            "imageposition",
+            "order",
+            "sequence",
+            "index",
+            "imagenumber",
+            "slot",
+        ],
+    ),
+    (
+        "alt_text",
+        &["alttext", "alt", "imagedescription", "imagealt", "alttag"],
+    ),
+    (
+        "title",
+        &[
+            "title",
+            "producttitle",
+            "productname",
+            "name",
+            "itemname",
+            "description",
+        ],
+    ),
+    (
+        "identifier",
+        &[
+            "identifier",
+            "asin",
+            "upc",
+            "ean",
+            "gtin",
+            "barcode",
+            "isbn",
+            "jan",
+            "productidentifier",
+        ],
+    ),
+];
+
+fn normalized(header: &str) -> String {
+    header
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 #[derive(Debug, Error, PartialEq)]
 pub enum CatalogError {
-    #[error("the catalog has no `file` column (its header is: {header}); name the column of file names `file`")]
+    #[error("the catalog has no column of file names (its header is: {header}); name it `file` (or Filename, Image, Photo)")]
     NoFileColumn { header: String },
     #[error("the catalog's line {line}: {message}")]
     Line { line: u64, message: String },
@@ -21,6 +110,10 @@ pub enum CatalogError {
 #[derive(Debug, Default)]
 pub struct Catalog {
     rows: HashMap<String, Context>,
+    /// The file names as the rows give them, in row order.
+    names: Vec<String>,
+    /// Which column each field was read from: (field, header as written).
+    pub mapping: Vec<(String, String)>,
 }
 
 impl Catalog {
@@ -34,10 +127,27 @@ impl Catalog {
             message: e.to_string(),
         };
         let header = r.headers().map_err(line_err)?.clone();
-        let col = |name: &str| {
-            header
+        let mut mapping = Vec::new();
+        let mut col = |field: &str| {
+            let names = SYNONYMS
                 .iter()
-                .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+                .find(|(f, _)| *f == field)
+                .map_or(&[][..], |(_, n)| *n);
+            // The first synonym that names a column wins (an `sku` column over an `item` one).
+            let found = names
+                .iter()
+                .find_map(|n| header.iter().position(|h| normalized(h) == *n));
+            if let Some(i) = found {
+                mapping.push((
+                    field.to_string(),
+                    header
+                        .get(i)
+                        .unwrap_or_default()
+                        .trim_start_matches('\u{feff}')
+                        .to_string(),
+                ));
+            }
+            found
         };
         let Some(file) = col("file") else {
             return Err(CatalogError::NoFileColumn {
@@ -52,6 +162,7 @@ impl Catalog {
             col("identifier"),
         );
         let mut rows = HashMap::new();
+        let mut names = Vec::new();
         for rec in r.records() {
             let rec = rec.map_err(line_err)?;
             let get = |c: Option<usize>| {
@@ -72,8 +183,9 @@ impl Catalog {
                     ),
                 })?),
             };
+            names.push(name.clone());
             rows.insert(
-                name.to_lowercase(),
+                name.replace('\\', "/").to_lowercase(),
                 Context {
                     sku: get(sku),
                     position,
@@ -84,7 +196,27 @@ impl Catalog {
                 },
             );
         }
-        Ok(Catalog { rows })
+        Ok(Catalog {
+            rows,
+            names,
+            mapping,
+        })
+    }
+
+    /// The file names the rows give, in row order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether a row names the file `name` (see [`Catalog::context`]).
+    pub fn has(&self, name: &str) -> bool {
+        self.row(name).is_some()
+    }
+
+    fn row(&self, name: &str) -> Option<&Context> {
+        let name = name.replace('\\', "/").to_lowercase();
+        let base = name.rsplit('/').next().unwrap_or(&name);
+        self.rows.get(&name).or_else(|| self.rows.get(base))
     }
 
     pub fn len(&self) -> usize {
@@ -98,9 +230,7 @@ impl Catalog {
     /// The context of the file `name` (as uploaded or found, with or without its folders):
     /// the row's values over what `fallback` (from the file's name) tells.
     pub fn context(&self, name: &str, fallback: Context) -> Context {
-        let name = name.replace('\\', "/").to_lowercase();
-        let base = name.rsplit('/').next().unwrap_or(&name);
-        let Some(row) = self.rows.get(&name).or_else(|| self.rows.get(base)) else {
+        let Some(row) = self.row(name) else {
             return fallback;
         };
         Context {
@@ -139,9 +269,30 @@ mod tests {
     }
 
     #[test]
+    fn headers_match_forgivingly_and_the_mapping_is_kept() {
+        let csv = "Image File,Item Number,Position,Product Name,UPC\nshots\\a.jpg,A-1,2,Mug,0001\n";
+        let c = Catalog::parse(csv.as_bytes()).unwrap();
+        let a = c.context("shots/a.jpg", Context::default());
+        assert_eq!(
+            (
+                a.sku.as_deref(),
+                a.position,
+                a.title.as_deref(),
+                a.identifier.as_deref()
+            ),
+            (Some("A-1"), Some(2), Some("Mug"), Some("0001"))
+        );
+        assert_eq!(c.mapping[0], ("file".to_string(), "Image File".to_string()));
+        assert!(c
+            .mapping
+            .contains(&("identifier".to_string(), "UPC".to_string())));
+        assert!(c.has("SHOTS/A.JPG") && !c.has("b.jpg"));
+    }
+
+    #[test]
     fn bad_catalogs_are_named() {
-        let e = Catalog::parse(b"name,sku\na.png,A\n").unwrap_err();
-        assert!(e.to_string().contains("no `file` column"), "{e}");
+        let e = Catalog::parse(b"label,sku\na.png,A\n").unwrap_err();
+        assert!(e.to_string().contains("no column of file names"), "{e}");
         let e = Catalog::parse(b"file,position\na.png,front\n").unwrap_err();
         assert!(
             e.to_string().contains("line 2") && e.to_string().contains("front"),

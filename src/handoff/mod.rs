@@ -444,6 +444,26 @@ pub struct BatchManifest {
     /// Files under the inputs that were not taken, each with its reason.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// The supplier catalog the batch came with, how it was read, and what it did not match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogReport>,
+}
+
+/// A batch's catalog as it was read.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CatalogReport {
+    /// The catalog file.
+    pub file: String,
+    /// Which column each field was read from (field -> header as written).
+    pub mapping: std::collections::BTreeMap<String, String>,
+    pub rows: usize,
+    /// Rows naming a file the batch does not hold.
+    pub missing_files: Vec<String>,
+    /// Photos no row names: their SKU and position come from their names.
+    pub unlisted_files: Vec<String>,
+    /// Why the catalog could not be used, when it could not (the photos' names were used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// JSON Schema of a single handoff manifest.

@@ -319,13 +319,13 @@ impl App {
     /// answer and sends again); batches being processed are queued again. What was
     /// finished before the stop is kept (`current`), so nothing is made twice.
     pub fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
-        for id in self.store.batches_in(BatchState::Receiving)? {
+        for id in self.store.batches_from("upload", BatchState::Receiving)? {
             tracing::warn!(batch = %id, "removing a batch whose upload did not finish");
             self.store.delete_batch(&id)?;
         }
         self.store.remove_orphan_folders()?;
         let mut n = 0;
-        for id in self.store.batches_in(BatchState::Processing)? {
+        for id in self.store.batches_from("upload", BatchState::Processing)? {
             let Some(row) = self.store.batch_row(&id)? else {
                 continue;
             };

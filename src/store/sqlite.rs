@@ -77,6 +77,10 @@ CREATE TABLE assets (
     UNIQUE (batch_id, source_key)
 );
 "#,
+    r#"
+ALTER TABLE batches ADD COLUMN dir TEXT;
+ALTER TABLE batches ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload';
+"#,
 ];
 
 fn db_err(error: rusqlite::Error) -> StoreError {
@@ -264,11 +268,11 @@ impl SqliteStore {
 
     /// Removes a batch: its rows, then its files.
     pub fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
+        let dir = self.batch_dir(id);
         let n = self
             .conn()
             .execute("DELETE FROM batches WHERE id = ?1", [id])
             .map_err(db_err)?;
-        let dir = self.batch_dir(id);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
                 path: dir.display().to_string(),
@@ -363,20 +367,6 @@ impl SqliteStore {
             }
         }
         Ok(n)
-    }
-
-    /// Ids of the batches in a state, oldest first.
-    pub fn batches_in(&self, state: BatchState) -> Result<Vec<String>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare("SELECT id FROM batches WHERE state = ?1 ORDER BY created_at, id")
-            .map_err(db_err)?;
-        let ids = q
-            .query_map([state.as_str()], |r| r.get(0))
-            .map_err(db_err)?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(db_err)?;
-        Ok(ids)
     }
 
     /// Moves a batch to `state` (a settled batch records when).
@@ -487,10 +477,48 @@ impl SqliteStore {
         Ok(rows)
     }
 
-    /// The folder of one batch's files.
+    /// The folder of one batch's files: the one set with [`SqliteStore::set_batch_home`]
+    /// (a watched inbox's outbox), else `batches/<id>` in the data folder.
     pub fn batch_dir(&self, id: &str) -> PathBuf {
-        // Batch ids are made by the server; a hostile one still cannot leave the folder.
-        self.root.join("batches").join(naming::part(id))
+        let dir: Option<String> = self
+            .conn()
+            .query_row("SELECT dir FROM batches WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten()
+            .flatten();
+        match dir {
+            Some(d) => PathBuf::from(d),
+            // Batch ids are made by shelfready; a hostile one still cannot leave the folder.
+            None => self.root.join("batches").join(naming::part(id)),
+        }
+    }
+
+    /// Where a batch keeps its files, and which door made it (`upload`, `watch`).
+    pub fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE batches SET dir = ?2, origin = ?3 WHERE id = ?1",
+                params![id, dir.display().to_string(), origin],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Ids of the batches a door made that are in a state, oldest first.
+    pub fn batches_from(&self, origin: &str, state: BatchState) -> Result<Vec<String>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT id FROM batches WHERE origin = ?1 AND state = ?2 ORDER BY created_at, id",
+            )
+            .map_err(db_err)?;
+        let ids = q
+            .query_map(params![origin, state.as_str()], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(db_err)?;
+        Ok(ids)
     }
 
     /// The store of one batch, as the engine's jobs use it.

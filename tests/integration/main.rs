@@ -10,3 +10,4 @@ mod seams;
 mod seller;
 mod server;
 mod util;
+mod watch;

@@ -1,0 +1,557 @@
+//! `shelfready watch`: a folder becomes an inbox. Each folder dropped into it is one batch
+//! (loose files found in one scan make one too), taken once everything in it has stopped
+//! changing, run through the same per-source job and SQLite job store as `serve`, written
+//! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
+//! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
+
+mod settle;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+pub use settle::is_temporary;
+use settle::{entries, Settle};
+
+use crate::cli::walk::collect_inputs;
+use crate::engine::Engine;
+use crate::handoff::{Catalog, CatalogReport, Clock, Handoff, Skipped, State, SystemClock};
+use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
+use crate::pipeline::Limits;
+use crate::spec::Spec;
+use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreError};
+
+/// The catalog file a drop may carry.
+pub const CATALOG: &str = "catalog.csv";
+
+#[derive(Debug, Error)]
+pub enum WatchError {
+    #[error("{0}: no such folder to watch")]
+    NoInbox(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot watch {path}: {message}")]
+    Notify { path: String, message: String },
+    #[error("cannot move {from} to {to}: {error}")]
+    Move {
+        from: String,
+        to: String,
+        error: std::io::Error,
+    },
+}
+
+impl WatchError {
+    pub fn code(&self) -> crate::handoff::ErrorCode {
+        use crate::handoff::ErrorCode;
+        match self {
+            WatchError::NoInbox(_) => ErrorCode::UsageError,
+            WatchError::Store(e) => e.code(),
+            WatchError::Notify { .. } => ErrorCode::InternalError,
+            WatchError::Move { .. } => ErrorCode::OutputWriteFailed,
+        }
+    }
+}
+
+/// What a watcher is asked to do.
+pub struct WatchOptions {
+    pub inbox: PathBuf,
+    pub out: PathBuf,
+    pub specs: Vec<Spec>,
+    pub limits: Limits,
+    /// How long everything in a drop must stay unchanged before it is taken.
+    pub settle: Duration,
+    /// How often the inbox is scanned even without file events (network shares miss them).
+    pub rescan: Duration,
+    /// Stop after the first scan that finds nothing to do (for scripts and tests).
+    pub once: bool,
+}
+
+impl WatchOptions {
+    pub fn archive(&self) -> PathBuf {
+        self.inbox.join("archive")
+    }
+
+    pub fn quarantine(&self) -> PathBuf {
+        self.inbox.join("quarantine")
+    }
+}
+
+/// One log line per source: where it went and in what state.
+pub type OnFile<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Watches until `stop` is set. Batches a stop interrupted are finished first.
+pub fn watch(
+    opts: &WatchOptions,
+    store: &SqliteStore,
+    engine: &Engine,
+    stop: &AtomicBool,
+    on_file: OnFile,
+) -> Result<(), WatchError> {
+    if !opts.inbox.is_dir() {
+        return Err(WatchError::NoInbox(opts.inbox.clone()));
+    }
+    for dir in [opts.archive(), opts.quarantine(), opts.out.clone()] {
+        std::fs::create_dir_all(&dir).map_err(|error| StoreError::Write {
+            path: dir.display().to_string(),
+            error,
+        })?;
+    }
+    resume(opts, store, engine, stop, on_file)?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+        let _ = tx.send(());
+    })
+    .map_err(|e| WatchError::Notify {
+        path: opts.inbox.display().to_string(),
+        message: e.to_string(),
+    })?;
+    use notify::Watcher;
+    // Events only make a scan come sooner; the periodic scan alone would do.
+    if let Err(e) = watcher.watch(&opts.inbox, notify::RecursiveMode::Recursive) {
+        tracing::warn!(
+            "file events unavailable ({e}); scanning every {:?}",
+            opts.rescan
+        );
+    }
+    let skip = [opts.archive(), opts.quarantine(), opts.out.clone()];
+    let mut settle = Settle::default();
+    let tick = opts
+        .rescan
+        .min(opts.settle / 2)
+        .max(Duration::from_millis(50));
+    while !stop.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        let found = entries(&opts.inbox, &skip);
+        let ages = settle.observe(&found, now);
+        // Nothing with a file in it: an empty folder is no drop.
+        let idle = ages.iter().all(|(_, age)| age.is_none());
+        let ready: Vec<PathBuf> = ages
+            .into_iter()
+            .filter(|(_, age)| age.is_some_and(|a| a >= opts.settle))
+            .map(|(p, _)| p)
+            .collect();
+        let (drops, loose): (Vec<PathBuf>, Vec<PathBuf>) =
+            ready.into_iter().partition(|p| p.is_dir());
+        for d in &drops {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            run_drop(opts, store, engine, stop, on_file, Drop::Folder(d.clone()))?;
+        }
+        if !loose.is_empty() && !stop.load(Ordering::SeqCst) {
+            run_drop(opts, store, engine, stop, on_file, Drop::Loose(loose))?;
+        }
+        if opts.once && idle {
+            break;
+        }
+        // Wait for an event or the next scan, whichever comes first.
+        let _ = rx.recv_timeout(tick);
+        while rx.try_recv().is_ok() {}
+    }
+    Ok(())
+}
+
+enum Drop {
+    Folder(PathBuf),
+    Loose(Vec<PathBuf>),
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A folder under `parent` named `name`, or `name-2`, `name-3`, ... if that exists.
+fn free_dir(parent: &Path, name: &str) -> PathBuf {
+    let name = crate::naming::part(name);
+    let mut p = parent.join(&name);
+    let mut n = 2;
+    while p.exists() {
+        p = parent.join(format!("{name}-{n}"));
+        n += 1;
+    }
+    p
+}
+
+fn new_batch_id() -> String {
+    let t = SystemClock.now();
+    let seed = format!("{t}-{}-{:?}", std::process::id(), Instant::now());
+    crate::store::sha256_hex(seed.as_bytes())[..16].to_string()
+}
+
+/// Records a drop as a batch and runs it.
+fn run_drop(
+    opts: &WatchOptions,
+    store: &SqliteStore,
+    engine: &Engine,
+    stop: &AtomicBool,
+    on_file: OnFile,
+    drop: Drop,
+) -> Result<(), WatchError> {
+    let (roots, label, base): (Vec<PathBuf>, String, PathBuf) = match &drop {
+        Drop::Folder(d) => (vec![d.clone()], name_of(d), d.clone()),
+        Drop::Loose(files) => (
+            files.clone(),
+            format!("inbox-{}", SystemClock.now().to_string().replace(':', "-")),
+            opts.inbox.clone(),
+        ),
+    };
+    let walk = match collect_inputs(&roots, &opts.out, &[]) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!("{label}: {e}");
+            return Ok(());
+        }
+    };
+    let (catalog, mut report) = match &drop {
+        Drop::Folder(d) => read_catalog(&d.join(CATALOG)),
+        Drop::Loose(_) => (None, None),
+    };
+    let skipped: Vec<_> = walk
+        .skipped
+        .into_iter()
+        .filter(|s| Path::new(&s.path).file_name().is_none_or(|n| n != CATALOG))
+        .collect();
+    let id = new_batch_id();
+    let home = free_dir(&opts.out, &label);
+    let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
+    store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;
+    store.set_batch_home(&id, &home, "watch")?;
+    let batch = store.batch(&id);
+    let rels: Vec<String> = walk
+        .inputs
+        .iter()
+        .map(|i| {
+            i.path
+                .strip_prefix(&base)
+                .unwrap_or(&i.path)
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    if let (Some(c), Some(r)) = (&catalog, report.as_mut()) {
+        // Rows naming no file of the drop, and photos no row names: listed, never dropped.
+        let held: std::collections::HashSet<String> = rels
+            .iter()
+            .flat_map(|r| {
+                [
+                    r.to_lowercase(),
+                    r.rsplit('/').next().unwrap_or(r).to_lowercase(),
+                ]
+            })
+            .collect();
+        r.missing_files = c
+            .names()
+            .iter()
+            .filter(|n| {
+                let n = n.replace('\\', "/").to_lowercase();
+                !held.contains(&n) && !held.contains(n.rsplit('/').next().unwrap_or(&n))
+            })
+            .cloned()
+            .collect();
+        r.unlisted_files = rels.iter().filter(|r| !c.has(r)).cloned().collect();
+        for m in &r.missing_files {
+            on_file(&format!(
+                "{label}/{CATALOG}: a row names {m}, which the drop does not hold"
+            ));
+        }
+        for u in &r.unlisted_files {
+            on_file(&format!(
+                "{label}/{u}: no row of {CATALOG} names it; SKU and position come from its name"
+            ));
+        }
+    }
+    for (i, (input, rel)) in walk.inputs.iter().zip(&rels).enumerate() {
+        let mut context = input.context.clone();
+        if let Some(c) = &catalog {
+            context = c.context(rel, context);
+        }
+        store.add_asset(
+            &id,
+            &AssetRow {
+                seq: i as i64 + 1,
+                source_key: input.key.clone(),
+                upload_name: input.path.display().to_string(),
+                original: absolute(&input.path).display().to_string(),
+                bytes: std::fs::metadata(&input.path).map_or(0, |m| m.len()),
+                context,
+                failure: None,
+            },
+        )?;
+        batch.claim_name(&input.key, &input.wanted_name)?;
+    }
+    store.set_batch_state(&id, BatchState::Processing, &SystemClock.now())?;
+    tracing::info!(batch = %id, drop = %label, files = walk.inputs.len(), "drop taken");
+    let info = DropInfo {
+        label: label.clone(),
+        folder: match &drop {
+            Drop::Folder(d) => Some(d.clone()),
+            Drop::Loose(_) => None,
+        },
+        skipped,
+        catalog: report,
+    };
+    finish_batch(opts, store, engine, stop, on_file, &id, info)?;
+    Ok(())
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A drop's catalog, if it has one, and its report (with why it could not be used).
+fn read_catalog(path: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return (None, None);
+    };
+    let mut report = CatalogReport {
+        file: path.display().to_string(),
+        ..Default::default()
+    };
+    match Catalog::parse(&bytes) {
+        Ok(c) => {
+            report.mapping = c.mapping.iter().cloned().collect();
+            report.rows = c.names().len();
+            (Some(c), Some(report))
+        }
+        Err(e) => {
+            tracing::warn!(
+                "{}: {e}; the photos' names are used instead",
+                path.display()
+            );
+            report.error = Some(format!("{e}; the photos' names were used instead"));
+            (None, Some(report))
+        }
+    }
+}
+
+/// What a batch carries besides its photos, for its manifest.
+struct DropInfo {
+    label: String,
+    /// The dropped folder (none for loose files): emptied folders go once all is moved.
+    folder: Option<PathBuf>,
+    skipped: Vec<Skipped>,
+    catalog: Option<CatalogReport>,
+}
+
+/// Runs every source of a batch not yet moved out of the inbox, moves each to the archive
+/// or quarantine, and settles the batch (unless a stop came first).
+fn finish_batch(
+    opts: &WatchOptions,
+    store: &SqliteStore,
+    engine: &Engine,
+    stop: &AtomicBool,
+    on_file: OnFile,
+    id: &str,
+    info: DropInfo,
+) -> Result<(), WatchError> {
+    let label = info.label.as_str();
+    let batch = store.batch(id);
+    let assets = store.assets(id)?;
+    let wanted: Vec<String> = assets.iter().map(wanted_of).collect();
+    let claims = assets
+        .iter()
+        .zip(&wanted)
+        .map(|(a, w)| batch.claim_name(&a.source_key, w))
+        .collect::<Result<Vec<_>, _>>()?;
+    let job_opts = JobOptions {
+        specs: &opts.specs,
+        limits: opts.limits,
+        force: false,
+        clock: &SystemClock,
+        cancel: stop,
+    };
+    let work: Vec<(&AssetRow, &crate::store::Claim)> = assets.iter().zip(&claims).collect();
+    let results: Vec<Result<Option<Vec<Handoff>>, WatchError>> = engine.map(&work, |(a, claim)| {
+        let source = PathBuf::from(&a.original);
+        if stop.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        if !source.exists() {
+            // Moved out before a stop: its handoffs stand in the store.
+            let hs: Vec<Handoff> = opts
+                .specs
+                .iter()
+                .filter_map(|s| store.handoff(id, &a.source_key, &s.id).ok().flatten())
+                .collect();
+            return Ok((hs.len() == opts.specs.len()).then_some(hs));
+        }
+        let job = SourceJob {
+            source: SourceName {
+                key: a.source_key.clone(),
+                name: claim.name.clone(),
+            },
+            origin: a.upload_name.clone(),
+            context: a.context.clone(),
+            bytes: read_source(&source, &opts.limits),
+        };
+        let hs = run_source(&batch, job, &job_opts);
+        if hs.len() < opts.specs.len() {
+            return Ok(None); // stopped mid-way: the next start finishes it
+        }
+        let failed = hs.iter().any(|h| h.state == State::Failed);
+        let home = if failed {
+            opts.quarantine()
+        } else {
+            opts.archive()
+        };
+        let rel = a
+            .source_key
+            .split_once('/')
+            .map_or(a.source_key.as_str(), |(_, r)| r);
+        let dest = home.join(label).join(rel);
+        let moved = move_keeping(&source, &dest)?;
+        for h in &hs {
+            let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
+            crate::store::write_manifest(&path, h)?;
+        }
+        let states: Vec<String> = hs
+            .iter()
+            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
+            .collect();
+        on_file(&format!(
+            "{}: {} -> {}",
+            a.upload_name,
+            states.join(", "),
+            moved.display()
+        ));
+        Ok(Some(hs))
+    });
+    let mut per_source = Vec::new();
+    for r in results {
+        per_source.push(r?);
+    }
+    if stop.load(Ordering::SeqCst) && per_source.iter().any(Option::is_none) {
+        return Ok(()); // resumed at the next start
+    }
+    let sources = assets
+        .iter()
+        .zip(&claims)
+        .zip(&wanted)
+        .zip(per_source)
+        .map(|(((a, claim), w), hs)| BatchSource {
+            key: &a.source_key,
+            origin: a.upload_name.clone(),
+            wanted_name: w,
+            claim,
+            handoffs: hs,
+        })
+        .collect();
+    let mut m = batch_manifest(
+        &opts.specs,
+        &SystemClock,
+        &batch,
+        sources,
+        info.skipped,
+        false,
+    );
+    m.catalog = info.catalog;
+    batch.put_batch(&m)?;
+    store.set_batch_state(id, BatchState::Settled, &SystemClock.now())?;
+    tracing::info!(batch = id, drop = label, "batch settled");
+    if let Some(d) = &info.folder {
+        let cat = d.join(CATALOG);
+        if cat.is_file() {
+            move_keeping(&cat, &opts.archive().join(label).join(CATALOG))?;
+        }
+        remove_empty_dirs(d);
+    }
+    Ok(())
+}
+
+fn wanted_of(a: &AssetRow) -> String {
+    // Keys are `<drop>/<sub-folders>/<file>`; the name keeps the sub-folders.
+    let rest = a
+        .source_key
+        .split_once('/')
+        .map_or(a.source_key.as_str(), |(_, r)| r);
+    let p = Path::new(rest);
+    let folders: Vec<String> = p
+        .parent()
+        .map(|f| f.iter().map(|c| c.to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    crate::naming::wanted(&folders, &stem)
+}
+
+/// Batches a stop left unfinished: finished now, before anything new is taken.
+fn resume(
+    opts: &WatchOptions,
+    store: &SqliteStore,
+    engine: &Engine,
+    stop: &AtomicBool,
+    on_file: OnFile,
+) -> Result<(), WatchError> {
+    for id in store.batches_from("watch", BatchState::Receiving)? {
+        store.delete_batch(&id)?;
+    }
+    for id in store.batches_from("watch", BatchState::Processing)? {
+        let label = name_of(&store.batch_dir(&id));
+        tracing::warn!(batch = %id, drop = %label, "finishing a batch a stop interrupted");
+        // Keys are `<drop>/...`: the drop's folder, when it was one.
+        let folder = store
+            .assets(&id)?
+            .first()
+            .and_then(|a| a.source_key.split('/').next().map(|d| opts.inbox.join(d)))
+            .filter(|d| d.is_dir());
+        let info = DropInfo {
+            label,
+            folder,
+            skipped: Vec::new(),
+            catalog: None,
+        };
+        finish_batch(opts, store, engine, stop, on_file, &id, info)?;
+    }
+    Ok(())
+}
+
+/// Moves a file (rename, or copy then remove across file systems) to `to`, or beside it
+/// with `-2`, `-3`, ... when a file is there already. Returns where it went.
+fn move_keeping(from: &Path, to: &Path) -> Result<PathBuf, WatchError> {
+    let err = |to: &Path, error| WatchError::Move {
+        from: from.display().to_string(),
+        to: to.display().to_string(),
+        error,
+    };
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| err(to, e))?;
+    let mut dest = to.to_path_buf();
+    let stem = to
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = to
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let mut n = 2;
+    while dest.exists() {
+        dest = parent.join(format!("{stem}-{n}{ext}"));
+        n += 1;
+    }
+    if std::fs::rename(from, &dest).is_err() {
+        std::fs::copy(from, &dest).map_err(|e| err(&dest, e))?;
+        std::fs::remove_file(from).map_err(|e| err(&dest, e))?;
+    }
+    Ok(dest)
+}
+
+/// Removes the folders of a finished drop that are now empty (never a file).
+fn remove_empty_dirs(dir: &Path) {
+    let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_dir())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        let _ = std::fs::remove_dir(d); // fails, harmlessly, when not empty
+    }
+}
