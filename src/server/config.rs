@@ -38,6 +38,16 @@ pub struct ServeConfig {
     /// Most source photos waiting or in flight across all batches; an upload that would
     /// pass it is answered 503 with Retry-After.
     pub queue_capacity: usize,
+    /// An inbox folder to watch in the same process (see `shelfready watch`); its batches
+    /// show in the API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<PathBuf>,
+    /// Where the watched inbox's outputs go, one folder per drop.
+    pub watch_out: PathBuf,
+    /// The spec ids watched drops are made for.
+    pub watch_specs: Vec<String>,
+    /// Milliseconds a drop must stay unchanged before it is taken.
+    pub watch_settle_ms: u64,
 }
 
 impl Default for ServeConfig {
@@ -53,6 +63,10 @@ impl Default for ServeConfig {
             max_file_bytes: Limits::default().max_bytes,
             max_pixels: Limits::default().max_pixels,
             queue_capacity: 5000,
+            watch: None,
+            watch_out: PathBuf::from("outbox"),
+            watch_specs: vec!["amazon-main".into()],
+            watch_settle_ms: 2000,
         }
     }
 }
@@ -93,6 +107,18 @@ pub struct ServeArgs {
     /// Most photos waiting or in flight [default: 5000].
     #[arg(long, env = "SHELFREADY_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
+    /// Also watch this inbox folder in the same process [default: none].
+    #[arg(long, env = "SHELFREADY_WATCH")]
+    pub watch: Option<PathBuf>,
+    /// Where the watched inbox's outputs go [default: outbox].
+    #[arg(long, env = "SHELFREADY_WATCH_OUT")]
+    pub watch_out: Option<PathBuf>,
+    /// Spec ids for watched drops, comma-separated [default: amazon-main].
+    #[arg(long, env = "SHELFREADY_WATCH_SPECS", value_delimiter = ',')]
+    pub watch_specs: Option<Vec<String>>,
+    /// Milliseconds a drop must stay unchanged before it is taken [default: 2000].
+    #[arg(long, env = "SHELFREADY_WATCH_SETTLE_MS")]
+    pub watch_settle_ms: Option<u64>,
     /// Print the configuration in force (token hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -128,13 +154,19 @@ impl ServeConfig {
             max_files,
             max_file_bytes,
             max_pixels,
-            queue_capacity
+            queue_capacity,
+            watch_out,
+            watch_specs,
+            watch_settle_ms
         );
         if args.token.is_some() {
             c.token = args.token.clone();
         }
         if args.spec_dir.is_some() {
             c.spec_dir = args.spec_dir.clone();
+        }
+        if args.watch.is_some() {
+            c.watch = args.watch.clone();
         }
         // An empty token is no token.
         c.token = c.token.filter(|t| !t.trim().is_empty());
@@ -201,6 +233,7 @@ mod tests {
         let every = ServeConfig {
             token: Some("t".into()),
             spec_dir: Some("specs".into()),
+            watch: Some("inbox".into()),
             ..Default::default()
         };
         let keys: toml::Table = toml::from_str(&toml::to_string(&every).unwrap()).unwrap();

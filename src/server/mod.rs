@@ -69,7 +69,9 @@ pub fn router(app: Arc<App>) -> Router {
     let guarded = Router::new()
         .route(
             "/v1/batches",
-            post(upload::create_batch).layer(DefaultBodyLimit::disable()),
+            post(upload::create_batch)
+                .layer(DefaultBodyLimit::disable())
+                .get(routes::batch_list),
         )
         .route(
             "/v1/batches/{id}",
@@ -164,6 +166,9 @@ pub fn serve(
         if resumed > 0 {
             tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
         }
+        if let Some(inbox) = app.config.watch.clone() {
+            start_watch(&app, inbox)?;
+        }
         on_listening(local);
         let stop = Arc::new(tokio::sync::Notify::new());
         let server = axum::serve(listener, router(app.clone()))
@@ -189,6 +194,38 @@ pub fn serve(
         }
         Ok(())
     })
+}
+
+/// Runs `watch` on its own thread over the server's store and engine; it stops with the
+/// server.
+fn start_watch(app: &Arc<App>, inbox: std::path::PathBuf) -> Result<(), ServerError> {
+    let specs = app.specs_of(&app.config.watch_specs).map_err(|e| {
+        ServerError::Config(ConfigError::Parse {
+            path: "watch_specs".into(),
+            message: e.message,
+        })
+    })?;
+    let opts = crate::watch::WatchOptions {
+        inbox,
+        out: app.config.watch_out.clone(),
+        specs,
+        limits: app.limits,
+        settle: Duration::from_millis(app.config.watch_settle_ms),
+        rescan: Duration::from_secs(5),
+        once: false,
+    };
+    let app = app.clone();
+    std::thread::Builder::new()
+        .name("shelfready-watch".into())
+        .spawn(move || {
+            let log = |line: &str| tracing::info!("{line}");
+            if let Err(e) = crate::watch::watch(&opts, &app.store, &app.engine, &app.stopping, &log)
+            {
+                tracing::error!("watching {} stopped: {e}", opts.inbox.display());
+            }
+        })
+        .map_err(ServerError::Runtime)?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -30,6 +30,7 @@ impl Modify for Bearer {
     ),
     paths(
         upload::create_batch,
+        routes::batch_list,
         routes::batch_status,
         routes::batch_events,
         routes::batch_manifest,
@@ -52,6 +53,11 @@ struct ApiDoc;
 #[derive(JsonSchema)]
 #[allow(dead_code)]
 struct SpecList(Vec<routes::SpecInfo>);
+
+/// The list `GET /v1/batches` answers.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct BatchList(Vec<routes::BatchSummary>);
 
 /// Adds `T` and every type it uses to `schemas`.
 fn add<T: JsonSchema>(
@@ -79,6 +85,7 @@ pub fn document() -> serde_json::Value {
     add::<Handoff>(&mut gen, &mut schemas);
     add::<routes::SpecInfo>(&mut gen, &mut schemas);
     add::<SpecList>(&mut gen, &mut schemas);
+    add::<BatchList>(&mut gen, &mut schemas);
     add::<app::Event>(&mut gen, &mut schemas);
     add::<error::ErrorBody>(&mut gen, &mut schemas);
     for (name, schema) in gen.take_definitions(true) {

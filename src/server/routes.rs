@@ -165,6 +165,41 @@ pub async fn batch_manifest(
     .await
 }
 
+/// One batch in the list.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct BatchSummary {
+    pub id: String,
+    pub state: BatchState,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_at: Option<String>,
+    pub specs: Vec<String>,
+    /// `upload` (POST /v1/batches) or `watch` (a folder dropped into the watched inbox).
+    pub origin: String,
+    pub links: Links,
+}
+
+#[utoipa::path(get, path = "/v1/batches", responses((status = 200, description = "the newest 200 batches, newest first, uploaded or watched", body = ref("#/components/schemas/BatchList")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody"))))]
+pub async fn batch_list(State(app): State<Arc<App>>) -> Result<Json<Vec<BatchSummary>>, ApiError> {
+    blocking(move || {
+        let rows = app.store.recent_batches(200)?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|(r, origin)| BatchSummary {
+                    links: Links::of(&r.id),
+                    id: r.id,
+                    state: r.state,
+                    created_at: r.created_at,
+                    settled_at: r.settled_at,
+                    specs: r.specs,
+                    origin,
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
 /// The handoff and kept file of an asset id.
 fn find_asset(app: &App, id: &str) -> Result<(Handoff, PathBuf), ApiError> {
     let missing = || ApiError::not_found("asset", id);

@@ -494,6 +494,40 @@ impl SqliteStore {
         }
     }
 
+    /// The newest `limit` batches past the upload stage, newest first, with the door that
+    /// made each (`upload`, `watch`).
+    pub fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT id, created_at, specs, state, settled_at, origin FROM batches
+                 WHERE state <> 'receiving' ORDER BY created_at DESC, id DESC LIMIT ?1",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                let specs: String = r.get(2)?;
+                Ok((
+                    BatchRow {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        specs: specs
+                            .split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        state: BatchState::parse(&r.get::<_, String>(3)?),
+                        settled_at: r.get(4)?,
+                    },
+                    r.get(5)?,
+                ))
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
     /// Where a batch keeps its files, and which door made it (`upload`, `watch`).
     pub fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError> {
         self.conn()

@@ -752,3 +752,58 @@ fn a_server_killed_mid_batch_finishes_it_after_a_restart() {
         .collect();
     assert_eq!(o1, o2);
 }
+
+#[test]
+fn serve_with_watch_shows_dropped_folders_as_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, outbox) = (dir.path().join("inbox"), dir.path().join("outbox"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    let inbox_s = inbox.to_str().unwrap();
+    let outbox_s = outbox.to_str().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--watch",
+            inbox_s,
+            "--watch-out",
+            outbox_s,
+            "--watch-specs",
+            "shopify",
+            "--watch-settle-ms",
+            "300",
+        ],
+    );
+    let drop = inbox.join("order-9");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::copy(fixtures().join("MUG01_1.png"), drop.join("mug.png")).unwrap();
+    let start = Instant::now();
+    let batch = loop {
+        let list = get(&server.url("/v1/batches"), &[]).json();
+        if let Some(b) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["origin"] == "watch" && b["state"] == "settled")
+        {
+            break b.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no watched batch settled: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let s = get(&server.url(batch["links"]["status"].as_str().unwrap()), &[]).json();
+    assert_eq!(s["assets"][0]["state"], "ready", "{s}");
+    let file = s["assets"][0]["outputs"][0]["file"].as_str().unwrap();
+    let f = get(&server.url(file), &[]);
+    assert_eq!(
+        (f.status, f.header("content-type").as_str()),
+        (200, "image/jpeg")
+    );
+    assert_eq!(
+        f.body,
+        std::fs::read(outbox.join("order-9/outputs/shopify/mug.jpg")).unwrap()
+    );
+    assert!(inbox.join("archive/order-9/mug.png").is_file());
+}
