@@ -60,6 +60,7 @@ fn skip(path: &Path, reason: SkipReason) -> Skipped {
         SkipReason::NotAFile => "not a regular file (a device, pipe or socket)".into(),
         SkipReason::OutputFolder => "a shelfready output folder (outputs are never read back as sources)".into(),
         SkipReason::Unreadable => "the folder could not be read".into(),
+        SkipReason::AlreadyProcessed => "the same file was made for the same specs in an earlier batch".into(),
         SkipReason::SameKey => "another file in this run has the same key (the same folder name and path under it); run the two folders separately or rename one".into(),
     };
     Skipped {

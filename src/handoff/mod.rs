@@ -420,6 +420,8 @@ pub enum SkipReason {
     Unreadable,
     /// Another file of the run has the same key (two input folders with the same name).
     SameKey,
+    /// The same content (sha256) was made for the same specs in an earlier batch.
+    AlreadyProcessed,
 }
 
 /// The manifest of a whole batch: every handoff, and the totals.

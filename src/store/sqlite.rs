@@ -494,6 +494,34 @@ impl SqliteStore {
         }
     }
 
+    /// An earlier batch's output of the same source content for the same spec content and
+    /// pipeline, still standing: (batch, output path in that batch's folder).
+    pub fn made_before(
+        &self,
+        source_sha256: &str,
+        spec: &Spec,
+        not_in: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT batch_id, path FROM outputs
+                 WHERE source_sha256 = ?1 AND spec_id = ?2 AND spec_hash = ?3 AND pipeline = ?4
+                   AND batch_id <> ?5 AND path IS NOT NULL
+                   AND state IN ('ready', 'needs_review', 'approved', 'exported')
+                 ORDER BY batch_id LIMIT 1",
+                params![
+                    source_sha256,
+                    spec.id,
+                    spec.content_hash(),
+                    PIPELINE_VERSION,
+                    not_in
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
     /// The newest `limit` batches past the upload stage, newest first, with the door that
     /// made each (`upload`, `watch`).
     pub fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError> {

@@ -365,10 +365,10 @@ fn finish_batch(
         cancel: stop,
     };
     let work: Vec<(&AssetRow, &crate::store::Claim)> = assets.iter().zip(&claims).collect();
-    let results: Vec<Result<Option<Vec<Handoff>>, WatchError>> = engine.map(&work, |(a, claim)| {
+    let results: Vec<Result<Outcome, WatchError>> = engine.map(&work, |(a, claim)| {
         let source = PathBuf::from(&a.original);
         if stop.load(Ordering::SeqCst) {
-            return Ok(None);
+            return Ok(Outcome::Stopped);
         }
         if !source.exists() {
             // Moved out before a stop: its handoffs stand in the store.
@@ -377,7 +377,31 @@ fn finish_batch(
                 .iter()
                 .filter_map(|s| store.handoff(id, &a.source_key, &s.id).ok().flatten())
                 .collect();
-            return Ok((hs.len() == opts.specs.len()).then_some(hs));
+            return Ok(if hs.len() == opts.specs.len() {
+                Outcome::Done(hs)
+            } else {
+                Outcome::Stopped
+            });
+        }
+        let bytes = read_source(&source, &opts.limits);
+        // The same content already made for these specs: recognised, not made again.
+        if let Ok(b) = &bytes {
+            if let Some(earlier) =
+                made_before(store, id, &opts.specs, &crate::store::sha256_hex(b))?
+            {
+                let dest = opts.archive().join(label).join(rel_of(a));
+                let moved = move_keeping(&source, &dest)?;
+                on_file(&format!(
+                    "{}: {earlier} -> {}",
+                    a.upload_name,
+                    moved.display()
+                ));
+                return Ok(Outcome::Duplicate(Skipped {
+                    path: a.upload_name.clone(),
+                    reason: crate::handoff::SkipReason::AlreadyProcessed,
+                    message: earlier,
+                }));
+            }
         }
         let job = SourceJob {
             source: SourceName {
@@ -386,11 +410,11 @@ fn finish_batch(
             },
             origin: a.upload_name.clone(),
             context: a.context.clone(),
-            bytes: read_source(&source, &opts.limits),
+            bytes,
         };
         let hs = run_source(&batch, job, &job_opts);
         if hs.len() < opts.specs.len() {
-            return Ok(None); // stopped mid-way: the next start finishes it
+            return Ok(Outcome::Stopped); // stopped mid-way: the next start finishes it
         }
         let failed = hs.iter().any(|h| h.state == State::Failed);
         let home = if failed {
@@ -418,11 +442,19 @@ fn finish_batch(
             states.join(", "),
             moved.display()
         ));
-        Ok(Some(hs))
+        Ok(Outcome::Done(hs))
     });
     let mut per_source = Vec::new();
+    let mut skipped = info.skipped;
     for r in results {
-        per_source.push(r?);
+        match r? {
+            Outcome::Done(hs) => per_source.push(Some(hs)),
+            Outcome::Stopped => per_source.push(None),
+            Outcome::Duplicate(s) => {
+                per_source.push(Some(Vec::new()));
+                skipped.push(s);
+            }
+        }
     }
     if stop.load(Ordering::SeqCst) && per_source.iter().any(Option::is_none) {
         return Ok(()); // resumed at the next start
@@ -432,6 +464,8 @@ fn finish_batch(
         .zip(&claims)
         .zip(&wanted)
         .zip(per_source)
+        // A recognised duplicate is listed with the skipped files, not as a photo.
+        .filter(|(_, hs)| hs.as_ref().is_none_or(|h| !h.is_empty()))
         .map(|(((a, claim), w), hs)| BatchSource {
             key: &a.source_key,
             origin: a.upload_name.clone(),
@@ -440,14 +474,7 @@ fn finish_batch(
             handoffs: hs,
         })
         .collect();
-    let mut m = batch_manifest(
-        &opts.specs,
-        &SystemClock,
-        &batch,
-        sources,
-        info.skipped,
-        false,
-    );
+    let mut m = batch_manifest(&opts.specs, &SystemClock, &batch, sources, skipped, false);
     m.catalog = info.catalog;
     batch.put_batch(&m)?;
     store.set_batch_state(id, BatchState::Settled, &SystemClock.now())?;
@@ -460,6 +487,43 @@ fn finish_batch(
         remove_empty_dirs(d);
     }
     Ok(())
+}
+
+/// What became of one source of a batch.
+enum Outcome {
+    Done(Vec<Handoff>),
+    /// The stop came first: the next start runs it.
+    Stopped,
+    /// The same content was made for these specs before: not made again.
+    Duplicate(Skipped),
+}
+
+/// A source's path under its drop (keys are `<drop>/<path>`).
+fn rel_of(a: &AssetRow) -> &str {
+    a.source_key
+        .split_once('/')
+        .map_or(a.source_key.as_str(), |(_, r)| r)
+}
+
+/// Where every spec's output of this content already stands, in words, if all do.
+fn made_before(
+    store: &SqliteStore,
+    batch: &str,
+    specs: &[Spec],
+    sha: &str,
+) -> Result<Option<String>, WatchError> {
+    let mut places = Vec::new();
+    for s in specs {
+        match store.made_before(sha, s, batch)? {
+            Some((b, path)) => places.push(store.batch_dir(&b).join(path).display().to_string()),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(format!(
+        "the same file was made before for these specs (sha256 {}...): {}; not made again",
+        &sha[..12.min(sha.len())],
+        places.join(", ")
+    )))
 }
 
 fn wanted_of(a: &AssetRow) -> String {

@@ -237,3 +237,35 @@ fn a_watcher_killed_mid_batch_finishes_it_once_when_started_again() {
     assert_eq!(got, want);
     assert!(!inbox.join("order-17").exists());
 }
+
+#[test]
+fn the_same_photo_dropped_again_is_recognised_until_its_spec_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out, data) = (
+        dir.path().join("inbox"),
+        dir.path().join("outbox"),
+        dir.path().join("data"),
+    );
+    let run = |drop: &str, file: &str, specs: &str| {
+        copy("ROCKET02_1.png", &inbox.join(drop).join(file));
+        let mut w = start(&inbox, &out, &data, &["--spec", specs, "--once"]);
+        wait_for(drop, Duration::from_secs(60), || {
+            w.try_wait().unwrap().is_some()
+        });
+        read_json(&out.join(drop).join("manifest.json"))
+    };
+    let first = run("monday", "rocket.png", "amazon-main");
+    assert_eq!(first["handoffs"].as_array().unwrap().len(), 1);
+    let again = run("tuesday", "rocket-copy.png", "amazon-main");
+    assert_eq!(again["handoffs"].as_array().unwrap().len(), 0);
+    let skipped = &again["skipped"][0];
+    assert_eq!(skipped["reason"], "already-processed");
+    assert!(
+        skipped["message"].as_str().unwrap().contains("monday"),
+        "{skipped}"
+    );
+    assert!(inbox.join("archive/tuesday/rocket-copy.png").is_file());
+    assert!(!out.join("tuesday/outputs").exists());
+    let new_spec = run("wednesday", "rocket.png", "amazon-main,shopify");
+    assert_eq!(new_spec["handoffs"].as_array().unwrap().len(), 2);
+}
