@@ -18,7 +18,7 @@ use super::app::App;
 use super::error::ApiError;
 use crate::handoff::{context_from_path, Catalog, Clock, ErrorCode, Failure, SystemClock};
 use crate::naming;
-use crate::store::{AssetRow, BatchState};
+use crate::store::{AssetRow, BatchState, SqliteStore};
 
 /// The largest catalog CSV and `specs` field read.
 const SMALL_FIELD: usize = 16 * 1024 * 1024;
@@ -83,21 +83,6 @@ fn folders_and_stem(key: &str) -> (Vec<String>, String) {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or(file);
     (parts, stem)
-}
-
-/// A new batch id: 16 hex digits from the time, the process and a counter.
-fn new_batch_id() -> String {
-    use std::sync::atomic::AtomicU64;
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let seed = format!(
-        "{nanos}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    crate::store::sha256_hex(seed.as_bytes())[..16].to_string()
 }
 
 fn too_large(max: u64) -> ApiError {
@@ -176,7 +161,7 @@ pub async fn create_batch(
             format!("the upload is not a multipart form ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
         )
     })?;
-    let id = new_batch_id();
+    let id = SqliteStore::new_batch_id();
     let dir = app.store.batch_dir(&id);
     let mut got = Received::default();
     if let Err(e) = receive(&app, &mut mp, &dir, &mut got).await {

@@ -138,6 +138,22 @@ pub struct BatchRow {
     pub settled_at: Option<String>,
 }
 
+/// A `batches` row whose first columns are id, created_at, specs, state, settled_at.
+fn batch_row_of(r: &rusqlite::Row) -> rusqlite::Result<BatchRow> {
+    let specs: String = r.get(2)?;
+    Ok(BatchRow {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        specs: specs
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        state: BatchState::parse(&r.get::<_, String>(3)?),
+        settled_at: r.get(4)?,
+    })
+}
+
 /// One uploaded file of a batch: where its bytes are kept and what it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssetRow {
@@ -219,6 +235,22 @@ impl SqliteStore {
         self.conn()
             .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
             .is_ok()
+    }
+
+    /// A new batch id: 16 hex digits from the time, the process and a counter (every door
+    /// makes its batches' ids here).
+    pub fn new_batch_id() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = format!(
+            "{nanos}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        sha256_hex(seed.as_bytes())[..16].to_string()
     }
 
     /// Records a new batch. With an idempotency key already used, nothing is written and
@@ -317,20 +349,7 @@ impl SqliteStore {
             .query_row(
                 "SELECT id, created_at, specs, state, settled_at FROM batches WHERE id = ?1",
                 [id],
-                |r| {
-                    let specs: String = r.get(2)?;
-                    Ok(BatchRow {
-                        id: r.get(0)?,
-                        created_at: r.get(1)?,
-                        specs: specs
-                            .split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                        state: BatchState::parse(&r.get::<_, String>(3)?),
-                        settled_at: r.get(4)?,
-                    })
-                },
+                batch_row_of,
             )
             .optional()
             .map_err(db_err)
@@ -534,21 +553,7 @@ impl SqliteStore {
             .map_err(db_err)?;
         let rows = q
             .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                let specs: String = r.get(2)?;
-                Ok((
-                    BatchRow {
-                        id: r.get(0)?,
-                        created_at: r.get(1)?,
-                        specs: specs
-                            .split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_owned)
-                            .collect(),
-                        state: BatchState::parse(&r.get::<_, String>(3)?),
-                        settled_at: r.get(4)?,
-                    },
-                    r.get(5)?,
-                ))
+                Ok((batch_row_of(r)?, r.get(5)?))
             })
             .map_err(db_err)?
             .collect::<Result<Vec<_>, _>>()

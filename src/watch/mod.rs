@@ -176,12 +176,6 @@ fn free_dir(parent: &Path, name: &str) -> PathBuf {
     p
 }
 
-fn new_batch_id() -> String {
-    let t = SystemClock.now();
-    let seed = format!("{t}-{}-{:?}", std::process::id(), Instant::now());
-    crate::store::sha256_hex(seed.as_bytes())[..16].to_string()
-}
-
 /// Records a drop as a batch and runs it.
 fn run_drop(
     opts: &WatchOptions,
@@ -215,7 +209,7 @@ fn run_drop(
         .into_iter()
         .filter(|s| Path::new(&s.path).file_name().is_none_or(|n| n != CATALOG))
         .collect();
-    let id = new_batch_id();
+    let id = SqliteStore::new_batch_id();
     let home = free_dir(&opts.out, &label);
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
     store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;

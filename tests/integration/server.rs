@@ -2,14 +2,14 @@
 //! SQLite file and data folder.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::fixtures;
+use crate::util::{files_under, fixtures};
 
 /// A running server; killed when dropped.
 struct Server {
@@ -227,15 +227,6 @@ fn read_zip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
             f.read_to_end(&mut b).unwrap();
             (f.name().unwrap().to_string(), b)
         })
-        .collect()
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().to_path_buf())
         .collect()
 }
 

@@ -2,11 +2,11 @@
 //! kill mid-batch.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{fixtures, read_json};
+use crate::util::{files_under, fixtures, read_json};
 
 fn start(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_shelfready"))
@@ -33,17 +33,6 @@ fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().to_path_buf())
-        .collect();
-    v.sort();
-    v
 }
 
 fn copy(name: &str, to: &Path) {
