@@ -315,9 +315,17 @@ pub async fn batch_events(
         kind: "settled".into(),
         asset: None,
     };
+    // An output that settled between the subscription and the snapshot is in both: it is
+    // sent once.
+    let sent: std::collections::HashSet<(String, &'static str)> = snapshot
+        .iter()
+        .filter_map(|e| e.asset.as_ref().map(|a| (a.id.clone(), a.state.as_str())))
+        .collect();
+    let sent = Arc::new(sent);
     let head = stream::iter(snapshot);
     let live = stream::unfold((rx, settled), move |(mut rx, done)| {
         let id = id.clone();
+        let sent = sent.clone();
         async move {
             if done {
                 return None;
@@ -325,6 +333,13 @@ pub async fn batch_events(
             loop {
                 match rx.recv().await {
                     Ok(e) if e.batch == id => {
+                        let again = e
+                            .asset
+                            .as_ref()
+                            .is_some_and(|a| sent.contains(&(a.id.clone(), a.state.as_str())));
+                        if again {
+                            continue;
+                        }
                         let end = e.kind == "settled";
                         return Some((e, (rx, end)));
                     }
