@@ -10,8 +10,9 @@ use std::sync::atomic::AtomicBool;
 use std::collections::BTreeMap;
 
 use crate::handoff::{
-    Asset, BatchManifest, Clock, Context, ErrorCode, Failure, Goal, Handoff, Photo, PhotoCounts,
-    Provenance, State, Summary, PIPELINE_VERSION, SCHEMA_VERSION, TOOL_VERSION,
+    Asset, BatchManifest, CatalogReport, Clock, Context, ErrorCode, Failure, Goal, Handoff, Photo,
+    PhotoCounts, Provenance, Skipped, State, Summary, PIPELINE_VERSION, SCHEMA_VERSION,
+    TOOL_VERSION,
 };
 use crate::pipeline::{process_source, Limits, Output, Severity};
 use crate::spec::Spec;
@@ -271,6 +272,33 @@ fn finish(
 
 /// One source of a batch, as its manifest tells it: `handoffs` is `None` when the run
 /// did not reach (or finish) it.
+/// What a door learned while taking a batch, kept with it (as JSON in the store) so its
+/// manifest reports it even when the batch is finished after a restart.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Intake {
+    /// Files not taken, with why.
+    pub skipped: Vec<Skipped>,
+    /// The catalog the batch came with, as it was read.
+    pub catalog: Option<CatalogReport>,
+}
+
+impl Intake {
+    pub fn save(&self, store: &crate::store::SqliteStore, batch: &str) -> Result<(), StoreError> {
+        let json = serde_json::to_string(self).map_err(|e| StoreError::Database {
+            error: e.to_string(),
+        })?;
+        store.set_batch_intake(batch, &json)
+    }
+
+    /// What [`Intake::save`] kept; nothing, for a batch taken before intakes were kept.
+    pub fn load(store: &crate::store::SqliteStore, batch: &str) -> Result<Intake, StoreError> {
+        Ok(store
+            .batch_intake(batch)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default())
+    }
+}
+
 pub struct BatchSource<'a> {
     pub key: &'a str,
     /// The path or upload name, as the person gave it.

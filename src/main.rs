@@ -139,7 +139,8 @@ enum Command {
     /// into conforming files in <out>/<drop>/, and each source is moved to
     /// <inbox>/archive/ (ready, needs review) or <inbox>/quarantine/ (failed) with its
     /// manifests beside it. A drop is taken once nothing in it has changed for the settle
-    /// time. A `catalog.csv` in a drop names each photo's product.
+    /// time. A `catalog.csv`, `catalog.xlsx` or `catalog.json` in a drop names each photo's
+    /// product; a row may name an image URL, fetched within limits.
     ///
     /// Jobs are kept in the same SQLite store as `serve` (--data-dir): a watcher stopped
     /// mid-batch finishes it when started again. Ctrl-C or SIGTERM stops it.
@@ -173,6 +174,9 @@ enum Command {
         /// Worker threads (default, or 0: one per core).
         #[arg(long, short, env = "SHELFREADY_JOBS")]
         jobs: Option<usize>,
+        /// Let catalog rows name images on private, loopback or link-local addresses.
+        #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS")]
+        allow_private_urls: bool,
     },
     /// List the built-in specs, or print one as TOML.
     Specs {
@@ -333,6 +337,7 @@ fn run(cli: Cli) -> Result<u8> {
             rescan_ms,
             once,
             jobs,
+            allow_private_urls,
         } => {
             let specs = resolve_specs(&spec)?;
             let store = shelfready::store::SqliteStore::open(&data_dir)?;
@@ -345,6 +350,10 @@ fn run(cli: Cli) -> Result<u8> {
                 settle: std::time::Duration::from_millis(settle_ms),
                 rescan: std::time::Duration::from_millis(rescan_ms.max(50)),
                 once,
+                fetch: shelfready::watch::FetchLimits {
+                    allow_private: allow_private_urls,
+                    ..Default::default()
+                },
             };
             let _ = ctrlc::set_handler(|| {
                 if CANCEL.swap(true, Ordering::SeqCst) {

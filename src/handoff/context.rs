@@ -55,7 +55,7 @@ pub fn context_from_path(folders: &[String], stem: &str) -> Context {
 
 /// The position a name part stands for: `main` is 1, `PT01` (Amazon's variant codes) is
 /// 2, a number is itself.
-pub(crate) fn position(tail: &str) -> Option<u32> {
+pub fn position(tail: &str) -> Option<u32> {
     let t = tail.to_ascii_lowercase();
     if t == "main" {
         return Some(1);

@@ -3,7 +3,6 @@
 //! JSON Schema generated from these types.
 
 pub mod advice;
-mod catalog;
 mod clock;
 mod code;
 mod context;
@@ -12,10 +11,9 @@ mod photo;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use catalog::{Catalog, CatalogError};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use code::{Category, ErrorCode};
-pub use context::{context_from_name, context_from_path, position_only, Context};
+pub use context::{context_from_name, context_from_path, position, position_only, Context};
 pub use photo::{Photo, PhotoCounts, PhotoOutput};
 
 use crate::pipeline::{Check, CheckName, Operation, Severity};
@@ -466,6 +464,28 @@ pub struct CatalogReport {
     /// Why the catalog could not be used, when it could not (the photos' names were used).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Rows naming an image URL, fetched into the batch as the file named.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetched: Vec<FetchedImage>,
+    /// Rows naming an image URL that could not be fetched, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetch_failed: Vec<FetchFailure>,
+}
+
+/// An image a catalog row named by URL, fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchedImage {
+    pub url: String,
+    /// The file it became in the batch (its name in the drop).
+    pub file: String,
+    pub bytes: u64,
+}
+
+/// An image URL a catalog row named that was not fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FetchFailure {
+    pub url: String,
+    pub reason: String,
 }
 
 /// JSON Schema of a single handoff manifest.

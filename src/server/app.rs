@@ -308,7 +308,9 @@ impl App {
                 }
             })
             .collect();
-        let mut m = batch_manifest(specs, &SystemClock, &store, sources, Vec::new(), false);
+        let intake = crate::job::Intake::load(&self.store, batch)?;
+        let mut m = batch_manifest(specs, &SystemClock, &store, sources, intake.skipped, false);
+        m.catalog = intake.catalog;
         for p in m.photos.iter_mut().filter(|p| p.outputs.is_empty()) {
             p.todo = Some("waiting: being processed".into());
         }

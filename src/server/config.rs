@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub watch_specs: Vec<String>,
     /// Milliseconds a drop must stay unchanged before it is taken.
     pub watch_settle_ms: u64,
+    /// Whether catalog rows may name images on private, loopback or link-local addresses.
+    pub allow_private_urls: bool,
 }
 
 impl Default for ServeConfig {
@@ -67,6 +69,7 @@ impl Default for ServeConfig {
             watch_out: PathBuf::from("outbox"),
             watch_specs: vec!["amazon-main".into()],
             watch_settle_ms: 2000,
+            allow_private_urls: false,
         }
     }
 }
@@ -119,6 +122,9 @@ pub struct ServeArgs {
     /// Milliseconds a drop must stay unchanged before it is taken [default: 2000].
     #[arg(long, env = "SHELFREADY_WATCH_SETTLE_MS")]
     pub watch_settle_ms: Option<u64>,
+    /// Let catalog rows name images on private, loopback or link-local addresses [default: false].
+    #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_private_urls: Option<bool>,
     /// Print the configuration in force (token hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -157,7 +163,8 @@ impl ServeConfig {
             queue_capacity,
             watch_out,
             watch_specs,
-            watch_settle_ms
+            watch_settle_ms,
+            allow_private_urls
         );
         if args.token.is_some() {
             c.token = args.token.clone();

@@ -213,6 +213,11 @@ fn start_watch(app: &Arc<App>, inbox: std::path::PathBuf) -> Result<(), ServerEr
         settle: Duration::from_millis(app.config.watch_settle_ms),
         rescan: Duration::from_secs(5),
         once: false,
+        fetch: crate::watch::FetchLimits {
+            max_bytes: app.config.max_file_bytes,
+            allow_private: app.config.allow_private_urls,
+            ..Default::default()
+        },
     };
     let app = app.clone();
     std::thread::Builder::new()

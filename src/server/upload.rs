@@ -16,11 +16,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::app::App;
 use super::error::ApiError;
-use crate::handoff::{context_from_path, Catalog, Clock, ErrorCode, Failure, SystemClock};
+use crate::handoff::{context_from_path, Clock, ErrorCode, Failure, SystemClock};
 use crate::naming;
 use crate::store::{AssetRow, BatchState, SqliteStore};
+use crate::watch::Catalog;
 
-/// The largest catalog CSV and `specs` field read.
+/// The largest catalog (CSV, XLSX or JSON) and `specs` field read.
 const SMALL_FIELD: usize = 16 * 1024 * 1024;
 
 /// The answer to an accepted upload.
@@ -112,7 +113,7 @@ struct Received {
     body_bytes: u64,
 }
 
-#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids) and optionally `catalog` (a CSV: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
+#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids) and optionally `catalog` (CSV, XLSX or JSON: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn create_batch(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -408,6 +409,21 @@ fn record(
         return Ok(first);
     }
     let store = app.store.batch(id);
+    if let Some(c) = &got.catalog {
+        let shown: Vec<String> = got.files.iter().map(|(s, _, _)| s.clone()).collect();
+        let report = c.report("catalog", &shown);
+        for m in &report.missing_files {
+            tracing::warn!(
+                batch = id,
+                "the catalog names {m}, which the upload does not hold"
+            );
+        }
+        crate::job::Intake {
+            skipped: Vec::new(),
+            catalog: Some(report),
+        }
+        .save(&app.store, id)?;
+    }
     let mut assets = Vec::with_capacity(got.files.len());
     for (shown, _, mut a) in got.files {
         if let Some(c) = &got.catalog {

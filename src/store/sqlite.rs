@@ -81,6 +81,9 @@ CREATE TABLE assets (
 ALTER TABLE batches ADD COLUMN dir TEXT;
 ALTER TABLE batches ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload';
 "#,
+    r#"
+ALTER TABLE batches ADD COLUMN intake TEXT;
+"#,
 ];
 
 fn db_err(error: rusqlite::Error) -> StoreError {
@@ -570,6 +573,30 @@ impl SqliteStore {
             )
             .map_err(db_err)?;
         Ok(())
+    }
+
+    /// Keeps what a door learned while taking a batch (its catalog's report, the files it
+    /// did not take), as JSON, so a batch finished after a restart reports it too.
+    pub fn set_batch_intake(&self, id: &str, json: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE batches SET intake = ?2 WHERE id = ?1",
+                params![id, json],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// What [`SqliteStore::set_batch_intake`] kept.
+    pub fn batch_intake(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT intake FROM batches WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?
+            .flatten())
     }
 
     /// Ids of the batches a door made that are in a state, oldest first.

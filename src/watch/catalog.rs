@@ -1,14 +1,16 @@
-//! A supplier's catalog: a CSV naming each photo's product. Columns, by header name in any
-//! order: `file` (required), `sku`, `position` (a number, `main`, or an Amazon code such as
-//! `PT01`), `alt_text`, `title`, `identifier`. Headers match forgivingly: case, spaces and
-//! punctuation are ignored, and common synonyms are understood ([`SYNONYMS`]). What a row
-//! gives replaces what the file's name tells; what it leaves empty, the name still tells.
+//! A supplier's catalog: a CSV, an Excel workbook (.xlsx, its first sheet) or a JSON array of
+//! objects, naming each photo's product. Columns, by header name in any order: `file`
+//! (required: a file name, or an image URL to fetch), `sku`, `position` (a number, `main`, or
+//! an Amazon code such as `PT01`), `alt_text`, `title`, `identifier`. Headers match
+//! forgivingly: case, spaces and punctuation are ignored, and common synonyms are understood
+//! ([`SYNONYMS`]). What a row gives replaces what the file's name tells; what it leaves
+//! empty, the name still tells.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use thiserror::Error;
 
-use super::context::{position, Context};
+use crate::handoff::{position, CatalogReport, Context};
 
 /// Header names understood for each field, compared after lowercasing and dropping
 /// everything but letters and digits ("Item Number", "item_number" and "ITEM-NUMBER" are one).
@@ -26,6 +28,10 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "picture",
             "path",
             "imagepath",
+            "imageurl",
+            "url",
+            "imagelink",
+            "link",
         ],
     ),
     (
@@ -37,6 +43,7 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "item",
             "articlenumber",
             "articleno",
+            "itemcode",
             "productid",
             "productcode",
             "partnumber",
@@ -85,6 +92,12 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "isbn",
             "jan",
             "productidentifier",
+            "upccode",
+            "eancode",
+            "gtin13",
+            "gtin12",
+            "ean13",
+            "barcodenumber",
         ],
     ),
 ];
@@ -104,6 +117,147 @@ pub enum CatalogError {
     NoFileColumn { header: String },
     #[error("the catalog's line {line}: {message}")]
     Line { line: u64, message: String },
+    #[error("the catalog is not a workbook Excel can open: {0}")]
+    Workbook(String),
+    #[error("the catalog's JSON {0}")]
+    Json(String),
+    #[error("the catalog is empty: it has no header row")]
+    Empty,
+}
+
+/// The largest a catalog may be once unpacked (an .xlsx is a zip: a small one can hold a
+/// huge sheet).
+pub const MAX_UNPACKED_BYTES: u64 = 64 << 20;
+
+/// A catalog read as text cells: its header and its rows, each with its line (its row
+/// number in a sheet, its position in a JSON array counting from 1).
+struct Table {
+    header: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+}
+
+impl Table {
+    /// Reads CSV, XLSX (by its zip signature) or JSON (by its opening bracket).
+    fn read(bytes: &[u8]) -> Result<Table, CatalogError> {
+        if bytes.starts_with(b"PK\x03\x04") {
+            return Table::xlsx(bytes);
+        }
+        let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        match text.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[' | b'{') => Table::json(text),
+            _ => Table::csv(bytes),
+        }
+    }
+
+    fn csv(bytes: &[u8]) -> Result<Table, CatalogError> {
+        let mut r = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(bytes);
+        let line_err = |e: csv::Error| CatalogError::Line {
+            line: e.position().map_or(0, |p| p.line()),
+            message: e.to_string(),
+        };
+        let header = r
+            .headers()
+            .map_err(line_err)?
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        let mut rows = Vec::new();
+        for rec in r.records() {
+            let rec = rec.map_err(line_err)?;
+            let line = rec.position().map_or(0, |p| p.line());
+            rows.push((line, rec.iter().map(str::to_owned).collect()));
+        }
+        Ok(Table { header, rows })
+    }
+
+    fn xlsx(bytes: &[u8]) -> Result<Table, CatalogError> {
+        use calamine::Reader;
+        let bad = |e: &dyn std::fmt::Display| CatalogError::Workbook(e.to_string());
+        // Refuse a zip whose parts unpack to more than a catalog could need (sizes from
+        // its central directory, before anything is unpacked).
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| bad(&e))?;
+        let mut unpacked = 0u64;
+        for i in 0..zip.len() {
+            let part = zip.by_index_raw(i).map_err(|e| bad(&e))?;
+            unpacked = unpacked.saturating_add(part.size());
+        }
+        if unpacked > MAX_UNPACKED_BYTES {
+            return Err(CatalogError::Workbook(format!(
+                "it unpacks to {unpacked} bytes, more than the {MAX_UNPACKED_BYTES} a catalog may"
+            )));
+        }
+        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+            .map_err(|e| bad(&e))?;
+        let sheet = book
+            .worksheet_range_at(0)
+            .ok_or_else(|| CatalogError::Workbook("it has no sheet".into()))?
+            .map_err(|e| bad(&e))?;
+        let (top, _) = sheet.start().unwrap_or((0, 0));
+        let mut cells = sheet.rows().enumerate().map(|(i, r)| {
+            let line = u64::from(top) + i as u64 + 1;
+            // Whole numbers print without a fraction: 4006381333931, not 4006381333931.0.
+            let cells = r.iter().map(|c| c.to_string().trim().to_owned());
+            (line, cells.collect::<Vec<_>>())
+        });
+        let header = cells
+            .by_ref()
+            .find(|(_, r)| r.iter().any(|c| !c.is_empty()))
+            .map(|(_, r)| r)
+            .ok_or(CatalogError::Empty)?;
+        Ok(Table {
+            header,
+            rows: cells.collect(),
+        })
+    }
+
+    fn json(text: &[u8]) -> Result<Table, CatalogError> {
+        use serde_json::Value;
+        let v: Value = serde_json::from_slice(text)
+            .map_err(|e| CatalogError::Json(format!("is not valid: {e}")))?;
+        // An array of rows, or an object holding one (`{"images": [...]}`).
+        let items = match v {
+            Value::Array(a) => a,
+            Value::Object(o) => o
+                .into_iter()
+                .find_map(|(_, v)| match v {
+                    Value::Array(a) => Some(a),
+                    _ => None,
+                })
+                .ok_or_else(|| CatalogError::Json("holds no array of rows".into()))?,
+            _ => return Err(CatalogError::Json("is not an array of rows".into())),
+        };
+        let mut header: Vec<String> = Vec::new();
+        let mut objects = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let Value::Object(o) = item else {
+                return Err(CatalogError::Line {
+                    line: i as u64 + 1,
+                    message: "a row is not an object of fields".into(),
+                });
+            };
+            for k in o.keys() {
+                if !header.contains(k) {
+                    header.push(k.clone());
+                }
+            }
+            objects.push((i as u64 + 1, o));
+        }
+        let rows = objects
+            .into_iter()
+            .map(|(line, o)| {
+                let cells = header.iter().map(|h| match o.get(h) {
+                    Some(Value::String(s)) => s.trim().to_owned(),
+                    Some(Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                });
+                (line, cells.collect())
+            })
+            .collect();
+        Ok(Table { header, rows })
+    }
 }
 
 /// Catalog rows by file name (the whole name as uploaded, and its last part, lowercased).
@@ -117,16 +271,12 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Reads a catalog from its bytes: CSV, XLSX or JSON, told apart by their first bytes.
     pub fn parse(bytes: &[u8]) -> Result<Catalog, CatalogError> {
-        let mut r = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(bytes);
-        let line_err = |e: csv::Error| CatalogError::Line {
-            line: e.position().map_or(0, |p| p.line()),
-            message: e.to_string(),
-        };
-        let header = r.headers().map_err(line_err)?.clone();
+        let Table {
+            header,
+            rows: table,
+        } = Table::read(bytes)?;
         let mut mapping = Vec::new();
         let mut col = |field: &str| {
             let names = SYNONYMS
@@ -142,7 +292,7 @@ impl Catalog {
                     field.to_string(),
                     header
                         .get(i)
-                        .unwrap_or_default()
+                        .map_or("", String::as_str)
                         .trim_start_matches('\u{feff}')
                         .to_string(),
                 ));
@@ -151,7 +301,7 @@ impl Catalog {
         };
         let Some(file) = col("file") else {
             return Err(CatalogError::NoFileColumn {
-                header: header.iter().collect::<Vec<_>>().join(","),
+                header: header.join(","),
             });
         };
         let (sku, pos, alt, title, ident) = (
@@ -163,12 +313,11 @@ impl Catalog {
         );
         let mut rows = HashMap::new();
         let mut names = Vec::new();
-        for rec in r.records() {
-            let rec = rec.map_err(line_err)?;
+        for (line, rec) in table {
             let get = |c: Option<usize>| {
                 c.and_then(|c| rec.get(c))
                     .filter(|v| !v.is_empty())
-                    .map(str::to_owned)
+                    .cloned()
             };
             let Some(name) = get(Some(file)) else {
                 continue;
@@ -177,7 +326,7 @@ impl Catalog {
             let position = match &position_text {
                 None => None,
                 Some(p) => Some(position(p).ok_or_else(|| CatalogError::Line {
-                    line: rec.position().map_or(0, |p| p.line()),
+                    line,
                     message: format!(
                         "position '{p}' of {name} is not a number, `main` or PT01-PT99"
                     ),
@@ -206,6 +355,46 @@ impl Catalog {
     /// The file names the rows give, in row order.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The report of this catalog, read from `file`, for a batch holding the files `held`
+    /// (their paths in the batch): which column gave each field, the rows naming no file of
+    /// the batch (URL rows aside: their fetch reports them), and the files no row names.
+    pub fn report(&self, file: &str, held: &[String]) -> CatalogReport {
+        let have: HashSet<String> = held
+            .iter()
+            .flat_map(|r| {
+                let r = r.replace('\\', "/").to_lowercase();
+                let base = r.rsplit('/').next().unwrap_or(&r).to_string();
+                [r, base]
+            })
+            .collect();
+        let missing_files = self
+            .names
+            .iter()
+            .filter(|n| !super::fetch::is_url(n))
+            .filter(|n| {
+                let n = n.replace('\\', "/").to_lowercase();
+                !have.contains(&n) && !have.contains(n.rsplit('/').next().unwrap_or(&n))
+            })
+            .cloned()
+            .collect();
+        CatalogReport {
+            file: file.to_string(),
+            mapping: self.mapping.iter().cloned().collect(),
+            rows: self.names.len(),
+            missing_files,
+            unlisted_files: held.iter().filter(|h| !self.has(h)).cloned().collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Makes the row of `name` (a URL) also the row of `file` (where it was fetched to).
+    pub fn alias(&mut self, name: &str, file: &str) {
+        let key = name.replace('\\', "/").to_lowercase();
+        if let Some(row) = self.rows.get(&key).cloned() {
+            self.rows.insert(file.to_lowercase(), row);
+        }
     }
 
     /// Whether a row names the file `name` (see [`Catalog::context`]).
@@ -298,5 +487,49 @@ mod tests {
             e.to_string().contains("line 2") && e.to_string().contains("front"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_workbook_is_read_from_its_first_sheet_with_numbers_as_typed() {
+        let c = Catalog::parse(include_bytes!("../../tests/data/supplier-catalog.xlsx")).unwrap();
+        let mug = c.context("mug.png", Context::default());
+        assert_eq!(mug.sku.as_deref(), Some("MUG-7"));
+        assert_eq!(mug.position, Some(1));
+        assert_eq!(mug.identifier.as_deref(), Some("4006381333931"));
+        assert_eq!(mug.title.as_deref(), Some("Stoneware mug, white"));
+        assert_eq!(mug.alt_text.as_deref(), Some("White mug, front"));
+        assert_eq!(
+            c.context("rocket.png", Context::default()).position,
+            Some(2)
+        );
+        assert_eq!(c.names(), ["mug.png", "rocket.png", "gone.jpg"]);
+        let m: HashMap<_, _> = c.mapping.iter().cloned().collect();
+        assert_eq!(m["file"], "Image Name");
+        assert_eq!(m["sku"], "Item Code");
+        assert_eq!(m["position"], "Pos.");
+        assert_eq!(m["identifier"], "EAN Code");
+        assert_eq!(m["alt_text"], "Alt Tag");
+    }
+
+    #[test]
+    fn json_rows_are_objects_and_urls_take_the_place_of_files() {
+        let json = br#"{"images": [
+            {"Image URL": "https://cdn.example.com/a/mug.png", "SKU": "M-1", "position": 1, "gtin": 4006381333931},
+            {"Image URL": "side.jpg", "SKU": "M-1", "position": "PT01", "gtin": null}
+        ]}"#;
+        let mut c = Catalog::parse(json).unwrap();
+        assert_eq!(c.names()[0], "https://cdn.example.com/a/mug.png");
+        assert!(!c.has("mug.png"));
+        c.alias("https://cdn.example.com/a/mug.png", "mug.png");
+        let m = c.context("mug.png", Context::default());
+        assert_eq!((m.sku.as_deref(), m.position), (Some("M-1"), Some(1)));
+        assert_eq!(m.identifier.as_deref(), Some("4006381333931"));
+        assert_eq!(c.context("side.jpg", Context::default()).position, Some(2));
+        let e = Catalog::parse(b"[1, 2]").unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+        let e = Catalog::parse(b"{\"a\": ").unwrap_err();
+        assert!(e.to_string().contains("JSON"), "{e}");
+        let e = Catalog::parse(b"PK\x03\x04broken").unwrap_err();
+        assert!(e.to_string().contains("Excel"), "{e}");
     }
 }

@@ -4,6 +4,8 @@
 //! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
 //! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
 
+mod catalog;
+mod fetch;
 mod settle;
 
 use std::path::{Path, PathBuf};
@@ -12,19 +14,26 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+pub use catalog::{Catalog, CatalogError, SYNONYMS};
 pub use settle::is_temporary;
 use settle::{entries, Settle};
 
 use crate::cli::walk::collect_inputs;
 use crate::engine::Engine;
-use crate::handoff::{Catalog, CatalogReport, Clock, Handoff, Skipped, State, SystemClock};
-use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
+use crate::handoff::{
+    CatalogReport, Clock, FetchFailure, FetchedImage, Handoff, Skipped, State, SystemClock,
+};
+use crate::job::{
+    batch_manifest, read_source, run_source, BatchSource, Intake, JobOptions, SourceJob,
+};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreError};
 
-/// The catalog file a drop may carry.
-pub const CATALOG: &str = "catalog.csv";
+/// The catalog files a drop may carry, the first found is read.
+pub const CATALOGS: [&str; 3] = ["catalog.csv", "catalog.xlsx", "catalog.json"];
+
+pub use fetch::{is_private, FetchError, FetchLimits};
 
 #[derive(Debug, Error)]
 pub enum WatchError {
@@ -66,6 +75,8 @@ pub struct WatchOptions {
     pub rescan: Duration,
     /// Stop after the first scan that finds nothing to do (for scripts and tests).
     pub once: bool,
+    /// Limits on fetching the images a catalog names by URL.
+    pub fetch: FetchLimits,
 }
 
 impl WatchOptions {
@@ -193,6 +204,14 @@ fn run_drop(
             opts.inbox.clone(),
         ),
     };
+    let (mut catalog, mut report) = match &drop {
+        Drop::Folder(d) => read_catalog(d),
+        Drop::Loose(_) => (None, None),
+    };
+    // Rows naming an image URL: fetched into the drop before it is walked.
+    if let (Some(c), Some(r), Drop::Folder(d)) = (catalog.as_mut(), report.as_mut(), &drop) {
+        fetch_rows(c, r, d, &opts.fetch, &label, on_file);
+    }
     let walk = match collect_inputs(&roots, &opts.out, &[]) {
         Ok(w) => w,
         Err(e) => {
@@ -200,15 +219,18 @@ fn run_drop(
             return Ok(());
         }
     };
-    let (catalog, mut report) = match &drop {
-        Drop::Folder(d) => read_catalog(&d.join(CATALOG)),
-        Drop::Loose(_) => (None, None),
-    };
     let skipped: Vec<_> = walk
         .skipped
         .into_iter()
-        .filter(|s| Path::new(&s.path).file_name().is_none_or(|n| n != CATALOG))
+        .filter(|s| !is_catalog(Path::new(&s.path)))
         .collect();
+    // Only files still being written: nothing to take yet (they settle into a drop later).
+    let nothing = walk.inputs.is_empty()
+        && catalog.is_none()
+        && skipped.iter().all(|s| still_written(Path::new(&s.path)));
+    if nothing {
+        return Ok(());
+    }
     let id = SqliteStore::new_batch_id();
     let home = free_dir(&opts.out, &label);
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
@@ -228,33 +250,20 @@ fn run_drop(
         .collect();
     if let (Some(c), Some(r)) = (&catalog, report.as_mut()) {
         // Rows naming no file of the drop, and photos no row names: listed, never dropped.
-        let held: std::collections::HashSet<String> = rels
-            .iter()
-            .flat_map(|r| {
-                [
-                    r.to_lowercase(),
-                    r.rsplit('/').next().unwrap_or(r).to_lowercase(),
-                ]
-            })
-            .collect();
-        r.missing_files = c
-            .names()
-            .iter()
-            .filter(|n| {
-                let n = n.replace('\\', "/").to_lowercase();
-                !held.contains(&n) && !held.contains(n.rsplit('/').next().unwrap_or(&n))
-            })
-            .cloned()
-            .collect();
-        r.unlisted_files = rels.iter().filter(|r| !c.has(r)).cloned().collect();
+        *r = CatalogReport {
+            fetched: std::mem::take(&mut r.fetched),
+            fetch_failed: std::mem::take(&mut r.fetch_failed),
+            ..c.report(&r.file, &rels)
+        };
         for m in &r.missing_files {
             on_file(&format!(
-                "{label}/{CATALOG}: a row names {m}, which the drop does not hold"
+                "{}: a row names {m}, which the drop does not hold",
+                r.file
             ));
         }
         for u in &r.unlisted_files {
             on_file(&format!(
-                "{label}/{u}: no row of {CATALOG} names it; SKU and position come from its name"
+                "{label}/{u}: no row of the catalog names it; SKU and position come from its name"
             ));
         }
     }
@@ -277,6 +286,11 @@ fn run_drop(
         )?;
         batch.claim_name(&input.key, &input.wanted_name)?;
     }
+    let intake = Intake {
+        skipped,
+        catalog: report,
+    };
+    intake.save(store, &id)?;
     store.set_batch_state(&id, BatchState::Processing, &SystemClock.now())?;
     tracing::info!(batch = %id, drop = %label, files = walk.inputs.len(), "drop taken");
     let info = DropInfo {
@@ -285,8 +299,7 @@ fn run_drop(
             Drop::Folder(d) => Some(d.clone()),
             Drop::Loose(_) => None,
         },
-        skipped,
-        catalog: report,
+        intake,
     };
     finish_batch(opts, store, engine, stop, on_file, &id, info)?;
     Ok(())
@@ -296,21 +309,55 @@ fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
+/// A file a tool is still writing (a download's `.part`, an office lock file): left where
+/// it is until it becomes the file it will be.
+fn still_written(path: &Path) -> bool {
+    let name = name_of(path);
+    is_temporary(&name) && !name.starts_with('.')
+}
+
+/// Whether a file is a drop's catalog (at the top of the drop).
+fn is_catalog(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| CATALOGS.iter().any(|c| n.eq_ignore_ascii_case(c)))
+}
+
 /// A drop's catalog, if it has one, and its report (with why it could not be used).
-fn read_catalog(path: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
-    let Ok(bytes) = std::fs::read(path) else {
+fn read_catalog(drop: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
+    let Some(path) = CATALOGS.iter().map(|c| drop.join(c)).find(|p| p.is_file()) else {
         return (None, None);
+    };
+    let path = path.as_path();
+    let bytes = match std::fs::metadata(path) {
+        Ok(m) if m.len() > catalog::MAX_UNPACKED_BYTES => Err(format!(
+            "it is {} bytes, more than the {} a catalog may",
+            m.len(),
+            catalog::MAX_UNPACKED_BYTES
+        )),
+        _ => std::fs::read(path).map_err(|e| e.to_string()),
+    };
+    let bytes = match bytes {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(
+                "{}: {e}; the photos' names are used instead",
+                path.display()
+            );
+            let report = CatalogReport {
+                file: path.display().to_string(),
+                error: Some(format!("{e}; the photos' names were used instead")),
+                ..Default::default()
+            };
+            return (None, Some(report));
+        }
     };
     let mut report = CatalogReport {
         file: path.display().to_string(),
         ..Default::default()
     };
     match Catalog::parse(&bytes) {
-        Ok(c) => {
-            report.mapping = c.mapping.iter().cloned().collect();
-            report.rows = c.names().len();
-            (Some(c), Some(report))
-        }
+        // Its mapping and gaps are reported once the drop is walked.
+        Ok(c) => (Some(c), Some(report)),
         Err(e) => {
             tracing::warn!(
                 "{}: {e}; the photos' names are used instead",
@@ -322,13 +369,81 @@ fn read_catalog(path: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
     }
 }
 
+/// Fetches the images a catalog's rows name by URL into the drop folder, each under a name
+/// of its own that the row then names; what fails is reported and logged.
+fn fetch_rows(
+    catalog: &mut Catalog,
+    report: &mut CatalogReport,
+    drop: &Path,
+    limits: &FetchLimits,
+    label: &str,
+    on_file: OnFile,
+) {
+    let urls: Vec<String> = catalog
+        .names()
+        .iter()
+        .filter(|n| fetch::is_url(n))
+        .cloned()
+        .collect();
+    for (n, url) in urls.iter().enumerate() {
+        let got = fetch::fetch(url, limits).and_then(|bytes| {
+            if image::guess_format(&bytes).is_err() {
+                return Err(FetchError::Failed(format!(
+                    "what came back ({} bytes) is not an image",
+                    bytes.len()
+                )));
+            }
+            let name = fetch::file_name(url, &bytes, n + 1);
+            let dest = free_file(drop, &name);
+            crate::store::write_atomic(&dest, &bytes)
+                .map_err(|e| FetchError::Failed(e.to_string()))?;
+            Ok((name_of(&dest), bytes.len() as u64))
+        });
+        match got {
+            Ok((file, bytes)) => {
+                on_file(&format!("{label}: fetched {url} as {file} ({bytes} bytes)"));
+                catalog.alias(url, &file);
+                report.fetched.push(FetchedImage {
+                    url: url.clone(),
+                    file,
+                    bytes,
+                });
+            }
+            Err(e) => {
+                on_file(&format!("{label}: could not fetch {url}: {e}"));
+                report.fetch_failed.push(FetchFailure {
+                    url: url.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// A file under `dir` named `name`, or `stem-2.ext`, ... if that exists.
+fn free_file(dir: &Path, name: &str) -> PathBuf {
+    let p = Path::new(name);
+    let stem = p
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let ext = p
+        .extension()
+        .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
+    let mut path = dir.join(name);
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}{ext}"));
+        n += 1;
+    }
+    path
+}
+
 /// What a batch carries besides its photos, for its manifest.
 struct DropInfo {
     label: String,
     /// The dropped folder (none for loose files): emptied folders go once all is moved.
     folder: Option<PathBuf>,
-    skipped: Vec<Skipped>,
-    catalog: Option<CatalogReport>,
+    intake: Intake,
 }
 
 /// Runs every source of a batch not yet moved out of the inbox, moves each to the archive
@@ -439,7 +554,7 @@ fn finish_batch(
         Ok(Outcome::Done(hs))
     });
     let mut per_source = Vec::new();
-    let mut skipped = info.skipped;
+    let mut skipped = info.intake.skipped;
     for r in results {
         match r? {
             Outcome::Done(hs) => per_source.push(Some(hs)),
@@ -468,15 +583,42 @@ fn finish_batch(
             handoffs: hs,
         })
         .collect();
+    // Files not taken (not images, hidden, ...) go to quarantine too, or the drop would
+    // never empty; the manifest lists them with why.
+    let not_taken: Vec<(PathBuf, String)> = skipped
+        .iter()
+        .filter(|s| s.reason != crate::handoff::SkipReason::AlreadyProcessed)
+        .map(|s| (PathBuf::from(&s.path), s.message.clone()))
+        .filter(|(p, _)| !still_written(p) && std::fs::symlink_metadata(p).is_ok())
+        .collect();
     let mut m = batch_manifest(&opts.specs, &SystemClock, &batch, sources, skipped, false);
-    m.catalog = info.catalog;
+    m.catalog = info.intake.catalog;
     batch.put_batch(&m)?;
     store.set_batch_state(id, BatchState::Settled, &SystemClock.now())?;
     tracing::info!(batch = id, drop = label, "batch settled");
+    let base = info.folder.clone().unwrap_or_else(|| opts.inbox.clone());
+    for (p, why) in not_taken {
+        let rel = p.strip_prefix(&base).unwrap_or(&p);
+        let rel = if rel.is_absolute() {
+            Path::new(rel.file_name().unwrap_or_default())
+        } else {
+            rel
+        };
+        match move_keeping(&p, &opts.quarantine().join(label).join(rel)) {
+            Ok(moved) => on_file(&format!(
+                "{}: not taken ({why}) -> {}",
+                p.display(),
+                moved.display()
+            )),
+            Err(e) => tracing::warn!("{}: not taken ({why}); {e}", p.display()),
+        }
+    }
     if let Some(d) = &info.folder {
-        let cat = d.join(CATALOG);
-        if cat.is_file() {
-            move_keeping(&cat, &opts.archive().join(label).join(CATALOG))?;
+        for c in CATALOGS {
+            let cat = d.join(c);
+            if cat.is_file() {
+                move_keeping(&cat, &opts.archive().join(label).join(c))?;
+            }
         }
         remove_empty_dirs(d);
     }
@@ -558,11 +700,11 @@ fn resume(
             .first()
             .and_then(|a| a.source_key.split('/').next().map(|d| opts.inbox.join(d)))
             .filter(|d| d.is_dir());
+        let intake = Intake::load(store, &id)?;
         let info = DropInfo {
             label,
             folder,
-            skipped: Vec::new(),
-            catalog: None,
+            intake,
         };
         finish_batch(opts, store, engine, stop, on_file, &id, info)?;
     }
@@ -579,20 +721,7 @@ fn move_keeping(from: &Path, to: &Path) -> Result<PathBuf, WatchError> {
     };
     let parent = to.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| err(to, e))?;
-    let mut dest = to.to_path_buf();
-    let stem = to
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = to
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    let mut n = 2;
-    while dest.exists() {
-        dest = parent.join(format!("{stem}-{n}{ext}"));
-        n += 1;
-    }
+    let dest = free_file(parent, &name_of(to));
     if std::fs::rename(from, &dest).is_err() {
         std::fs::copy(from, &dest).map_err(|e| err(&dest, e))?;
         std::fs::remove_file(from).map_err(|e| err(&dest, e))?;

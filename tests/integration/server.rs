@@ -236,7 +236,8 @@ fn upload_follow_download_a_batch_end_to_end() {
     let data = dir.path().join("data");
     let server = Server::start(&data, &["--jobs", "2"]);
     let catalog = "file,sku,position,alt_text,title,identifier\n\
-                   MUG01_1.png,MUG-WHITE,main,A white mug,White mug 350 ml,0012345678905\n";
+                   MUG01_1.png,MUG-WHITE,main,A white mug,White mug 350 ml,0012345678905\n\
+                   lost.png,LOST-1,2,,,\n";
     let r = upload(
         &server,
         &[
@@ -364,6 +365,17 @@ fn upload_follow_download_a_batch_end_to_end() {
     assert_eq!(m["handoffs"].as_array().unwrap().len(), 8);
     let m2 = get(&server.url(&format!("/v1/batches/{id}/manifest")), &[]).json();
     assert_eq!(m2["summary"], m["summary"]);
+    // The catalog as it was read: its columns, the row naming no upload, the uploads no
+    // row names.
+    assert_eq!(m2["catalog"]["mapping"]["identifier"], "identifier");
+    assert_eq!(
+        m2["catalog"]["missing_files"],
+        serde_json::json!(["lost.png"])
+    );
+    assert_eq!(
+        m2["catalog"]["unlisted_files"],
+        serde_json::json!(["BROKEN08_1.png", "../../escape/rocket.png", "notes.txt"])
+    );
     let broken: Value = serde_json::from_slice(
         &entries
             .iter()

@@ -175,6 +175,11 @@ fn a_watcher_killed_mid_batch_finishes_it_once_when_started_again() {
     for n in names {
         copy(n, &inbox.join("order-17").join(n));
     }
+    std::fs::write(
+        inbox.join("order-17/catalog.csv"),
+        "file,sku\nMUG01_1.png,MUG-17\n",
+    )
+    .unwrap();
     let mut w = start(
         &inbox,
         &out,
@@ -212,6 +217,12 @@ fn a_watcher_killed_mid_batch_finishes_it_once_when_started_again() {
     assert_eq!(m["photos"].as_array().unwrap().len(), names.len());
     assert_eq!(m["handoffs"].as_array().unwrap().len(), names.len() * 2);
     assert!(!out.join("order-17-2").exists(), "the drop was taken twice");
+    // The catalog read before the kill still reports in the batch finished after it.
+    assert_eq!(m["catalog"]["rows"], 1);
+    assert_eq!(
+        m["catalog"]["unlisted_files"].as_array().unwrap().len(),
+        names.len() - 1
+    );
     // Each source moved exactly once, none left behind, none copied twice.
     let sources: Vec<String> = files_under(&inbox.join("archive"))
         .into_iter()
@@ -220,6 +231,7 @@ fn a_watcher_killed_mid_batch_finishes_it_once_when_started_again() {
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
     let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.push("catalog.csv".into());
     let mut got = sources.clone();
     want.sort();
     got.sort();
@@ -257,4 +269,178 @@ fn the_same_photo_dropped_again_is_recognised_until_its_spec_changes() {
     assert!(!out.join("tuesday/outputs").exists());
     let new_spec = run("wednesday", "rocket.png", "amazon-main,shopify");
     assert_eq!(new_spec["handoffs"].as_array().unwrap().len(), 2);
+}
+
+/// A loopback web server for catalog rows naming URLs: `/img/<fixture>` serves a fixture,
+/// `/go` redirects to `/img/GREY10_1.jpg`, anything else is 404.
+fn image_server() -> String {
+    use std::io::{BufRead, BufReader};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            r.read_line(&mut line).unwrap();
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let found = path
+                .strip_prefix("/img/")
+                .and_then(|f| std::fs::read(fixtures().join(f)).ok());
+            let head = match (&found, path.as_str()) {
+                (Some(b), _) => format!("HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()),
+                (None, "/go") => "HTTP/1.1 302 Found\r\nLocation: /img/GREY10_1.jpg\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+            };
+            let _ = s.write_all(head.as_bytes());
+            if let Some(b) = found {
+                let _ = s.write_all(&b);
+            }
+        }
+    });
+    base
+}
+
+#[test]
+fn workbook_and_json_catalogs_name_products_and_their_urls_are_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out, data) = (
+        dir.path().join("inbox"),
+        dir.path().join("outbox"),
+        dir.path().join("data"),
+    );
+    // A supplier's workbook with its own header spelling, numbers typed as numbers.
+    let a = inbox.join("acme");
+    copy("MUG01_1.png", &a.join("mug.png"));
+    copy("ROCKET02_1.png", &a.join("rocket.png"));
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/supplier-catalog.xlsx"),
+        a.join("catalog.xlsx"),
+    )
+    .unwrap();
+    std::fs::write(a.join("readme.txt"), "photos for the spring range").unwrap();
+    // A JSON catalog whose rows name images by URL: one served, one redirected, one gone.
+    let base = image_server();
+    let b = inbox.join("studio");
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(
+        b.join("catalog.json"),
+        serde_json::to_vec(&serde_json::json!([
+            {"Image URL": format!("{base}/img/P3TAG05_1.png"), "SKU": "RKT-5", "Position": "main"},
+            {"Image URL": format!("{base}/go"), "SKU": "CUP-3", "Position": 2},
+            {"Image URL": format!("{base}/img/nothing.png"), "SKU": "NONE-1"}
+        ]))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut w = start(
+        &inbox,
+        &out,
+        &data,
+        &["--spec", "amazon-main", "--once", "--allow-private-urls"],
+    );
+    wait_for("both drops", Duration::from_secs(60), || {
+        w.try_wait().unwrap().is_some()
+    });
+
+    let m = read_json(&out.join("acme/manifest.json"));
+    let h = |m: &serde_json::Value, id: &str| {
+        m["handoffs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == id)
+            .unwrap_or_else(|| panic!("no handoff {id} in {m}"))
+            .clone()
+    };
+    let mug = h(&m, "mug.amazon-main");
+    assert_eq!(mug["context"]["sku"], "MUG-7");
+    assert_eq!(mug["context"]["identifier"], "4006381333931");
+    assert_eq!(mug["context"]["title"], "Stoneware mug, white");
+    assert_eq!(h(&m, "rocket.amazon-main")["context"]["position"], 2);
+    assert_eq!(m["catalog"]["mapping"]["sku"], "Item Code");
+    assert_eq!(m["catalog"]["mapping"]["position"], "Pos.");
+    assert_eq!(
+        m["catalog"]["missing_files"],
+        serde_json::json!(["gone.jpg"])
+    );
+    assert!(inbox.join("archive/acme/catalog.xlsx").is_file());
+    // The file that is no photo is kept, in quarantine, and listed; the drop is emptied.
+    assert_eq!(
+        std::fs::read_to_string(inbox.join("quarantine/acme/readme.txt")).unwrap(),
+        "photos for the spring range"
+    );
+    assert!(m["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["path"].as_str().unwrap().ends_with("readme.txt")));
+    assert!(!a.exists());
+
+    let m = read_json(&out.join("studio/manifest.json"));
+    let c = &m["catalog"];
+    let fetched: Vec<&str> = c["fetched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(fetched, ["P3TAG05_1.png", "go.jpg"]);
+    assert_eq!(
+        c["fetched"][0]["bytes"],
+        std::fs::metadata(fixtures().join("P3TAG05_1.png"))
+            .unwrap()
+            .len()
+    );
+    assert_eq!(
+        c["fetch_failed"][0]["url"],
+        format!("{base}/img/nothing.png")
+    );
+    assert!(
+        c["fetch_failed"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("404"),
+        "{c}"
+    );
+    assert_eq!(c["missing_files"], serde_json::json!([]));
+    let rocket = h(&m, "P3TAG05_1.amazon-main");
+    assert_eq!(rocket["context"]["sku"], "RKT-5");
+    assert_eq!(rocket["context"]["position"], 1);
+    assert_eq!(h(&m, "go.amazon-main")["context"]["sku"], "CUP-3");
+    let img = image::open(out.join("studio/outputs/amazon-main/go.jpg")).unwrap();
+    assert_eq!((img.width(), img.height()), (2000, 2000));
+    // What was fetched is archived like any dropped file, with its handoff beside it.
+    assert_eq!(
+        std::fs::read(inbox.join("archive/studio/P3TAG05_1.png")).unwrap(),
+        std::fs::read(fixtures().join("P3TAG05_1.png")).unwrap()
+    );
+    assert!(inbox
+        .join("archive/studio/go.jpg.amazon-main.json")
+        .is_file());
+
+    // Without leave, a catalog cannot reach into the host's own network.
+    let c = inbox.join("outsider");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(
+        c.join("catalog.csv"),
+        format!("image url,sku\n{base}/img/MUG01_1.png,X-1\n"),
+    )
+    .unwrap();
+    let mut w = start(&inbox, &out, &data, &["--spec", "amazon-main", "--once"]);
+    wait_for("the outsider's drop", Duration::from_secs(60), || {
+        w.try_wait().unwrap().is_some()
+    });
+    let m = read_json(&out.join("outsider/manifest.json"));
+    let reason = m["catalog"]["fetch_failed"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("127.0.0.1") && reason.contains("allow_private_urls"),
+        "{reason}"
+    );
+    assert!(m["catalog"]["fetched"].is_null() && m["handoffs"].as_array().unwrap().is_empty());
 }
