@@ -10,9 +10,9 @@ use std::sync::atomic::AtomicBool;
 use std::collections::BTreeMap;
 
 use crate::handoff::{
-    Asset, BatchManifest, CatalogReport, Clock, Context, ErrorCode, Failure, Goal, Handoff, Photo,
-    PhotoCounts, Provenance, Skipped, State, Summary, PIPELINE_VERSION, SCHEMA_VERSION,
-    TOOL_VERSION,
+    Asset, BatchManifest, CatalogReport, Clock, Context, ErrorCode, Failure, Goal, Handoff,
+    Override, Photo, PhotoCounts, Provenance, Routing, Skipped, State, Summary, PIPELINE_VERSION,
+    SCHEMA_VERSION, TOOL_VERSION,
 };
 use crate::pipeline::{process_source, Limits, Output, Severity};
 use crate::spec::Spec;
@@ -47,6 +47,20 @@ pub struct JobOptions<'a> {
     pub force: bool,
     pub clock: &'a dyn Clock,
     pub cancel: &'a AtomicBool,
+    /// Where outputs that wait for a person go, by why they wait.
+    pub routing: &'a Routing,
+    /// A reviewer's retry: the one output is made again from where its handoff stands.
+    pub retry: Option<&'a Retry>,
+}
+
+/// A reviewer's retry of one output (run with one spec, the change already applied to it).
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// The output's handoff as it stands: its history goes on.
+    pub handoff: Handoff,
+    pub actor: String,
+    pub note: Option<String>,
+    pub overrides: Override,
 }
 
 /// One source: its key and name in the store, where it came from, and its bytes (or why
@@ -89,14 +103,15 @@ pub fn run_source(store: &dyn Store, job: SourceJob, opts: &JobOptions) -> Vec<H
         tool_version: TOOL_VERSION.into(),
         pipeline_version: PIPELINE_VERSION.into(),
     };
-    let received = |spec: &Spec| {
-        Handoff::received(
+    let received = |spec: &Spec| match opts.retry {
+        Some(r) => retried(r, provenance.clone(), opts),
+        None => Handoff::received(
             format!("{}.{}", source.name, spec.id),
             spec,
             provenance.clone(),
             context.clone(),
             opts.clock,
-        )
+        ),
     };
     let mut done: Vec<Option<Handoff>> = opts
         .specs
@@ -167,8 +182,33 @@ pub fn run_source(store: &dyn Store, job: SourceJob, opts: &JobOptions) -> Vec<H
     done.into_iter().flatten().collect()
 }
 
-/// `received` -> `processing`.
+/// A retried output back in `processing`, its history kept and the change recorded; its
+/// goal stays the spec it must meet (the change is in `overrides`).
+fn retried(r: &Retry, provenance: Provenance, opts: &JobOptions) -> Handoff {
+    let mut h = r.handoff.clone();
+    h.error = None;
+    let note = match &r.note {
+        Some(n) => format!("retry ({}): {n}", r.overrides.describe()),
+        None => format!("retry ({})", r.overrides.describe()),
+    };
+    if let Err(e) = h.transition(State::Processing, &r.actor, Some(note), opts.clock) {
+        tracing::error!("{e}");
+        h.error = Some(internal(&e));
+    }
+    h.asset = None;
+    h.quality.clear();
+    h.provenance = provenance;
+    h.overrides = (!r.overrides.is_empty()).then(|| r.overrides.clone());
+    h.up_to_date = false;
+    h.receipt = None;
+    h
+}
+
+/// `received` -> `processing` (a retried output is there already).
 fn started(mut h: Handoff, opts: &JobOptions) -> Handoff {
+    if h.state == State::Processing {
+        return h;
+    }
     if let Err(e) = h.transition(State::Processing, "shelfready", None, opts.clock) {
         tracing::error!("{e}");
         h.error = Some(internal(&e));
@@ -232,13 +272,13 @@ fn finish(
             }
         }
     }
-    let settled = match h.settled(spec, opts.clock) {
+    let settled = match h.settled(spec, opts.routing, opts.clock) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("{e}");
             h.asset = None;
             h.error = Some(internal(&e));
-            match h.settled(spec, opts.clock) {
+            match h.settled(spec, opts.routing, opts.clock) {
                 Ok(s) => s,
                 Err(_) => return Some(h),
             }
@@ -260,14 +300,59 @@ fn finish(
     }
     h.asset = None;
     h.error = Some(Failure::new(e.code(), e.to_string()));
-    let failed = h.settled(spec, opts.clock).unwrap_or_else(|e| {
-        tracing::error!("{e}");
-        h
-    });
+    let failed = h
+        .settled(spec, opts.routing, opts.clock)
+        .unwrap_or_else(|e| {
+            tracing::error!("{e}");
+            h
+        });
     if let Err(e) = store.put_handoff(source, spec, &failed) {
         tracing::warn!("{e}");
     }
     Some(failed)
+}
+
+/// A batch's counts.
+fn summary_of(photos: &[Photo], handoffs: &[Handoff], skipped: usize) -> Summary {
+    let count = |s: State| handoffs.iter().filter(|h| h.state == s).count();
+    Summary {
+        sources: photos.len(),
+        outputs: handoffs.len(),
+        ready: count(State::Ready) + count(State::Approved) + count(State::Exported),
+        needs_review: count(State::NeedsReview),
+        failed: count(State::Failed) + count(State::Rejected),
+        up_to_date: handoffs.iter().filter(|h| h.up_to_date).count(),
+        skipped,
+        photos: PhotoCounts::of(photos),
+        approved: count(State::Approved),
+        rejected: count(State::Rejected),
+    }
+}
+
+/// A batch manifest with one output's handoff replaced (after a review decision, a retry or
+/// a receipt): its photo's state and line and the batch's counts follow.
+pub fn refresh_manifest(m: &mut BatchManifest, h: Handoff) {
+    let key = h.provenance.source_key.clone();
+    match m.handoffs.iter_mut().find(|o| o.id == h.id) {
+        Some(slot) => *slot = h,
+        None => m.handoffs.push(h),
+    }
+    if let Some(p) = m.photos.iter_mut().find(|p| p.key == key) {
+        let refs: Vec<&Handoff> = m
+            .handoffs
+            .iter()
+            .filter(|o| o.provenance.source_key == key)
+            .collect();
+        *p = Photo::of(
+            &key,
+            &p.source,
+            &p.name,
+            p.renamed.clone(),
+            &refs,
+            p.this_run,
+        );
+    }
+    m.summary = summary_of(&m.photos, &m.handoffs, m.skipped.len());
 }
 
 /// One source of a batch, as its manifest tells it: `handoffs` is `None` when the run
@@ -385,17 +470,7 @@ pub fn batch_manifest(
         photos.push(Photo::of(&key, &source, &name, None, &refs, false));
         handoffs.extend(hs);
     }
-    let count = |s: State| handoffs.iter().filter(|h| h.state == s).count();
-    let summary = Summary {
-        sources: photos.len(),
-        outputs: handoffs.len(),
-        ready: count(State::Ready) + count(State::Approved) + count(State::Exported),
-        needs_review: count(State::NeedsReview),
-        failed: count(State::Failed) + count(State::Rejected),
-        up_to_date: handoffs.iter().filter(|h| h.up_to_date).count(),
-        skipped: skipped.len(),
-        photos: PhotoCounts::of(&photos),
-    };
+    let summary = summary_of(&photos, &handoffs, skipped.len());
     BatchManifest {
         schema_version: SCHEMA_VERSION,
         tool_version: TOOL_VERSION.into(),

@@ -11,6 +11,7 @@ pub mod handoff;
 pub mod job;
 pub mod naming;
 pub mod pipeline;
+pub mod review;
 pub mod server;
 pub mod spec;
 pub mod store;

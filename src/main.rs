@@ -178,6 +178,62 @@ enum Command {
         #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS")]
         allow_private_urls: bool,
     },
+    /// The review checkpoint of an output folder: lists the outputs that wait for a person
+    /// (overdue first, then oldest) with the question each asks, or records a decision on
+    /// one: approve, reject with a note, retry with a change, or the next stage's receipt.
+    /// Decisions are recorded in the output's manifest (who, when, the note) and the batch
+    /// manifest follows.
+    ///
+    /// Exit codes: 0 done (or nothing waits), 2 a listing with outputs waiting, 64 usage,
+    /// 66 no such output, 75 the output is not waiting for that decision or the folder is
+    /// in use.
+    Review {
+        /// The output folder of `shelfready process`.
+        out: PathBuf,
+        /// Approve the output with this id (`<name>.<spec>`, as the listing shows).
+        #[arg(long, value_name = "ID", group = "act")]
+        approve: Option<String>,
+        /// Reject the output with this id; --note says why.
+        #[arg(long, value_name = "ID", group = "act")]
+        reject: Option<String>,
+        /// Make the output with this id again with a change (--fill, --align,
+        /// --max-upscale, --treat-as).
+        #[arg(long, value_name = "ID", group = "act")]
+        retry: Option<String>,
+        /// Record that the next stage received the output with this id.
+        #[arg(long, value_name = "ID", group = "act")]
+        received: Option<String>,
+        /// Why (required to reject).
+        #[arg(long)]
+        note: Option<String>,
+        /// Who decides, as recorded [default: $USER].
+        #[arg(long, env = "SHELFREADY_REVIEWER")]
+        reviewer: Option<String>,
+        /// Retry: the share of the frame the product fills (0.05-1.0).
+        #[arg(long, requires = "retry")]
+        fill: Option<f64>,
+        /// Retry: where the product sits vertically.
+        #[arg(long, requires = "retry", value_parser = ["center", "bottom"])]
+        align: Option<String>,
+        /// Retry: the largest enlargement allowed (1-8).
+        #[arg(long, requires = "retry")]
+        max_upscale: Option<f64>,
+        /// Retry: take the source as a cut-out or as a scene.
+        #[arg(long, requires = "retry", value_parser = ["cutout", "scene"])]
+        treat_as: Option<String>,
+        /// The spec file the output was made with, when it is not a built-in.
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        /// Listing: only outputs routed to this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Listing: only outputs waiting because of this check (`fill_ratio`).
+        #[arg(long)]
+        check: Option<String>,
+        /// Print JSON (the handoffs) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the built-in specs, or print one as TOML.
     Specs {
         /// A spec id or .toml path to print in full.
@@ -354,6 +410,7 @@ fn run(cli: Cli) -> Result<u8> {
                     allow_private: allow_private_urls,
                     ..Default::default()
                 },
+                routing: shelfready::handoff::Routing::default(),
             };
             let _ = ctrlc::set_handler(|| {
                 if CANCEL.swap(true, Ordering::SeqCst) {
@@ -370,6 +427,111 @@ fn run(cli: Cli) -> Result<u8> {
             );
             shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &|line| eprintln!("{line}"))
                 .map_err(CliError::Watch)?;
+            Ok(0)
+        }
+        Command::Review {
+            out,
+            approve,
+            reject,
+            retry,
+            received,
+            note,
+            reviewer,
+            fill,
+            align,
+            max_upscale,
+            treat_as,
+            spec,
+            owner,
+            check,
+            json,
+        } => {
+            use shelfready::cli::review::{self as rv, Action};
+            let clock = clock();
+            let actor = reviewer
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| "cli".into());
+            let overrides = shelfready::handoff::Override {
+                fill_ratio: fill,
+                align: align.map(|a| {
+                    if a == "bottom" {
+                        shelfready::spec::Align::Bottom
+                    } else {
+                        shelfready::spec::Align::Center
+                    }
+                }),
+                max_upscale,
+                treat_as: treat_as.map(|t| {
+                    if t == "scene" {
+                        shelfready::spec::TreatAs::Scene
+                    } else {
+                        shelfready::spec::TreatAs::Cutout
+                    }
+                }),
+            };
+            let act = [
+                (approve, Action::Approve),
+                (reject, Action::Reject),
+                (retry, Action::Retry(overrides)),
+                (received, Action::Received),
+            ]
+            .into_iter()
+            .find_map(|(id, a)| id.map(|id| (id, a)));
+            let Some((id, action)) = act else {
+                let filter = shelfready::review::QueueFilter {
+                    owner,
+                    check,
+                    ..Default::default()
+                };
+                let now = clock.now();
+                let waiting = rv::queue(&out, &filter, now)?;
+                if json {
+                    outln!("{}", serde_json::to_string_pretty(&waiting)?);
+                } else {
+                    out!("{}", rv::render_queue(&out, &waiting, now));
+                }
+                return Ok(if waiting.is_empty() { 0 } else { 2 });
+            };
+            let h = rv::decide(rv::Decide {
+                out: &out,
+                id: &id,
+                action,
+                actor: &actor,
+                note,
+                spec: spec.as_deref(),
+                limits: Limits::default(),
+                clock: clock.as_ref(),
+            })?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&h)?);
+            } else {
+                outln!("{}: {}", h.id, h.state.as_str());
+                // The person's step (a retry is followed by the run's own).
+                if let Some(t) = h.history.iter().rev().find(|t| t.actor != "shelfready") {
+                    outln!(
+                        "  {} by {} at {}{}",
+                        if t.to == shelfready::handoff::State::Processing {
+                            "retried"
+                        } else {
+                            t.to.as_str()
+                        },
+                        t.actor,
+                        t.at,
+                        t.note
+                            .as_deref()
+                            .map(|n| format!(": {n}"))
+                            .unwrap_or_default()
+                    );
+                }
+                if let Some(r) = &h.receipt {
+                    outln!("  received by {} at {}", r.by, r.at);
+                }
+                outln!("  next: {} - {}", h.next_actor.actor, h.next_actor.action);
+                for q in &h.next_actor.questions {
+                    outln!("  - {q}");
+                }
+            }
             Ok(0)
         }
         Command::Specs { id: None } => {

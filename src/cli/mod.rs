@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod process;
+pub mod review;
 pub mod summary;
 pub mod walk;
 
@@ -27,6 +28,8 @@ pub enum CliError {
     Server(#[from] crate::server::ServerError),
     #[error(transparent)]
     Watch(#[from] crate::watch::WatchError),
+    #[error(transparent)]
+    Review(#[from] crate::review::ReviewError),
 }
 
 impl CliError {
@@ -38,6 +41,7 @@ impl CliError {
             CliError::Engine(_) => ErrorCode::InternalError,
             CliError::Server(e) => e.code(),
             CliError::Watch(e) => e.code(),
+            CliError::Review(e) => e.code(),
         }
     }
 

@@ -58,6 +58,8 @@ pub fn process(
         force: opts.force,
         clock: opts.clock,
         cancel: opts.cancel,
+        routing: &crate::handoff::Routing::default(),
+        retry: None,
     };
     let work: Vec<(&Input, &Claim)> = walk.inputs.iter().zip(&claims).collect();
     let per_source: Vec<Option<Vec<Handoff>>> = engine.map(&work, |(input, claim)| {

@@ -4,7 +4,7 @@
 //! makes the product look small, off-centre and over-enlarged; a source too small to
 //! fill the frame also fails the fill. Reviewers and summaries get the cause, not the pile.
 
-use super::{Category, ErrorCode, Failure, Handoff};
+use super::{Category, ErrorCode, Failure, Handoff, State};
 use crate::pipeline::{Check, CheckName};
 
 /// Whether a failed `check` is a consequence of a failed `cause`.
@@ -167,6 +167,20 @@ pub fn todo(handoffs: &[&Handoff]) -> Option<String> {
             weight,
         }),
     };
+    for h in handoffs.iter().filter(|h| h.state == State::Rejected) {
+        // A person's rejection says it all: their reason, and that a new photo is needed.
+        let last = h.history.last();
+        let by = last.map_or("a reviewer", |t| t.actor.as_str());
+        let why = last
+            .and_then(|t| t.note.as_deref())
+            .unwrap_or("no reason given");
+        add(
+            "rejected".into(),
+            format!("rejected by {by}: {why}; supply a new photo"),
+            0.0,
+            &h.goal.spec_id,
+        );
+    }
     for h in handoffs {
         if let Some(e) = h
             .error
@@ -177,7 +191,11 @@ pub fn todo(handoffs: &[&Handoff]) -> Option<String> {
         }
     }
     let mut checks: Vec<(&Check, &Handoff)> = Vec::new();
-    for h in handoffs {
+    // Decided outputs ask nothing more: an approval settles what its checks asked.
+    for h in handoffs
+        .iter()
+        .filter(|h| !matches!(h.state, State::Approved | State::Rejected))
+    {
         let failed: Vec<&Check> = h.quality.iter().filter(|c| !c.passed).collect();
         checks.extend(causes(&failed).into_iter().map(|c| (c, *h)));
     }

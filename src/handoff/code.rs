@@ -59,6 +59,11 @@ pub enum ErrorCode {
     UploadTooManyFiles,
     /// The upload is not a multipart form shelfready can read.
     UploadMalformed,
+    // Review.
+    /// A decision on an output that is not waiting for one (already decided, or ready).
+    ReviewNotWaiting,
+    /// A retry whose source is no longer where the output was made from.
+    ReviewSourceGone,
     // The run itself.
     Cancelled,
     InternalError,
@@ -110,7 +115,7 @@ impl ErrorCode {
                 Category::Unsupported
             }
             ChecksFailed => Category::Unmet,
-            OutputExists | StoreLocked => Category::Conflict,
+            OutputExists | StoreLocked | ReviewNotWaiting | ReviewSourceGone => Category::Conflict,
             OutputWriteFailed | ManifestWriteFailed | StoreUnreadable | DatabaseFailed => {
                 Category::Storage
             }

@@ -7,6 +7,7 @@ mod clock;
 mod code;
 mod context;
 mod photo;
+pub mod review;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
 pub use code::{Category, ErrorCode};
 pub use context::{context_from_name, context_from_path, position, position_only, Context};
 pub use photo::{Photo, PhotoCounts, PhotoOutput};
+pub use review::{Override, Receipt, Route, Routing};
 
 use crate::pipeline::{Check, CheckName, Operation, Severity};
 use crate::spec::{Format, Spec};
@@ -71,6 +73,8 @@ impl State {
                 | (Ready, Exported)
                 | (NeedsReview, Approved)
                 | (NeedsReview, Rejected)
+                // A reviewer's retry with a recorded change.
+                | (NeedsReview, Processing)
                 | (Approved, Exported)
                 // A re-run with a new source or spec starts over.
                 | (Failed, Processing)
@@ -138,7 +142,7 @@ pub struct Transition {
 }
 
 /// 5. Who acts next, and what they decide.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct NextActor {
     /// `export:amazon`, `mockup`, `review`, ...
     pub actor: String,
@@ -155,6 +159,15 @@ pub struct NextActor {
     /// is in `quality` but not here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckName>,
+    /// Who answers for the route a waiting output took (from the config's routing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// When it started waiting for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// When it is overdue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Timestamp>,
 }
 
 /// Why an asset failed.
@@ -207,6 +220,12 @@ pub struct Handoff {
     /// True when this run kept the output as it was: source, spec and pipeline unchanged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub up_to_date: bool,
+    /// The change a reviewer asked for when this output was made again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<Override>,
+    /// The next stage's word that it received this file: the handoff is complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
 }
 
 impl Failure {
@@ -247,11 +266,16 @@ impl Handoff {
                 question: None,
                 questions: Vec::new(),
                 checks: Vec::new(),
+                owner: None,
+                since: None,
+                due: None,
             },
             error: None,
             provenance,
             context,
             up_to_date: false,
+            overrides: None,
+            receipt: None,
         }
     }
 
@@ -287,7 +311,12 @@ impl Handoff {
     /// actor named. Pure: `self` is left as it was, so a caller whose last write fails can
     /// record the failure and settle again.
     #[must_use = "a refused transition is a bug that must surface"]
-    pub fn settled(&self, spec: &Spec, clock: &dyn Clock) -> Result<Handoff, TransitionError> {
+    pub fn settled(
+        &self,
+        spec: &Spec,
+        routing: &Routing,
+        clock: &dyn Clock,
+    ) -> Result<Handoff, TransitionError> {
         let mut h = self.clone();
         let failed: Vec<&Check> = self.quality.iter().filter(|c| !c.passed).collect();
         let unmet: Vec<&Check> = failed
@@ -313,6 +342,16 @@ impl Handoff {
         };
         h.transition(to, "shelfready", note, clock)?;
         h.next_actor = next_actor(to, spec, h.error.as_ref(), &failed);
+        if to == State::NeedsReview {
+            // Routed by cause, with its owner and its deadline.
+            let route = routing.route_for(&h.next_actor.checks);
+            let now = clock.now();
+            h.next_actor.due = Timestamp::from_unix(now.unix() + (route.due_hours * 3600.0) as i64);
+            h.next_actor.since = Some(now);
+            h.next_actor.owner = Some(route.owner);
+            h.next_actor.action = route.action;
+            h.next_actor.actor = route.name;
+        }
         Ok(h)
     }
 }
@@ -345,6 +384,9 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
                 question: None,
                 questions: Vec::new(),
                 checks: Vec::new(),
+                owner: None,
+                since: None,
+                due: None,
             }
         }
         State::Failed => (
@@ -369,6 +411,9 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
         question: (!questions.is_empty()).then(|| questions.join("\n")),
         questions,
         checks: causes.iter().map(|c| c.name).collect(),
+        owner: None,
+        since: None,
+        due: None,
     }
 }
 
@@ -387,6 +432,12 @@ pub struct Summary {
     pub skipped: usize,
     /// The same photos counted by photo (see `photos`).
     pub photos: PhotoCounts,
+    /// Outputs a person approved (counted in `ready` too).
+    #[serde(default)]
+    pub approved: usize,
+    /// Outputs a person rejected (counted in `failed` too).
+    #[serde(default)]
+    pub rejected: usize,
 }
 
 /// A file an input walk left out, and why.

@@ -98,9 +98,11 @@ impl Photo {
     pub fn line(&self) -> String {
         let p = self;
         let state = match p.state {
-            State::Ready | State::Approved | State::Exported => "ready",
+            State::Ready | State::Exported => "ready",
+            State::Approved => "approved",
             State::NeedsReview => "review",
-            State::Failed | State::Rejected => "failed",
+            State::Failed => "failed",
+            State::Rejected => "rejected",
             State::Received | State::Processing => "stopped",
         };
         let mut line = format!("  {state:<7} {}", p.source);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::{key_sweep, RowModel, SweepKey};
 use super::Frame;
+use crate::spec::TreatAs;
 
 /// Alpha at or above which a pixel counts as product when finding the box.
 pub const ALPHA_THRESHOLD: u8 = 16;
@@ -119,6 +120,32 @@ impl Classified {
     /// How to key the frame's alpha, for a sweep photo.
     pub fn sweep_key(&self) -> Option<&SweepKey> {
         self.key.as_ref()
+    }
+}
+
+/// Step 1 as a reviewer asked it: the source taken as a cut-out (its transparency however
+/// little, or its backdrop keyed however uneven) or as a scene, or as its pixels tell.
+pub fn classify_as(frame: &Frame, treat_as: Option<TreatAs>) -> Classified {
+    match treat_as {
+        None => classify(frame),
+        Some(TreatAs::Scene) => Classified {
+            kind: SourceKind::Scene,
+            key: None,
+            alpha: None,
+        },
+        Some(TreatAs::Cutout) if frame.source.has_alpha => Classified {
+            kind: SourceKind::Cutout,
+            key: None,
+            alpha: Some(AlphaStats::of(frame)),
+        },
+        Some(TreatAs::Cutout) => match detect_sweep_with(frame, false) {
+            Some((kind, key)) => Classified {
+                kind,
+                key: Some(key),
+                alpha: None,
+            },
+            None => classify(frame),
+        },
     }
 }
 
@@ -495,6 +522,12 @@ fn border_samples(frame: &Frame) -> Vec<(f64, [u8; 3])> {
 
 /// Looks for a plain sweep around the border; returns the key to cut the product out of it.
 fn detect_sweep(frame: &Frame) -> Option<(SourceKind, SweepKey)> {
+    detect_sweep_with(frame, true)
+}
+
+/// `strict`: only a border nearly all close to one smooth colour is a sweep; otherwise
+/// (a reviewer said it is one) the colour most of the border is near is keyed.
+fn detect_sweep_with(frame: &Frame, strict: bool) -> Option<(SourceKind, SweepKey)> {
     if frame.width < 16 || frame.height < 16 {
         return None;
     }
@@ -502,7 +535,7 @@ fn detect_sweep(frame: &Frame) -> Option<(SourceKind, SweepKey)> {
     let model = RowModel::fit(&samples)?;
     let mut res: Vec<f64> = samples.iter().map(|s| model.distance(s.0, &s.1)).collect();
     // A sweep: nearly all of the border sits close to one smooth colour.
-    if percentile(&mut res.clone(), 0.5) > 8.0 || percentile(&mut res, 0.9) > 20.0 {
+    if strict && (percentile(&mut res.clone(), 0.5) > 8.0 || percentile(&mut res, 0.9) > 20.0) {
         return None;
     }
     let inliers: Vec<_> = samples

@@ -20,7 +20,7 @@ pub mod verify;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use analyse::{analyse, classify, locate, Analysis, Classified, Rect, SourceKind};
+pub use analyse::{analyse, classify, classify_as, locate, Analysis, Classified, Rect, SourceKind};
 pub use decode::{decode, DecodeError, Frame, Limits, SourceInfo};
 pub use encode::{encode, EncodeError};
 pub use key::key_sweep;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::analyse::{classify, locate, SourceKind};
+use super::analyse::{classify_as, locate, SourceKind};
 use super::key::key_sweep;
 use super::measure::laplacian_variance;
 use super::render::{cut_out, render, Cutout, Rendered};
@@ -85,7 +85,8 @@ pub fn process_source(
     if stop() {
         return SourceResult::failed(specs.len(), Some(source), operations, cancelled());
     }
-    let classified = classify(&frame);
+    // One classification serves every spec: the first that says how to take the source.
+    let classified = classify_as(&frame, specs.iter().find_map(|s| s.treat_as));
     if let Some(key) = classified.sweep_key() {
         key_sweep(&mut frame, key);
     }

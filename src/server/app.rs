@@ -128,6 +128,37 @@ impl App {
             .collect()
     }
 
+    /// The asset an id (`<batch>.<seq>.<spec>`) names: its batch, its row, its handoff.
+    pub fn find_asset(
+        &self,
+        id: &str,
+    ) -> Result<(String, AssetRow, crate::handoff::Handoff), ApiError> {
+        let missing = || ApiError::not_found("asset", id);
+        let (batch, seq, spec) = parse_asset_id(id).ok_or_else(missing)?;
+        let asset = self
+            .store
+            .assets(batch)?
+            .into_iter()
+            .find(|a| a.seq == seq)
+            .ok_or_else(missing)?;
+        let h = self
+            .store
+            .handoff(batch, &asset.source_key, spec)?
+            .ok_or_else(missing)?;
+        Ok((batch.to_string(), asset, h))
+    }
+
+    /// Writes a settled batch's manifest again (after a decision changed an output).
+    pub fn rewrite_manifest(&self, batch: &str) -> Result<(), ApiError> {
+        let Some(row) = self.store.batch_row(batch)? else {
+            return Ok(());
+        };
+        let specs = self.specs_of(&row.specs)?;
+        let m = self.batch_manifest(batch, &specs)?;
+        self.store.batch(batch).put_batch(&m)?;
+        Ok(())
+    }
+
     pub fn specs_of(&self, ids: &[String]) -> Result<Vec<Spec>, ApiError> {
         ids.iter().map(|id| self.spec(id)).collect()
     }
@@ -199,6 +230,8 @@ impl App {
                     force: false,
                     clock: &SystemClock,
                     cancel: &self.stopping,
+                    routing: &self.config.routing(),
+                    retry: None,
                 };
                 let hs = run_source(&store, job, &opts);
                 for h in &hs {

@@ -12,10 +12,17 @@ use super::app::App;
 use super::error::ApiError;
 use crate::handoff::ErrorCode;
 
-pub async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let Some(token) = app.config.token.as_deref() else {
+/// Who a request acts as: `api` for the server's token (or no token set), a reviewer's
+/// name for their token. Decisions are recorded under it.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
+
+pub async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
+    let cfg = &app.config;
+    if cfg.token.is_none() && cfg.reviewers.is_empty() {
+        req.extensions_mut().insert(Actor("api".into()));
         return next.run(req).await;
-    };
+    }
     let given = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -25,10 +32,22 @@ pub async fn require_token(State(app): State<Arc<App>>, req: Request, next: Next
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string();
     // Constant time: how much of a guess matched must not show in the answer's timing.
-    // (Lengths differ only when the guess is wrong anyway.)
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+    // (Lengths differ only when the guess is wrong anyway.) Every token is compared.
+    let same = |t: &str| bool::from(given.as_bytes().ct_eq(t.as_bytes()));
+    let mut actor = None;
+    if cfg.token.as_deref().is_some_and(same) {
+        actor = Some("api".to_string());
+    }
+    for (name, t) in &cfg.reviewers {
+        if same(t) && !t.is_empty() {
+            actor = Some(name.clone());
+        }
+    }
+    if let Some(a) = actor {
+        req.extensions_mut().insert(Actor(a));
         return next.run(req).await;
     }
     let message = if given.is_empty() {

@@ -50,6 +50,13 @@ pub struct ServeConfig {
     pub watch_settle_ms: u64,
     /// Whether catalog rows may name images on private, loopback or link-local addresses.
     pub allow_private_urls: bool,
+    /// Reviewers by name, each with a token of their own: a decision made with one is
+    /// recorded under that name (decisions made with `token` are recorded as `api`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub reviewers: std::collections::BTreeMap<String, String>,
+    /// Where outputs that wait for a person go, by why they wait, in order; the route with
+    /// no checks takes the rest. File only.
+    pub routes: Vec<crate::handoff::Route>,
 }
 
 impl Default for ServeConfig {
@@ -70,6 +77,8 @@ impl Default for ServeConfig {
             watch_specs: vec!["amazon-main".into()],
             watch_settle_ms: 2000,
             allow_private_urls: false,
+            reviewers: Default::default(),
+            routes: crate::handoff::Routing::default().routes,
         }
     }
 }
@@ -192,8 +201,14 @@ impl ServeConfig {
         })
     }
 
+    pub fn routing(&self) -> crate::handoff::Routing {
+        crate::handoff::Routing {
+            routes: self.routes.clone(),
+        }
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
-        if self.token.is_none() && !self.listen.ip().is_loopback() {
+        if self.token.is_none() && self.reviewers.is_empty() && !self.listen.ip().is_loopback() {
             return Err(ConfigError::OpenWithoutToken {
                 listen: self.listen,
             });
@@ -224,6 +239,9 @@ impl ServeConfig {
         if shown.token.is_some() {
             shown.token = Some("(set, hidden)".into());
         }
+        for t in shown.reviewers.values_mut() {
+            *t = "(set, hidden)".into();
+        }
         toml::to_string(&shown).unwrap_or_default()
     }
 }
@@ -241,14 +259,22 @@ mod tests {
             token: Some("t".into()),
             spec_dir: Some("specs".into()),
             watch: Some("inbox".into()),
+            reviewers: [("ana".to_string(), "t2".to_string())].into(),
             ..Default::default()
         };
         let keys: toml::Table = toml::from_str(&toml::to_string(&every).unwrap()).unwrap();
         for key in keys.keys() {
             assert!(
-                sample.contains(&format!("# {key} =")) || sample.contains(&format!("\n{key} =")),
+                sample.contains(&format!("# {key} ="))
+                    || sample.contains(&format!("\n{key} ="))
+                    || sample.contains(&format!("[[{key}]]"))
+                    || sample.contains(&format!("[{key}]")),
                 "the sample config does not name {key}"
             );
+            // Tables are set in the file only.
+            if matches!(key.as_str(), "routes" | "reviewers") {
+                continue;
+            }
             let env = format!("SHELFREADY_{}", key.to_uppercase());
             assert!(
                 sample.contains(&env),

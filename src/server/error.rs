@@ -38,6 +38,10 @@ impl ApiError {
         }
     }
 
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     pub fn not_found(what: &str, id: &str) -> ApiError {
         ApiError::new(ErrorCode::NotFound, format!("no {what} with id '{id}'"))
     }
@@ -53,6 +57,12 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         tracing::error!("{e}");
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
+impl From<crate::review::ReviewError> for ApiError {
+    fn from(e: crate::review::ReviewError) -> ApiError {
         ApiError::new(e.code(), e.to_string())
     }
 }

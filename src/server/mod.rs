@@ -8,6 +8,7 @@ pub mod config;
 mod error;
 mod metrics;
 mod openapi;
+mod review;
 mod routes;
 mod upload;
 
@@ -82,6 +83,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/batches/{id}/download", get(routes::batch_download))
         .route("/v1/assets/{id}", get(routes::asset))
         .route("/v1/assets/{id}/file", get(routes::asset_file))
+        .route("/v1/assets/{id}/source", get(routes::asset_source))
+        .route("/v1/assets/{id}/review", post(review::decide))
+        .route("/v1/assets/{id}/receipt", post(review::receipt))
+        .route("/v1/review", get(review::queue))
         .route("/v1/specs", get(routes::specs))
         .route("/v1/specs/{id}", get(routes::spec))
         .route(
@@ -218,6 +223,7 @@ fn start_watch(app: &Arc<App>, inbox: std::path::PathBuf) -> Result<(), ServerEr
             allow_private: app.config.allow_private_urls,
             ..Default::default()
         },
+        routing: app.config.routing(),
     };
     let app = app.clone();
     std::thread::Builder::new()

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{app, error, routes, upload};
+use super::{app, error, review, routes, upload};
 use crate::handoff::{BatchManifest, Handoff};
 
 struct Bearer;
@@ -38,6 +38,10 @@ impl Modify for Bearer {
         routes::batch_delete,
         routes::asset,
         routes::asset_file,
+        routes::asset_source,
+        review::queue,
+        review::decide,
+        review::receipt,
         routes::specs,
         routes::spec,
         routes::healthz,
@@ -88,6 +92,9 @@ pub fn document() -> serde_json::Value {
     add::<BatchList>(&mut gen, &mut schemas);
     add::<app::Event>(&mut gen, &mut schemas);
     add::<error::ErrorBody>(&mut gen, &mut schemas);
+    add::<review::Queue>(&mut gen, &mut schemas);
+    add::<review::ReviewRequest>(&mut gen, &mut schemas);
+    add::<review::ReceiptRequest>(&mut gen, &mut schemas);
     for (name, schema) in gen.take_definitions(true) {
         schemas.entry(name).or_insert(schema);
     }

@@ -18,7 +18,7 @@ use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
 use tower::ServiceExt;
 
-use super::app::{asset_id, parse_asset_id, App, AssetEvent, Event};
+use super::app::{asset_id, App, AssetEvent, Event};
 use super::error::ApiError;
 use super::upload::Links;
 use crate::handoff::{BatchManifest, ErrorCode, Handoff, PhotoCounts, State as HandoffState};
@@ -76,7 +76,7 @@ fn specs_of(app: &App, row: &BatchRow) -> Result<Vec<Spec>, ApiError> {
 }
 
 /// Runs store reads off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
@@ -202,22 +202,11 @@ pub async fn batch_list(State(app): State<Arc<App>>) -> Result<Json<Vec<BatchSum
 
 /// The handoff and kept file of an asset id.
 fn find_asset(app: &App, id: &str) -> Result<(Handoff, PathBuf), ApiError> {
-    let missing = || ApiError::not_found("asset", id);
-    let (batch, seq, spec) = parse_asset_id(id).ok_or_else(missing)?;
-    let asset = app
-        .store
-        .assets(batch)?
-        .into_iter()
-        .find(|a| a.seq == seq)
-        .ok_or_else(missing)?;
-    let h = app
-        .store
-        .handoff(batch, &asset.source_key, spec)?
-        .ok_or_else(missing)?;
+    let (batch, _, h) = app.find_asset(id)?;
     let file = h
         .asset
         .as_ref()
-        .map(|a| app.store.batch_dir(batch).join(&a.path))
+        .map(|a| app.store.batch_dir(&batch).join(&a.path))
         .unwrap_or_default();
     Ok((h, file))
 }
@@ -246,7 +235,35 @@ pub async fn asset_file(
             format!("asset '{id}' has no file: it is {}", h.state.as_str()),
         ));
     };
-    let etag = format!("\"{}\"", a.sha256);
+    serve_file(&file, &a.sha256, req).await
+}
+
+#[utoipa::path(get, path = "/v1/assets/{id}/source", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "the source photo the output was made from, as it was given, with ETag and Range support", content_type = "image/*"), (status = 304, description = "unchanged (If-None-Match)"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id, or the source is no longer kept", body = ref("#/components/schemas/ErrorBody"))))]
+/// The source photo an output was made from (for a reviewer to compare).
+pub async fn asset_source(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let app2 = app.clone();
+    let (batch, asset, h) = blocking(move || app2.find_asset(&id)).await?;
+    let path = app.store.batch_dir(&batch).join(&asset.original);
+    if !path.is_file() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("the source of {} is no longer kept", h.id),
+        ));
+    }
+    serve_file(&path, &h.provenance.source_sha256, req).await
+}
+
+/// A file with a strong ETag (its sha256), If-None-Match, content type, length and ranges.
+async fn serve_file(
+    file: &std::path::Path,
+    sha256: &str,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let etag = format!("\"{sha256}\"");
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -255,7 +272,7 @@ pub async fn asset_file(
     let mut r = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let served = tower_http::services::ServeFile::new(&file)
+        let served = tower_http::services::ServeFile::new(file)
             .oneshot(req)
             .await
             .map_err(|e| ApiError::new(ErrorCode::StoreUnreadable, e.to_string()))?;

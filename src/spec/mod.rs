@@ -262,6 +262,29 @@ pub struct Spec {
     /// The marketplace's hard rules (docs/rules.md); `None` for specs with no marketplace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounds: Option<Bounds>,
+    /// Take every source as a cut-out or as a scene instead of telling from its pixels
+    /// (a reviewer's retry sets it for one photo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treat_as: Option<TreatAs>,
+}
+
+/// How to take a source whatever its pixels suggest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TreatAs {
+    /// The product on a background to remove: its transparency, or its plain backdrop.
+    Cutout,
+    /// The whole frame is the picture: placed as it is, never trimmed.
+    Scene,
+}
+
+impl TreatAs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TreatAs::Cutout => "cutout",
+            TreatAs::Scene => "scene",
+        }
+    }
 }
 
 /// A marketplace's hard limits on a file: what it rejects or suppresses, not what it

@@ -343,9 +343,10 @@ impl Store for FolderStore {
             .commits
             .get(&(source.key.clone(), spec.id.clone()))?
             .clone();
+        // A person's decision (approved, rejected) stands while source and spec are unchanged.
         let kept = matches!(
             c.state,
-            State::Ready | State::NeedsReview | State::Approved | State::Exported
+            State::Ready | State::NeedsReview | State::Approved | State::Rejected | State::Exported
         );
         if !kept
             || c.source_sha256 != source_sha256

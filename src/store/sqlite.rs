@@ -464,6 +464,44 @@ impl SqliteStore {
         Ok(rows)
     }
 
+    /// Where a source's kept bytes now are (a watched source moved to the archive).
+    pub fn set_asset_original(
+        &self,
+        batch: &str,
+        key: &str,
+        original: &Path,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE assets SET original = ?3 WHERE batch_id = ?1 AND source_key = ?2",
+                params![batch, key, original.display().to_string()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// Every output of every batch that waits for a person: (batch, asset seq, handoff).
+    pub fn waiting(&self) -> Result<Vec<(String, i64, Handoff)>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT o.batch_id, a.seq, o.handoff FROM outputs o
+                 JOIN assets a ON a.batch_id = o.batch_id AND a.source_key = o.source_key
+                 WHERE o.state = 'needs_review'
+                 ORDER BY o.batch_id, a.seq, o.spec_id",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))
+            .map_err(db_err)?
+            .collect::<Result<Vec<(String, i64, String)>, _>>()
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(b, seq, h)| Some((b, seq, serde_json::from_str(&h).ok()?)))
+            .collect())
+    }
+
     /// The handoff standing for one source and spec of a batch.
     pub fn handoff(
         &self,
@@ -731,7 +769,9 @@ impl Store for BatchStore<'_> {
             )
             .ok()?;
         let (state, path, sha, src, spec_hash, pipeline, handoff) = row;
-        let kept = ["ready", "needs_review", "approved", "exported"].contains(&state.as_str());
+        // A person's decision (approved, rejected) stands while source and spec are unchanged.
+        let kept =
+            ["ready", "needs_review", "approved", "rejected", "exported"].contains(&state.as_str());
         if !kept
             || src != source_sha256
             || spec_hash != spec.content_hash()

@@ -77,6 +77,8 @@ pub struct WatchOptions {
     pub once: bool,
     /// Limits on fetching the images a catalog names by URL.
     pub fetch: FetchLimits,
+    /// Where outputs that wait for a person go.
+    pub routing: crate::handoff::Routing,
 }
 
 impl WatchOptions {
@@ -472,6 +474,8 @@ fn finish_batch(
         force: false,
         clock: &SystemClock,
         cancel: stop,
+        routing: &opts.routing,
+        retry: None,
     };
     let work: Vec<(&AssetRow, &crate::store::Claim)> = assets.iter().zip(&claims).collect();
     let results: Vec<Result<Outcome, WatchError>> = engine.map(&work, |(a, claim)| {
@@ -479,7 +483,10 @@ fn finish_batch(
         if stop.load(Ordering::SeqCst) {
             return Ok(Outcome::Stopped);
         }
-        if !source.exists() {
+        let moved = [opts.archive(), opts.quarantine()]
+            .iter()
+            .any(|d| source.starts_with(absolute(d)));
+        if moved || !source.exists() {
             // Moved out before a stop: its handoffs stand in the store.
             let hs: Vec<Handoff> = opts
                 .specs
@@ -537,6 +544,8 @@ fn finish_batch(
             .map_or(a.source_key.as_str(), |(_, r)| r);
         let dest = home.join(label).join(rel);
         let moved = move_keeping(&source, &dest)?;
+        // A reviewer's retry reads the source from where it now is.
+        store.set_asset_original(id, &a.source_key, &absolute(&moved))?;
         for h in &hs {
             let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
             crate::store::write_manifest(&path, h)?;

@@ -35,6 +35,8 @@ fn a_batch_survives_a_restart_with_every_transition_recorded() {
         force: false,
         clock: &clock,
         cancel: &cancel,
+        routing: &shelfready::handoff::Routing::default(),
+        retry: None,
     };
     let first = {
         let store = SqliteStore::open(dir.path()).unwrap();

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod color;
 mod job_store;
+mod review;
 mod rules;
 mod seams;
 mod seller;

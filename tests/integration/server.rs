@@ -810,3 +810,177 @@ fn serve_with_watch_shows_dropped_folders_as_batches() {
     );
     assert!(inbox.join("archive/order-9/mug.png").is_file());
 }
+
+fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    reply(req.send(serde_json::to_vec(body).unwrap()))
+}
+
+#[test]
+fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("shelfready.toml");
+    std::fs::write(&config, "token = \"t0\"\n\n[reviewers]\nana = \"t-ana\"\n").unwrap();
+    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    let main = [("authorization", "Bearer t0")];
+    let ana = [("authorization", "Bearer t-ana")];
+    crate::util::small_cutout(&dir.path().join("small.png"));
+    let small = std::fs::read(dir.path().join("small.png")).unwrap();
+    let r = upload(
+        &server,
+        &[
+            specs("amazon-main"),
+            file("DEEP09_1.png", "DEEP09_1.png"),
+            file("ADOBE04_1.jpg", "ADOBE04_1.jpg"),
+            file("P3TAG05_1.png", "P3TAG05_1.png"),
+            file("ROCKET02_1.png", "ROCKET02_1.png"),
+            ("files", Some("small.png"), small.clone()),
+        ],
+        &main,
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    follow(&server, &id, &main);
+
+    // The queue: routed by cause, each with its question, owner and deadline.
+    let q = get(&server.url("/v1/review"), &ana).json();
+    assert_eq!(q["count"], 4, "{q}");
+    let item = |q: &Value, source: &str| {
+        q["waiting"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["source"] == source)
+            .unwrap_or_else(|| panic!("{source} not in {q}"))
+            .clone()
+    };
+    assert_eq!(item(&q, "DEEP09_1.png")["route"], "supplier");
+    let deep = item(&q, "small.png");
+    assert_eq!(deep["route"], "supplier");
+    assert_eq!(deep["checks"], serde_json::json!(["upscale"]));
+    assert!(
+        deep["questions"][0].as_str().unwrap().contains("enlarge"),
+        "{deep}"
+    );
+    assert!(deep["due"].as_str().unwrap() > deep["since"].as_str().unwrap());
+    assert_eq!(deep["overdue"], false);
+    assert_eq!(item(&q, "ADOBE04_1.jpg")["route"], "retouch");
+    let only = get(&server.url("/v1/review?route=retouch"), &ana).json();
+    assert_eq!(only["count"], 2);
+    let by_check = get(&server.url("/v1/review?check=sharpness"), &ana).json();
+    assert_eq!(by_check["count"], 1);
+    assert_eq!(by_check["waiting"][0]["source"], "DEEP09_1.png");
+    // The source and the output are both served for a side-by-side look.
+    let src = get(&server.url(deep["source_file"].as_str().unwrap()), &ana);
+    assert_eq!(src.status, 200);
+    assert_eq!(src.body, small);
+
+    // Approve with a reviewer's own token: recorded under their name.
+    let adobe = item(&q, "ADOBE04_1.jpg")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let review_url = |asset: &str| server.url(&format!("/v1/assets/{asset}/review"));
+    let r = post_json(
+        &review_url(&adobe),
+        &ana,
+        &serde_json::json!({"decision": "approve", "note": "fine as an additional image"}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let h = r.json();
+    assert_eq!(h["state"], "approved");
+    let last = h["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["note"].as_str()),
+        (Some("ana"), Some("fine as an additional image"))
+    );
+    let again = post_json(
+        &review_url(&adobe),
+        &ana,
+        &serde_json::json!({"decision": "approve"}),
+    );
+    assert_eq!(
+        (again.status, again.code()),
+        (409, "review-not-waiting".to_string())
+    );
+
+    // Reject: a note is required.
+    let p3 = item(&q, "P3TAG05_1.png")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post_json(
+        &review_url(&p3),
+        &main,
+        &serde_json::json!({"decision": "reject"}),
+    );
+    assert_eq!(r.status, 400);
+    let r = post_json(
+        &review_url(&p3),
+        &main,
+        &serde_json::json!({"decision": "reject", "note": "not a main image", "reviewer": "ben"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["history"].as_array().unwrap().last().unwrap()["actor"],
+        "ben"
+    );
+
+    // Retry with a larger upscale allowance: the too-small product comes back ready.
+    let deep_id = deep["id"].as_str().unwrap();
+    let bad = post_json(
+        &review_url(deep_id),
+        &ana,
+        &serde_json::json!({"decision": "retry", "override": {"max_upscale": 20}}),
+    );
+    assert_eq!(bad.status, 400, "{}", String::from_utf8_lossy(&bad.body));
+    let r = post_json(
+        &review_url(deep_id),
+        &ana,
+        &serde_json::json!({"decision": "retry", "override": {"max_upscale": 4}}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let h = r.json();
+    assert_eq!(h["state"], "ready", "{h}");
+    assert_eq!(h["overrides"]["max_upscale"], 4.0);
+    let f = get(&server.url(&format!("/v1/assets/{deep_id}/file")), &ana);
+    let img = image::load_from_memory(&f.body).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (2000, 2000));
+    assert_eq!(get(&server.url("/v1/review"), &ana).json()["count"], 1);
+
+    // Receipt closes a delivered handoff; a rejected output cannot be received.
+    let rocket = get(&server.url(&format!("/v1/batches/{id}")), &main).json()["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["source"] == "ROCKET02_1.png")
+        .unwrap()["outputs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post_json(
+        &server.url(&format!("/v1/assets/{rocket}/receipt")),
+        &main,
+        &serde_json::json!({"by": "mockup"}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["receipt"]["by"], "mockup");
+    let r = post_json(
+        &server.url(&format!("/v1/assets/{p3}/receipt")),
+        &main,
+        &serde_json::json!({}),
+    );
+    assert_eq!(r.status, 409);
+
+    // The batch manifest follows.
+    let m = get(&server.url(&format!("/v1/batches/{id}/manifest")), &main).json();
+    assert_eq!(m["summary"]["approved"], 1, "{}", m["summary"]);
+    assert_eq!(m["summary"]["rejected"], 1);
+    assert_eq!(m["summary"]["needs_review"], 1);
+    // A reviewer token is a token: without one, nothing.
+    assert_eq!(get(&server.url("/v1/review"), &[]).status, 401);
+}

@@ -1,0 +1,184 @@
+//! `shelfready review <out>`: the review checkpoint in folder mode. Lists what waits for a
+//! person with its question, and records approvals, rejections, retries with a change and
+//! the next stage's receipts in the folder's manifests.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use super::CliError;
+use crate::handoff::{BatchManifest, Clock, Handoff, Override, Routing, State};
+use crate::job::{read_source, refresh_manifest, SourceJob};
+use crate::pipeline::Limits;
+use crate::review::{self, QueueFilter, RetryRun};
+use crate::spec::Spec;
+use crate::store::{FolderStore, Store};
+
+/// What to do with one output.
+pub enum Action {
+    Approve,
+    Reject,
+    Retry(Override),
+    Received,
+}
+
+/// The outputs of a folder that wait for a person, overdue first, then oldest first.
+pub fn queue(
+    out: &Path,
+    filter: &QueueFilter,
+    now: crate::handoff::Timestamp,
+) -> Result<Vec<Handoff>, CliError> {
+    let store = open(out, "shelfready review (listing)")?;
+    let mut waiting: Vec<Handoff> = store
+        .handoffs()
+        .into_iter()
+        .filter(|h| h.state == State::NeedsReview && filter.keeps("", h))
+        .collect();
+    review::sort_queue(&mut waiting, now, |h| h);
+    Ok(waiting)
+}
+
+/// The queue in words: each output with its route, its time, its questions and the
+/// commands that decide it.
+pub fn render_queue(out: &Path, waiting: &[Handoff], now: crate::handoff::Timestamp) -> String {
+    use std::fmt::Write;
+    if waiting.is_empty() {
+        return format!("Nothing in {} waits for a person.\n", out.display());
+    }
+    let overdue = waiting.iter().filter(|h| review::overdue(h, now)).count();
+    let mut s = format!(
+        "{} output(s) in {} wait for a person{}:\n",
+        waiting.len(),
+        out.display(),
+        if overdue > 0 {
+            format!(" ({overdue} overdue)")
+        } else {
+            String::new()
+        }
+    );
+    for h in waiting {
+        let na = &h.next_actor;
+        let _ = write!(s, "\n  {}  -> {}", h.id, na.actor);
+        if let Some(o) = na.owner.as_deref().filter(|o| *o != na.actor) {
+            let _ = write!(s, " (owner {o})");
+        }
+        if let Some(since) = na.since {
+            let _ = write!(s, ", waiting since {since}");
+        }
+        if let Some(due) = na.due {
+            let _ = write!(s, ", due {due}");
+        }
+        if review::overdue(h, now) {
+            s.push_str("  OVERDUE");
+        }
+        s.push('\n');
+        if let Some(a) = &h.asset {
+            let _ = writeln!(s, "    output: {}", out.join(&a.path).display());
+        }
+        let _ = writeln!(s, "    source: {}", h.provenance.source_path);
+        for q in &na.questions {
+            let _ = writeln!(s, "    - {q}");
+        }
+        let _ = writeln!(s, "    to do: {}", na.action);
+    }
+    let first = &waiting[0].id;
+    let _ = write!(
+        s,
+        "\nDecide with: shelfready review {o} --approve {first}\n         or: shelfready review {o} --reject {first} --note \"why\"\n         or: shelfready review {o} --retry {first} --fill 0.8 (or --align bottom, --max-upscale 3, --treat-as cutout|scene)\n",
+        o = out.display()
+    );
+    s
+}
+
+/// Records one decision or receipt on the output `id` of the folder `out`; returns its
+/// handoff as it now stands. The batch manifest follows.
+pub struct Decide<'a> {
+    pub out: &'a Path,
+    pub id: &'a str,
+    pub action: Action,
+    pub actor: &'a str,
+    pub note: Option<String>,
+    /// The spec file, for outputs made with a spec that is not built in.
+    pub spec: Option<&'a Path>,
+    pub limits: Limits,
+    pub clock: &'a dyn Clock,
+}
+
+pub fn decide(d: Decide) -> Result<Handoff, CliError> {
+    let store = open(d.out, &format!("shelfready review by {}", d.actor))?;
+    let all = store.handoffs();
+    let Some(h) = all.iter().find(|h| h.id == d.id).cloned() else {
+        let mut ids: Vec<&str> = all.iter().map(|h| h.id.as_str()).collect();
+        ids.sort_by(|a, b| {
+            strsim::jaro_winkler(b, d.id)
+                .partial_cmp(&strsim::jaro_winkler(a, d.id))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        return Err(CliError::Usage(format!(
+            "{}: no output {} (ids are <name>.<spec>; closest: {})",
+            d.out.display(),
+            d.id,
+            ids.iter().take(3).copied().collect::<Vec<_>>().join(", ")
+        )));
+    };
+    let spec = match d.spec {
+        Some(p) => Spec::resolve(&p.display().to_string())?,
+        None => Spec::resolve(&h.goal.spec_id)?,
+    };
+    if spec.id != h.goal.spec_id || spec.content_hash() != h.goal.spec_hash {
+        if matches!(d.action, Action::Retry(_)) {
+            return Err(CliError::Usage(format!(
+                "{} was made with a spec {} whose content is not the one found now; give its file with --spec",
+                h.id, h.goal.spec_id
+            )));
+        }
+        tracing::warn!(
+            "{}: the spec {} changed since it was made",
+            h.id,
+            h.goal.spec_id
+        );
+    }
+    let routing = Routing::default();
+    let h = match d.action {
+        Action::Approve => review::decide(&store, &spec, h, true, d.actor, d.note, d.clock)?,
+        Action::Reject => review::decide(&store, &spec, h, false, d.actor, d.note, d.clock)?,
+        Action::Received => review::receive(&store, &spec, h, d.actor, d.note, d.clock)?,
+        Action::Retry(o) => {
+            let source = Path::new(&h.provenance.source_path).to_path_buf();
+            let job = SourceJob {
+                source: review::source_of(&h),
+                origin: h.provenance.source_path.clone(),
+                context: h.context.clone(),
+                bytes: read_source(&source, &d.limits),
+            };
+            let cancel = AtomicBool::new(false);
+            let run = RetryRun {
+                job,
+                limits: d.limits,
+                routing: &routing,
+                clock: d.clock,
+                cancel: &cancel,
+            };
+            review::retry(&store, &spec, h, o, d.actor, d.note, run)?
+        }
+    };
+    // The batch manifest tells the folder as it now stands.
+    let path = d.out.join("manifest.json");
+    if let Some(mut m) = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<BatchManifest>(&b).ok())
+    {
+        refresh_manifest(&mut m, h.clone());
+        store.put_batch(&m)?;
+    }
+    Ok(h)
+}
+
+fn open(out: &Path, holder: &str) -> Result<FolderStore, CliError> {
+    if !out.join("manifest.json").is_file() && !out.join("manifests").is_dir() {
+        return Err(CliError::Usage(format!(
+            "{}: not an output folder of `shelfready process` (no manifest.json)",
+            out.display()
+        )));
+    }
+    Ok(FolderStore::open(out, holder)?)
+}
