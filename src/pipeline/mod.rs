@@ -14,6 +14,7 @@ pub mod key;
 pub mod measure;
 pub mod render;
 pub mod source;
+pub mod thumbnail;
 pub mod verify;
 
 #[cfg(any(test, feature = "fuzzing"))]
@@ -26,6 +27,7 @@ pub use encode::{encode, EncodeError};
 pub use key::key_sweep;
 pub use render::{render, Placement, Rendered};
 pub use source::{process_source, Output, SourceResult};
+pub use thumbnail::{thumbnail, ThumbnailError};
 pub use verify::{verify, Check, CheckName, Severity};
 
 /// One operation applied to an image, recorded in the manifest's provenance.

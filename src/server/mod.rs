@@ -8,6 +8,7 @@ pub mod config;
 mod error;
 mod metrics;
 mod openapi;
+mod pages;
 mod review;
 mod routes;
 mod upload;
@@ -84,6 +85,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/assets/{id}", get(routes::asset))
         .route("/v1/assets/{id}/file", get(routes::asset_file))
         .route("/v1/assets/{id}/source", get(routes::asset_source))
+        .route("/v1/assets/{id}/thumb", get(routes::asset_thumb))
         .route("/v1/assets/{id}/review", post(review::decide))
         .route("/v1/assets/{id}/receipt", post(review::receipt))
         .route("/v1/review", get(review::queue))
@@ -101,6 +103,8 @@ pub fn router(app: Arc<App>) -> Router {
         ));
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/review", get(pages::review))
+        .route("/web/{file}", get(pages::file))
         .route("/readyz", get(routes::readyz))
         .method_not_allowed_fallback(method_not_allowed)
         .merge(guarded)

@@ -39,6 +39,7 @@ impl Modify for Bearer {
         routes::asset,
         routes::asset_file,
         routes::asset_source,
+        routes::asset_thumb,
         review::queue,
         review::decide,
         review::receipt,

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -255,6 +255,81 @@ pub async fn asset_source(
         ));
     }
     serve_file(&path, &h.provenance.source_sha256, req).await
+}
+
+/// Which image a preview shows, and how large.
+#[derive(Debug, serde::Deserialize)]
+pub struct ThumbQuery {
+    /// `output` (the default) or `source`.
+    #[serde(default)]
+    pub of: Option<String>,
+    /// The longest side in pixels, 64-1024 (default 480).
+    #[serde(default)]
+    pub size: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/v1/assets/{id}/thumb", params(("id" = String, Path, description = "the id"), ("of" = Option<String>, Query, description = "`output` (default) or `source`"), ("size" = Option<u32>, Query, description = "longest side, 64-1024 (default 480)")), responses((status = 200, description = "a JPEG preview, transparency on a checkerboard; ETag from the image's sha256 and size", content_type = "image/jpeg"), (status = 304, description = "unchanged (If-None-Match)"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id, or no such image", body = ref("#/components/schemas/ErrorBody"))))]
+/// A preview of an output or its source, made by the core once and kept by content.
+pub async fn asset_thumb(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    Query(q): Query<ThumbQuery>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let size = q.size.unwrap_or(480).clamp(64, 1024);
+    let of_source = match q.of.as_deref() {
+        None | Some("output") => false,
+        Some("source") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::UsageError,
+                format!("of={other}: use `output` or `source`"),
+            ))
+        }
+    };
+    let app2 = app.clone();
+    let (path, tag) = blocking(move || {
+        let (batch, asset, h) = app2.find_asset(&id)?;
+        let dir = app2.store.batch_dir(&batch);
+        let (image, sha) = if of_source {
+            (
+                dir.join(&asset.original),
+                h.provenance.source_sha256.clone(),
+            )
+        } else {
+            let a = h.asset.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("asset '{id}' has no file: it is {}", h.state.as_str()),
+                )
+            })?;
+            (dir.join(&a.path), a.sha256.clone())
+        };
+        // Kept by content: the same image at the same size is made once.
+        let tag = format!("{sha}-{size}");
+        let kept = app2.store.root().join("thumbs").join(format!("{tag}.jpg"));
+        if !kept.is_file() {
+            let bytes = std::fs::read(&image).map_err(|e| {
+                ApiError::new(ErrorCode::NotFound, format!("{}: {e}", image.display()))
+            })?;
+            let jpeg = crate::pipeline::thumbnail(&bytes, size, &app2.limits)
+                .map_err(|e| ApiError::new(ErrorCode::DecodeCorrupt, e.to_string()))?;
+            crate::store::write_atomic(&kept, &jpeg).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::OutputWriteFailed,
+                    format!("{}: {e}", kept.display()),
+                )
+            })?;
+        }
+        Ok((kept, tag))
+    })
+    .await?;
+    let mut r = serve_file(&path, &tag, req).await?;
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(r)
 }
 
 /// A file with a strong ETag (its sha256), If-None-Match, content type, length and ranges.

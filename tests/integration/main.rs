@@ -2,6 +2,7 @@
 //! One test binary (faster to link); modules by area.
 
 mod bad_input;
+mod browser;
 mod cli;
 mod color;
 mod job_store;

@@ -819,17 +819,26 @@ fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
     reply(req.send(serde_json::to_vec(body).unwrap()))
 }
 
-#[test]
-fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
+/// A server with the token `t0` and a reviewer `ana` (token `t-ana`), and the bytes of a
+/// clean cut-out too small for amazon-main.
+fn review_server() -> (tempfile::TempDir, Server, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let config = dir.path().join("shelfready.toml");
     std::fs::write(&config, "token = \"t0\"\n\n[reviewers]\nana = \"t-ana\"\n").unwrap();
-    let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
-    let main = [("authorization", "Bearer t0")];
-    let ana = [("authorization", "Bearer t-ana")];
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     crate::util::small_cutout(&dir.path().join("small.png"));
     let small = std::fs::read(dir.path().join("small.png")).unwrap();
+    (dir, server, small)
+}
+
+#[test]
+fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
+    let (_dir, server, small) = review_server();
+    let main = [("authorization", "Bearer t0")];
+    let ana = [("authorization", "Bearer t-ana")];
     let r = upload(
         &server,
         &[
@@ -983,4 +992,97 @@ fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
     assert_eq!(m["summary"]["needs_review"], 1);
     // A reviewer token is a token: without one, nothing.
     assert_eq!(get(&server.url("/v1/review"), &[]).status, 401);
+}
+
+#[test]
+fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
+    let (_dir, server, small) = review_server();
+    let main = [("authorization", "Bearer t0")];
+    let r = upload(
+        &server,
+        &[
+            specs("amazon-main"),
+            file("ADOBE04_1.jpg", "ADOBE04_1.jpg"),
+            file("P3TAG05_1.png", "P3TAG05_1.png"),
+            ("files", Some("small.png"), small),
+        ],
+        &main,
+    );
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    follow(&server, &id, &main);
+    // The page holds no data: it is served without a token, and calls the API with one.
+    let page = get(&server.url("/review"), &[]);
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-type").starts_with("text/html"));
+
+    let b = crate::browser::Browser::start();
+    b.goto(&server.url("/review#token=t-ana"));
+    b.wait_until(
+        "three cards with their images",
+        "const imgs = [...document.querySelectorAll('.card img')];
+         return document.querySelectorAll('.card').length === 3
+           && imgs.every(i => i.complete && i.naturalWidth > 0);",
+    );
+    // Screenshots for a person to look at, when asked for.
+    let shots = std::env::var_os("SHELFREADY_SCREENSHOTS").map(std::path::PathBuf::from);
+    let shot = |name: &str| {
+        if let Some(d) = &shots {
+            std::fs::create_dir_all(d).unwrap();
+            std::fs::write(d.join(name), b.screenshot()).unwrap();
+        }
+    };
+    shot("review-1.png");
+    let ids: Vec<String> = serde_json::from_value(
+        b.script("return [...document.querySelectorAll('.card')].map(c => c.dataset.id)"),
+    )
+    .unwrap();
+    let state = |asset: &str| get(&server.url(&format!("/v1/assets/{asset}")), &main).json();
+
+    // `a` approves the first; focus moves on by itself.
+    b.press("a");
+    b.wait_until(
+        "the approval",
+        "return document.querySelector('.card[data-decided]') !== null",
+    );
+    // `r`, a reason, Enter rejects the next.
+    b.press("r");
+    b.wait_until(
+        "the reason field",
+        "return document.activeElement && document.activeElement.name === 'note'",
+    );
+    b.press("not a main image\u{E007}");
+    b.wait_until(
+        "the rejection",
+        "return document.querySelectorAll('.card[data-decided]').length === 2",
+    );
+    shot("review-2.png");
+
+    let first = state(&ids[0]);
+    assert_eq!(first["state"], "approved", "{first}");
+    let last = first["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "ana");
+    let second = state(&ids[1]);
+    assert_eq!(second["state"], "rejected", "{second}");
+    let last = second["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (last["actor"].as_str(), last["note"].as_str()),
+        (Some("ana"), Some("not a main image"))
+    );
+    // The third still waits and has the focus; the page says so.
+    assert_eq!(state(&ids[2])["state"], "needs_review");
+    assert_eq!(
+        b.script("return document.activeElement.dataset.id"),
+        Value::String(ids[2].clone())
+    );
+    assert_eq!(
+        b.script("return document.getElementById('summary').textContent"),
+        Value::String("1 of 3 waiting".into())
+    );
+    assert_eq!(get(&server.url("/v1/review"), &main).json()["count"], 1);
 }

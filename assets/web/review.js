@@ -1,0 +1,230 @@
+// The review page: the queue of outputs waiting for a person, each with its source and
+// output side by side and its questions; decisions by button or by key. It talks to the
+// JSON API only. A token, when the server wants one, comes from the address
+// (`/review#token=...`) once and is kept for the tab.
+"use strict";
+
+const params = new URLSearchParams(location.hash.slice(1));
+if (params.get("token")) {
+  sessionStorage.setItem("shelfready-token", params.get("token"));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+const token = sessionStorage.getItem("shelfready-token");
+
+function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (token) headers.Authorization = "Bearer " + token;
+  return fetch(path, Object.assign({}, options, { headers }));
+}
+
+async function json(path, options) {
+  const r = await api(path, options);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const e = new Error((body.error && body.error.message) || r.statusText);
+    e.status = r.status;
+    throw e;
+  }
+  return body;
+}
+
+// Images need the token too: fetched, then shown from a blob.
+async function loadImage(img, path) {
+  try {
+    const r = await api(path);
+    if (!r.ok) throw new Error(r.statusText);
+    img.src = URL.createObjectURL(await r.blob());
+  } catch (e) {
+    img.alt = "could not be loaded: " + e.message;
+  }
+}
+
+const queue = document.getElementById("queue");
+const summary = document.getElementById("summary");
+const route = document.getElementById("route");
+let cards = [];
+let current = -1;
+
+function when(t) {
+  return t ? new Date(t).toLocaleString() : "";
+}
+
+function render(item) {
+  const li = document.getElementById("card").content.firstElementChild.cloneNode(true);
+  li.dataset.id = item.id;
+  li.setAttribute("aria-label", item.name + ", " + item.spec_id);
+  li.querySelector(".title").textContent = item.source + " → " + item.spec_id;
+  const r = li.querySelector(".route");
+  const badge = document.createElement("span");
+  badge.className = "badge" + (item.overdue ? " overdue" : "");
+  badge.textContent = item.overdue ? "overdue" : item.route;
+  const owner = item.owner && item.owner !== item.route ? "owner " + item.owner + " · " : "";
+  r.append(badge, " " + (item.overdue ? item.route + " · " : "") + owner +
+    "waiting since " + when(item.since) + " · due " + when(item.due));
+  const qs = li.querySelector(".questions");
+  for (const q of item.questions) {
+    const el = document.createElement("li");
+    el.textContent = q;
+    qs.append(el);
+  }
+  li.querySelector(".todo").textContent = "To do: " + item.action;
+  const src = li.querySelector("img.source");
+  const out = li.querySelector("img.output");
+  src.alt = "Source photo " + item.source;
+  out.alt = "Output for " + item.spec_id;
+  loadImage(src, "/v1/assets/" + encodeURIComponent(item.id) + "/thumb?of=source");
+  if (item.file) loadImage(out, "/v1/assets/" + encodeURIComponent(item.id) + "/thumb");
+  li.querySelector(".approve").addEventListener("click", () => decide(li, { decision: "approve" }));
+  li.querySelector(".reject").addEventListener("click", () => openForm(li, ".reject-form"));
+  li.querySelector(".retry").addEventListener("click", () => openForm(li, ".retry-form"));
+  li.querySelector(".zoom-button").addEventListener("click", () => zoom(li));
+  li.querySelector(".reject-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const note = e.target.elements.note.value.trim();
+    if (note) decide(li, { decision: "reject", note });
+  });
+  li.querySelector(".retry-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const f = e.target.elements;
+    const change = {};
+    if (f.fill_ratio.value) change.fill_ratio = Number(f.fill_ratio.value);
+    if (f.max_upscale.value) change.max_upscale = Number(f.max_upscale.value);
+    if (f.align.value) change.align = f.align.value;
+    if (f.treat_as.value) change.treat_as = f.treat_as.value;
+    decide(li, { decision: "retry", override: change });
+  });
+  li.addEventListener("focusin", () => select(cards.indexOf(li), false));
+  return li;
+}
+
+function select(i, focus = true) {
+  if (i < 0 || i >= cards.length) return;
+  cards.forEach((c) => c.classList.remove("current"));
+  current = i;
+  const c = cards[i];
+  c.classList.add("current");
+  if (focus) {
+    c.focus({ preventScroll: true });
+    c.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function openForm(li, which) {
+  const form = li.querySelector(which);
+  li.querySelectorAll("form").forEach((f) => { if (f !== form) f.hidden = true; });
+  form.hidden = false;
+  const first = form.querySelector("input, select");
+  if (first) first.focus();
+}
+
+async function decide(li, body) {
+  const outcome = li.querySelector(".outcome");
+  outcome.textContent = body.decision === "retry" ? "Making it again…" : "Sending…";
+  try {
+    const h = await json("/v1/assets/" + encodeURIComponent(li.dataset.id) + "/review", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const state = h.state;
+    outcome.innerHTML = "";
+    const badge = document.createElement("span");
+    badge.className = "badge " + state;
+    badge.textContent = state.replace("_", " ");
+    outcome.append(badge, " " + (state === "needs_review" ? "still waits: " + (h.next_actor.questions || []).join(" ") : "by " + h.history[h.history.length - 1].actor));
+    li.querySelectorAll("form").forEach((f) => (f.hidden = true));
+    if (state !== "needs_review") {
+      li.classList.add("decided");
+      li.querySelectorAll(".actions button:not(.zoom-button)").forEach((b) => (b.disabled = true));
+      li.dataset.decided = state;
+    }
+    if (h.asset) loadImage(li.querySelector("img.output"), "/v1/assets/" + encodeURIComponent(li.dataset.id) + "/thumb");
+    count();
+    next();
+  } catch (e) {
+    outcome.textContent = "Not recorded: " + e.message;
+  }
+}
+
+function next() {
+  for (let i = current + 1; i < cards.length; i++) {
+    if (!cards[i].dataset.decided) return select(i);
+  }
+  select(Math.min(current + 1, cards.length - 1));
+}
+
+function count() {
+  const left = cards.filter((c) => !c.dataset.decided).length;
+  summary.textContent = left + " of " + cards.length + " waiting" +
+    (left === 0 && cards.length ? ": the queue is clear" : "");
+}
+
+const zoomBox = document.getElementById("zoom");
+const zoomImg = document.getElementById("zoom-img");
+async function zoom(li) {
+  if (!zoomBox.hidden) return unzoom();
+  zoomImg.alt = "Output for " + li.getAttribute("aria-label") + " at 100%";
+  zoomBox.hidden = false;
+  document.getElementById("zoom-close").focus();
+  await loadImage(zoomImg, "/v1/assets/" + encodeURIComponent(li.dataset.id) + "/file");
+}
+function unzoom() {
+  zoomBox.hidden = true;
+  if (cards[current]) cards[current].focus();
+}
+document.getElementById("zoom-close").addEventListener("click", unzoom);
+
+const help = document.getElementById("help");
+const helpButton = document.getElementById("help-button");
+function toggleHelp() {
+  help.hidden = !help.hidden;
+  helpButton.setAttribute("aria-expanded", String(!help.hidden));
+}
+helpButton.addEventListener("click", toggleHelp);
+
+document.addEventListener("keydown", (e) => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const typing = e.target.closest("input, textarea, select");
+  if (e.key === "Escape") {
+    if (!zoomBox.hidden) return unzoom();
+    const li = cards[current];
+    if (li) {
+      li.querySelectorAll("form").forEach((f) => (f.hidden = true));
+      li.focus();
+    }
+    return;
+  }
+  if (typing) return;
+  const li = cards[current];
+  switch (e.key) {
+    case "j": case "ArrowRight": case "ArrowDown": e.preventDefault(); select(current + 1); break;
+    case "k": case "ArrowLeft": case "ArrowUp": e.preventDefault(); select(current - 1); break;
+    case "a": if (li && !li.dataset.decided) { e.preventDefault(); decide(li, { decision: "approve" }); } break;
+    case "r": if (li && !li.dataset.decided) { e.preventDefault(); openForm(li, ".reject-form"); } break;
+    case "t": if (li && !li.dataset.decided) { e.preventDefault(); openForm(li, ".retry-form"); } break;
+    case "z": if (li) { e.preventDefault(); zoom(li); } break;
+    case "?": e.preventDefault(); toggleHelp(); break;
+  }
+});
+
+async function load() {
+  const q = new URLSearchParams(location.search);
+  if (route.value) q.set("route", route.value); else q.delete("route");
+  try {
+    const data = await json("/v1/review?" + q.toString());
+    queue.replaceChildren();
+    cards = data.waiting.map(render);
+    queue.append(...cards);
+    document.getElementById("empty").hidden = cards.length > 0;
+    count();
+    if (data.overdue) summary.textContent += " (" + data.overdue + " overdue)";
+    current = -1;
+    select(0);
+  } catch (e) {
+    summary.textContent = e.status === 401
+      ? "This server needs a token: open /review#token=<your token>"
+      : "The queue could not be loaded: " + e.message;
+  }
+}
+route.addEventListener("change", load);
+load();

@@ -1,0 +1,102 @@
+//! Previews for people: a source or an output decoded as the core decodes sources
+//! (orientation applied, colours moved to sRGB), fitted inside a square, transparency shown
+//! on a light checkerboard (a reviewer must see what is transparent), as a small JPEG.
+
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use thiserror::Error;
+
+use super::decode::{decode, DecodeError, Limits};
+
+#[derive(Debug, Error)]
+pub enum ThumbnailError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("the preview could not be made: {0}")]
+    Make(String),
+}
+
+/// The checkerboard's cell size and its two greys.
+const CELL: u32 = 8;
+const LIGHT: f32 = 255.0;
+const DARK: f32 = 226.0;
+
+/// A JPEG preview of `bytes` whose longest side is at most `max_side` (never enlarged).
+pub fn thumbnail(bytes: &[u8], max_side: u32, limits: &Limits) -> Result<Vec<u8>, ThumbnailError> {
+    let frame = decode(bytes, limits)?;
+    let (w, h) = (frame.width, frame.height);
+    let scale = (f64::from(max_side.max(1)) / f64::from(w.max(h))).min(1.0);
+    let tw = ((f64::from(w) * scale).round() as u32).max(1);
+    let th = ((f64::from(h) * scale).round() as u32).max(1);
+    let make = |e: &dyn std::fmt::Display| ThumbnailError::Make(e.to_string());
+    let pixels = if (tw, th) == (w, h) {
+        frame.pixels
+    } else {
+        let src = ImageRef::new(w, h, &frame.pixels, PixelType::U8x4).map_err(|e| make(&e))?;
+        let mut dst = Image::new(tw, th, PixelType::U8x4);
+        // Premultiplied, like the outputs: no dark fringe around a cut-out in its preview.
+        let options = ResizeOptions::new()
+            .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
+            .use_alpha(true);
+        Resizer::new()
+            .resize(&src, &mut dst, &options)
+            .map_err(|e| make(&e))?;
+        dst.into_vec()
+    };
+    let mut rgb = Vec::with_capacity((tw * th * 3) as usize);
+    for (i, p) in pixels.chunks_exact(4).enumerate() {
+        let (x, y) = (i as u32 % tw, i as u32 / tw);
+        let bg = if (x / CELL + y / CELL).is_multiple_of(2) {
+            LIGHT
+        } else {
+            DARK
+        };
+        let a = f32::from(p[3]) / 255.0;
+        for &c in &p[..3] {
+            rgb.push((f32::from(c) * a + bg * (1.0 - a)).round() as u8);
+        }
+    }
+    let mut out = Vec::new();
+    let tw16 = u16::try_from(tw).map_err(|e| make(&e))?;
+    let th16 = u16::try_from(th).map_err(|e| make(&e))?;
+    jpeg_encoder::Encoder::new(&mut out, 82)
+        .encode(&rgb, tw16, th16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| make(&e))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_fit_the_box_and_show_transparency_on_a_checkerboard() {
+        // A 300x100 cut-out: opaque red on the left half, transparent on the right.
+        let mut img = image::RgbaImage::new(300, 100);
+        for (x, _, p) in img.enumerate_pixels_mut() {
+            *p = if x < 150 {
+                image::Rgba([200, 0, 0, 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            };
+        }
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let jpeg = thumbnail(&png, 120, &Limits::default()).unwrap();
+        let t = image::load_from_memory(&jpeg).unwrap().to_rgb8();
+        assert_eq!(t.dimensions(), (120, 40));
+        let red = t.get_pixel(20, 20).0;
+        assert!(red[0] > 180 && red[1] < 40, "{red:?}");
+        // Transparent pixels are light grey or white, never black.
+        let light = t.get_pixel(100, 4).0;
+        let dark = t.get_pixel(108, 4).0;
+        assert!(
+            light[0] > 240 && dark[0] > 210 && dark[0] < 240,
+            "{light:?} {dark:?}"
+        );
+        // Never enlarged.
+        let same = thumbnail(&png, 1000, &Limits::default()).unwrap();
+        assert_eq!(image::load_from_memory(&same).unwrap().width(), 300);
+    }
+}
