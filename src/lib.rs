@@ -10,6 +10,7 @@ pub mod engine;
 pub mod handoff;
 pub mod job;
 pub mod naming;
+pub mod net;
 pub mod pipeline;
 pub mod review;
 pub mod server;

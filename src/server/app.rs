@@ -235,6 +235,12 @@ impl App {
                 };
                 let hs = run_source(&store, job, &opts);
                 for h in &hs {
+                    super::webhook::notify(
+                        self,
+                        batch,
+                        &asset_id(batch, asset.seq, &h.goal.spec_id),
+                        h,
+                    );
                     let _ = self.events.send(Event {
                         batch: batch.to_string(),
                         kind: "asset".into(),

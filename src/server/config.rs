@@ -50,6 +50,12 @@ pub struct ServeConfig {
     pub watch_settle_ms: u64,
     /// Whether catalog rows may name images on private, loopback or link-local addresses.
     pub allow_private_urls: bool,
+    /// The key webhooks are signed with (HMAC-SHA256 of the body); a batch may name a
+    /// webhook only when it is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+    /// Seconds before a failed webhook delivery is tried again (doubling each time).
+    pub webhook_retry_secs: u64,
     /// Reviewers by name, each with a token of their own: a decision made with one is
     /// recorded under that name (decisions made with `token` are recorded as `api`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -77,6 +83,8 @@ impl Default for ServeConfig {
             watch_specs: vec!["amazon-main".into()],
             watch_settle_ms: 2000,
             allow_private_urls: false,
+            webhook_secret: None,
+            webhook_retry_secs: 5,
             reviewers: Default::default(),
             routes: crate::handoff::Routing::default().routes,
         }
@@ -134,6 +142,12 @@ pub struct ServeArgs {
     /// Let catalog rows name images on private, loopback or link-local addresses [default: false].
     #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS", num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_urls: Option<bool>,
+    /// The key webhooks are signed with (HMAC-SHA256).
+    #[arg(long, env = "SHELFREADY_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Seconds before a failed webhook delivery is tried again, doubling [default: 5].
+    #[arg(long, env = "SHELFREADY_WEBHOOK_RETRY_SECS")]
+    pub webhook_retry_secs: Option<u64>,
     /// Print the configuration in force (token hidden) and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -173,8 +187,12 @@ impl ServeConfig {
             watch_out,
             watch_specs,
             watch_settle_ms,
-            allow_private_urls
+            allow_private_urls,
+            webhook_retry_secs
         );
+        if args.webhook_secret.is_some() {
+            c.webhook_secret = args.webhook_secret.clone();
+        }
         if args.token.is_some() {
             c.token = args.token.clone();
         }
@@ -239,6 +257,9 @@ impl ServeConfig {
         if shown.token.is_some() {
             shown.token = Some("(set, hidden)".into());
         }
+        if shown.webhook_secret.is_some() {
+            shown.webhook_secret = Some("(set, hidden)".into());
+        }
         for t in shown.reviewers.values_mut() {
             *t = "(set, hidden)".into();
         }
@@ -260,6 +281,7 @@ mod tests {
             spec_dir: Some("specs".into()),
             watch: Some("inbox".into()),
             reviewers: [("ana".to_string(), "t2".to_string())].into(),
+            webhook_secret: Some("s".into()),
             ..Default::default()
         };
         let keys: toml::Table = toml::from_str(&toml::to_string(&every).unwrap()).unwrap();

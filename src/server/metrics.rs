@@ -20,6 +20,7 @@ pub struct Metrics {
     bytes_out: Counter,
     outputs: Family<Vec<(String, String)>, Gauge<i64, std::sync::atomic::AtomicI64>>,
     queue: Gauge<i64, std::sync::atomic::AtomicI64>,
+    overdue: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -30,6 +31,7 @@ impl Default for Metrics {
         let (bytes_in, bytes_out) = (Counter::<u64, AtomicU64>::default(), Counter::default());
         let outputs = Family::default();
         let queue = Gauge::default();
+        let overdue = Gauge::default();
         let mut registry = Registry::with_prefix("shelfready");
         registry.register("batches", "Batches accepted", batches.clone());
         registry.register(
@@ -49,6 +51,11 @@ impl Default for Metrics {
             "Source photos waiting or in flight",
             queue.clone(),
         );
+        registry.register(
+            "outputs_overdue",
+            "Outputs waiting for a person past their due time",
+            overdue.clone(),
+        );
         Metrics {
             registry,
             batches,
@@ -57,6 +64,7 @@ impl Default for Metrics {
             bytes_out,
             outputs,
             queue,
+            overdue,
         }
     }
 }
@@ -82,7 +90,8 @@ impl Metrics {
     }
 
     /// The text exposition, with the gauges read now.
-    pub fn render(&self, by_state: &[(String, u64)], queue_depth: usize) -> String {
+    pub fn render(&self, by_state: &[(String, u64)], queue_depth: usize, overdue: usize) -> String {
+        self.overdue.set(i64::try_from(overdue).unwrap_or(i64::MAX));
         self.outputs.clear();
         for (state, n) in by_state {
             self.outputs

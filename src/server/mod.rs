@@ -12,6 +12,7 @@ mod pages;
 mod review;
 mod routes;
 mod upload;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -82,6 +83,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/batches/{id}/events", get(routes::batch_events))
         .route("/v1/batches/{id}/manifest", get(routes::batch_manifest))
         .route("/v1/batches/{id}/download", get(routes::batch_download))
+        .route("/v1/batches/{id}/deliveries", get(routes::batch_deliveries))
         .route("/v1/assets/{id}", get(routes::asset))
         .route("/v1/assets/{id}/file", get(routes::asset_file))
         .route("/v1/assets/{id}/source", get(routes::asset_source))
@@ -178,6 +180,7 @@ pub fn serve(
         if let Some(inbox) = app.config.watch.clone() {
             start_watch(&app, inbox)?;
         }
+        webhook::start(app.clone());
         on_listening(local);
         let stop = Arc::new(tokio::sync::Notify::new());
         let server = axum::serve(listener, router(app.clone()))

@@ -39,6 +39,7 @@ impl Modify for Bearer {
         routes::asset,
         routes::asset_file,
         routes::asset_source,
+        routes::batch_deliveries,
         routes::asset_thumb,
         review::queue,
         review::decide,
@@ -58,6 +59,11 @@ struct ApiDoc;
 #[derive(JsonSchema)]
 #[allow(dead_code)]
 struct SpecList(Vec<routes::SpecInfo>);
+
+/// The list `GET /v1/batches/{id}/deliveries` answers.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct DeliveryList(Vec<crate::store::Delivery>);
 
 /// The list `GET /v1/batches` answers.
 #[derive(JsonSchema)]
@@ -91,6 +97,7 @@ pub fn document() -> serde_json::Value {
     add::<routes::SpecInfo>(&mut gen, &mut schemas);
     add::<SpecList>(&mut gen, &mut schemas);
     add::<BatchList>(&mut gen, &mut schemas);
+    add::<DeliveryList>(&mut gen, &mut schemas);
     add::<app::Event>(&mut gen, &mut schemas);
     add::<error::ErrorBody>(&mut gen, &mut schemas);
     add::<review::Queue>(&mut gen, &mut schemas);

@@ -261,6 +261,7 @@ async fn after_change(app: &Arc<App>, batch: &str, id: &str, h: &Handoff) {
             e.message()
         );
     }
+    super::webhook::notify(app, batch, id, h);
     let _ = app.events.send(Event {
         batch: batch.to_string(),
         kind: "asset".into(),

@@ -211,6 +211,19 @@ fn find_asset(app: &App, id: &str) -> Result<(Handoff, PathBuf), ApiError> {
     Ok((h, file))
 }
 
+#[utoipa::path(get, path = "/v1/batches/{id}/deliveries", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "the batch's webhook deliveries, oldest first: event, attempts, last status or error, when delivered", body = ref("#/components/schemas/DeliveryList")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+/// How a batch's webhook deliveries went.
+pub async fn batch_deliveries(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::store::Delivery>>, ApiError> {
+    blocking(move || {
+        batch_row(&app, &id)?;
+        Ok(Json(app.store.deliveries(&id)?))
+    })
+    .await
+}
+
 #[utoipa::path(get, path = "/v1/assets/{id}", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "one handoff", body = ref("#/components/schemas/Handoff")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn asset(
     State(app): State<Arc<App>>,
@@ -698,9 +711,16 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, ApiErro
 pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let text = blocking(move || {
         let by_state = app.store.outputs_by_state()?;
+        let now = crate::handoff::Clock::now(&crate::handoff::SystemClock);
+        let overdue = app
+            .store
+            .waiting()?
+            .iter()
+            .filter(|(_, _, h)| crate::review::overdue(h, now))
+            .count();
         Ok(app
             .metrics
-            .render(&by_state, app.pending.load(Ordering::SeqCst)))
+            .render(&by_state, app.pending.load(Ordering::SeqCst), overdue))
     })
     .await?;
     Ok((

@@ -108,12 +108,13 @@ fn multipart_error(e: MultipartError, max: u64) -> ApiError {
 struct Received {
     specs: Option<Vec<String>>,
     catalog: Option<Catalog>,
+    webhook: Option<String>,
     files: Vec<(String, String, AssetRow)>,
     keys: HashSet<String>,
     body_bytes: u64,
 }
 
-#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids) and optionally `catalog` (CSV, XLSX or JSON: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
+#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids), optionally `webhook` (a URL the batch's events are POSTed to, signed) and `catalog` (CSV, XLSX or JSON: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn create_batch(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -247,6 +248,23 @@ async fn receive(
                 // Named before any more bytes are taken.
                 app.specs_of(&ids)?;
                 got.specs = Some(ids);
+            }
+            ("webhook", None) => {
+                let text = small_field(&mut field, got, max_body).await?;
+                let url = String::from_utf8_lossy(&text).trim().to_string();
+                if !crate::watch::is_url(&url) {
+                    return Err(ApiError::new(
+                        ErrorCode::UsageError,
+                        format!("webhook '{url}' is not an http or https URL"),
+                    ));
+                }
+                if app.config.webhook_secret.is_none() {
+                    return Err(ApiError::new(
+                        ErrorCode::UsageError,
+                        "this server has no webhook_secret, and webhooks are always signed: set one to use webhooks",
+                    ));
+                }
+                got.webhook = Some(url);
             }
             ("catalog", _) => {
                 let bytes = small_field(&mut field, got, max_body).await?;
@@ -409,6 +427,9 @@ fn record(
         return Ok(first);
     }
     let store = app.store.batch(id);
+    if let Some(url) = &got.webhook {
+        app.store.set_batch_webhook(id, url)?;
+    }
     if let Some(c) = &got.catalog {
         let shown: Vec<String> = got.files.iter().map(|(s, _, _)| s.clone()).collect();
         let report = c.report("catalog", &shown);

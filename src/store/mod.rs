@@ -7,7 +7,7 @@ mod journal;
 mod sqlite;
 
 pub use folder::{sha256_hex, write_atomic, FolderStore};
-pub use sqlite::{AssetRow, BatchRow, BatchState, BatchStore, SqliteStore};
+pub use sqlite::{AssetRow, BatchRow, BatchState, BatchStore, Delivery, SqliteStore};
 
 use thiserror::Error;
 

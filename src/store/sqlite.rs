@@ -84,7 +84,50 @@ ALTER TABLE batches ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload';
     r#"
 ALTER TABLE batches ADD COLUMN intake TEXT;
 "#,
+    r#"
+ALTER TABLE batches ADD COLUMN webhook TEXT;
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY,
+    batch_id TEXT NOT NULL REFERENCES batches(id) ON DELETE CASCADE,
+    asset_id TEXT NOT NULL,
+    event TEXT NOT NULL,
+    url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    next_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status INTEGER,
+    error TEXT,
+    delivered_at TEXT,
+    given_up INTEGER NOT NULL DEFAULT 0
+);
+"#,
 ];
+
+/// One webhook delivery: what is sent where, and how it went.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
+pub struct Delivery {
+    pub id: i64,
+    pub batch: String,
+    /// The asset the event is about.
+    pub asset: String,
+    /// `ready`, `needs_review`, `approved`, `rejected`, `overdue`.
+    pub event: String,
+    pub url: String,
+    #[serde(skip)]
+    pub body: String,
+    /// RFC 3339 UTC, as every time in the store.
+    pub created_at: String,
+    /// When the next attempt is due (after a failure, later each time).
+    pub next_at: String,
+    pub attempts: i64,
+    /// The receiver's last HTTP status, or why there was none.
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub delivered_at: Option<String>,
+    /// Attempts ran out.
+    pub given_up: bool,
+}
 
 fn db_err(error: rusqlite::Error) -> StoreError {
     StoreError::Database {
@@ -608,6 +651,135 @@ impl SqliteStore {
             .execute(
                 "UPDATE batches SET dir = ?2, origin = ?3 WHERE id = ?1",
                 params![id, dir.display().to_string(), origin],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    /// The URL a batch's events are POSTed to.
+    pub fn set_batch_webhook(&self, id: &str, url: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE batches SET webhook = ?2 WHERE id = ?1",
+                params![id, url],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    pub fn batch_webhook(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT webhook FROM batches WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?
+            .flatten())
+    }
+
+    /// Queues a delivery, due now.
+    pub fn add_delivery(
+        &self,
+        batch: &str,
+        asset: &str,
+        event: &str,
+        url: &str,
+        body: &str,
+        now: &Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO deliveries (batch_id, asset_id, event, url, body, created_at, next_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![batch, asset, event, url, body, now.to_string()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn deliveries_where(&self, filter: &str, arg: &str) -> Result<Vec<Delivery>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(&format!(
+                "SELECT id, batch_id, asset_id, event, url, body, created_at, next_at, attempts,
+                        status, error, delivered_at, given_up
+                 FROM deliveries WHERE {filter} ORDER BY id"
+            ))
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([arg], |r| {
+                Ok(Delivery {
+                    id: r.get(0)?,
+                    batch: r.get(1)?,
+                    asset: r.get(2)?,
+                    event: r.get(3)?,
+                    url: r.get(4)?,
+                    body: r.get(5)?,
+                    created_at: r.get(6)?,
+                    next_at: r.get(7)?,
+                    attempts: r.get(8)?,
+                    status: r.get(9)?,
+                    error: r.get(10)?,
+                    delivered_at: r.get(11)?,
+                    given_up: r.get::<_, i64>(12)? != 0,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// Whether an event was ever queued for an asset (an overdue notice goes out once).
+    pub fn has_delivery(&self, asset: &str, event: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM deliveries WHERE asset_id = ?1 AND event = ?2",
+                params![asset, event],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(db_err)?
+            .is_some())
+    }
+
+    /// A batch's deliveries, oldest first.
+    pub fn deliveries(&self, batch: &str) -> Result<Vec<Delivery>, StoreError> {
+        self.deliveries_where("batch_id = ?1", batch)
+    }
+
+    /// Deliveries due by `now` and not yet done or given up.
+    pub fn due_deliveries(&self, now: &Timestamp) -> Result<Vec<Delivery>, StoreError> {
+        self.deliveries_where(
+            "delivered_at IS NULL AND given_up = 0 AND next_at <= ?1",
+            &now.to_string(),
+        )
+    }
+
+    /// Records one attempt: delivered, or when to try again (`None`: give up).
+    pub fn record_attempt(
+        &self,
+        id: i64,
+        status: Option<i64>,
+        error: Option<&str>,
+        delivered: Option<&Timestamp>,
+        next_at: Option<&Timestamp>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE deliveries SET attempts = attempts + 1, status = ?2, error = ?3,
+                     delivered_at = ?4, next_at = COALESCE(?5, next_at),
+                     given_up = CASE WHEN ?4 IS NULL AND ?5 IS NULL THEN 1 ELSE 0 END
+                 WHERE id = ?1",
+                params![
+                    id,
+                    status,
+                    error,
+                    delivered.map(ToString::to_string),
+                    next_at.map(ToString::to_string)
+                ],
             )
             .map_err(db_err)?;
         Ok(())

@@ -33,7 +33,7 @@ use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreEr
 /// The catalog files a drop may carry, the first found is read.
 pub const CATALOGS: [&str; 3] = ["catalog.csv", "catalog.xlsx", "catalog.json"];
 
-pub use fetch::{is_private, FetchError, FetchLimits};
+pub use fetch::{is_private, is_url, FetchError, FetchLimits};
 
 #[derive(Debug, Error)]
 pub enum WatchError {
