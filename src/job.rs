@@ -326,6 +326,11 @@ fn summary_of(photos: &[Photo], handoffs: &[Handoff], skipped: usize) -> Summary
         photos: PhotoCounts::of(photos),
         approved: count(State::Approved),
         rejected: count(State::Rejected),
+        awaiting_receipt: handoffs
+            .iter()
+            .filter(|h| matches!(h.state, State::Ready | State::Approved | State::Exported))
+            .filter(|h| h.receipt.is_none())
+            .count(),
     }
 }
 

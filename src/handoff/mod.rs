@@ -438,6 +438,10 @@ pub struct Summary {
     /// Outputs a person rejected (counted in `failed` too).
     #[serde(default)]
     pub rejected: usize,
+    /// Outputs delivered (ready, approved) whose next stage has not yet said it received
+    /// them (`receipt`).
+    #[serde(default)]
+    pub awaiting_receipt: usize,
 }
 
 /// A file an input walk left out, and why.

@@ -37,6 +37,9 @@ pub struct BatchStatus {
     /// Outputs by handoff state; `received` counts those not made yet.
     pub outputs: BTreeMap<String, usize>,
     pub photos: PhotoCounts,
+    /// Outputs delivered (ready, approved) that the next stage has not acknowledged
+    /// (`POST /v1/assets/{id}/receipt`).
+    pub awaiting_receipt: usize,
     /// One line per uploaded photo.
     pub assets: Vec<AssetLine>,
     pub links: Links,
@@ -142,6 +145,7 @@ pub async fn batch_status(
             settled_at: row.settled_at,
             specs: row.specs,
             outputs,
+            awaiting_receipt: m.summary.awaiting_receipt,
             photos: m.summary.photos,
             assets,
         }))

@@ -191,6 +191,9 @@ fn a_reviewer_clears_a_folder_queue_and_each_decision_is_recorded() {
     );
     let rocket = handoff(&out, "ROCKET02_1", "amazon-main");
     assert_eq!(rocket["receipt"]["by"], "mockup");
+    // Delivered and not yet acknowledged: the approved ones and the retried one.
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["summary"]["awaiting_receipt"], 3, "{}", m["summary"]);
     assert_exit(&review(&out, &["--received", "P3TAG05_1.amazon-main"]), 75);
     // A re-run keeps every decision: nothing changed, nothing is made again.
     process(&input, "amazon-main", &out);

@@ -978,6 +978,10 @@ fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
     );
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["receipt"]["by"], "mockup");
+    // The batch shows what was delivered and not yet acknowledged: the approved output and
+    // the retried one, no longer the received rocket.
+    let status = get(&server.url(&format!("/v1/batches/{id}")), &main).json();
+    assert_eq!(status["awaiting_receipt"], 2, "{status}");
     let r = post_json(
         &server.url(&format!("/v1/assets/{p3}/receipt")),
         &main,
