@@ -377,6 +377,8 @@ impl App {
                     continue;
                 }
             };
+            // A kill mid-write left temp files beside the outputs: they go.
+            crate::store::sweep_temp_files(&self.store.batch_dir(&id));
             let assets = self.store.assets(&id)?;
             n += assets.len();
             self.enqueue(&id, specs, assets);

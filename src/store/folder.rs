@@ -28,6 +28,22 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// Removes the temp files [`write_atomic`] leaves when the process is killed mid-write
+/// (never a finished file: theirs is a name no output takes). Only for a folder the caller
+/// holds. Returns how many went.
+pub fn sweep_temp_files(dir: &Path) -> usize {
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy();
+            n.starts_with(".shelfready-") && n.ends_with(".tmp")
+        })
+        .filter(|e| std::fs::remove_file(e.path()).is_ok())
+        .count()
+}
+
 /// Writes a file so that readers see the old content or the new, never half: a temp file
 /// in the same folder, fsync, then rename over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -71,6 +87,8 @@ impl FolderStore {
         })?;
         let lock_path = own.join("lock");
         let lock = Self::lock(root, &lock_path, holder)?;
+        // Held now: what a killed run left half-written goes.
+        sweep_temp_files(root);
         let journal_path = own.join("journal.jsonl");
         let read_err = |error| StoreError::Read {
             path: journal_path.display().to_string(),

@@ -702,6 +702,7 @@ fn resume(
     }
     for id in store.batches_from("watch", BatchState::Processing)? {
         let label = name_of(&store.batch_dir(&id));
+        crate::store::sweep_temp_files(&store.batch_dir(&id));
         tracing::warn!(batch = %id, drop = %label, "finishing a batch a stop interrupted");
         // Keys are `<drop>/...`: the drop's folder, when it was one.
         let folder = store
