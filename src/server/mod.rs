@@ -106,6 +106,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/review", get(pages::review))
+        .route("/batches/{id}", get(pages::batch))
         .route("/web/{file}", get(pages::file))
         .route("/readyz", get(routes::readyz))
         .method_not_allowed_fallback(method_not_allowed)

@@ -24,6 +24,16 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/css; charset=utf-8",
         include_str!("../../assets/web/shelfready.css"),
     ),
+    (
+        "batch.html",
+        "text/html; charset=utf-8",
+        include_str!("../../assets/web/batch.html"),
+    ),
+    (
+        "batch.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/batch.js"),
+    ),
 ];
 
 fn page(name: &str) -> Response {
@@ -51,6 +61,11 @@ fn page(name: &str) -> Response {
 /// `/review`: the review queue, one key per decision.
 pub async fn review() -> Response {
     page("review.html")
+}
+
+/// `/batches/{id}`: a batch at a glance, a contact sheet of every output with its state.
+pub async fn batch() -> Response {
+    page("batch.html")
 }
 
 /// `/web/{file}`: the pages' scripts and styles.

@@ -688,7 +688,11 @@ fn a_server_killed_mid_batch_finishes_it_after_a_restart() {
         std::thread::sleep(Duration::from_millis(5));
     }
     server.signal("-KILL");
-    let before = outputs(&batch_dir);
+    // What was finished before the kill (a file the kill caught mid-write is a temp file).
+    let before: Vec<_> = outputs(&batch_dir)
+        .into_iter()
+        .filter(|(rel, _)| !rel.ends_with(".tmp"))
+        .collect();
     assert!(
         before.len() < names.len() * 2,
         "the batch finished before the kill: {before:?}"
@@ -712,6 +716,11 @@ fn a_server_killed_mid_batch_finishes_it_after_a_restart() {
     // What was written before the kill stands unchanged, nothing was made twice into a
     // different result, and every handoff names the file on disk.
     let after = outputs(&batch_dir);
+    // Nothing half-written is left from the kill.
+    assert!(
+        after.iter().all(|(rel, _)| !rel.ends_with(".tmp")),
+        "{after:?}"
+    );
     for b in &before {
         assert!(after.contains(b), "{b:?} changed after the restart");
     }
@@ -1089,6 +1098,30 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
         Value::String("1 of 3 waiting".into())
     );
     assert_eq!(get(&server.url("/v1/review"), &main).json()["count"], 1);
+
+    // The batch page: every output with its state; the filter shows one state.
+    b.goto(&server.url(&format!("/batches/{id}")));
+    b.wait_until(
+        "the contact sheet",
+        "const imgs = [...document.querySelectorAll('.tile img')];
+         return imgs.length === 3 && imgs.every(i => i.complete && i.naturalWidth > 0);",
+    );
+    let badges: Vec<String> = serde_json::from_value(
+        b.script("return [...document.querySelectorAll('.tile .badge')].map(x => x.textContent)"),
+    )
+    .unwrap();
+    let mut sorted = badges.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["approved", "needs review", "rejected"]);
+    shot("batch-1.png");
+    b.script(
+        "const s = document.getElementById('state'); s.value = 'rejected';
+         s.dispatchEvent(new Event('change'));",
+    );
+    assert_eq!(
+        b.script("return [...document.querySelectorAll('.tile')].filter(t => !t.hidden).length"),
+        Value::from(1)
+    );
 }
 
 /// A webhook receiver on loopback: answers 500 to its first request and 200 after, and keeps

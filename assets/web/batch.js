@@ -1,0 +1,75 @@
+// The batch page: a contact sheet of every output with its state, filtered by state. Like
+// the review page it talks to the JSON API only, with the token from `#token=`.
+"use strict";
+
+const params = new URLSearchParams(location.hash.slice(1));
+if (params.get("token")) {
+  sessionStorage.setItem("shelfready-token", params.get("token"));
+  history.replaceState(null, "", location.pathname + location.search);
+}
+const token = sessionStorage.getItem("shelfready-token");
+const headers = token ? { Authorization: "Bearer " + token } : {};
+const id = decodeURIComponent(location.pathname.split("/").pop());
+
+async function loadImage(img, path) {
+  try {
+    const r = await fetch(path, { headers });
+    if (!r.ok) throw new Error(r.statusText);
+    img.src = URL.createObjectURL(await r.blob());
+  } catch (e) {
+    img.alt += " (could not be loaded: " + e.message + ")";
+  }
+}
+
+const sheet = document.getElementById("sheet");
+const filter = document.getElementById("state");
+let tiles = [];
+
+function show() {
+  let shown = 0;
+  for (const t of tiles) {
+    t.hidden = filter.value !== "" && t.dataset.state !== filter.value;
+    if (!t.hidden) shown++;
+  }
+  document.getElementById("none").hidden = shown > 0;
+}
+filter.addEventListener("change", show);
+
+async function load() {
+  document.getElementById("title").textContent = "Batch " + id;
+  document.getElementById("review-link").href = "/review?batch=" + encodeURIComponent(id);
+  const r = await fetch("/v1/batches/" + encodeURIComponent(id), { headers });
+  const summary = document.getElementById("summary");
+  if (!r.ok) {
+    summary.textContent = r.status === 401
+      ? "This server needs a token: open this page with #token=<your token>"
+      : "The batch could not be loaded (" + r.status + ")";
+    return;
+  }
+  const b = await r.json();
+  const counts = Object.entries(b.outputs).map(([s, n]) => n + " " + s.replace("_", " ")).join(", ");
+  summary.textContent = b.state + " · " + counts + " · " + b.awaiting_receipt + " delivered, not yet received";
+  tiles = [];
+  for (const a of b.assets) {
+    for (const o of a.outputs) {
+      const li = document.getElementById("tile").content.firstElementChild.cloneNode(true);
+      li.dataset.state = o.state;
+      li.querySelector(".name").textContent = a.source;
+      const badge = li.querySelector(".badge");
+      badge.className = "badge " + o.state;
+      badge.textContent = o.state.replace("_", " ");
+      li.querySelector(".spec").textContent = o.spec_id;
+      const img = li.querySelector("img");
+      img.alt = a.source + " for " + o.spec_id;
+      if (o.file) {
+        loadImage(img, "/v1/assets/" + encodeURIComponent(o.id) + "/thumb?size=320");
+      } else {
+        img.alt = "no image: " + a.line.trim();
+      }
+      tiles.push(li);
+    }
+  }
+  sheet.replaceChildren(...tiles);
+  show();
+}
+load();
