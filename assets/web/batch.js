@@ -1,25 +1,8 @@
 // The batch page: a contact sheet of every output with its state, filtered by state. Like
-// the review page it talks to the JSON API only, with the token from `#token=`.
+// the review page it talks to the JSON API only, through api.js.
 "use strict";
 
-const params = new URLSearchParams(location.hash.slice(1));
-if (params.get("token")) {
-  sessionStorage.setItem("shelfready-token", params.get("token"));
-  history.replaceState(null, "", location.pathname + location.search);
-}
-const token = sessionStorage.getItem("shelfready-token");
-const headers = token ? { Authorization: "Bearer " + token } : {};
 const id = decodeURIComponent(location.pathname.split("/").pop());
-
-async function loadImage(img, path) {
-  try {
-    const r = await fetch(path, { headers });
-    if (!r.ok) throw new Error(r.statusText);
-    img.src = URL.createObjectURL(await r.blob());
-  } catch (e) {
-    img.alt += " (could not be loaded: " + e.message + ")";
-  }
-}
 
 const sheet = document.getElementById("sheet");
 const filter = document.getElementById("state");
@@ -38,7 +21,7 @@ filter.addEventListener("change", show);
 async function load() {
   document.getElementById("title").textContent = "Batch " + id;
   document.getElementById("review-link").href = "/review?batch=" + encodeURIComponent(id);
-  const r = await fetch("/v1/batches/" + encodeURIComponent(id), { headers });
+  const r = await api("/v1/batches/" + encodeURIComponent(id));
   const summary = document.getElementById("summary");
   if (!r.ok) {
     summary.textContent = r.status === 401

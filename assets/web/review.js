@@ -1,43 +1,7 @@
 // The review page: the queue of outputs waiting for a person, each with its source and
 // output side by side and its questions; decisions by button or by key. It talks to the
-// JSON API only. A token, when the server wants one, comes from the address
-// (`/review#token=...`) once and is kept for the tab.
+// JSON API only, through api.js.
 "use strict";
-
-const params = new URLSearchParams(location.hash.slice(1));
-if (params.get("token")) {
-  sessionStorage.setItem("shelfready-token", params.get("token"));
-  history.replaceState(null, "", location.pathname + location.search);
-}
-const token = sessionStorage.getItem("shelfready-token");
-
-function api(path, options = {}) {
-  const headers = Object.assign({}, options.headers || {});
-  if (token) headers.Authorization = "Bearer " + token;
-  return fetch(path, Object.assign({}, options, { headers }));
-}
-
-async function json(path, options) {
-  const r = await api(path, options);
-  const body = await r.json().catch(() => ({}));
-  if (!r.ok) {
-    const e = new Error((body.error && body.error.message) || r.statusText);
-    e.status = r.status;
-    throw e;
-  }
-  return body;
-}
-
-// Images need the token too: fetched, then shown from a blob.
-async function loadImage(img, path) {
-  try {
-    const r = await api(path);
-    if (!r.ok) throw new Error(r.statusText);
-    img.src = URL.createObjectURL(await r.blob());
-  } catch (e) {
-    img.alt = "could not be loaded: " + e.message;
-  }
-}
 
 const queue = document.getElementById("queue");
 const summary = document.getElementById("summary");

@@ -10,6 +10,11 @@ use super::error::ApiError;
 
 const FILES: &[(&str, &str, &str)] = &[
     (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/web/api.js"),
+    ),
+    (
         "review.html",
         "text/html; charset=utf-8",
         include_str!("../../assets/web/review.html"),
