@@ -68,21 +68,19 @@ pub async fn queue(
             .filter(|(b, _, h)| filter.keeps(b, h))
             .collect();
         review::sort_queue(&mut items, now, |(_, _, h)| h);
-        let mut sources = std::collections::HashMap::new();
+        // The upload names, read once per batch.
+        let mut names: std::collections::HashMap<String, Vec<crate::store::AssetRow>> =
+            std::collections::HashMap::new();
         let waiting: Vec<Waiting> = items
             .into_iter()
             .map(|(batch, seq, h)| {
                 let id = asset_id(&batch, seq, &h.goal.spec_id);
-                let source = sources
-                    .entry((batch.clone(), seq))
-                    .or_insert_with(|| {
-                        app.store
-                            .assets(&batch)
-                            .ok()
-                            .and_then(|a| a.into_iter().find(|a| a.seq == seq))
-                            .map_or_else(String::new, |a| a.upload_name)
-                    })
-                    .clone();
+                let source = names
+                    .entry(batch.clone())
+                    .or_insert_with(|| app.store.assets(&batch).unwrap_or_default())
+                    .iter()
+                    .find(|a| a.seq == seq)
+                    .map_or_else(String::new, |a| a.upload_name.clone());
                 let na = &h.next_actor;
                 Waiting {
                     file: h.asset.as_ref().map(|_| format!("/v1/assets/{id}/file")),
