@@ -109,6 +109,10 @@ enum Command {
         /// Print the batch manifest as JSON on stdout instead of the summary.
         #[arg(long)]
         json: bool,
+        /// Also write a contact sheet: every output in the folder as a preview with its
+        /// state, on one PNG.
+        #[arg(long, value_name = "PNG")]
+        contact_sheet: Option<PathBuf>,
     },
     /// Check images made elsewhere against a spec's marketplace rules: nothing is changed or
     /// written. One line per file with the rules it breaks.
@@ -342,6 +346,7 @@ fn run(cli: Cli) -> Result<u8> {
             out,
             force,
             json,
+            contact_sheet,
         } => {
             let engine = batch.engine()?;
             let specs = resolve_specs(&batch.spec)?;
@@ -363,6 +368,22 @@ fn run(cli: Cli) -> Result<u8> {
             };
             on_ctrl_c();
             let manifest = run_process(&opts, &engine, json)?;
+            if let Some(sheet) = &contact_sheet {
+                let png = shelfready::job::contact_sheet(
+                    &engine,
+                    &format!("shelfready · {}", out.display()),
+                    &manifest.handoffs,
+                    |h| std::fs::read(out.join(&h.asset.as_ref()?.path)).ok(),
+                    &opts.limits,
+                )
+                .map_err(CliError::Sheet)?;
+                shelfready::store::write_atomic(sheet, &png).map_err(|error| {
+                    CliError::Store(shelfready::store::StoreError::Write {
+                        path: sheet.display().to_string(),
+                        error,
+                    })
+                })?;
+            }
             if json {
                 outln!("{}", serde_json::to_string_pretty(&manifest)?);
             } else {

@@ -18,6 +18,26 @@ function show() {
 }
 filter.addEventListener("change", show);
 
+// The same sheet as one PNG to save or send: fetched with the token, saved from a blob.
+document.getElementById("sheet-png").addEventListener("click", async (ev) => {
+  const button = ev.currentTarget;
+  button.disabled = true;
+  button.textContent = "Making the contact sheet…";
+  try {
+    const r = await api("/v1/batches/" + encodeURIComponent(id) + "/contact-sheet.png");
+    if (!r.ok) throw new Error(r.status + " " + r.statusText);
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await r.blob());
+    a.download = "shelfready-" + id + "-contact-sheet.png";
+    a.click();
+    button.textContent = "Contact sheet (PNG)";
+  } catch (e) {
+    button.textContent = "Contact sheet failed: " + e.message;
+  } finally {
+    button.disabled = false;
+  }
+});
+
 async function load() {
   document.getElementById("title").textContent = "Batch " + id;
   document.getElementById("review-link").href = "/review?batch=" + encodeURIComponent(id);

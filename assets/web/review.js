@@ -78,7 +78,9 @@ function openForm(li, which) {
   li.querySelectorAll("form").forEach((f) => { if (f !== form) f.hidden = true; });
   form.hidden = false;
   const first = form.querySelector("input, select");
-  if (first) first.focus();
+  if (first) first.focus({ preventScroll: true });
+  // The whole form, its submit button included, in view.
+  form.scrollIntoView({ block: "nearest" });
 }
 
 async function decide(li, body) {
@@ -131,6 +133,10 @@ async function zoom(li) {
   zoomBox.hidden = false;
   document.getElementById("zoom-close").focus();
   await loadImage(zoomImg, "/v1/assets/" + encodeURIComponent(li.dataset.id) + "/file");
+  // Open on the middle, where the spec puts the product, not on the blank top-left corner.
+  await zoomImg.decode().catch(() => {});
+  zoomBox.scrollLeft = (zoomBox.scrollWidth - zoomBox.clientWidth) / 2;
+  zoomBox.scrollTop = (zoomBox.scrollHeight - zoomBox.clientHeight) / 2;
 }
 function unzoom() {
   zoomBox.hidden = true;
@@ -159,6 +165,12 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (typing) return;
+  if (!zoomBox.hidden) {
+    // Arrows pan the image at 100%; any other key closes it first, so a decision is never
+    // taken on a card hidden behind it.
+    if (e.key.startsWith("Arrow")) return;
+    if (e.key !== "z") unzoom();
+  }
   const li = cards[current];
   switch (e.key) {
     case "j": case "ArrowRight": case "ArrowDown": e.preventDefault(); select(current + 1); break;

@@ -30,6 +30,8 @@ pub enum CliError {
     Watch(#[from] crate::watch::WatchError),
     #[error(transparent)]
     Review(#[from] crate::review::ReviewError),
+    #[error(transparent)]
+    Sheet(#[from] crate::pipeline::contact_sheet::SheetError),
 }
 
 impl CliError {
@@ -38,7 +40,7 @@ impl CliError {
             CliError::Missing(_) | CliError::Usage(_) => ErrorCode::UsageError,
             CliError::Spec(e) => e.code(),
             CliError::Store(e) => e.code(),
-            CliError::Engine(_) => ErrorCode::InternalError,
+            CliError::Engine(_) | CliError::Sheet(_) => ErrorCode::InternalError,
             CliError::Server(e) => e.code(),
             CliError::Watch(e) => e.code(),
             CliError::Review(e) => e.code(),

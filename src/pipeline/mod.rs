@@ -7,6 +7,7 @@
 
 pub mod analyse;
 pub mod color;
+pub mod contact_sheet;
 pub mod decode;
 pub mod encode;
 pub mod jpeg_info;

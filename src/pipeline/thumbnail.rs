@@ -23,6 +23,24 @@ const DARK: f32 = 226.0;
 
 /// A JPEG preview of `bytes` whose longest side is at most `max_side` (never enlarged).
 pub fn thumbnail(bytes: &[u8], max_side: u32, limits: &Limits) -> Result<Vec<u8>, ThumbnailError> {
+    let rgb = preview(bytes, max_side, limits)?;
+    let make = |e: &dyn std::fmt::Display| ThumbnailError::Make(e.to_string());
+    let mut out = Vec::new();
+    let tw16 = u16::try_from(rgb.width()).map_err(|e| make(&e))?;
+    let th16 = u16::try_from(rgb.height()).map_err(|e| make(&e))?;
+    jpeg_encoder::Encoder::new(&mut out, 82)
+        .encode(rgb.as_raw(), tw16, th16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| make(&e))?;
+    Ok(out)
+}
+
+/// The preview's pixels: `bytes` decoded, fitted inside `max_side` (never enlarged) and
+/// flattened onto the checkerboard.
+pub fn preview(
+    bytes: &[u8],
+    max_side: u32,
+    limits: &Limits,
+) -> Result<image::RgbImage, ThumbnailError> {
     let frame = decode(bytes, limits)?;
     let (w, h) = (frame.width, frame.height);
     let scale = (f64::from(max_side.max(1)) / f64::from(w.max(h))).min(1.0);
@@ -56,13 +74,8 @@ pub fn thumbnail(bytes: &[u8], max_side: u32, limits: &Limits) -> Result<Vec<u8>
             rgb.push((f32::from(c) * a + bg * (1.0 - a)).round() as u8);
         }
     }
-    let mut out = Vec::new();
-    let tw16 = u16::try_from(tw).map_err(|e| make(&e))?;
-    let th16 = u16::try_from(th).map_err(|e| make(&e))?;
-    jpeg_encoder::Encoder::new(&mut out, 82)
-        .encode(&rgb, tw16, th16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| make(&e))?;
-    Ok(out)
+    image::RgbImage::from_raw(tw, th, rgb)
+        .ok_or_else(|| ThumbnailError::Make("the preview's size does not add up".into()))
 }
 
 #[cfg(test)]

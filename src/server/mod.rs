@@ -83,6 +83,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/batches/{id}/events", get(routes::batch_events))
         .route("/v1/batches/{id}/manifest", get(routes::batch_manifest))
         .route("/v1/batches/{id}/download", get(routes::batch_download))
+        .route(
+            "/v1/batches/{id}/contact-sheet.png",
+            get(routes::batch_contact_sheet),
+        )
         .route("/v1/batches/{id}/deliveries", get(routes::batch_deliveries))
         .route("/v1/assets/{id}", get(routes::asset))
         .route("/v1/assets/{id}/file", get(routes::asset_file))

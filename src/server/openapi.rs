@@ -35,6 +35,7 @@ impl Modify for Bearer {
         routes::batch_events,
         routes::batch_manifest,
         routes::batch_download,
+        routes::batch_contact_sheet,
         routes::batch_delete,
         routes::asset,
         routes::asset_file,

@@ -606,6 +606,66 @@ pub async fn batch_download(
     Ok(r)
 }
 
+#[utoipa::path(get, path = "/v1/batches/{id}/contact-sheet.png", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "every output of the batch as a preview with its state badge, spec and photo, on one PNG (the first 480); ETag from the outputs' states and contents", content_type = "image/png"), (status = 304, description = "unchanged (If-None-Match)"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+/// The batch's contact sheet, made once per set of states and contents and kept in the
+/// batch's folder.
+pub async fn batch_contact_sheet(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let (path, tag) = blocking(move || {
+        let row = batch_row(&app, &id)?;
+        let manifest = match app.store.batch(&id).manifest()? {
+            Some(m) => m,
+            None => app.batch_manifest(&id, &specs_of(&app, &row)?)?,
+        };
+        let dir = app.store.batch_dir(&id);
+        // What the sheet shows, hashed: a decision or a retry makes a new sheet.
+        let shown: String = manifest
+            .handoffs
+            .iter()
+            .map(|h| {
+                let sha = h.asset.as_ref().map_or("", |a| a.sha256.as_str());
+                format!("{} {} {sha}\n", h.id, h.state.as_str())
+            })
+            .collect();
+        let tag = crate::store::sha256_hex(shown.as_bytes());
+        let sheets = dir.join("sheets");
+        let kept = sheets.join(format!("{tag}.png"));
+        if !kept.is_file() {
+            let png = crate::job::contact_sheet(
+                &app.engine,
+                &format!("Batch {id}"),
+                &manifest.handoffs,
+                |h| std::fs::read(dir.join(&h.asset.as_ref()?.path)).ok(),
+                &app.limits,
+            )
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+            crate::store::write_atomic(&kept, &png).map_err(|e| {
+                ApiError::new(
+                    ErrorCode::OutputWriteFailed,
+                    format!("{}: {e}", kept.display()),
+                )
+            })?;
+            // Only the newest sheet is kept.
+            for e in std::fs::read_dir(&sheets).into_iter().flatten().flatten() {
+                if e.path() != kept {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        Ok((kept, tag))
+    })
+    .await?;
+    let mut r = serve_file(&path, &tag, req).await?;
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Ok(r)
+}
+
 #[utoipa::path(delete, path = "/v1/batches/{id}", params(("id" = String, Path, description = "the id")), responses((status = 204, description = "the batch, its files and rows are gone"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody")), (status = 409, description = "still processing", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn batch_delete(
     State(app): State<Arc<App>>,

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use crate::util::{
-    assert_exit, check, fixtures, handoff, process, read_json, shelfready, small_cutout,
+    assert_exit, check, fixtures, handoff, pixels_of, process, read_json, shelfready, small_cutout,
+    AMBER, GREEN, RED,
 };
 
 fn review(out: &Path, args: &[&str]) -> std::process::Output {
@@ -205,5 +206,71 @@ fn a_reviewer_clears_a_folder_queue_and_each_decision_is_recorded() {
     assert_eq!(
         handoff(&out, "P3TAG05_1", "amazon-main")["state"],
         "rejected"
+    );
+}
+
+#[test]
+fn the_contact_sheet_shows_every_output_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for f in ["ROCKET02_1.png", "DEEP09_1.png", "BROKEN08_1.png"] {
+        std::fs::copy(fixtures().join(f), input.join(f)).unwrap();
+    }
+    let out = dir.path().join("out");
+    let sheet = dir.path().join("sheets/sheet.png");
+    let o = shelfready(&[
+        "process",
+        input.to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        out.to_str().unwrap(),
+        "--contact-sheet",
+        sheet.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 1);
+    let png = std::fs::read(&sheet).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let img = image::load_from_memory(&png).unwrap().to_rgb8();
+    // Three tiles in one row: 24 px margins, 216 px cards, 12 px gaps.
+    assert_eq!(img.width(), 2 * 24 + 3 * 216 + 2 * 12);
+    // One badge of each tone: ready, needs review (too small), failed (cut off).
+    let (green, amber, red) = (
+        pixels_of(&png, GREEN),
+        pixels_of(&png, AMBER),
+        pixels_of(&png, RED),
+    );
+    assert!(
+        green > 300 && amber > 300 && red > 300,
+        "{green} {amber} {red}"
+    );
+    // The rocket's preview is on its card: the cream of its body, not the page grey.
+    let rocket = (0..img.height())
+        .flat_map(|y| (0..240).map(move |x| (x, y)))
+        .filter(|&(x, y)| {
+            let p = img.get_pixel(x, y).0;
+            p[0] > 150 && p[0] < 240 && p[2] < p[0] - 30
+        })
+        .count();
+    assert!(rocket > 200, "{rocket}");
+    // An unwritable sheet path is a write error after the outputs are made.
+    let blocked = dir.path().join("file");
+    std::fs::write(&blocked, b"x").unwrap();
+    let o = shelfready(&[
+        "process",
+        input.to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        out.to_str().unwrap(),
+        "--contact-sheet",
+        blocked.join("sheet.png").to_str().unwrap(),
+    ]);
+    assert_exit(&o, 74);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sheet.png"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
 }

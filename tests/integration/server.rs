@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::{files_under, fixtures};
+use crate::util::{files_under, fixtures, pixels_of, AMBER, GREEN, RED};
 
 /// A running server; killed when dropped.
 struct Server {
@@ -863,6 +863,22 @@ fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["id"].as_str().unwrap().to_string();
     follow(&server, &id, &main);
+    let sheet_url = server.url(&format!("/v1/batches/{id}/contact-sheet.png"));
+    let before = get(&sheet_url, &main);
+    assert_eq!(
+        (before.status, before.header("content-type").as_str()),
+        (200, "image/png")
+    );
+    let etag = before.header("etag");
+    assert_eq!(
+        get(&sheet_url, &[main[0], ("if-none-match", etag.as_str())]).status,
+        304
+    );
+    // Four badges wait (amber), one is ready (green), none red yet.
+    let amber = pixels_of(&before.body, AMBER);
+    let green = pixels_of(&before.body, GREEN);
+    assert!(amber > 3 * green && green > 300, "{amber} {green}");
+    assert_eq!(pixels_of(&before.body, RED), 0);
 
     // The queue: routed by cause, each with its question, owner and deadline.
     let q = get(&server.url("/v1/review"), &ana).json();
@@ -1003,8 +1019,19 @@ fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
     assert_eq!(m["summary"]["approved"], 1, "{}", m["summary"]);
     assert_eq!(m["summary"]["rejected"], 1);
     assert_eq!(m["summary"]["needs_review"], 1);
+    // The contact sheet follows the decisions: a new sheet, one badge red (rejected), three
+    // green (approved, retried to ready, ready), one still amber.
+    let after = get(&sheet_url, &main);
+    assert_ne!(after.header("etag"), etag);
+    let (g, a, r) = (
+        pixels_of(&after.body, GREEN),
+        pixels_of(&after.body, AMBER),
+        pixels_of(&after.body, RED),
+    );
+    assert!(g > 2 * green && a < amber / 2 && r > 300, "{g} {a} {r}");
     // A reviewer token is a token: without one, nothing.
     assert_eq!(get(&server.url("/v1/review"), &[]).status, 401);
+    assert_eq!(get(&sheet_url, &[]).status, 401);
 }
 
 #[test]
@@ -1099,6 +1126,53 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
     );
     assert_eq!(get(&server.url("/v1/review"), &main).json()["count"], 1);
 
+    // `z` shows the output at 100%; Esc closes it and gives the focus back.
+    b.press("z");
+    b.wait_until(
+        "the output at 100%",
+        "const i = document.getElementById('zoom-img');
+         return !document.getElementById('zoom').hidden && i.complete && i.naturalWidth === 2000;",
+    );
+    shot("review-zoom.png");
+    // It opens on the middle of the image, where the product is.
+    let scrolled =
+        b.script("const z = document.getElementById('zoom'); return [z.scrollLeft, z.scrollTop];");
+    assert!(
+        scrolled[0].as_f64().unwrap() > 300.0 && scrolled[1].as_f64().unwrap() > 300.0,
+        "{scrolled}"
+    );
+    b.press("\u{E00C}");
+    b.wait_until(
+        "the zoom closed",
+        &format!(
+            "return document.getElementById('zoom').hidden
+               && document.activeElement.dataset.id === '{}'",
+            ids[2]
+        ),
+    );
+    // `t` opens the retry form; a larger upscale allowance and Enter make the too-small
+    // cut-out again, and it comes back ready.
+    assert_eq!(state(&ids[2])["provenance"]["source_key"], "small.png");
+    b.press("t");
+    b.wait_until(
+        "the retry form",
+        "return document.activeElement && document.activeElement.name === 'fill_ratio'",
+    );
+    b.script("document.activeElement.form.elements.max_upscale.value = '4';");
+    shot("review-retry.png");
+    b.press("\u{E007}");
+    b.wait_until(
+        "the retry",
+        "return document.querySelectorAll('.card[data-decided]').length === 3",
+    );
+    let retried = state(&ids[2]);
+    assert_eq!(retried["state"], "ready", "{retried}");
+    assert_eq!(retried["overrides"]["max_upscale"], 4.0);
+    assert_eq!(
+        b.script("return document.getElementById('summary').textContent"),
+        Value::String("0 of 3 waiting: the queue is clear".into())
+    );
+
     // The batch page: every output with its state; the filter shows one state.
     b.goto(&server.url(&format!("/batches/{id}")));
     b.wait_until(
@@ -1112,8 +1186,15 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
     .unwrap();
     let mut sorted = badges.clone();
     sorted.sort();
-    assert_eq!(sorted, ["approved", "needs review", "rejected"]);
+    assert_eq!(sorted, ["approved", "ready", "rejected"]);
     shot("batch-1.png");
+    // The same sheet as a PNG, fetched with the token.
+    b.script("document.getElementById('sheet-png').click();");
+    b.wait_until(
+        "the contact sheet PNG",
+        "const s = document.getElementById('sheet-png');
+         return !s.disabled && s.textContent === 'Contact sheet (PNG)';",
+    );
     b.script(
         "const s = document.getElementById('state'); s.value = 'rejected';
          s.dispatchEvent(new Event('change'));",

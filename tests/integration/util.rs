@@ -138,3 +138,13 @@ pub fn small_cutout(to: &Path) {
         .save(to)
         .unwrap();
 }
+
+/// How many pixels of a contact sheet are exactly `rgb`: its badges' colours are exact
+/// (green ready or approved, amber needs review, red failed or rejected).
+pub fn pixels_of(png: &[u8], rgb: [u8; 3]) -> usize {
+    let img = image::load_from_memory(png).unwrap().to_rgb8();
+    img.pixels().filter(|p| p.0 == rgb).count()
+}
+pub const GREEN: [u8; 3] = [26, 127, 55];
+pub const AMBER: [u8; 3] = [154, 103, 0];
+pub const RED: [u8; 3] = [207, 34, 46];
