@@ -331,17 +331,27 @@ pub async fn asset_thumb(
             })?;
             let jpeg = crate::pipeline::thumbnail(&bytes, size, &app2.limits)
                 .map_err(|e| ApiError::new(ErrorCode::DecodeCorrupt, e.to_string()))?;
-            crate::store::write_atomic(&kept, &jpeg).map_err(|e| {
-                ApiError::new(
-                    ErrorCode::OutputWriteFailed,
-                    format!("{}: {e}", kept.display()),
-                )
-            })?;
+            keep(&kept, &jpeg)?;
         }
         Ok((kept, tag))
     })
     .await?;
-    let mut r = serve_file(&path, &tag, req).await?;
+    serve_made(&path, &tag, req).await
+}
+
+/// Keeps an image the server made (a preview, a contact sheet) for the next request.
+fn keep(path: &std::path::Path, bytes: &[u8]) -> Result<(), ApiError> {
+    crate::store::write_atomic(path, bytes).map_err(|e| {
+        ApiError::new(
+            ErrorCode::OutputWriteFailed,
+            format!("{}: {e}", path.display()),
+        )
+    })
+}
+
+/// Serves a made image: revalidated on every use, as its ETag follows what it shows.
+async fn serve_made(path: &std::path::Path, tag: &str, req: Request) -> Result<Response, ApiError> {
+    let mut r = serve_file(path, tag, req).await?;
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-cache"),
@@ -642,12 +652,7 @@ pub async fn batch_contact_sheet(
                 &app.limits,
             )
             .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
-            crate::store::write_atomic(&kept, &png).map_err(|e| {
-                ApiError::new(
-                    ErrorCode::OutputWriteFailed,
-                    format!("{}: {e}", kept.display()),
-                )
-            })?;
+            keep(&kept, &png)?;
             // Only the newest sheet is kept.
             for e in std::fs::read_dir(&sheets).into_iter().flatten().flatten() {
                 if e.path() != kept {
@@ -658,12 +663,7 @@ pub async fn batch_contact_sheet(
         Ok((kept, tag))
     })
     .await?;
-    let mut r = serve_file(&path, &tag, req).await?;
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-cache"),
-    );
-    Ok(r)
+    serve_made(&path, &tag, req).await
 }
 
 #[utoipa::path(delete, path = "/v1/batches/{id}", params(("id" = String, Path, description = "the id")), responses((status = 204, description = "the batch, its files and rows are gone"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody")), (status = 409, description = "still processing", body = ref("#/components/schemas/ErrorBody"))))]

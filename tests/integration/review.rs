@@ -219,17 +219,19 @@ fn the_contact_sheet_shows_every_output_with_its_state() {
     }
     let out = dir.path().join("out");
     let sheet = dir.path().join("sheets/sheet.png");
-    let o = shelfready(&[
-        "process",
-        input.to_str().unwrap(),
-        "--spec",
-        "amazon-main",
-        "--out",
-        out.to_str().unwrap(),
-        "--contact-sheet",
-        sheet.to_str().unwrap(),
-    ]);
-    assert_exit(&o, 1);
+    let with_sheet = |sheet: &Path| {
+        shelfready(&[
+            "process",
+            input.to_str().unwrap(),
+            "--spec",
+            "amazon-main",
+            "--out",
+            out.to_str().unwrap(),
+            "--contact-sheet",
+            sheet.to_str().unwrap(),
+        ])
+    };
+    assert_exit(&with_sheet(&sheet), 1);
     let png = std::fs::read(&sheet).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let img = image::load_from_memory(&png).unwrap().to_rgb8();
@@ -257,16 +259,7 @@ fn the_contact_sheet_shows_every_output_with_its_state() {
     // An unwritable sheet path is a write error after the outputs are made.
     let blocked = dir.path().join("file");
     std::fs::write(&blocked, b"x").unwrap();
-    let o = shelfready(&[
-        "process",
-        input.to_str().unwrap(),
-        "--spec",
-        "amazon-main",
-        "--out",
-        out.to_str().unwrap(),
-        "--contact-sheet",
-        blocked.join("sheet.png").to_str().unwrap(),
-    ]);
+    let o = with_sheet(&blocked.join("sheet.png"));
     assert_exit(&o, 74);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("sheet.png"),
