@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod export;
 pub mod handoff;
 pub mod job;
 pub mod naming;

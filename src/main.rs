@@ -238,6 +238,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export an output folder's ready and approved outputs as a marketplace's bulk tool
+    /// imports them: amazon (image zips named <identifier>.MAIN.jpg, .PT01.jpg ...),
+    /// shopify (product CSV), google (Merchant Center TSV), json or csv (records for any
+    /// tool). Files go to <out>/<format>/, with export.json saying what went in and what
+    /// was left out and why.
+    ///
+    /// Exit status: 0 every output of the format's specs went in, 2 some were left out
+    /// (export.json says why), 64 wrong command line, 66 no such folder.
+    Export {
+        /// The output folder of `shelfready process`, or its manifest.json.
+        input: PathBuf,
+        /// What to write.
+        #[arg(long, short, value_parser = ["amazon", "shopify", "google", "json", "csv"])]
+        format: String,
+        /// Where exports go: <out>/<format>/.
+        #[arg(long, short, default_value = "exports")]
+        out: PathBuf,
+        /// Where the exported images will be hosted (shopify, google; optional for json and
+        /// csv): image URLs are their paths under it.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// A product list (CSV, XLSX or JSON) with a sku column and identifier, title or
+        /// alt_text columns: Amazon identifiers (ASIN, UPC, EAN, JAN, ISBN), Shopify titles.
+        #[arg(long, value_name = "FILE")]
+        identifiers: Option<PathBuf>,
+        /// Only these specs' outputs [default: the specs whose next actor is this format].
+        #[arg(long, value_delimiter = ',')]
+        spec: Vec<String>,
+        /// Amazon: start a new zip before one grows past this many MiB.
+        #[arg(long, default_value_t = 1024, value_name = "MIB")]
+        zip_max_mb: u64,
+        /// Shopify: the older column names (Handle, Image Src, ...) instead of the current.
+        #[arg(long)]
+        shopify_legacy_columns: bool,
+        /// Print export.json on stdout instead of the summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the built-in specs, or print one as TOML.
     Specs {
         /// A spec id or .toml path to print in full.
@@ -450,6 +488,36 @@ fn run(cli: Cli) -> Result<u8> {
                 .map_err(CliError::Watch)?;
             Ok(0)
         }
+        Command::Export {
+            input,
+            format,
+            out,
+            base_url,
+            identifiers,
+            spec,
+            zip_max_mb,
+            shopify_legacy_columns,
+            json,
+        } => {
+            use shelfready::export::{Format, Options, ShopifyColumns};
+            let mut opts = Options::new(Format::parse(&format).map_err(CliError::Export)?);
+            opts.base_url = base_url;
+            opts.specs = (!spec.is_empty()).then_some(spec);
+            opts.zip_max_bytes = zip_max_mb.max(1).saturating_mul(1 << 20);
+            if shopify_legacy_columns {
+                opts.shopify_columns = ShopifyColumns::Legacy;
+            }
+            if let Some(file) = identifiers {
+                opts.products = shelfready::cli::export::read_products(&file)?;
+            }
+            let (report, dir) = shelfready::cli::export::run(&input, &out, &opts)?;
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                out!("{}", shelfready::cli::export::render(&report, &dir));
+            }
+            Ok(if report.left_out.is_empty() { 0 } else { 2 })
+        }
         Command::Review {
             out,
             approve,
@@ -584,15 +652,21 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Schema { write } => {
-            let h = serde_json::to_string_pretty(&shelfready::handoff::handoff_schema())? + "\n";
-            let b = serde_json::to_string_pretty(&shelfready::handoff::batch_schema())? + "\n";
+            let schemas = [
+                ("handoff", shelfready::handoff::handoff_schema()),
+                ("manifest", shelfready::handoff::batch_schema()),
+                ("export", shelfready::export::report_schema()),
+                ("export-products", shelfready::export::products_schema()),
+            ];
             match write {
                 Some(dir) => {
                     std::fs::create_dir_all(&dir)?;
-                    std::fs::write(dir.join("handoff.schema.json"), h)?;
-                    std::fs::write(dir.join("manifest.schema.json"), b)?;
+                    for (name, schema) in &schemas {
+                        let text = serde_json::to_string_pretty(schema)? + "\n";
+                        std::fs::write(dir.join(format!("{name}.schema.json")), text)?;
+                    }
                 }
-                None => out!("{b}"),
+                None => out!("{}\n", serde_json::to_string_pretty(&schemas[1].1)?),
             }
             Ok(0)
         }

@@ -137,9 +137,11 @@ async function zoom(li) {
   await zoomImg.decode().catch(() => {});
   zoomBox.scrollLeft = (zoomBox.scrollWidth - zoomBox.clientWidth) / 2;
   zoomBox.scrollTop = (zoomBox.scrollHeight - zoomBox.clientHeight) / 2;
+  zoomBox.dataset.shown = li.dataset.id;
 }
 function unzoom() {
   zoomBox.hidden = true;
+  delete zoomBox.dataset.shown;
   if (cards[current]) cards[current].focus();
 }
 document.getElementById("zoom-close").addEventListener("click", unzoom);

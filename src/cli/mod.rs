@@ -2,6 +2,7 @@
 //! engine and the folder store, the summary and exit codes.
 
 pub mod check;
+pub mod export;
 pub mod process;
 pub mod review;
 pub mod summary;
@@ -32,6 +33,8 @@ pub enum CliError {
     Review(#[from] crate::review::ReviewError),
     #[error(transparent)]
     Sheet(#[from] crate::pipeline::contact_sheet::SheetError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 impl CliError {
@@ -44,6 +47,7 @@ impl CliError {
             CliError::Server(e) => e.code(),
             CliError::Watch(e) => e.code(),
             CliError::Review(e) => e.code(),
+            CliError::Export(e) => e.code(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! - `SKU_3.png`, `SKU-3.jpg`, `SKU.3.jpg` -> position 3
 //! - `SKU_main.png`, `SKU-MAIN.jpg`, `SKU.main.jpg` -> position 1
 //! - `SKU_PT02.jpg` (Amazon variant code) -> position 3 (PT01 is the second image)
+//! - `SKU_swatch.jpg`, `SKU_SWCH.jpg` -> position 0, the product's swatch
 //! - anything else -> the whole name is the SKU, position unknown
 //!
 //! A file in a sub-folder of the input is one product's photo: when its name does not
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Context {
     pub sku: Option<String>,
-    /// 1 = main image.
+    /// 1 = main image; 0 = the swatch.
     pub position: Option<u32>,
     pub alt_text: Option<String>,
     /// The product's title, from a catalog.
@@ -54,11 +55,14 @@ pub fn context_from_path(folders: &[String], stem: &str) -> Context {
 }
 
 /// The position a name part stands for: `main` is 1, `PT01` (Amazon's variant codes) is
-/// 2, a number is itself.
+/// 2, `swatch` (or `SWCH`) is 0, a number is itself.
 pub fn position(tail: &str) -> Option<u32> {
     let t = tail.to_ascii_lowercase();
     if t == "main" {
         return Some(1);
+    }
+    if t == "swatch" || t == "swch" {
+        return Some(0);
     }
     if let Some(n) = t.strip_prefix("pt") {
         return n
@@ -116,6 +120,11 @@ mod tests {
         );
         let c = context_from_name("ab-12_PT02");
         assert_eq!((c.sku.as_deref(), c.position), (Some("ab-12"), Some(3)));
+        let c = context_from_name("B07XJ8C8F5_SWCH");
+        assert_eq!(
+            (c.sku.as_deref(), c.position),
+            (Some("B07XJ8C8F5"), Some(0))
+        );
         let c = context_from_name("holiday photo");
         assert_eq!(
             (c.sku.as_deref(), c.position),

@@ -159,6 +159,19 @@ impl App {
         Ok(())
     }
 
+    /// The batch manifest as it stands: a settled batch's as written (decisions rewrite
+    /// it), an unsettled one's made from its handoffs now.
+    pub fn current_manifest(&self, batch: &str) -> Result<BatchManifest, ApiError> {
+        if let Some(m) = self.store.batch(batch).manifest()? {
+            return Ok(m);
+        }
+        let row = self
+            .store
+            .batch_row(batch)?
+            .ok_or_else(|| ApiError::not_found("batch", batch))?;
+        Ok(self.batch_manifest(batch, &self.specs_of(&row.specs)?)?)
+    }
+
     pub fn specs_of(&self, ids: &[String]) -> Result<Vec<Spec>, ApiError> {
         ids.iter().map(|id| self.spec(id)).collect()
     }

@@ -6,6 +6,7 @@ mod app;
 mod auth;
 pub mod config;
 mod error;
+mod export;
 mod metrics;
 mod openapi;
 mod pages;
@@ -87,6 +88,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/batches/{id}/contact-sheet.png",
             get(routes::batch_contact_sheet),
         )
+        .route("/v1/batches/{id}/export", get(export::batch_export))
         .route("/v1/batches/{id}/deliveries", get(routes::batch_deliveries))
         .route("/v1/assets/{id}", get(routes::asset))
         .route("/v1/assets/{id}/file", get(routes::asset_file))

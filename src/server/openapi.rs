@@ -36,6 +36,7 @@ impl Modify for Bearer {
         routes::batch_manifest,
         routes::batch_download,
         routes::batch_contact_sheet,
+        super::export::batch_export,
         routes::batch_delete,
         routes::asset,
         routes::asset_file,

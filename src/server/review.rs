@@ -248,6 +248,8 @@ async fn after_change(app: &Arc<App>, batch: &str, id: &str, h: &Handoff) {
             .is_some_and(|r| r.state == BatchState::Settled);
         if settled {
             app2.rewrite_manifest(&b)?;
+            // The exports the batch has had follow the decision.
+            super::export::refresh(&app2, &b)?;
         }
         Ok(())
     })
@@ -255,7 +257,7 @@ async fn after_change(app: &Arc<App>, batch: &str, id: &str, h: &Handoff) {
     if let Err(e) = refreshed {
         tracing::warn!(
             batch,
-            "the batch manifest was not refreshed: {}",
+            "the batch manifest or its exports were not refreshed: {}",
             e.message()
         );
     }

@@ -159,12 +159,8 @@ pub async fn batch_manifest(
     Path(id): Path<String>,
 ) -> Result<Json<BatchManifest>, ApiError> {
     blocking(move || {
-        let row = batch_row(&app, &id)?;
-        // A settled batch's manifest is the one written; before that, as it stands.
-        if let Some(m) = app.store.batch(&id).manifest()? {
-            return Ok(Json(m));
-        }
-        Ok(Json(app.batch_manifest(&id, &specs_of(&app, &row)?)?))
+        batch_row(&app, &id)?;
+        Ok(Json(app.current_manifest(&id)?))
     })
     .await
 }
@@ -360,7 +356,7 @@ async fn serve_made(path: &std::path::Path, tag: &str, req: Request) -> Result<R
 }
 
 /// A file with a strong ETag (its sha256), If-None-Match, content type, length and ranges.
-async fn serve_file(
+pub(super) async fn serve_file(
     file: &std::path::Path,
     sha256: &str,
     req: Request,
@@ -589,6 +585,12 @@ pub async fn batch_download(
         Ok(zip_entries(&app2.store.batch_dir(&id2)))
     })
     .await?;
+    Ok(stream_zip(files, &format!("shelfready-{id}.zip")))
+}
+
+/// A zip of `files` (name in the zip, file on disk), made on a blocking thread while the
+/// response streams it, offered for download as `filename`.
+pub(super) fn stream_zip(files: Vec<(String, PathBuf)>, filename: &str) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let err_tx = tx.clone();
     tokio::task::spawn_blocking(move || {
@@ -610,10 +612,10 @@ pub async fn batch_download(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/zip"),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"shelfready-{id}.zip\"")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    Ok(r)
+    r
 }
 
 #[utoipa::path(get, path = "/v1/batches/{id}/contact-sheet.png", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "every output of the batch as a preview with its state badge, spec and photo, on one PNG (the first 480); ETag from the outputs' states and contents", content_type = "image/png"), (status = 304, description = "unchanged (If-None-Match)"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
@@ -625,11 +627,8 @@ pub async fn batch_contact_sheet(
     req: Request,
 ) -> Result<Response, ApiError> {
     let (path, tag) = blocking(move || {
-        let row = batch_row(&app, &id)?;
-        let manifest = match app.store.batch(&id).manifest()? {
-            Some(m) => m,
-            None => app.batch_manifest(&id, &specs_of(&app, &row)?)?,
-        };
+        batch_row(&app, &id)?;
+        let manifest = app.current_manifest(&id)?;
         let dir = app.store.batch_dir(&id);
         // What the sheet shows, hashed: a decision or a retry makes a new sheet.
         let shown: String = manifest

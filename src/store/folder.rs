@@ -47,13 +47,22 @@ pub fn sweep_temp_files(dir: &Path) -> usize {
 /// Writes a file so that readers see the old content or the new, never half: a temp file
 /// in the same folder, fsync, then rename over the target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_atomic`] for a file written piece by piece (a zip of many images): `write`
+/// fills the temp file, which takes the target's name only once it is complete.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".shelfready-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
+    write(tmp.as_file_mut())?;
     // tempfile creates 0600; outputs are meant to be shared, served and uploaded.
     #[cfg(unix)]
     {

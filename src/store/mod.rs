@@ -6,7 +6,7 @@ mod folder;
 mod journal;
 mod sqlite;
 
-pub use folder::{sha256_hex, sweep_temp_files, write_atomic, FolderStore};
+pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
 pub use sqlite::{AssetRow, BatchRow, BatchState, BatchStore, Delivery, SqliteStore};
 
 use thiserror::Error;

@@ -115,6 +115,8 @@ fn normalized(header: &str) -> String {
 pub enum CatalogError {
     #[error("the catalog has no column of file names (its header is: {header}); name it `file` (or Filename, Image, Photo)")]
     NoFileColumn { header: String },
+    #[error("the product list has no SKU column (its header is: {header}); name it `sku`")]
+    NoSkuColumn { header: String },
     #[error("the catalog's line {line}: {message}")]
     Line { line: u64, message: String },
     #[error("the catalog is not a workbook Excel can open: {0}")]
@@ -260,6 +262,55 @@ impl Table {
     }
 }
 
+/// The column of `header` that holds `field`: the first synonym that names a column wins
+/// (an `sku` column over an `item` one).
+fn column(header: &[String], field: &str) -> Option<usize> {
+    let names = SYNONYMS
+        .iter()
+        .find(|(f, _)| *f == field)
+        .map_or(&[][..], |(_, n)| *n);
+    names
+        .iter()
+        .find_map(|n| header.iter().position(|h| normalized(h) == *n))
+}
+
+/// A product list (CSV, XLSX or JSON) keyed by SKU, lowercased: each product's
+/// identifier, title and alt text, for exports. Columns are found by the catalog's names.
+pub fn products(bytes: &[u8]) -> Result<HashMap<String, Context>, CatalogError> {
+    let Table { header, rows } = Table::read(bytes)?;
+    let Some(sku) = column(&header, "sku") else {
+        return Err(CatalogError::NoSkuColumn {
+            header: header.join(","),
+        });
+    };
+    let (ident, title, alt) = (
+        column(&header, "identifier"),
+        column(&header, "title"),
+        column(&header, "alt_text"),
+    );
+    let mut out = HashMap::new();
+    for (_, rec) in rows {
+        let get = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c))
+                .filter(|v| !v.is_empty())
+                .cloned()
+        };
+        let Some(key) = get(Some(sku)) else { continue };
+        out.insert(
+            key.to_lowercase(),
+            Context {
+                sku: Some(key),
+                identifier: get(ident),
+                title: get(title),
+                alt_text: get(alt),
+                position: None,
+                from: "products".into(),
+            },
+        );
+    }
+    Ok(out)
+}
+
 /// Catalog rows by file name (the whole name as uploaded, and its last part, lowercased).
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -279,14 +330,7 @@ impl Catalog {
         } = Table::read(bytes)?;
         let mut mapping = Vec::new();
         let mut col = |field: &str| {
-            let names = SYNONYMS
-                .iter()
-                .find(|(f, _)| *f == field)
-                .map_or(&[][..], |(_, n)| *n);
-            // The first synonym that names a column wins (an `sku` column over an `item` one).
-            let found = names
-                .iter()
-                .find_map(|n| header.iter().position(|h| normalized(h) == *n));
+            let found = column(&header, field);
             if let Some(i) = found {
                 mapping.push((
                     field.to_string(),
@@ -328,7 +372,7 @@ impl Catalog {
                 Some(p) => Some(position(p).ok_or_else(|| CatalogError::Line {
                     line,
                     message: format!(
-                        "position '{p}' of {name} is not a number, `main` or PT01-PT99"
+                        "position '{p}' of {name} is not a number, `main`, PT01-PT99 or `swatch`"
                     ),
                 })?),
             };

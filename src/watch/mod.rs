@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-pub use catalog::{Catalog, CatalogError, SYNONYMS};
+pub use catalog::{products as product_list, Catalog, CatalogError, SYNONYMS};
 pub use settle::is_temporary;
 use settle::{entries, Settle};
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod color;
+mod export;
 mod job_store;
 mod review;
 mod rules;

@@ -1,6 +1,7 @@
 //! `shelfready serve`: the real binary on 127.0.0.1 with port 0, a real HTTP client, a real
 //! SQLite file and data folder.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -1035,6 +1036,87 @@ fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
 }
 
 #[test]
+fn a_batch_exports_over_http_and_an_approval_refreshes_its_exports() {
+    let (dir, server, _) = review_server();
+    let main = [("authorization", "Bearer t0")];
+    let catalog = b"file,sku,title\nB07XJ8C8F5_1.png,B07XJ8C8F5,\"Rocket, model\"\nB07XJ8C8F5_2.jpg,B07XJ8C8F5,\n".to_vec();
+    let r = upload(
+        &server,
+        &[
+            specs("amazon-main,shopify"),
+            file("B07XJ8C8F5_1.png", "ROCKET02_1.png"),
+            file("B07XJ8C8F5_2.jpg", "ADOBE04_1.jpg"),
+            ("catalog", Some("catalog.csv"), catalog),
+        ],
+        &main,
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    follow(&server, &id, &main);
+    let export = |q: &str| get(&server.url(&format!("/v1/batches/{id}/export?{q}")), &main);
+
+    // Amazon: the zip itself, MAIN only while the second photo waits for review.
+    let r = export("format=amazon");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), "application/zip");
+    assert_eq!(r.header("x-shelfready-export-files"), "amazon-images-1.zip");
+    assert_eq!(r.header("x-shelfready-left-out"), "1");
+    let names =
+        |bytes: &[u8]| -> Vec<String> { read_zip(bytes).into_iter().map(|(n, _)| n).collect() };
+    assert_eq!(names(&r.body), ["B07XJ8C8F5.MAIN.jpg"]);
+    let report = export("format=amazon&file=export.json").json();
+    assert!(report["left_out"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("not ready"));
+    // Shopify needs to know where the images will be; then a zip of the CSV and images.
+    let r = export("format=shopify");
+    assert_eq!((r.status, r.code()), (400, "usage-error".to_string()));
+    let r = export("format=shopify&base_url=https://cdn.example.com/b");
+    assert_eq!(r.status, 200);
+    let files: BTreeMap<String, Vec<u8>> = read_zip(&r.body).into_iter().collect();
+    let csv = String::from_utf8(files["products.csv"].clone()).unwrap();
+    assert_eq!(
+        csv,
+        "Title,URL handle,Product image URL,Image position,Image alt text\r\n\
+         \"Rocket, model\",rocket-model,https://cdn.example.com/b/images/rocket-model-1.jpg,1,\r\n"
+    );
+    assert!(files.contains_key("images/rocket-model-1.jpg") && files.contains_key("export.json"));
+    assert_eq!(export("format=ebay").status, 400);
+    assert_eq!(export("format=json&file=../manifest.json").status, 404);
+
+    // Approving the waiting photo makes the batch's exports again, on the server's disk,
+    // before anyone asks for them.
+    let waiting = get(&server.url("/v1/review"), &main).json();
+    let adobe = waiting["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["spec_id"] == "amazon-main")
+        .unwrap_or_else(|| panic!("{waiting}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post_json(
+        &server.url(&format!("/v1/assets/{adobe}/review")),
+        &main,
+        &serde_json::json!({"decision": "approve"}),
+    );
+    assert_eq!(r.status, 200);
+    let zip = files_under(&dir.path().join("data"))
+        .into_iter()
+        .find(|p| p.ends_with("exports/amazon/amazon-images-1.zip"))
+        .unwrap();
+    assert_eq!(
+        names(&std::fs::read(&zip).unwrap()),
+        ["B07XJ8C8F5.MAIN.jpg", "B07XJ8C8F5.PT01.jpg"]
+    );
+    let r = export("format=amazon");
+    assert_eq!(r.header("x-shelfready-left-out"), "0");
+    assert_eq!(r.body, std::fs::read(&zip).unwrap());
+}
+
+#[test]
 fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
     let (_dir, server, small) = review_server();
     let main = [("authorization", "Bearer t0")];
@@ -1131,7 +1213,7 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
     b.wait_until(
         "the output at 100%",
         "const i = document.getElementById('zoom-img');
-         return !document.getElementById('zoom').hidden && i.complete && i.naturalWidth === 2000;",
+         return document.getElementById('zoom').dataset.shown && i.naturalWidth === 2000;",
     );
     shot("review-zoom.png");
     // It opens on the middle of the image, where the product is.
