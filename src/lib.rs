@@ -18,3 +18,29 @@ pub mod server;
 pub mod spec;
 pub mod store;
 pub mod watch;
+
+/// Every published JSON Schema, by the file name it has in assets/schema/.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("handoff.schema.json", handoff::handoff_schema()),
+        ("manifest.schema.json", handoff::batch_schema()),
+        ("export.schema.json", export::report_schema()),
+        ("export-products.schema.json", export::products_schema()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn committed_schemas_match_the_types() {
+        for (name, schema) in super::schemas() {
+            let path = format!("{}/assets/schema/{name}", env!("CARGO_MANIFEST_DIR"));
+            let on_disk: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+            assert_eq!(
+                on_disk, schema,
+                "{name}: run `shelfready schema --write assets/schema` and commit assets/schema/"
+            );
+        }
+    }
+}

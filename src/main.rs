@@ -652,21 +652,19 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Schema { write } => {
-            let schemas = [
-                ("handoff", shelfready::handoff::handoff_schema()),
-                ("manifest", shelfready::handoff::batch_schema()),
-                ("export", shelfready::export::report_schema()),
-                ("export-products", shelfready::export::products_schema()),
-            ];
+            let schemas = shelfready::schemas();
             match write {
                 Some(dir) => {
                     std::fs::create_dir_all(&dir)?;
                     for (name, schema) in &schemas {
                         let text = serde_json::to_string_pretty(schema)? + "\n";
-                        std::fs::write(dir.join(format!("{name}.schema.json")), text)?;
+                        std::fs::write(dir.join(name), text)?;
                     }
                 }
-                None => out!("{}\n", serde_json::to_string_pretty(&schemas[1].1)?),
+                None => out!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&shelfready::handoff::batch_schema())?
+                ),
             }
             Ok(0)
         }
