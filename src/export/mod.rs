@@ -111,6 +111,20 @@ pub struct Options {
     /// over what the handoffs carry.
     #[serde(skip)]
     pub products: HashMap<String, Context>,
+    /// The ids outputs go by where the export is read (the server's asset ids), by handoff
+    /// id; an output not in it goes by its handoff id.
+    #[serde(skip)]
+    pub asset_ids: HashMap<String, String>,
+}
+
+impl Options {
+    /// The id an output goes by in this export.
+    pub fn asset_id(&self, h: &Handoff) -> String {
+        self.asset_ids
+            .get(&h.id)
+            .cloned()
+            .unwrap_or_else(|| h.id.clone())
+    }
 }
 
 /// 1 GiB: Amazon's image upload page does not state a zip limit in any copy we could read
@@ -126,6 +140,7 @@ impl Options {
             zip_max_bytes: ZIP_MAX_BYTES,
             shopify_columns: ShopifyColumns::Current,
             products: HashMap::new(),
+            asset_ids: HashMap::new(),
         }
     }
 }
@@ -294,6 +309,15 @@ pub fn export(
         Format::Csv => records::csv(&products, &ctx)?,
     };
     written.left_out.append(&mut w.left_out);
+    if !opts.asset_ids.is_empty() {
+        let map = |id: &mut String| {
+            if let Some(to) = opts.asset_ids.get(id.as_str()) {
+                *id = to.clone();
+            }
+        };
+        w.included.iter_mut().for_each(|i| map(&mut i.asset));
+        written.left_out.iter_mut().for_each(|l| map(&mut l.asset));
+    }
     let mut files = Vec::new();
     for name in &w.files {
         let path = dir.join(name);

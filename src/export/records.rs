@@ -94,7 +94,7 @@ fn records(
                 sha256: a.sha256.clone(),
                 state: h.state,
                 alt_text: p.alt(image),
-                asset: h.id.clone(),
+                asset: t.opts.asset_id(h),
             });
         }
         if images.is_empty() {

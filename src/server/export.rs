@@ -10,7 +10,7 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::app::App;
+use super::app::{asset_id, App};
 use super::error::ApiError;
 use super::routes::{blocking, serve_file, stream_zip};
 use crate::export::{export, ExportReport, Format, Options};
@@ -30,7 +30,7 @@ pub struct ExportQuery {
     pub file: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/batches/{id}/export", params(("id" = String, Path, description = "the id"), ExportQuery), responses((status = 200, description = "the export (see `file`); headers X-Shelfready-Export-Files (every file it wrote) and X-Shelfready-Left-Out (how many outputs did not go in; export.json says why)", content_type = "application/zip"), (status = 400, description = "unknown format, or no base_url for shopify or google", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such batch, or no such file in the export", body = ref("#/components/schemas/ErrorBody"))))]
+#[utoipa::path(get, path = "/v1/batches/{id}/export", params(("id" = String, Path, description = "the id"), ExportQuery), responses((status = 200, description = "the export (see `file`); headers X-Shelfready-Export-Files (every file it wrote) and X-Shelfready-Left-Out (how many outputs did not go in; export.json says why)", content_type = "application/zip"), (status = 400, description = "unknown format, or no base_url for shopify or google", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such batch, no such file in the export, or nothing went into it", body = ref("#/components/schemas/ErrorBody"))))]
 /// The batch's export in one format, made now from its handoffs (the same handoffs give
 /// the same bytes).
 pub async fn batch_export(
@@ -71,6 +71,16 @@ pub async fn batch_export(
                 ),
             ))
         }
+        None if report.included.is_empty() => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!(
+                    "nothing in batch '{id}' went into the {} export ({} output(s) left out): ?file=export.json says why",
+                    format.as_str(),
+                    report.left_out.len()
+                ),
+            ))
+        }
         None => match format {
             Format::Shopify | Format::Google => {
                 let mut entries: Vec<(String, std::path::PathBuf)> =
@@ -79,16 +89,9 @@ pub async fn batch_export(
                 stream_zip(entries, &format!("shelfready-{id}-{}.zip", format.as_str()))
             }
             _ => {
-                let Some(first) = report.files.first() else {
-                    return Err(ApiError::new(
-                        ErrorCode::NotFound,
-                        format!(
-                            "nothing in batch '{id}' went into the {} export ({} output(s) left out): ?file=export.json says why",
-                            format.as_str(),
-                            report.left_out.len()
-                        ),
-                    ));
-                };
+                let first = report.files.first().ok_or_else(|| {
+                    ApiError::new(ErrorCode::InternalError, "the export wrote no file")
+                })?;
                 serve_file(&dir.join(&first.name), &first.sha256, req).await?
             }
         },
@@ -123,7 +126,23 @@ fn make(
     let manifest = app.current_manifest(batch)?;
     let root = app.store.batch_dir(batch);
     let dir = root.join("exports").join(opts.format.as_str());
-    let report = export(&manifest, &root, batch, &dir, opts).map_err(usage)?;
+    // Outputs go by their API ids, so that a left-out one can be reviewed by its id.
+    let seqs: std::collections::HashMap<String, i64> = app
+        .store
+        .assets(batch)?
+        .into_iter()
+        .map(|a| (a.source_key, a.seq))
+        .collect();
+    let mut opts = opts.clone();
+    opts.asset_ids = manifest
+        .handoffs
+        .iter()
+        .filter_map(|h| {
+            let seq = seqs.get(&h.provenance.source_key)?;
+            Some((h.id.clone(), asset_id(batch, *seq, &h.goal.spec_id)))
+        })
+        .collect();
+    let report = export(&manifest, &root, batch, &dir, &opts).map_err(usage)?;
     Ok((report, dir))
 }
 

@@ -1065,6 +1065,12 @@ fn a_batch_exports_over_http_and_an_approval_refreshes_its_exports() {
         |bytes: &[u8]| -> Vec<String> { read_zip(bytes).into_iter().map(|(n, _)| n).collect() };
     assert_eq!(names(&r.body), ["B07XJ8C8F5.MAIN.jpg"]);
     let report = export("format=amazon&file=export.json").json();
+    // Left out under the id the API knows it by.
+    let left = report["left_out"][0]["asset"].as_str().unwrap().to_string();
+    assert_eq!(
+        get(&server.url(&format!("/v1/assets/{left}")), &main).status,
+        200
+    );
     assert!(report["left_out"][0]["reason"]
         .as_str()
         .unwrap()
@@ -1083,6 +1089,13 @@ fn a_batch_exports_over_http_and_an_approval_refreshes_its_exports() {
     );
     assert!(files.contains_key("images/rocket-model-1.jpg") && files.contains_key("export.json"));
     assert_eq!(export("format=ebay").status, 400);
+    // Nothing made for Google in this batch: said, not an empty feed.
+    let r = export("format=google&base_url=https://cdn.example.com/b");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("nothing in batch"));
     assert_eq!(export("format=json&file=../manifest.json").status, 404);
 
     // Approving the waiting photo makes the batch's exports again, on the server's disk,
