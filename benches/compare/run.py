@@ -92,7 +92,10 @@ def versions():
 
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    # The vector extensions the codecs and resizers pick their kernels by.
+    simd = [f for f in ("avx2", "avx512f", "avx512bw", "avx512vl", "avx512_vnni") if f in flags]
+    return {"cpu": cpu, "simd": simd, "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "kernel": platform.release(), "loadavg_at_start": os.getloadavg()}
 
 
@@ -249,13 +252,20 @@ def fmt(v, spec):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", default="target/bench-batch", help="folder of input PNGs")
+    ap.add_argument("--batch", default="target/bench-realistic",
+                    help="folder of input PNGs (default: the realistic batch, written by "
+                         "make_realistic.py when missing; target/bench-batch is the older, "
+                         "smoother one, written by the bench_batch example)")
     ap.add_argument("--runs", type=int, default=5, help="timed runs per tool (after a warm-up)")
     ap.add_argument("--only", default="", help="comma-separated job names (sharp also selects sharp-3spec)")
     args = ap.parse_args()
 
     batch = (ROOT / args.batch).resolve()
-    if not batch.is_dir():
+    if not batch.is_dir() and batch.name == "bench-realistic":
+        print(f"generating {batch} with make_realistic.py", flush=True)
+        subprocess.run([sys.executable, str(HERE / "make_realistic.py"), "24", str(batch)],
+                       cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    elif not batch.is_dir():
         print(f"generating {batch} with the bench_batch example", flush=True)
         subprocess.run(["cargo", "run", "--release", "--example", "bench_batch", "--", "24", str(batch)],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
@@ -386,7 +396,7 @@ def main():
             if r["problems"]:
                 line += " — FAIL: " + "; ".join(r["problems"])
             notes.append(line)
-    notes.append(f"machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gib']} GiB, Linux {mach['kernel']},"
+    notes.append(f"machine: {mach['cpu']} ({', '.join(mach['simd']) or 'no AVX2'}), {mach['cores']} cores, {mach['memory_gib']} GiB, Linux {mach['kernel']},"
                  f" load average at start {mach['loadavg_at_start'][0]:.2f}")
     notes.append("versions: " + ", ".join(f"{k} {v}" for k, v in ver.items()))
     notes.append(f"batch: {len(names)} PNGs from {args.batch}, {megapixels:.1f} MP in all; {args.runs} timed runs"

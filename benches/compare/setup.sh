@@ -18,9 +18,9 @@ if ! /usr/bin/convert -version 2>/dev/null | grep -q ImageMagick; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq imagemagick >/dev/null
 fi
 
-# Python peers and the driver's own needs. pyvips[binary] brings pyvips-binary, a current
+# Python peers and the driver's own needs (numpy: make_realistic.py). pyvips[binary] brings pyvips-binary, a current
 # libvips built for pyvips, rather than Debian's older libvips.
-pins=("pyvips[binary]==3.2.0" "pyvips-binary==8.18.7" "pillow==13.0.0" "psutil==7.2.2")
+pins=("pyvips[binary]==3.2.0" "pyvips-binary==8.18.7" "pillow==13.0.0" "psutil==7.2.2" "numpy==2.4.6")
 if ! "$python" - "${pins[@]}" <<'EOF' 2>/dev/null; then
 import sys
 from importlib.metadata import version
