@@ -56,6 +56,21 @@ fn keep_c_heap() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_c_heap() {}
 
+/// mimalloc's `mi_option_purge_delay` (the 16th entry of `mi_option_e` in mimalloc.h, v2
+/// and v3 alike).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// A freed image buffer stays committed for the next file instead of going back to the OS
+/// and being faulted in and zeroed again. Zeroing fresh pages (the kernel's
+/// clear_page_erms) was 17% of a batch's CPU time; with purging off the canonical job on
+/// the realistic batch took about 2.4 s of CPU instead of 2.6-2.9 s, with half the page
+/// faults (perf stat, 2-core AMD EPYC). Peak RSS is unchanged; it is kept until exit.
+fn keep_freed_memory() {
+    // SAFETY: mi_option_set only stores an option value; it is called before any other
+    // thread exists.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 /// Exit code for a wrong command line (sysexits EX_USAGE); 0, 1 and 2 report batch results.
 const EXIT_USAGE: u8 = 64;
 /// Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it).
@@ -324,6 +339,7 @@ impl Batch {
 
 fn main() -> ExitCode {
     keep_c_heap();
+    keep_freed_memory();
     if let Some(msg) = single_dash_long_option(std::env::args().skip(1)) {
         eprintln!("error: {msg}");
         return ExitCode::from(EXIT_USAGE);
