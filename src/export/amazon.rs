@@ -19,6 +19,7 @@ const ENTRY_OVERHEAD: u64 = 30 + 46;
 
 struct Entry<'a> {
     name: String,
+    variant: String,
     handoff: &'a Handoff,
     product: String,
 }
@@ -36,20 +37,7 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
         let mut main_taken = false;
         // One image per photo: a photo made for both Amazon specs goes in once, its
         // amazon-main output as the MAIN, its amazon-additional one as a PTnn.
-        let mut photos: Vec<Vec<&super::Image>> = Vec::new();
-        for image in &p.images {
-            match photos.last_mut() {
-                Some(last)
-                    if last[0].position == image.position
-                        && last[0].handoff.provenance.source_key
-                            == image.handoff.provenance.source_key =>
-                {
-                    last.push(image)
-                }
-                _ => photos.push(vec![image]),
-            }
-        }
-        for photo in photos {
+        for photo in p.photos() {
             // The main is the product's first position, ready or not: when it waits, the
             // second photo does not move up in its place.
             let is_main = !main_taken && photo[0].position != 0 && photo[0].position == p.first;
@@ -101,6 +89,7 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
             };
             entries.push(Entry {
                 name: format!("{id}.{variant}.{ext}"),
+                variant,
                 handoff: h,
                 product: p.sku.clone(),
             });
@@ -116,10 +105,7 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
             continue;
         }
         // MAIN first, then PT01.., then the swatch.
-        entries.sort_by_key(|e| {
-            let variant = e.name.split('.').nth(1).unwrap_or("");
-            (variant != "MAIN", variant == "SWCH", variant.to_string())
-        });
+        entries.sort_by_key(|e| (e.variant != "MAIN", e.variant == "SWCH", e.variant.clone()));
         groups.push(entries);
     }
 

@@ -32,15 +32,9 @@ fn host<'a>(
     w: &mut Written,
 ) -> Result<Vec<Hosted<'a>>, ExportError> {
     let mut out: Vec<Hosted> = Vec::new();
-    for image in &p.images {
+    for photo in p.photos() {
+        let image = photo[0];
         let h = image.handoff;
-        let same_photo = out.iter().any(|o| {
-            o.image.handoff.provenance.source_key == h.provenance.source_key
-                && o.image.position == image.position
-        });
-        if same_photo {
-            continue;
-        }
         if out.len() == max {
             w.leave_out(&p.sku, h, too_many);
             continue;

@@ -246,7 +246,26 @@ pub struct Product<'a> {
     pub first: u32,
 }
 
-impl Product<'_> {
+impl<'a> Product<'a> {
+    /// The product's photos in order, each with its outputs (one per spec it was made
+    /// for, in spec order): an export that takes one image per photo picks from these.
+    pub fn photos(&self) -> Vec<Vec<&Image<'a>>> {
+        let mut photos: Vec<Vec<&Image<'a>>> = Vec::new();
+        for image in &self.images {
+            match photos.last_mut() {
+                Some(last)
+                    if last[0].position == image.position
+                        && last[0].handoff.provenance.source_key
+                            == image.handoff.provenance.source_key =>
+                {
+                    last.push(image)
+                }
+                _ => photos.push(vec![image]),
+            }
+        }
+        photos
+    }
+
     /// The alt text of one image: the catalog's for that photo, else the product's.
     pub fn alt(&self, image: &Image) -> Option<String> {
         image
