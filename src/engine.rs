@@ -72,27 +72,50 @@ impl Engine {
     /// the shared pool on purpose: a rayon thread waiting inside an item's parallel stages
     /// steals queued work, and a stolen *source* is another decoded photo in memory. So at
     /// most one source per thread is in flight and peak memory does not grow with the
-    /// batch. With fewer items than threads, each item's stages share the whole pool.
+    /// batch. The last `threads` items, and every item when there are no more items than
+    /// threads, run their stages on the whole shared pool instead: a thread whose lane has
+    /// nothing left to start helps finish what is still in flight, so no core sits idle
+    /// at the end of a batch.
     pub fn map<T: Sync, R: Send>(&self, items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+        self.map_heaviest_first(items, |_| 0, work)
+    }
+
+    /// [`Engine::map`], starting the items of greatest `weight` (a file's size, say) first:
+    /// the batch then ends on its lightest items, and the last one to finish holds up the
+    /// others least. Results are still in item order.
+    pub fn map_heaviest_first<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        weight: impl Fn(&T) -> u64,
+        work: impl Fn(&T) -> R + Sync,
+    ) -> Vec<R> {
         let inner = &self.inner;
         if items.len() <= inner.threads {
             return inner
                 .shared
                 .install(|| items.par_iter().map(&work).collect());
         }
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(weight(&items[i])));
         let next = AtomicUsize::new(0);
         let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
             let handles: Vec<_> = inner
                 .lanes
                 .iter()
                 .map(|lane| {
-                    let (next, work) = (&next, &work);
+                    let (next, work, order) = (&next, &work, &order);
                     scope.spawn(move || {
                         let mut mine = Vec::new();
                         loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(item) = items.get(i) else { break };
-                            mine.push((i, lane.install(|| work(item))));
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&i) = order.get(k) else { break };
+                            let item = &items[i];
+                            let pool = if order.len() - k <= inner.threads {
+                                &inner.shared
+                            } else {
+                                lane
+                            };
+                            mine.push((i, pool.install(|| work(item))));
                         }
                         mine
                     })
@@ -172,6 +195,24 @@ mod tests {
             (0..9).map(|i| i * 2).collect::<Vec<_>>()
         );
         assert_eq!(e.map(&items[..2], |i| i + 1), vec![1, 2]);
+    }
+
+    #[test]
+    fn heaviest_items_start_first_and_results_stay_in_item_order() {
+        // One lane: the start order is exactly the order the lanes take items in.
+        let e = Engine::new(1).unwrap();
+        let weights: Vec<u64> = vec![3, 9, 1, 7, 5, 8, 2];
+        let started = Mutex::new(Vec::new());
+        let out = e.map_heaviest_first(
+            &weights,
+            |w| *w,
+            |w| {
+                started.lock().unwrap().push(*w);
+                w * 10
+            },
+        );
+        assert_eq!(out, weights.iter().map(|w| w * 10).collect::<Vec<_>>());
+        assert_eq!(started.into_inner().unwrap(), vec![9, 8, 7, 5, 3, 2, 1]);
     }
 
     #[test]
