@@ -310,7 +310,25 @@ impl AlphaStats {
                 let mut seen = 0u64;
                 for (r, row) in pixels.chunks_exact(row_bytes).enumerate() {
                     let r = r as u16;
-                    for (c, span) in cells.iter_mut().zip(row.chunks(cell_bytes)) {
+                    // The clear runs at both ends of a row (most of a cut-out's frame) add
+                    // nothing: skip them a block at a time, then walk the cells between.
+                    let lead = row
+                        .chunks_exact(CLEAR_RUN * 4)
+                        .take_while(|b| all_clear(b))
+                        .count()
+                        * CLEAR_RUN;
+                    let trail = row
+                        .rchunks_exact(CLEAR_RUN * 4)
+                        .take_while(|b| all_clear(b))
+                        .count()
+                        * CLEAR_RUN;
+                    let end = (w as usize).saturating_sub(trail);
+                    if lead >= end {
+                        continue;
+                    }
+                    let (c0, c1) = (lead / cell as usize, end.div_ceil(cell as usize));
+                    let row = &row[c0 * cell_bytes..];
+                    for (c, span) in cells[c0..c1].iter_mut().zip(row.chunks(cell_bytes)) {
                         let (mut n, mut max_a, mut first, mut last) = (0u32, 0u8, u16::MAX, 0u16);
                         for (i, p) in span.chunks_exact(4).enumerate() {
                             let a = p[3];
@@ -363,6 +381,17 @@ impl AlphaStats {
             clear,
         }
     }
+}
+
+/// Pixels per block when skipping the clear ends of a row.
+const CLEAR_RUN: usize = 16;
+
+// `all_clear` ORs alphas: below a power of two, the OR is below it exactly when each is.
+const _: () = assert!(ALPHA_THRESHOLD.is_power_of_two());
+
+/// Whether every RGBA pixel of `block` is below [`ALPHA_THRESHOLD`] (unseen by the stats).
+fn all_clear(block: &[u8]) -> bool {
+    block.chunks_exact(4).fold(0u8, |m, p| m | p[3]) < ALPHA_THRESHOLD
 }
 
 fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, Grid) {

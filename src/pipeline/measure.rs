@@ -149,15 +149,10 @@ pub fn laplacian_variance(
     let luma_row = |y: usize, out: &mut [i32]| {
         let start = (y * w as usize + xa - 1) * channels;
         let row = &pixels[start..start + lw * channels];
-        for (o, p) in out.iter_mut().zip(row.chunks_exact(channels)) {
-            let l = 77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2]);
-            *o = match p.get(3) {
-                Some(&a) => {
-                    let a = i32::from(a);
-                    (l * a + 255 * 256 * (255 - a) + 127) / 255
-                }
-                None => l,
-            };
+        // One loop per pixel size, so each is compiled for its fixed stride.
+        match channels {
+            3 => luma_of::<3>(row, out),
+            _ => luma_of::<4>(row, out),
         }
     };
     const BAND: usize = 32;
@@ -191,6 +186,19 @@ pub fn laplacian_variance(
     let sq: i128 = bands.iter().map(|b| b.1).sum();
     let mean = sum as f64 / n;
     (sq as f64 / n - mean * mean) / 65536.0
+}
+
+/// Luma in 1/256 levels of RGB or RGBA (flattened onto white) pixels.
+fn luma_of<const N: usize>(row: &[u8], out: &mut [i32]) {
+    for (o, p) in out.iter_mut().zip(row.chunks_exact(N)) {
+        let l = 77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2]);
+        *o = if N == 4 {
+            let a = i32::from(p[3]);
+            (l * a + 255 * 256 * (255 - a) + 127) / 255
+        } else {
+            l
+        };
+    }
 }
 
 /// The colour of the backdrop actually in an RGB or RGBA file: the per-channel median of its

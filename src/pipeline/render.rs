@@ -172,15 +172,19 @@ fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
                 if a == 0 || a >= 250 {
                     continue;
                 }
-                let mut sum = [0u64; 3];
-                let mut wsum = 0u64;
+                // u32 holds the sums: 25 neighbours x 255² x 255 < 2³².
+                let mut sum = [0u32; 3];
+                let mut wsum = 0u32;
+                let (x0, x1) = (
+                    x.saturating_sub(DEFRINGE_RADIUS),
+                    (x + DEFRINGE_RADIUS + 1).min(w),
+                );
                 for yy in y.saturating_sub(DEFRINGE_RADIUS)..(y + DEFRINGE_RADIUS + 1).min(h) {
-                    for xx in x.saturating_sub(DEFRINGE_RADIUS)..(x + DEFRINGE_RADIUS + 1).min(w) {
-                        let q = &src[(yy * w + xx) * 4..(yy * w + xx) * 4 + 4];
-                        let wq = u64::from(q[3]) * u64::from(q[3]);
+                    for q in src[(yy * w + x0) * 4..(yy * w + x1) * 4].chunks_exact(4) {
+                        let wq = u32::from(q[3]) * u32::from(q[3]);
                         wsum += wq;
                         for c in 0..3 {
-                            sum[c] += wq * u64::from(q[c]);
+                            sum[c] += wq * u32::from(q[c]);
                         }
                     }
                 }
@@ -379,8 +383,16 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
                         .zip(src_row(y).chunks_exact(4))
                         .enumerate()
                     {
-                        if !keep(x_lo + i, y, p) {
-                            continue;
+                        // Clear pixels leave the background as it is and opaque ones replace
+                        // it, whether or not they are kept: the same bytes as the blend below.
+                        match p[3] {
+                            0 => continue,
+                            255 => {
+                                o.copy_from_slice(&p[..3]);
+                                continue;
+                            }
+                            _ if !keep(x_lo + i, y, p) => continue,
+                            _ => {}
                         }
                         let a = u32::from(p[3]);
                         for c in 0..3 {
@@ -408,7 +420,7 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
                         .enumerate()
                     {
                         // Fully transparent pixels carry no colour: keeps PNGs small and clean.
-                        if p[3] > 0 && keep(x_lo + i, y, p) {
+                        if p[3] == 255 || (p[3] > 0 && keep(x_lo + i, y, p)) {
                             o.copy_from_slice(p);
                         }
                     }
