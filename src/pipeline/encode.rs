@@ -132,9 +132,11 @@ fn encode_png(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     // fdeflate's fast mode: on a 2000 px RGBA cut-out it is 15x faster than zlib level 6
     // (34 ms vs 540 ms) for a file 8.5% larger; `cargo bench --bench stages -- encode_png`.
-    // Paeth on every row gives the same size as per-row adaptive choice (1298 vs 1302 KB
-    // on the mockup outputs of the benchmark batch) in three quarters of the time.
-    let mut enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Paeth);
+    // Up on every row: every file is decoded again to verify it (and by whoever takes it
+    // next), and Up undoes in one vector add per row where Paeth goes pixel by pixel. On
+    // the mockup outputs of the realistic batch (24 files, 2-core AMD EPYC): decode 0.25 s
+    // vs 0.54 s for Paeth, encode 0.22 s vs 0.25 s, for files 1.6% larger (64.3 vs 63.3 MB).
+    let mut enc = PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Up);
     if spec.embed_icc {
         enc.set_icc_profile(srgb_icc().to_vec())
             .map_err(|e| EncodeError::Png(e.to_string()))?;
