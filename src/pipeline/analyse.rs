@@ -404,16 +404,61 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
         ..
     } = *stats;
 
+    // Only the box of occupied cells is labelled (a product rarely spans the frame), in
+    // the same row-major order as the whole grid, so islands get the same labels.
+    let (cols_u, rows_u) = (cols as usize, rows as usize);
+    let occupied_rows = |r: &usize| {
+        cells[r * cols_u..(r + 1) * cols_u]
+            .iter()
+            .any(|c| c.count > 0)
+    };
+    let (Some(cy0), Some(cy1)) = (
+        (0..rows_u).find(occupied_rows),
+        (0..rows_u).rev().find(occupied_rows),
+    ) else {
+        return (None, Vec::new(), Grid::default());
+    };
+    // Row by row (the grid's order in memory), each row only searched outside the span
+    // found so far.
+    let (mut cx0, mut cx1) = (cols_u - 1, 0);
+    for row in cells[cy0 * cols_u..(cy1 + 1) * cols_u].chunks_exact(cols_u) {
+        if let Some(x) = row[..cx0].iter().position(|c| c.count > 0) {
+            cx0 = x;
+        }
+        if let Some(x) = row[cx1 + 1..].iter().rposition(|c| c.count > 0) {
+            cx1 += 1 + x;
+        }
+    }
     // Padded by one empty cell on every side: imageproc's labelling panics on a 1x1 grid,
     // and the border keeps every island off the edge.
-    let mut mask = image::GrayImage::new(cols + 2, rows + 2);
-    for (i, c) in cells.iter().enumerate() {
-        if c.count > 0 {
-            let (x, y) = (i as u32 % cols, i as u32 / cols);
-            mask.put_pixel(x + 1, y + 1, image::Luma([255]));
+    let (mw, mh) = ((cx1 - cx0 + 1) as u32, (cy1 - cy0 + 1) as u32);
+    let mut mask = image::GrayImage::new(mw + 2, mh + 2);
+    for y in cy0..=cy1 {
+        for x in cx0..=cx1 {
+            if cells[y * cols_u + x].count > 0 {
+                mask.put_pixel(
+                    (x - cx0) as u32 + 1,
+                    (y - cy0) as u32 + 1,
+                    image::Luma([255]),
+                );
+            }
         }
     }
     let labels = connected_components(&mask, Connectivity::Eight, image::Luma([0u8]));
+    // Visits the occupied cells in grid order with their index, column, row and island.
+    let labelled = labels.as_raw();
+    let label_row = (mw + 2) as usize;
+    let occupied = |visit: &mut dyn FnMut(&Cell, u32, u32, usize)| {
+        for y in cy0..=cy1 {
+            let cells_row = &cells[y * cols_u + cx0..=y * cols_u + cx1];
+            let labels_row = &labelled[(y - cy0 + 1) * label_row + 1..];
+            for (x, (c, &l)) in cells_row.iter().zip(labels_row).enumerate() {
+                if c.count > 0 {
+                    visit(c, (cx0 + x) as u32, y as u32, l as usize);
+                }
+            }
+        }
+    };
 
     #[derive(Clone, Copy)]
     struct Island {
@@ -424,17 +469,11 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
         x1: u32,
         y1: u32,
     }
-    let label = |i: usize| labels.get_pixel(i as u32 % cols + 1, i as u32 / cols + 1).0[0] as usize;
     let mut islands: Vec<Option<Island>> = Vec::new();
-    for (i, c) in cells.iter().enumerate() {
-        if c.count == 0 {
-            continue;
-        }
-        let l = label(i);
+    occupied(&mut |c, x, y, l| {
         if islands.len() <= l {
             islands.resize(l + 1, None);
         }
-        let (x, y) = (i as u32 % cols, i as u32 / cols);
         let is = islands[l].get_or_insert(Island {
             area: 0,
             max_alpha: 0,
@@ -449,7 +488,7 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
         is.y0 = is.y0.min(y);
         is.x1 = is.x1.max(x);
         is.y1 = is.y1.max(y);
-    }
+    });
     let largest = islands.iter().flatten().map(|i| i.area).max().unwrap_or(0);
     if largest == 0 {
         return (None, Vec::new(), Grid::default());
@@ -490,20 +529,17 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
     let mut dropped = vec![false; cells.len()];
     // The exact product box: the union of the kept cells' pixel extents.
     let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0u32, 0u32);
-    for (i, c) in cells.iter().enumerate() {
-        if c.count == 0 {
-            continue;
-        }
-        if keep[label(i)] {
-            let (cx, cy) = ((i as u32 % cols) * cell, (i as u32 / cols) * cell);
+    occupied(&mut |c, x, y, l| {
+        if keep[l] {
+            let (cx, cy) = (x * cell, y * cell);
             x0 = x0.min(cx + u32::from(c.x0));
             y0 = y0.min(cy + u32::from(c.y0));
             x1 = x1.max(cx + u32::from(c.x1));
             y1 = y1.max(cy + u32::from(c.y1));
         } else {
-            dropped[i] = true;
+            dropped[y as usize * cols_u + x as usize] = true;
         }
-    }
+    });
     let grid = Grid {
         cell,
         cols,

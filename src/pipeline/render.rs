@@ -162,36 +162,58 @@ const DEFRINGE_RADIUS: usize = 2;
 /// old background (grey halo, green spill, dark premultiplied rims) is what turns into a
 /// visible line after flattening; the alpha itself is left alone. Returns pixels changed.
 fn decontaminate(pixels: &mut [u8], w: usize, h: usize) -> usize {
+    const R: usize = DEFRINGE_RADIUS;
     let src: &[u8] = pixels;
     let updates: Vec<(usize, [u8; 3])> = (0..h)
         .into_par_iter()
         .flat_map_iter(|y| {
+            let rows = y.saturating_sub(R)..(y + R + 1).min(h);
+            // One column of the window: alpha²-weighted red, green, blue, and alpha².
+            // u32 holds a whole window and one column more: 30 x 255² x 255 < 2³².
+            let column = |x: usize| {
+                let mut s = [0u32; 4];
+                for yy in rows.clone() {
+                    let q = &src[(yy * w + x) * 4..(yy * w + x) * 4 + 4];
+                    let wq = u32::from(q[3]) * u32::from(q[3]);
+                    for c in 0..3 {
+                        s[c] += wq * u32::from(q[c]);
+                    }
+                    s[3] += wq;
+                }
+                s
+            };
+            let add =
+                |s: &mut [u32; 4], c: [u32; 4]| s.iter_mut().zip(c).for_each(|(v, c)| *v += c);
             let mut out = Vec::new();
-            for x in 0..w {
-                let a = src[(y * w + x) * 4 + 3];
-                if a == 0 || a >= 250 {
+            // The window of the previous edge pixel of this row: along a run of edge pixels
+            // it slides by one column instead of being summed again.
+            let mut window: Option<(usize, [u32; 4])> = None;
+            for (x, p) in src[y * w * 4..(y + 1) * w * 4].chunks_exact(4).enumerate() {
+                if p[3] == 0 || p[3] >= 250 {
                     continue;
                 }
-                // u32 holds the sums: 25 neighbours x 255² x 255 < 2³².
-                let mut sum = [0u32; 3];
-                let mut wsum = 0u32;
-                let (x0, x1) = (
-                    x.saturating_sub(DEFRINGE_RADIUS),
-                    (x + DEFRINGE_RADIUS + 1).min(w),
-                );
-                for yy in y.saturating_sub(DEFRINGE_RADIUS)..(y + DEFRINGE_RADIUS + 1).min(h) {
-                    for q in src[(yy * w + x0) * 4..(yy * w + x1) * 4].chunks_exact(4) {
-                        let wq = u32::from(q[3]) * u32::from(q[3]);
-                        wsum += wq;
-                        for c in 0..3 {
-                            sum[c] += wq * u32::from(q[c]);
+                let sums = match window {
+                    Some((prev, mut s)) if prev + 1 == x => {
+                        if x + R < w {
+                            add(&mut s, column(x + R));
                         }
+                        if x > R {
+                            let gone = column(x - R - 1);
+                            s.iter_mut().zip(gone).for_each(|(v, c)| *v -= c);
+                        }
+                        s
                     }
-                }
+                    _ => (x.saturating_sub(R)..(x + R + 1).min(w)).fold([0; 4], |mut s, xx| {
+                        add(&mut s, column(xx));
+                        s
+                    }),
+                };
+                window = Some((x, sums));
+                let wsum = sums[3];
                 if wsum > 0 {
                     out.push((
                         (y * w + x) * 4,
-                        [0, 1, 2].map(|c| ((sum[c] + wsum / 2) / wsum) as u8),
+                        [0, 1, 2].map(|c| ((sums[c] + wsum / 2) / wsum) as u8),
                     ));
                 }
             }
