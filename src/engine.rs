@@ -77,40 +77,25 @@ impl Engine {
     /// nothing left to start helps finish what is still in flight, so no core sits idle
     /// at the end of a batch.
     pub fn map<T: Sync, R: Send>(&self, items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
-        self.map_heaviest_first(items, |_| 0, work)
-    }
-
-    /// [`Engine::map`], starting the items of greatest `weight` (a file's size, say) first:
-    /// the batch then ends on its lightest items, and the last one to finish holds up the
-    /// others least. Results are still in item order.
-    pub fn map_heaviest_first<T: Sync, R: Send>(
-        &self,
-        items: &[T],
-        weight: impl Fn(&T) -> u64,
-        work: impl Fn(&T) -> R + Sync,
-    ) -> Vec<R> {
         let inner = &self.inner;
         if items.len() <= inner.threads {
             return inner
                 .shared
                 .install(|| items.par_iter().map(&work).collect());
         }
-        let mut order: Vec<usize> = (0..items.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(weight(&items[i])));
         let next = AtomicUsize::new(0);
         let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
             let handles: Vec<_> = inner
                 .lanes
                 .iter()
                 .map(|lane| {
-                    let (next, work, order) = (&next, &work, &order);
+                    let (next, work) = (&next, &work);
                     scope.spawn(move || {
                         let mut mine = Vec::new();
                         loop {
-                            let k = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(&i) = order.get(k) else { break };
-                            let item = &items[i];
-                            let pool = if order.len() - k <= inner.threads {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(item) = items.get(i) else { break };
+                            let pool = if items.len() - i <= inner.threads {
                                 &inner.shared
                             } else {
                                 lane
@@ -195,24 +180,6 @@ mod tests {
             (0..9).map(|i| i * 2).collect::<Vec<_>>()
         );
         assert_eq!(e.map(&items[..2], |i| i + 1), vec![1, 2]);
-    }
-
-    #[test]
-    fn heaviest_items_start_first_and_results_stay_in_item_order() {
-        // One lane: the start order is exactly the order the lanes take items in.
-        let e = Engine::new(1).unwrap();
-        let weights: Vec<u64> = vec![3, 9, 1, 7, 5, 8, 2];
-        let started = Mutex::new(Vec::new());
-        let out = e.map_heaviest_first(
-            &weights,
-            |w| *w,
-            |w| {
-                started.lock().unwrap().push(*w);
-                w * 10
-            },
-        );
-        assert_eq!(out, weights.iter().map(|w| w * 10).collect::<Vec<_>>());
-        assert_eq!(started.into_inner().unwrap(), vec![9, 8, 7, 5, 3, 2, 1]);
     }
 
     #[test]

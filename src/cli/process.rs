@@ -62,31 +62,27 @@ pub fn process(
         retry: None,
     };
     let work: Vec<(&Input, &Claim)> = walk.inputs.iter().zip(&claims).collect();
-    // Largest files first: the batch ends on small ones, with little left for one core.
-    let size =
-        |(input, _): &(&Input, &Claim)| std::fs::metadata(&input.path).map_or(0, |m| m.len());
-    let per_source: Vec<Option<Vec<Handoff>>> =
-        engine.map_heaviest_first(&work, size, |(input, claim)| {
-            if opts.cancel.load(Ordering::Relaxed) {
-                return None;
-            }
-            let job = SourceJob {
-                source: SourceName {
-                    key: input.key.clone(),
-                    name: claim.name.clone(),
-                },
-                origin: input.path.display().to_string(),
-                context: input.context.clone(),
-                bytes: read_source(&input.path, &opts.limits),
-            };
-            let hs = run_source(&store, job, &job_opts);
-            // A source the stop caught mid-way is not finished: it is left for the next run.
-            if hs.len() < opts.specs.len() {
-                return None;
-            }
-            on_source(input, &hs);
-            Some(hs)
-        });
+    let per_source: Vec<Option<Vec<Handoff>>> = engine.map(&work, |(input, claim)| {
+        if opts.cancel.load(Ordering::Relaxed) {
+            return None;
+        }
+        let job = SourceJob {
+            source: SourceName {
+                key: input.key.clone(),
+                name: claim.name.clone(),
+            },
+            origin: input.path.display().to_string(),
+            context: input.context.clone(),
+            bytes: read_source(&input.path, &opts.limits),
+        };
+        let hs = run_source(&store, job, &job_opts);
+        // A source the stop caught mid-way is not finished: it is left for the next run.
+        if hs.len() < opts.specs.len() {
+            return None;
+        }
+        on_source(input, &hs);
+        Some(hs)
+    });
     let interrupted = opts.cancel.load(Ordering::Relaxed);
     let sources = walk
         .inputs

@@ -478,95 +478,90 @@ fn finish_batch(
         retry: None,
     };
     let work: Vec<(&AssetRow, &crate::store::Claim)> = assets.iter().zip(&claims).collect();
-    // Largest files first: the drop ends on small ones, with little left for one core.
-    let size = |(a, _): &(&AssetRow, &crate::store::Claim)| {
-        std::fs::metadata(&a.original).map_or(0, |m| m.len())
-    };
-    let results: Vec<Result<Outcome, WatchError>> =
-        engine.map_heaviest_first(&work, size, |(a, claim)| {
-            let source = PathBuf::from(&a.original);
-            if stop.load(Ordering::SeqCst) {
-                return Ok(Outcome::Stopped);
-            }
-            let moved = [opts.archive(), opts.quarantine()]
+    let results: Vec<Result<Outcome, WatchError>> = engine.map(&work, |(a, claim)| {
+        let source = PathBuf::from(&a.original);
+        if stop.load(Ordering::SeqCst) {
+            return Ok(Outcome::Stopped);
+        }
+        let moved = [opts.archive(), opts.quarantine()]
+            .iter()
+            .any(|d| source.starts_with(absolute(d)));
+        if moved || !source.exists() {
+            // Moved out before a stop: its handoffs stand in the store.
+            let hs: Vec<Handoff> = opts
+                .specs
                 .iter()
-                .any(|d| source.starts_with(absolute(d)));
-            if moved || !source.exists() {
-                // Moved out before a stop: its handoffs stand in the store.
-                let hs: Vec<Handoff> = opts
-                    .specs
-                    .iter()
-                    .filter_map(|s| store.handoff(id, &a.source_key, &s.id).ok().flatten())
-                    .collect();
-                return Ok(if hs.len() == opts.specs.len() {
-                    Outcome::Done(hs)
-                } else {
-                    Outcome::Stopped
-                });
-            }
-            let bytes = read_source(&source, &opts.limits);
-            // The same content already made for these specs: recognised, not made again.
-            if let Ok(b) = &bytes {
-                if let Some(earlier) =
-                    made_before(store, id, &opts.specs, &crate::store::sha256_hex(b))?
-                {
-                    let dest = opts.archive().join(label).join(rel_of(a));
-                    let moved = move_keeping(&source, &dest)?;
-                    on_file(&format!(
-                        "{}: {earlier} -> {}",
-                        a.upload_name,
-                        moved.display()
-                    ));
-                    return Ok(Outcome::Duplicate(Skipped {
-                        path: a.upload_name.clone(),
-                        reason: crate::handoff::SkipReason::AlreadyProcessed,
-                        message: earlier,
-                    }));
-                }
-            }
-            let job = SourceJob {
-                source: SourceName {
-                    key: a.source_key.clone(),
-                    name: claim.name.clone(),
-                },
-                origin: a.upload_name.clone(),
-                context: a.context.clone(),
-                bytes,
-            };
-            let hs = run_source(&batch, job, &job_opts);
-            if hs.len() < opts.specs.len() {
-                return Ok(Outcome::Stopped); // stopped mid-way: the next start finishes it
-            }
-            let failed = hs.iter().any(|h| h.state == State::Failed);
-            let home = if failed {
-                opts.quarantine()
-            } else {
-                opts.archive()
-            };
-            let rel = a
-                .source_key
-                .split_once('/')
-                .map_or(a.source_key.as_str(), |(_, r)| r);
-            let dest = home.join(label).join(rel);
-            let moved = move_keeping(&source, &dest)?;
-            // A reviewer's retry reads the source from where it now is.
-            store.set_asset_original(id, &a.source_key, &absolute(&moved))?;
-            for h in &hs {
-                let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
-                crate::store::write_manifest(&path, h)?;
-            }
-            let states: Vec<String> = hs
-                .iter()
-                .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
+                .filter_map(|s| store.handoff(id, &a.source_key, &s.id).ok().flatten())
                 .collect();
-            on_file(&format!(
-                "{}: {} -> {}",
-                a.upload_name,
-                states.join(", "),
-                moved.display()
-            ));
-            Ok(Outcome::Done(hs))
-        });
+            return Ok(if hs.len() == opts.specs.len() {
+                Outcome::Done(hs)
+            } else {
+                Outcome::Stopped
+            });
+        }
+        let bytes = read_source(&source, &opts.limits);
+        // The same content already made for these specs: recognised, not made again.
+        if let Ok(b) = &bytes {
+            if let Some(earlier) =
+                made_before(store, id, &opts.specs, &crate::store::sha256_hex(b))?
+            {
+                let dest = opts.archive().join(label).join(rel_of(a));
+                let moved = move_keeping(&source, &dest)?;
+                on_file(&format!(
+                    "{}: {earlier} -> {}",
+                    a.upload_name,
+                    moved.display()
+                ));
+                return Ok(Outcome::Duplicate(Skipped {
+                    path: a.upload_name.clone(),
+                    reason: crate::handoff::SkipReason::AlreadyProcessed,
+                    message: earlier,
+                }));
+            }
+        }
+        let job = SourceJob {
+            source: SourceName {
+                key: a.source_key.clone(),
+                name: claim.name.clone(),
+            },
+            origin: a.upload_name.clone(),
+            context: a.context.clone(),
+            bytes,
+        };
+        let hs = run_source(&batch, job, &job_opts);
+        if hs.len() < opts.specs.len() {
+            return Ok(Outcome::Stopped); // stopped mid-way: the next start finishes it
+        }
+        let failed = hs.iter().any(|h| h.state == State::Failed);
+        let home = if failed {
+            opts.quarantine()
+        } else {
+            opts.archive()
+        };
+        let rel = a
+            .source_key
+            .split_once('/')
+            .map_or(a.source_key.as_str(), |(_, r)| r);
+        let dest = home.join(label).join(rel);
+        let moved = move_keeping(&source, &dest)?;
+        // A reviewer's retry reads the source from where it now is.
+        store.set_asset_original(id, &a.source_key, &absolute(&moved))?;
+        for h in &hs {
+            let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
+            crate::store::write_manifest(&path, h)?;
+        }
+        let states: Vec<String> = hs
+            .iter()
+            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
+            .collect();
+        on_file(&format!(
+            "{}: {} -> {}",
+            a.upload_name,
+            states.join(", "),
+            moved.display()
+        ));
+        Ok(Outcome::Done(hs))
+    });
     let mut per_source = Vec::new();
     let mut skipped = info.intake.skipped;
     for r in results {
