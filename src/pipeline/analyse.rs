@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::key::{key_sweep, RowModel, SweepKey};
+use super::measure::{alpha_or, unseen_ends};
 use super::Frame;
 use crate::spec::TreatAs;
 
@@ -312,16 +313,8 @@ impl AlphaStats {
                     let r = r as u16;
                     // The clear runs at both ends of a row (most of a cut-out's frame) add
                     // nothing: skip them a block at a time, then walk the cells between.
-                    let lead = row
-                        .chunks_exact(CLEAR_RUN * 4)
-                        .take_while(|b| all_clear(b))
-                        .count()
-                        * CLEAR_RUN;
-                    let trail = row
-                        .rchunks_exact(CLEAR_RUN * 4)
-                        .take_while(|b| all_clear(b))
-                        .count()
-                        * CLEAR_RUN;
+                    let (lead, trail) = unseen_ends(row, CLEAR_RUN * 4, all_clear);
+                    let (lead, trail) = (lead * CLEAR_RUN, trail * CLEAR_RUN);
                     let end = (w as usize).saturating_sub(trail);
                     if lead >= end {
                         continue;
@@ -391,7 +384,7 @@ const _: () = assert!(ALPHA_THRESHOLD.is_power_of_two());
 
 /// Whether every RGBA pixel of `block` is below [`ALPHA_THRESHOLD`] (unseen by the stats).
 fn all_clear(block: &[u8]) -> bool {
-    block.chunks_exact(4).fold(0u8, |m, p| m | p[3]) < ALPHA_THRESHOLD
+    alpha_or(block) < ALPHA_THRESHOLD
 }
 
 fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, Grid) {

@@ -85,7 +85,7 @@ fn seen_box(
         _ => [0; BLOCK * 3],
     };
     let unseen_block = |b: &[u8]| match (n, bg) {
-        (4, _) => b.chunks_exact(4).fold(0, |m, p| m | p[3]) == 0,
+        (4, _) => alpha_or(b) == 0,
         (3, Background::Color(_)) if !opaque_counts => {
             b.iter()
                 .zip(pattern.iter())
@@ -97,17 +97,9 @@ fn seen_box(
     let rows: Vec<Option<(usize, usize)>> = pixels
         .par_chunks(width as usize * n)
         .map(|row| {
-            let skip = row
-                .chunks_exact(BLOCK * n)
-                .take_while(|b| unseen_block(b))
-                .count()
-                * BLOCK;
+            let (skip, skip_back) = unseen_ends(row, BLOCK * n, unseen_block);
+            let (skip, skip_back) = (skip * BLOCK, skip_back * BLOCK);
             let first = skip + row[skip * n..].chunks_exact(n).position(visible)?;
-            let skip_back = row
-                .rchunks_exact(BLOCK * n)
-                .take_while(|b| unseen_block(b))
-                .count()
-                * BLOCK;
             let end = row.len() / n - skip_back;
             let last = row[..end * n].chunks_exact(n).rposition(visible)?;
             Some((first, last))
@@ -123,6 +115,29 @@ fn seen_box(
         w: (x1 - x0 + 1) as u32,
         h: (y1 - y0 + 1) as u32,
     })
+}
+
+/// How many whole blocks of `block_bytes` at the start and at the end of `row` are
+/// `unseen`: the plain margins a row scan can skip.
+pub(crate) fn unseen_ends(
+    row: &[u8],
+    block_bytes: usize,
+    unseen: impl Fn(&[u8]) -> bool,
+) -> (usize, usize) {
+    let lead = row
+        .chunks_exact(block_bytes)
+        .take_while(|b| unseen(b))
+        .count();
+    let trail = row
+        .rchunks_exact(block_bytes)
+        .take_while(|b| unseen(b))
+        .count();
+    (lead, trail)
+}
+
+/// The alphas of an RGBA block ORed together: 0 when every pixel is clear.
+pub(crate) fn alpha_or(block: &[u8]) -> u8 {
+    block.chunks_exact(4).fold(0, |m, p| m | p[3])
 }
 
 /// Variance of the 4-neighbour Laplacian of luma (flattened onto white where there is
