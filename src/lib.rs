@@ -7,12 +7,14 @@
 
 pub mod cli;
 pub mod engine;
+pub mod error;
 pub mod export;
 pub mod handoff;
 pub mod job;
 pub mod naming;
 pub mod net;
 pub mod pipeline;
+pub mod quality;
 pub mod review;
 pub mod server;
 pub mod spec;

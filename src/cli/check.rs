@@ -11,8 +11,9 @@ use super::CliError;
 use crate::engine::Engine;
 use crate::handoff::{Failure, Skipped, State};
 use crate::job::read_source;
-use crate::pipeline::verify::{capitalise, check_existing, Check, Severity};
+use crate::pipeline::verify::check_existing;
 use crate::pipeline::Limits;
+use crate::quality::{capitalise, Check, Severity};
 use crate::spec::Spec;
 
 /// One file held to one spec.

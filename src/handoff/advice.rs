@@ -5,7 +5,7 @@
 //! fill the frame also fails the fill. Reviewers and summaries get the cause, not the pile.
 
 use super::{Category, ErrorCode, Failure, Handoff, State};
-use crate::pipeline::{Check, CheckName};
+use crate::quality::{Check, CheckName};
 
 /// Whether a failed `check` is a consequence of a failed `cause`.
 fn explained_by(check: CheckName, cause: CheckName) -> bool {
@@ -199,7 +199,7 @@ pub fn todo(handoffs: &[&Handoff]) -> Option<String> {
         let failed: Vec<&Check> = h.quality.iter().filter(|c| !c.passed).collect();
         checks.extend(causes(&failed).into_iter().map(|c| (c, *h)));
     }
-    checks.sort_by_key(|(c, _)| c.severity != crate::pipeline::Severity::Fail);
+    checks.sort_by_key(|(c, _)| c.severity != crate::quality::Severity::Fail);
     for (c, h) in checks {
         // The largest shortfall names the size that satisfies every spec.
         let weight = if c.name == CheckName::Upscale {

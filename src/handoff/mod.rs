@@ -4,7 +4,6 @@
 
 pub mod advice;
 mod clock;
-mod code;
 mod context;
 mod photo;
 pub mod review;
@@ -12,13 +11,13 @@ pub mod review;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::error::{Category, ErrorCode, Failure};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
-pub use code::{Category, ErrorCode};
 pub use context::{context_from_name, context_from_path, position, position_only, Context};
 pub use photo::{Photo, PhotoCounts, PhotoOutput};
 pub use review::{Override, Receipt, Route, Routing};
 
-use crate::pipeline::{Check, CheckName, Operation, Severity};
+use crate::quality::{Check, CheckName, Operation, Severity};
 use crate::spec::{Format, Spec};
 
 /// Version of the manifest layout; bumped on any incompatible change.
@@ -172,15 +171,6 @@ pub struct NextActor {
     pub due: Option<Timestamp>,
 }
 
-/// Why an asset failed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Failure {
-    /// Stable kebab-case code (`decode-truncated`).
-    pub code: ErrorCode,
-    /// What happened, in words for the person who supplied the file.
-    pub message: String,
-}
-
 /// Where the output came from and what was done to it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Provenance {
@@ -191,7 +181,7 @@ pub struct Provenance {
     pub source_sha256: String,
     pub source_bytes: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<crate::pipeline::SourceInfo>,
+    pub source: Option<crate::quality::SourceInfo>,
     pub operations: Vec<Operation>,
     pub tool_version: String,
     /// See [`PIPELINE_VERSION`].
@@ -228,15 +218,6 @@ pub struct Handoff {
     /// The next stage's word that it received this file: the handoff is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
-}
-
-impl Failure {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
 }
 
 impl Handoff {
@@ -374,7 +355,7 @@ fn next_actor(state: State, spec: &Spec, error: Option<&Failure>, failed: &[&Che
         Some(e) if e.code != ErrorCode::ChecksFailed => vec![format!(
             "This output was not made: {}. {}.",
             e.message,
-            crate::pipeline::verify::capitalise(advice::remedy(e.code))
+            crate::quality::capitalise(advice::remedy(e.code))
         )],
         _ => causes.iter().map(|c| c.question()).collect(),
     };

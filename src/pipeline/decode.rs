@@ -8,8 +8,8 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::color;
-use super::Operation;
-use crate::handoff::ErrorCode;
+use super::{Operation, SourceInfo};
+use crate::error::ErrorCode;
 
 /// Safe ceilings for one source, applied before decoding. A request may only tighten them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,23 +99,6 @@ impl DecodeError {
             DecodeError::UnsupportedLayout { .. } => ErrorCode::DecodeUnsupportedLayout,
         }
     }
-}
-
-/// What the source was, before normalizing.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct SourceInfo {
-    /// Format sniffed from the bytes: `png`, `jpeg`, ...
-    pub format: String,
-    /// Stored width and height, before orientation.
-    pub width: u32,
-    pub height: u32,
-    /// `rgb`, `rgba`, `grey`, `grey_alpha`, with bit depth: `rgba16`, ...
-    pub color_type: String,
-    pub has_alpha: bool,
-    /// Description of the embedded ICC profile, if any.
-    pub icc_profile: Option<String>,
-    /// EXIF orientation value 1-8 (1 = as stored).
-    pub exif_orientation: u8,
 }
 
 /// A decoded source: sRGB, oriented, RGBA8 with straight alpha.

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use super::color::srgb_icc;
 use super::render::Rendered;
-use crate::handoff::ErrorCode;
+use crate::error::ErrorCode;
 use crate::spec::{Format, Spec, Subsampling};
 
 #[derive(Debug, Error)]

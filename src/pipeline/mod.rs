@@ -22,29 +22,12 @@ pub mod verify;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use crate::quality::{Check, CheckName, Operation, Severity, SourceInfo};
 pub use analyse::{analyse, classify, classify_as, locate, Analysis, Classified, Rect, SourceKind};
-pub use decode::{decode, DecodeError, Frame, Limits, SourceInfo};
+pub use decode::{decode, DecodeError, Frame, Limits};
 pub use encode::{encode, EncodeError};
 pub use key::key_sweep;
 pub use render::{render, Placement, Rendered};
 pub use source::{process_source, Output, SourceResult};
 pub use thumbnail::{thumbnail, ThumbnailError};
-pub use verify::{verify, Check, CheckName, Severity};
-
-/// One operation applied to an image, recorded in the manifest's provenance.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
-pub struct Operation {
-    /// What was done: `orient`, `icc_to_srgb`, `trim`, `resize`, ...
-    pub name: String,
-    /// Its parameters, as measured or chosen.
-    pub params: serde_json::Value,
-}
-
-impl Operation {
-    pub fn new(name: &str, params: serde_json::Value) -> Operation {
-        Operation {
-            name: name.to_string(),
-            params,
-        }
-    }
-}
+pub use verify::verify;

@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::analyse::{Analysis, Rect, SourceKind};
 use super::measure::{is_visible, visible_box};
 use super::{Frame, Operation};
-use crate::handoff::ErrorCode;
+use crate::error::ErrorCode;
 use crate::spec::{Align, Background, Spec};
 
 #[derive(Debug, Error)]

@@ -12,9 +12,10 @@ use super::analyse::{classify_as, locate, SourceKind};
 use super::key::key_sweep;
 use super::measure::laplacian_variance;
 use super::render::{cut_out, render, Cutout, Rendered};
-use super::verify::{verify, Check, RenderFacts};
+use super::verify::{verify, RenderFacts};
 use super::{decode, encode, EncodeError, Limits, Operation, SourceInfo};
-use crate::handoff::{ErrorCode, Failure};
+use crate::error::{ErrorCode, Failure};
+use crate::quality::Check;
 use crate::spec::{Format, Spec};
 
 /// One spec's output: the encoded file and what was measured on it.
@@ -189,7 +190,7 @@ fn encode_within_limit(img: &Rendered, spec: &Spec) -> Result<(Vec<u8>, u8), Enc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::verify::{CheckName, Severity};
+    use crate::quality::{CheckName, Severity};
 
     /// A noisy opaque photo: hard to compress, so size limits bite.
     fn noisy_png(w: u32, h: u32) -> Vec<u8> {

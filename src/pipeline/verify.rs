@@ -4,8 +4,7 @@
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::analyse::SourceKind;
 use super::color;
@@ -14,116 +13,8 @@ use super::jpeg_info;
 use super::measure::{
     backdrop_colour, background_stats, laplacian_variance, solid_box, visible_box,
 };
+use crate::quality::{capitalise, Check, CheckName, Severity};
 use crate::spec::{sizes_words, Align, Background, Spec, Subsampling};
-
-/// What a failed check means for the asset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    /// The file cannot go out as it is.
-    Fail,
-    /// A person should look and decide.
-    Review,
-}
-
-/// The checks verification runs, as named in manifests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckName {
-    Decodes,
-    Format,
-    Dimensions,
-    ColorSpace,
-    MetadataStripped,
-    Alpha,
-    BorderPurity,
-    FillRatio,
-    Centering,
-    Upscale,
-    FileSize,
-    Sharpness,
-    PlainBackground,
-    CutoutSource,
-    /// The marketplace's hard rules on size, shape and format.
-    MarketplaceBounds,
-    /// Everything outside the product and a margin, not just the outermost ring.
-    BackgroundPurity,
-    ShadowToEdge,
-    /// Over the spec's recommended size (a target, not a limit).
-    FileSizeTarget,
-    /// Read from the written JPEG's quantisation tables.
-    JpegQuality,
-    ChromaSubsampling,
-    Progressive,
-}
-
-impl CheckName {
-    /// What a reviewer decides when this check did not pass, as a question.
-    pub fn decision(self) -> &'static str {
-        use CheckName::*;
-        match self {
-            BackgroundPurity => "Approve the background as it is, or reject it for a cleaner cut-out?",
-            BorderPurity => "Approve the edge as it is, or reject it for a new crop?",
-            ShadowToEdge => "Approve the shadow or crop, or reject it for a cut-out without it?",
-            FillRatio => "Approve the product at this size, or reject it to re-frame?",
-            Centering => "Approve it off-centre, or reject it?",
-            Upscale => "Use this image anyway, or supply a larger source?",
-            FileSizeTarget => "Approve the larger file, or make it smaller?",
-            Sharpness => "Is it sharp enough to list?",
-            PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
-            CutoutSource => "Are the edges and shadow acceptable for a mockup?",
-            JpegQuality | ColorSpace => "Approve it as it is, or export it again from the original?",
-            Decodes | Format | Dimensions | MetadataStripped | Alpha | MarketplaceBounds
-            | FileSize | ChromaSubsampling | Progressive => {
-                "Fix the spec or the source, and make it again?"
-            }
-        }
-    }
-
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
-}
-
-/// One quality check: what was measured against what was required.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Check {
-    pub name: CheckName,
-    pub measured: Value,
-    pub threshold: Value,
-    pub passed: bool,
-    pub severity: Severity,
-    /// What the check means, in a sentence a reviewer can act on.
-    pub message: String,
-}
-
-impl Check {
-    /// The question a reviewer answers for this check: what was found, then the decision.
-    pub fn question(&self) -> String {
-        format!("{} {}", self.message, self.name.decision())
-    }
-
-    fn new(
-        name: CheckName,
-        measured: Value,
-        threshold: Value,
-        passed: bool,
-        severity: Severity,
-        message: String,
-    ) -> Check {
-        Check {
-            name,
-            measured,
-            threshold,
-            passed,
-            severity,
-            message,
-        }
-    }
-}
 
 /// Facts from rendering that the file itself cannot show.
 #[derive(Debug, Clone, Copy)]
@@ -689,14 +580,6 @@ fn jpeg_checks(checks: &mut Vec<Check>, bytes: &[u8], spec: &Spec, mode: Mode) {
             }
         }
     }
-}
-
-/// The sentence with its first letter in upper case.
-pub fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
 }
 
 /// A share as a percentage with one decimal, rounded down so a value under a threshold

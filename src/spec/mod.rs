@@ -55,8 +55,8 @@ pub enum SpecError {
 
 impl SpecError {
     /// Stable kebab-case code for manifests, logs and HTTP bodies.
-    pub fn code(&self) -> crate::handoff::ErrorCode {
-        use crate::handoff::ErrorCode;
+    pub fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
         match self {
             SpecError::Unknown { .. } | SpecError::UnknownBase { .. } => ErrorCode::SpecUnknown,
             SpecError::TakesBuiltinId { .. } => ErrorCode::SpecInvalidValue,

@@ -1,6 +1,9 @@
 //! One stable, kebab-case code for every failure, whichever door reports it. Each code has
 //! a category, and the category alone decides the HTTP status and the process exit code,
 //! so the CLI, the server and the watcher never disagree about what a failure means.
+//!
+//! A leaf: it imports nothing of the crate, so the core (`pipeline`, `spec`) and the
+//! handoff model both depend on it and not on each other.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -186,6 +189,24 @@ impl Category {
             Category::Unauthorized => 77, // EX_NOPERM
             Category::NotFound => 66,     // EX_NOINPUT
             Category::Busy => 75,         // EX_TEMPFAIL
+        }
+    }
+}
+
+/// Why an asset failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Failure {
+    /// Stable kebab-case code (`decode-truncated`).
+    pub code: ErrorCode,
+    /// What happened, in words for the person who supplied the file.
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
         }
     }
 }
