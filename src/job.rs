@@ -328,7 +328,7 @@ fn summary_of(photos: &[Photo], handoffs: &[Handoff], skipped: usize) -> Summary
         rejected: count(State::Rejected),
         awaiting_receipt: handoffs
             .iter()
-            .filter(|h| matches!(h.state, State::Ready | State::Approved | State::Exported))
+            .filter(|h| h.state.is_deliverable())
             .filter(|h| h.receipt.is_none())
             .count(),
     }
@@ -519,10 +519,10 @@ pub fn contact_sheet(
         .iter()
         .map(|h| {
             let tone = match h.state {
-                State::Ready | State::Approved | State::Exported => Tone::Good,
+                s if s.is_deliverable() => Tone::Good,
                 State::NeedsReview => Tone::Waiting,
                 State::Failed | State::Rejected => Tone::Bad,
-                State::Received | State::Processing => Tone::Neutral,
+                _ => Tone::Neutral,
             };
             // The photo line's words: short, and the cause first.
             let note = crate::handoff::advice::todo(&[h]);

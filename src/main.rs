@@ -10,10 +10,10 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use shelfready::cli::process::{process, ProcessOptions};
-use shelfready::cli::walk::Input;
 use shelfready::cli::{check, summary, CliError};
 use shelfready::engine::Engine;
 use shelfready::handoff::{BatchManifest, Clock, FixedClock, Handoff, SystemClock, Timestamp};
+use shelfready::intake::Input;
 use shelfready::pipeline::Limits;
 use shelfready::spec::{builtin, builtin_ids, Spec};
 

@@ -55,6 +55,25 @@ pub fn wanted(folders: &[String], stem: &str) -> String {
         .join("/")
 }
 
+/// The name a source asks for from its path under its input root (`red mug/main.png`,
+/// `/`-separated): [`wanted`] of its folders and file stem. Uploads, watched drops and
+/// walked folders all name by this one rule.
+pub fn wanted_from_path(rel: &str) -> String {
+    let (folders, stem) = folders_and_stem(rel);
+    wanted(&folders, &stem)
+}
+
+/// A `/`-separated path's folders and its file's stem.
+pub fn folders_and_stem(rel: &str) -> (Vec<String>, String) {
+    let mut parts: Vec<String> = rel.split('/').map(str::to_owned).collect();
+    let file = parts.pop().unwrap_or_default();
+    let stem = std::path::Path::new(&file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or(file);
+    (parts, stem)
+}
+
 /// Cuts a name to `max` bytes on a character boundary.
 pub fn cap(name: &str, max: usize) -> &str {
     if name.len() <= max {

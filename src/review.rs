@@ -183,7 +183,7 @@ pub fn receive(
     note: Option<String>,
     clock: &dyn Clock,
 ) -> Result<Handoff, ReviewError> {
-    if !matches!(h.state, State::Ready | State::Approved | State::Exported) {
+    if !h.state.is_deliverable() {
         return Err(ReviewError::NotDelivered {
             id: h.id,
             state: h.state.as_str(),

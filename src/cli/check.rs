@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::walk::collect_inputs;
 use super::CliError;
 use crate::engine::Engine;
 use crate::handoff::{Failure, Skipped, State};
+use crate::intake::collect_inputs;
 use crate::job::read_source;
 use crate::pipeline::verify::check_existing;
 use crate::pipeline::Limits;

@@ -46,7 +46,7 @@ pub fn read_products(
     file: &Path,
 ) -> Result<std::collections::HashMap<String, crate::handoff::Context>, CliError> {
     let bytes = std::fs::read(file).map_err(|_| CliError::Missing(file.to_path_buf()))?;
-    crate::watch::product_list(&bytes)
+    crate::intake::product_list(&bytes)
         .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))
 }
 

@@ -1,12 +1,11 @@
-//! What only the command line does: walking input folders, running a batch over the
-//! engine and the folder store, the summary and exit codes.
+//! What only the command line does: running a batch over the engine and the folder
+//! store, the summary and exit codes.
 
 pub mod check;
 pub mod export;
 pub mod process;
 pub mod review;
 pub mod summary;
-pub mod walk;
 
 use thiserror::Error;
 
@@ -17,6 +16,11 @@ use crate::handoff::ErrorCode;
 pub enum CliError {
     #[error("{0}: no such file or folder")]
     Missing(std::path::PathBuf),
+    /// What the command names (an output id, an output folder) is not there.
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Intake(#[from] crate::intake::IntakeError),
     #[error(transparent)]
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
@@ -40,7 +44,9 @@ pub enum CliError {
 impl CliError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            CliError::Missing(_) | CliError::Usage(_) => ErrorCode::UsageError,
+            CliError::Usage(_) => ErrorCode::UsageError,
+            CliError::Missing(_) | CliError::NotFound(_) => ErrorCode::NotFound,
+            CliError::Intake(e) => e.code(),
             CliError::Spec(e) => e.code(),
             CliError::Store(e) => e.code(),
             CliError::Engine(_) | CliError::Sheet(_) => ErrorCode::InternalError,

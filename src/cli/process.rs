@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::walk::{collect_inputs, Input};
 use super::CliError;
 use crate::engine::Engine;
 use crate::handoff::{BatchManifest, Clock, Handoff};
+use crate::intake::{collect_inputs, Input};
 use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
@@ -40,7 +40,7 @@ pub fn process(
     if walk.inputs.is_empty() {
         return Err(CliError::Usage(format!(
             "no image files found in the inputs (folders are searched for .{}; nothing inside the output folder is taken){}",
-            super::walk::IMAGE_EXTENSIONS.join(" ."),
+            crate::intake::IMAGE_EXTENSIONS.join(" ."),
             if walk.skipped.is_empty() { String::new() } else { format!("; {} file(s) were left out, e.g. {}: {}", walk.skipped.len(), walk.skipped[0].path, walk.skipped[0].message) }
         )));
     }

@@ -113,7 +113,7 @@ pub fn decide(d: Decide) -> Result<Handoff, CliError> {
                 .partial_cmp(&strsim::jaro_winkler(a, d.id))
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
-        return Err(CliError::Usage(format!(
+        return Err(CliError::NotFound(format!(
             "{}: no output {} (ids are <name>.<spec>; closest: {})",
             d.out.display(),
             d.id,
@@ -174,6 +174,9 @@ pub fn decide(d: Decide) -> Result<Handoff, CliError> {
 }
 
 fn open(out: &Path, holder: &str) -> Result<FolderStore, CliError> {
+    if !out.exists() {
+        return Err(CliError::Missing(out.to_path_buf()));
+    }
     if !out.join("manifest.json").is_file() && !out.join("manifests").is_dir() {
         return Err(CliError::Usage(format!(
             "{}: not an output folder of `shelfready process` (no manifest.json)",

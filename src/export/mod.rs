@@ -473,7 +473,7 @@ fn products<'a>(handoffs: &'a [Handoff], opts: &Options, w: &mut Written) -> Vec
     // their definition, others by what their ready outputs say.
     let mut spec_actor: HashMap<&str, String> = HashMap::new();
     for h in handoffs {
-        if matches!(h.state, State::Ready | State::Approved | State::Exported) {
+        if h.state.is_deliverable() {
             spec_actor.insert(&h.goal.spec_id, h.next_actor.actor.clone());
         }
     }
@@ -511,16 +511,15 @@ fn products<'a>(handoffs: &'a [Handoff], opts: &Options, w: &mut Written) -> Vec
         // What the handoffs carry (a catalog's row) fills what the product list left empty.
         p.title = p.title.take().or_else(|| h.context.title.clone());
         p.identifier = p.identifier.take().or_else(|| h.context.identifier.clone());
-        match h.state {
-            State::Ready | State::Approved | State::Exported => p.images.push(Image {
+        if h.state.is_deliverable() {
+            p.images.push(Image {
                 handoff: h,
                 position,
-            }),
-            _ => {
-                let reason =
-                    advice::todo(&[h]).unwrap_or_else(|| format!("it is {}", h.state.as_str()));
-                w.leave_out(&sku, h, format!("not ready: {reason}"));
-            }
+            });
+        } else {
+            let reason =
+                advice::todo(&[h]).unwrap_or_else(|| format!("it is {}", h.state.as_str()));
+            w.leave_out(&sku, h, format!("not ready: {reason}"));
         }
     }
     let mut products: Vec<Product<'a>> = by_sku.into_values().collect();

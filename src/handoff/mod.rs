@@ -59,6 +59,19 @@ pub enum State {
 }
 
 impl State {
+    /// Whether an output in this state may go out (to an export, a download, the next
+    /// stage): made and passed (`ready`), passed by a person (`approved`), or gone out.
+    pub fn is_deliverable(self) -> bool {
+        matches!(self, State::Ready | State::Approved | State::Exported)
+    }
+
+    /// Whether an output in this state stands while its source, spec and pipeline are
+    /// unchanged (a person's decision included): a re-run keeps it instead of making it
+    /// again. `received`, `processing` and `failed` are made again.
+    pub fn stands(self) -> bool {
+        self.is_deliverable() || matches!(self, State::NeedsReview | State::Rejected)
+    }
+
     /// The transitions the lifecycle allows; anything else is refused.
     pub fn can_become(self, next: State) -> bool {
         use State::*;
@@ -94,6 +107,23 @@ impl State {
             State::Rejected => "rejected",
             State::Exported => "exported",
         }
+    }
+
+    /// The state [`State::as_str`] names.
+    pub fn parse(s: &str) -> Option<State> {
+        use State::*;
+        [
+            Received,
+            Processing,
+            Ready,
+            NeedsReview,
+            Failed,
+            Approved,
+            Rejected,
+            Exported,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
     }
 }
 

@@ -46,10 +46,10 @@ pub struct Photo {
 /// How far from done a state is; the photo takes its outputs' largest.
 fn weight(s: State) -> u8 {
     match s {
-        State::Ready | State::Approved | State::Exported => 0,
         State::Received | State::Processing => 1,
         State::NeedsReview => 2,
         State::Failed | State::Rejected => 3,
+        State::Ready | State::Approved | State::Exported => 0,
     }
 }
 

@@ -17,9 +17,9 @@ use tokio::io::AsyncWriteExt;
 use super::app::App;
 use super::error::ApiError;
 use crate::handoff::{context_from_path, Clock, ErrorCode, Failure, SystemClock};
+use crate::intake::Catalog;
 use crate::naming;
 use crate::store::{AssetRow, BatchState, SqliteStore};
-use crate::watch::Catalog;
 
 /// The largest catalog (CSV, XLSX or JSON) and `specs` field read.
 const SMALL_FIELD: usize = 16 * 1024 * 1024;
@@ -70,20 +70,9 @@ pub fn upload_key(name: &str) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
-/// The output name an upload asks for: its folders and stem (see [`naming::wanted`]).
+/// The output name an upload asks for: its folders and stem (see [`naming::wanted_from_path`]).
 pub fn wanted_name(key: &str) -> String {
-    let (folders, stem) = folders_and_stem(key);
-    naming::wanted(&folders, &stem)
-}
-
-fn folders_and_stem(key: &str) -> (Vec<String>, String) {
-    let mut parts: Vec<String> = key.split('/').map(str::to_owned).collect();
-    let file = parts.pop().unwrap_or_default();
-    let stem = Path::new(&file)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or(file);
-    (parts, stem)
+    naming::wanted_from_path(key)
 }
 
 fn too_large(max: u64) -> ApiError {
@@ -252,7 +241,7 @@ async fn receive(
             ("webhook", None) => {
                 let text = small_field(&mut field, got, max_body).await?;
                 let url = String::from_utf8_lossy(&text).trim().to_string();
-                if !crate::watch::is_url(&url) {
+                if !crate::intake::is_url(&url) {
                     return Err(ApiError::new(
                         ErrorCode::UsageError,
                         format!("webhook '{url}' is not an http or https URL"),
@@ -382,7 +371,7 @@ async fn receive_file(
             ))
         }
     };
-    let (folders, stem) = folders_and_stem(&key);
+    let (folders, stem) = naming::folders_and_stem(&key);
     got.files.push((
         shown.clone(),
         key.clone(),

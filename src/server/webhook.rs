@@ -114,7 +114,7 @@ fn attempt(app: &App, d: &Delivery) {
         return;
     };
     let (agent, refused) =
-        crate::net::agent(Duration::from_secs(10), 0, app.config.allow_private_urls);
+        crate::intake::net::agent(Duration::from_secs(10), 0, app.config.allow_private_urls);
     let sent = agent
         .post(&d.url)
         .config()

@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::journal::{Commit, Journal, Record};
-use super::{Claim, PutOutput, SourceName, Store, StoreError};
-use crate::handoff::{BatchManifest, Handoff, State, PIPELINE_VERSION};
-use crate::naming;
+use super::{rules, Claim, PutOutput, SourceName, Store, StoreError};
+use crate::handoff::{BatchManifest, Handoff};
 use crate::spec::{hex, Spec};
 
 pub struct FolderStore {
@@ -335,32 +334,24 @@ impl Store for FolderStore {
         };
         // One claim at a time: two sources must never be handed the same free name.
         let _one = self.claims.lock();
-        let (name, taken_by, new) = {
+        let (claim, new) = {
             let index = self.journal.index();
-            let owner = |name: &str| index.owners.get(&name.to_lowercase()).cloned();
-            let taken_by = owner(wanted).filter(|k| k != key);
-            match index.names.get(key) {
-                Some(name) => (name.clone(), taken_by.filter(|_| name != wanted), false),
-                None => {
-                    let name = naming::candidates(wanted, key, taken_by.as_deref())
-                        .find(|n| owner(n).is_none())
-                        .unwrap_or_default();
-                    (name, taken_by, true)
-                }
-            }
+            let owner =
+                |name: &str| Ok::<_, StoreError>(index.owners.get(&name.to_lowercase()).cloned());
+            rules::claim(key, wanted, index.names.get(key).cloned(), owner)?
         };
         if new {
             self.journal
                 .append(
                     Record::Name {
                         key: key.to_string(),
-                        name: name.clone(),
+                        name: claim.name.clone(),
                     },
                     true,
                 )
                 .map_err(err)?;
         }
-        Ok(Claim { name, taken_by })
+        Ok(claim)
     }
 
     fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
@@ -370,23 +361,20 @@ impl Store for FolderStore {
             .commits
             .get(&(source.key.clone(), spec.id.clone()))?
             .clone();
-        // A person's decision (approved, rejected) stands while source and spec are unchanged.
-        let kept = matches!(
-            c.state,
-            State::Ready | State::NeedsReview | State::Approved | State::Rejected | State::Exported
-        );
-        if !kept
-            || c.source_sha256 != source_sha256
-            || c.spec_hash != spec.content_hash()
-            || c.pipeline != PIPELINE_VERSION
-        {
-            return None;
-        }
-        let image = std::fs::read(self.root.join(c.path.as_deref()?)).ok()?;
-        if Some(sha256_hex(&image)) != c.sha256 {
-            return None;
-        }
-        self.committed(&c)
+        let recorded = rules::Recorded {
+            state: c.state,
+            path: c.path.as_deref(),
+            sha256: c.sha256.as_deref(),
+            source_sha256: &c.source_sha256,
+            spec_hash: &c.spec_hash,
+            pipeline: &c.pipeline,
+        };
+        recorded
+            .is_current(spec, source_sha256, |p| {
+                std::fs::read(self.root.join(p)).ok()
+            })
+            .then(|| self.committed(&c))
+            .flatten()
     }
 
     fn put_output(

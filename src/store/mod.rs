@@ -4,6 +4,7 @@
 
 mod folder;
 mod journal;
+mod rules;
 mod sqlite;
 
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{sha256_hex, write_atomic, Claim, PutOutput, SourceName, Store, StoreError};
+use super::{rules, sha256_hex, write_atomic, Claim, PutOutput, SourceName, Store, StoreError};
 use crate::handoff::{BatchManifest, Handoff, State, Timestamp, PIPELINE_VERSION};
 use crate::naming;
 use crate::spec::Spec;
@@ -882,7 +882,6 @@ impl Store for BatchStore<'_> {
             .optional()
             .map_err(db_err)
         };
-        let taken_by = owner(wanted)?.filter(|k| k != key);
         let given: Option<String> = tx
             .query_row(
                 "SELECT name FROM names WHERE batch_id = ?1 AND source_key = ?2",
@@ -891,24 +890,17 @@ impl Store for BatchStore<'_> {
             )
             .optional()
             .map_err(db_err)?;
-        if let Some(name) = given {
-            let taken_by = taken_by.filter(|_| name != wanted);
-            return Ok(Claim { name, taken_by });
-        }
-        let mut name = wanted.to_string();
-        for candidate in naming::candidates(wanted, key, taken_by.as_deref()) {
-            if owner(&candidate)?.is_none() {
-                name = candidate;
-                break;
-            }
+        let (claim, new) = rules::claim(key, wanted, given, owner)?;
+        if !new {
+            return Ok(claim);
         }
         tx.execute(
             "INSERT INTO names (batch_id, source_key, name, name_lower) VALUES (?1, ?2, ?3, ?4)",
-            params![self.batch, key, name, name.to_lowercase()],
+            params![self.batch, key, claim.name, claim.name.to_lowercase()],
         )
         .map_err(db_err)?;
         tx.commit().map_err(db_err)?;
-        Ok(Claim { name, taken_by })
+        Ok(claim)
     }
 
     fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
@@ -941,21 +933,20 @@ impl Store for BatchStore<'_> {
             )
             .ok()?;
         let (state, path, sha, src, spec_hash, pipeline, handoff) = row;
-        // A person's decision (approved, rejected) stands while source and spec are unchanged.
-        let kept =
-            ["ready", "needs_review", "approved", "rejected", "exported"].contains(&state.as_str());
-        if !kept
-            || src != source_sha256
-            || spec_hash != spec.content_hash()
-            || pipeline != PIPELINE_VERSION
-        {
-            return None;
-        }
-        let image = std::fs::read(self.dir().join(path?)).ok()?;
-        if Some(sha256_hex(&image)) != sha {
-            return None;
-        }
-        serde_json::from_str(&handoff).ok()
+        let recorded = rules::Recorded {
+            state: State::parse(&state)?,
+            path: path.as_deref(),
+            sha256: sha.as_deref(),
+            source_sha256: &src,
+            spec_hash: &spec_hash,
+            pipeline: &pipeline,
+        };
+        recorded
+            .is_current(spec, source_sha256, |p| {
+                std::fs::read(self.dir().join(p)).ok()
+            })
+            .then(|| serde_json::from_str(&handoff).ok())
+            .flatten()
     }
 
     fn put_output(

@@ -4,8 +4,6 @@
 //! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
 //! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
 
-mod catalog;
-mod fetch;
 mod settle;
 
 use std::path::{Path, PathBuf};
@@ -14,14 +12,13 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-pub use catalog::{products as product_list, Catalog, CatalogError, SYNONYMS};
-pub use settle::is_temporary;
 use settle::{entries, Settle};
 
-use crate::cli::walk::collect_inputs;
 use crate::engine::Engine;
-use crate::handoff::{
-    CatalogReport, Clock, FetchFailure, FetchedImage, Handoff, Skipped, State, SystemClock,
+use crate::handoff::{CatalogReport, Clock, Handoff, Skipped, State, SystemClock};
+use crate::intake::{
+    collect_inputs, fetch_rows, free_file, is_catalog, name_of, read_catalog, still_written,
+    CATALOGS,
 };
 use crate::job::{
     batch_manifest, read_source, run_source, BatchSource, Intake, JobOptions, SourceJob,
@@ -30,10 +27,7 @@ use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreError};
 
-/// The catalog files a drop may carry, the first found is read.
-pub const CATALOGS: [&str; 3] = ["catalog.csv", "catalog.xlsx", "catalog.json"];
-
-pub use fetch::{is_private, is_url, FetchError, FetchLimits};
+pub use crate::intake::FetchLimits;
 
 #[derive(Debug, Error)]
 pub enum WatchError {
@@ -171,12 +165,6 @@ enum Drop {
     Loose(Vec<PathBuf>),
 }
 
-fn name_of(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// A folder under `parent` named `name`, or `name-2`, `name-3`, ... if that exists.
 fn free_dir(parent: &Path, name: &str) -> PathBuf {
     let name = crate::naming::part(name);
@@ -309,135 +297,6 @@ fn run_drop(
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-/// A file a tool is still writing (a download's `.part`, an office lock file): left where
-/// it is until it becomes the file it will be.
-fn still_written(path: &Path) -> bool {
-    let name = name_of(path);
-    is_temporary(&name) && !name.starts_with('.')
-}
-
-/// Whether a file is a drop's catalog (at the top of the drop).
-fn is_catalog(path: &Path) -> bool {
-    path.file_name()
-        .is_some_and(|n| CATALOGS.iter().any(|c| n.eq_ignore_ascii_case(c)))
-}
-
-/// A drop's catalog, if it has one, and its report (with why it could not be used).
-fn read_catalog(drop: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
-    let Some(path) = CATALOGS.iter().map(|c| drop.join(c)).find(|p| p.is_file()) else {
-        return (None, None);
-    };
-    let path = path.as_path();
-    let bytes = match std::fs::metadata(path) {
-        Ok(m) if m.len() > catalog::MAX_UNPACKED_BYTES => Err(format!(
-            "it is {} bytes, more than the {} a catalog may",
-            m.len(),
-            catalog::MAX_UNPACKED_BYTES
-        )),
-        _ => std::fs::read(path).map_err(|e| e.to_string()),
-    };
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(
-                "{}: {e}; the photos' names are used instead",
-                path.display()
-            );
-            let report = CatalogReport {
-                file: path.display().to_string(),
-                error: Some(format!("{e}; the photos' names were used instead")),
-                ..Default::default()
-            };
-            return (None, Some(report));
-        }
-    };
-    let mut report = CatalogReport {
-        file: path.display().to_string(),
-        ..Default::default()
-    };
-    match Catalog::parse(&bytes) {
-        // Its mapping and gaps are reported once the drop is walked.
-        Ok(c) => (Some(c), Some(report)),
-        Err(e) => {
-            tracing::warn!(
-                "{}: {e}; the photos' names are used instead",
-                path.display()
-            );
-            report.error = Some(format!("{e}; the photos' names were used instead"));
-            (None, Some(report))
-        }
-    }
-}
-
-/// Fetches the images a catalog's rows name by URL into the drop folder, each under a name
-/// of its own that the row then names; what fails is reported and logged.
-fn fetch_rows(
-    catalog: &mut Catalog,
-    report: &mut CatalogReport,
-    drop: &Path,
-    limits: &FetchLimits,
-    label: &str,
-    on_file: OnFile,
-) {
-    let urls: Vec<String> = catalog
-        .names()
-        .iter()
-        .filter(|n| fetch::is_url(n))
-        .cloned()
-        .collect();
-    for (n, url) in urls.iter().enumerate() {
-        let got = fetch::fetch(url, limits).and_then(|bytes| {
-            if image::guess_format(&bytes).is_err() {
-                return Err(FetchError::Failed(format!(
-                    "what came back ({} bytes) is not an image",
-                    bytes.len()
-                )));
-            }
-            let name = fetch::file_name(url, &bytes, n + 1);
-            let dest = free_file(drop, &name);
-            crate::store::write_atomic(&dest, &bytes)
-                .map_err(|e| FetchError::Failed(e.to_string()))?;
-            Ok((name_of(&dest), bytes.len() as u64))
-        });
-        match got {
-            Ok((file, bytes)) => {
-                on_file(&format!("{label}: fetched {url} as {file} ({bytes} bytes)"));
-                catalog.alias(url, &file);
-                report.fetched.push(FetchedImage {
-                    url: url.clone(),
-                    file,
-                    bytes,
-                });
-            }
-            Err(e) => {
-                on_file(&format!("{label}: could not fetch {url}: {e}"));
-                report.fetch_failed.push(FetchFailure {
-                    url: url.clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-    }
-}
-
-/// A file under `dir` named `name`, or `stem-2.ext`, ... if that exists.
-fn free_file(dir: &Path, name: &str) -> PathBuf {
-    let p = Path::new(name);
-    let stem = p
-        .file_stem()
-        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-    let ext = p
-        .extension()
-        .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
-    let mut path = dir.join(name);
-    let mut n = 2;
-    while path.exists() {
-        path = dir.join(format!("{stem}-{n}{ext}"));
-        n += 1;
-    }
-    path
 }
 
 /// What a batch carries besides its photos, for its manifest.
@@ -671,22 +530,9 @@ fn made_before(
     )))
 }
 
+/// Keys are `<drop>/<sub-folders>/<file>`; the name keeps the sub-folders.
 fn wanted_of(a: &AssetRow) -> String {
-    // Keys are `<drop>/<sub-folders>/<file>`; the name keeps the sub-folders.
-    let rest = a
-        .source_key
-        .split_once('/')
-        .map_or(a.source_key.as_str(), |(_, r)| r);
-    let p = Path::new(rest);
-    let folders: Vec<String> = p
-        .parent()
-        .map(|f| f.iter().map(|c| c.to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    let stem = p
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    crate::naming::wanted(&folders, &stem)
+    crate::naming::wanted_from_path(rel_of(a))
 }
 
 /// Batches a stop left unfinished: finished now, before anything new is taken.

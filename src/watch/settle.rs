@@ -6,15 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Names of files still being written by browsers, copy tools and office programs.
-pub fn is_temporary(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || name.starts_with("~$")
-        || [".part", ".crdownload", ".tmp", ".partial", ".download", "~"]
-            .iter()
-            .any(|s| lower.ends_with(s))
-}
+use crate::intake::is_temporary;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Seen {

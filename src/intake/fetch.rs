@@ -1,13 +1,13 @@
 //! Fetching the images a catalog names by URL, within limits: a byte cap, a time limit for
 //! the whole exchange, a few redirects, and no private, loopback or link-local address unless
-//! the config allows them (the policy is `crate::net`'s).
+//! the config allows them (the policy is `net`'s).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use thiserror::Error;
 
-pub use crate::net::is_private;
+pub use super::net::is_private;
 
 /// Limits on fetching a catalog's image URLs.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +65,7 @@ pub fn fetch(url: &str, limits: &FetchLimits) -> Result<Vec<u8>, FetchError> {
         return Err(FetchError::Scheme);
     }
     let (agent, refused) =
-        crate::net::agent(limits.timeout, limits.max_redirects, limits.allow_private);
+        super::net::agent(limits.timeout, limits.max_redirects, limits.allow_private);
     let named = |e: ureq::Error| -> FetchError {
         if let Some(ip) = refused.lock().ok().and_then(|r| *r) {
             return FetchError::Private(ip);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use walkdir::WalkDir;
 
-use super::CliError;
+use super::IntakeError;
 use crate::handoff::{context_from_path, position_only, Context, SkipReason, Skipped};
 use crate::naming;
 
@@ -84,7 +84,7 @@ pub fn collect_inputs(
     paths: &[PathBuf],
     out: &Path,
     written: &[PathBuf],
-) -> Result<Walk, CliError> {
+) -> Result<Walk, IntakeError> {
     let out = out.canonicalize().ok();
     let roots: Vec<PathBuf> = paths.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut excluded: Vec<PathBuf> = written
@@ -129,10 +129,10 @@ pub fn collect_inputs(
         });
     };
     for root in paths {
-        let meta = std::fs::metadata(root).map_err(|_| CliError::Missing(root.clone()))?;
+        let meta = std::fs::metadata(root).map_err(|_| IntakeError::Missing(root.clone()))?;
         let canonical = root
             .canonicalize()
-            .map_err(|_| CliError::Missing(root.clone()))?;
+            .map_err(|_| IntakeError::Missing(root.clone()))?;
         if meta.is_file() {
             if inside_out(&canonical) {
                 walk.skipped.push(skip(root, SkipReason::OutputFolder));
