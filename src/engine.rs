@@ -13,6 +13,12 @@ use thiserror::Error;
 #[error("cannot start the worker threads: {0}")]
 pub struct EngineError(String);
 
+impl EngineError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::InternalError
+    }
+}
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Worker threads and the in-flight bound. Cheap to clone: clones share the threads.

@@ -24,6 +24,11 @@ pub enum ErrorCode {
     DecodeCorrupt,
     DecodeEmpty,
     SourceUnreadable,
+    // What comes with the sources.
+    /// A supplier's catalog (or product list) that cannot be read as one.
+    CatalogUnreadable,
+    /// An image a catalog names by URL could not be fetched.
+    FetchFailed,
     // Making the output.
     RenderNothingVisible,
     RenderResizeFailed,
@@ -107,7 +112,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             DecodeNotAnImage | DecodeTruncated | DecodeCorrupt | DecodeEmpty | SourceUnreadable
-            | RenderNothingVisible => Category::BadInput,
+            | RenderNothingVisible | CatalogUnreadable | FetchFailed => Category::BadInput,
             DecodeFileTooBig
             | UploadTooLarge
             | UploadTooManyFiles

@@ -15,7 +15,8 @@ pub mod job;
 pub mod naming;
 pub mod pipeline;
 pub mod quality;
-pub mod review;
+/// Review decisions and retries (in `job`, which runs them through the store).
+pub use job::review;
 pub mod server;
 pub mod spec;
 pub mod store;

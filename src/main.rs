@@ -4,6 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -14,7 +15,9 @@ use shelfready::cli::{check, summary, CliError};
 use shelfready::engine::Engine;
 use shelfready::handoff::{BatchManifest, Clock, FixedClock, Handoff, SystemClock, Timestamp};
 use shelfready::intake::Input;
+use shelfready::job::{Observer, SourceDone};
 use shelfready::pipeline::Limits;
+use shelfready::server::{App, ServerError};
 use shelfready::spec::{builtin, builtin_ids, Spec};
 
 /// Writes to stdout, ignoring a closed pipe (`shelfready ... | head` must not panic).
@@ -110,8 +113,9 @@ enum Command {
     /// stays that photo's.
     ///
     /// Exit status: 0 every output ready, 2 some need review, 1 some failed, 64 wrong
-    /// command line or spec, 74 output folder not writable, 75 output folder in use by
-    /// another run, 130 stopped by Ctrl-C (run the same command again to continue).
+    /// command line or spec, 66 an input does not exist, 74 output folder not writable, 75
+    /// output folder in use by another run, 130 stopped by Ctrl-C (run the same command
+    /// again to continue).
     Process {
         #[command(flatten)]
         batch: Batch,
@@ -133,7 +137,7 @@ enum Command {
     /// written. One line per file with the rules it breaks.
     ///
     /// Exit status: 0 every file keeps every rule, 2 some need review, 1 some break a rule,
-    /// 64 wrong command line or spec.
+    /// 64 wrong command line or spec, 66 an input does not exist.
     Check {
         #[command(flatten)]
         batch: Batch,
@@ -148,8 +152,8 @@ enum Command {
     /// environment > --config TOML file > defaults (assets/shelfready.sample.toml lists
     /// every key). SIGTERM or Ctrl-C stops it; unfinished batches resume at the next start.
     ///
-    /// Exit status: 0 stopped, 64 wrong configuration, 75 address in use, 74 data folder
-    /// not writable.
+    /// Exit status: 0 stopped, 64 wrong configuration, 75 address or data folder in use
+    /// (a data folder has one owner), 74 data folder not writable.
     Serve {
         #[command(flatten)]
         args: shelfready::server::ServeArgs,
@@ -163,6 +167,10 @@ enum Command {
     ///
     /// Jobs are kept in the same SQLite store as `serve` (--data-dir): a watcher stopped
     /// mid-batch finishes it when started again. Ctrl-C or SIGTERM stops it.
+    ///
+    /// Exit status: 0 stopped, 64 wrong command line or spec, 66 no such inbox, 74 a folder
+    /// not writable, 75 the data folder in use by another process (`serve --watch` runs
+    /// both in one).
     Watch {
         /// The folder to watch.
         inbox: PathBuf,
@@ -201,13 +209,16 @@ enum Command {
     /// (overdue first, then oldest) with the question each asks, or records a decision on
     /// one: approve, reject with a note, retry with a change, or the next stage's receipt.
     /// Decisions are recorded in the output's manifest (who, when, the note) and the batch
-    /// manifest follows.
+    /// manifest follows. A batch folder of `serve` or `watch` is decided through their job
+    /// store, so every door sees the decision; while a server holds that store, decide over
+    /// its API instead (the error names the route).
     ///
     /// Exit codes: 0 done (or nothing waits), 2 a listing with outputs waiting, 64 usage,
-    /// 66 no such output, 75 the output is not waiting for that decision or the folder is
-    /// in use.
+    /// 66 no such folder or output, 75 the output is not waiting for that decision, or the
+    /// folder or its job store is in use.
     Review {
-        /// The output folder of `shelfready process`.
+        /// An output folder of `shelfready process`, or a batch folder of `serve`
+        /// (<data-dir>/batches/<id>) or `watch` (<outbox>/<drop>).
         out: PathBuf,
         /// Approve the output with this id (`<name>.<spec>`, as the listing shows).
         #[arg(long, value_name = "ID", group = "act")]
@@ -453,9 +464,13 @@ fn run(cli: Cli) -> Result<u8> {
                 return Ok(0);
             }
             let data = config.data_dir.display().to_string();
-            shelfready::server::serve(config, |addr| {
-                eprintln!("shelfready listening on http://{addr} (data in {data}; API at http://{addr}/v1/openapi.json)");
-            })
+            shelfready::server::serve(
+                config,
+                |addr| {
+                    eprintln!("shelfready listening on http://{addr} (data in {data}; API at http://{addr}/v1/openapi.json)");
+                },
+                watch_beside,
+            )
             .map_err(CliError::Server)?;
             Ok(0)
         }
@@ -500,7 +515,7 @@ fn run(cli: Cli) -> Result<u8> {
                 opts.archive().display(),
                 opts.quarantine().display()
             );
-            shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &|line| eprintln!("{line}"))
+            shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &WatchLog)
                 .map_err(CliError::Watch)?;
             Ok(0)
         }
@@ -684,6 +699,67 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
+    }
+}
+
+/// `serve --watch`: the watcher runs on its own thread over the server's store and engine,
+/// and the server follows its batches as it follows uploads (events, webhooks); it stops
+/// with the server.
+fn watch_beside(app: &Arc<App>) -> Result<(), ServerError> {
+    use shelfready::server::ConfigError;
+    let Some(inbox) = app.config.watch.clone() else {
+        return Ok(());
+    };
+    let specs = app.specs_of(&app.config.watch_specs).map_err(|e| {
+        ServerError::Config(ConfigError::Parse {
+            path: "watch_specs".into(),
+            message: e.message,
+        })
+    })?;
+    let opts = shelfready::watch::WatchOptions {
+        inbox,
+        out: app.config.watch_out.clone(),
+        specs,
+        limits: app.limits,
+        settle: std::time::Duration::from_millis(app.config.watch_settle_ms),
+        rescan: std::time::Duration::from_secs(5),
+        once: false,
+        fetch: shelfready::watch::FetchLimits {
+            max_bytes: app.config.max_file_bytes,
+            allow_private: app.config.allow_private_urls,
+            ..Default::default()
+        },
+        routing: app.config.routing(),
+    };
+    let app = app.clone();
+    std::thread::Builder::new()
+        .name("shelfready-watch".into())
+        .spawn(move || {
+            let watched = shelfready::watch::watch(
+                &opts,
+                app.store.as_ref(),
+                &app.engine,
+                &app.stopping,
+                app.as_ref(),
+            );
+            if let Err(e) = watched {
+                tracing::error!("watching {} stopped: {e}", opts.inbox.display());
+            }
+        })
+        .map_err(ServerError::Runtime)?;
+    Ok(())
+}
+
+/// `shelfready watch` alone: a line on stderr per source and per note.
+struct WatchLog;
+
+impl Observer for WatchLog {
+    fn source_done(&self, done: &SourceDone) {
+        eprintln!("{}", done.line());
+    }
+
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
     }
 }
 

@@ -29,6 +29,9 @@ pub enum CliError {
     Engine(#[from] crate::engine::EngineError),
     #[error("{0}")]
     Usage(String),
+    /// Another process holds what the command needs.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Server(#[from] crate::server::ServerError),
     #[error(transparent)]
@@ -45,11 +48,13 @@ impl CliError {
     pub fn code(&self) -> ErrorCode {
         match self {
             CliError::Usage(_) => ErrorCode::UsageError,
+            CliError::Busy(_) => ErrorCode::StoreLocked,
             CliError::Missing(_) | CliError::NotFound(_) => ErrorCode::NotFound,
             CliError::Intake(e) => e.code(),
             CliError::Spec(e) => e.code(),
             CliError::Store(e) => e.code(),
-            CliError::Engine(_) | CliError::Sheet(_) => ErrorCode::InternalError,
+            CliError::Engine(e) => e.code(),
+            CliError::Sheet(e) => e.code(),
             CliError::Server(e) => e.code(),
             CliError::Watch(e) => e.code(),
             CliError::Review(e) => e.code(),

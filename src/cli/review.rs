@@ -1,6 +1,10 @@
-//! `shelfready review <out>`: the review checkpoint in folder mode. Lists what waits for a
-//! person with its question, and records approvals, rejections, retries with a change and
-//! the next stage's receipts in the folder's manifests.
+//! `shelfready review <out>`: the review checkpoint from the command line. Lists what waits
+//! for a person with its question, and records approvals, rejections, retries with a
+//! change and the next stage's receipts. An output folder of `process` keeps its records
+//! itself; a batch folder of `serve` or `watch` (its `.shelfready/store.json` names the
+//! data folder) is decided through that job store, so the API, the review page and the
+//! exports see the same decision; while a server holds the data folder, the command
+//! refuses and names the HTTP route instead.
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -11,7 +15,7 @@ use crate::job::{read_source, refresh_manifest, SourceJob};
 use crate::pipeline::Limits;
 use crate::review::{self, QueueFilter, RetryRun};
 use crate::spec::Spec;
-use crate::store::{FolderStore, Store};
+use crate::store::{BatchMark, FolderStore, JobStore, SqliteStore, Store, StoreError};
 
 /// What to do with one output.
 pub enum Action {
@@ -27,9 +31,14 @@ pub fn queue(
     filter: &QueueFilter,
     now: crate::handoff::Timestamp,
 ) -> Result<Vec<Handoff>, CliError> {
-    let store = open(out, "shelfready review (listing)")?;
-    let mut waiting: Vec<Handoff> = store
-        .handoffs()
+    let handoffs = match BatchMark::of(out) {
+        // Read beside the process that may hold the data folder.
+        Some(mark) => SqliteStore::open_to_read(&mark.data_dir)?
+            .batch(&mark.batch)
+            .handoffs(),
+        None => open_folder(out, "shelfready review (listing)")?.handoffs(),
+    };
+    let mut waiting: Vec<Handoff> = handoffs
         .into_iter()
         .filter(|h| h.state == State::NeedsReview && filter.keeps("", h))
         .collect();
@@ -104,7 +113,63 @@ pub struct Decide<'a> {
 }
 
 pub fn decide(d: Decide) -> Result<Handoff, CliError> {
-    let store = open(d.out, &format!("shelfready review by {}", d.actor))?;
+    let holder = format!("shelfready review by {}", d.actor);
+    match BatchMark::of(d.out) {
+        Some(mark) => {
+            let owner = SqliteStore::open(&mark.data_dir).map_err(|e| match e {
+                StoreError::Locked { holder, .. } => CliError::Busy(format!(
+                    "{} is a batch of the shelfready running on {} ({holder}); decide it there: POST /v1/assets/<id>/review (GET /v1/review?batch={} lists the ids), or on its review page /review",
+                    d.out.display(),
+                    mark.data_dir.display(),
+                    mark.batch
+                )),
+                e => e.into(),
+            })?;
+            let batch = owner.batch(&mark.batch);
+            // A retry reads the source where the store keeps it (a watched drop's source
+            // has moved to the archive).
+            let originals: Vec<(String, std::path::PathBuf)> = owner
+                .assets(&mark.batch)?
+                .into_iter()
+                .map(|a| (a.source_key, owner.batch_dir(&mark.batch).join(a.original)))
+                .collect();
+            let source_of = |h: &Handoff| {
+                originals
+                    .iter()
+                    .find(|(k, _)| *k == h.provenance.source_key)
+                    .map(|(_, p)| p.clone())
+            };
+            let h = decide_in(&batch, &d, &source_of)?;
+            if let Some(mut m) = batch.manifest()? {
+                refresh_manifest(&mut m, h.clone());
+                batch.put_batch(&m)?;
+            }
+            Ok(h)
+        }
+        None => {
+            let store = open_folder(d.out, &holder)?;
+            let source_of = |h: &Handoff| Some(Path::new(&h.provenance.source_path).to_path_buf());
+            let h = decide_in(&store, &d, &source_of)?;
+            // The batch manifest tells the folder as it now stands.
+            let path = d.out.join("manifest.json");
+            if let Some(mut m) = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<BatchManifest>(&b).ok())
+            {
+                refresh_manifest(&mut m, h.clone());
+                store.put_batch(&m)?;
+            }
+            Ok(h)
+        }
+    }
+}
+
+/// The decision on the output `d.id` of `store`; `source_of` says where its source is kept.
+fn decide_in(
+    store: &dyn Store,
+    d: &Decide,
+    source_of: &dyn Fn(&Handoff) -> Option<std::path::PathBuf>,
+) -> Result<Handoff, CliError> {
     let all = store.handoffs();
     let Some(h) = all.iter().find(|h| h.id == d.id).cloned() else {
         let mut ids: Vec<&str> = all.iter().map(|h| h.id.as_str()).collect();
@@ -138,15 +203,17 @@ pub fn decide(d: Decide) -> Result<Handoff, CliError> {
         );
     }
     let routing = Routing::default();
-    let h = match d.action {
-        Action::Approve => review::decide(&store, &spec, h, true, d.actor, d.note, d.clock)?,
-        Action::Reject => review::decide(&store, &spec, h, false, d.actor, d.note, d.clock)?,
-        Action::Received => review::receive(&store, &spec, h, d.actor, d.note, d.clock)?,
+    let note = d.note.clone();
+    let h = match &d.action {
+        Action::Approve => review::decide(store, &spec, h, true, d.actor, note, d.clock)?,
+        Action::Reject => review::decide(store, &spec, h, false, d.actor, note, d.clock)?,
+        Action::Received => review::receive(store, &spec, h, d.actor, note, d.clock)?,
         Action::Retry(o) => {
-            let source = Path::new(&h.provenance.source_path).to_path_buf();
+            let source =
+                source_of(&h).unwrap_or_else(|| Path::new(&h.provenance.source_path).to_path_buf());
             let job = SourceJob {
                 source: review::source_of(&h),
-                origin: h.provenance.source_path.clone(),
+                origin: source.display().to_string(),
                 context: h.context.clone(),
                 bytes: read_source(&source, &d.limits),
             };
@@ -158,22 +225,13 @@ pub fn decide(d: Decide) -> Result<Handoff, CliError> {
                 clock: d.clock,
                 cancel: &cancel,
             };
-            review::retry(&store, &spec, h, o, d.actor, d.note, run)?
+            review::retry(store, &spec, h, o.clone(), d.actor, note, run)?
         }
     };
-    // The batch manifest tells the folder as it now stands.
-    let path = d.out.join("manifest.json");
-    if let Some(mut m) = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<BatchManifest>(&b).ok())
-    {
-        refresh_manifest(&mut m, h.clone());
-        store.put_batch(&m)?;
-    }
     Ok(h)
 }
 
-fn open(out: &Path, holder: &str) -> Result<FolderStore, CliError> {
+fn open_folder(out: &Path, holder: &str) -> Result<FolderStore, CliError> {
     if !out.exists() {
         return Err(CliError::Missing(out.to_path_buf()));
     }

@@ -42,6 +42,13 @@ pub struct TransitionError {
     pub to: State,
 }
 
+impl TransitionError {
+    /// A refused transition is a bug in shelfready.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InternalError
+    }
+}
+
 /// Lifecycle of one output.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,

@@ -127,6 +127,12 @@ pub enum CatalogError {
     Empty,
 }
 
+impl CatalogError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::CatalogUnreadable
+    }
+}
+
 /// The largest a catalog may be once unpacked (an .xlsx is a zip: a small one can hold a
 /// huge sheet).
 pub const MAX_UNPACKED_BYTES: u64 = 64 << 20;

@@ -53,6 +53,16 @@ pub enum FetchError {
     Failed(String),
 }
 
+impl FetchError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            FetchError::TooBig(_) => ErrorCode::DecodeFileTooBig,
+            _ => ErrorCode::FetchFailed,
+        }
+    }
+}
+
 /// Whether a catalog's file cell names a URL rather than a file.
 pub fn is_url(cell: &str) -> bool {
     let c = cell.trim().to_ascii_lowercase();

@@ -38,6 +38,12 @@ pub enum SheetError {
     Make(String),
 }
 
+impl SheetError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::InternalError
+    }
+}
+
 /// What a badge's colour says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tone {

@@ -16,6 +16,15 @@ pub enum ThumbnailError {
     Make(String),
 }
 
+impl ThumbnailError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        match self {
+            ThumbnailError::Decode(e) => e.code(),
+            ThumbnailError::Make(_) => crate::error::ErrorCode::InternalError,
+        }
+    }
+}
+
 /// The checkerboard's cell size and its two greys.
 const CELL: u32 = 8;
 const LIGHT: f32 = 255.0;

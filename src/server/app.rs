@@ -15,10 +15,13 @@ use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::engine::Engine;
 use crate::handoff::{BatchManifest, Clock, ErrorCode, State, SystemClock};
-use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
+use crate::job::{
+    batch_manifest, read_source, run_source, BatchSource, JobOptions, Observer, SourceDone,
+    SourceJob,
+};
 use crate::pipeline::Limits;
 use crate::spec::{builtin, builtin_ids, suggestions, Spec, SpecError};
-use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreError};
+use crate::store::{AssetRow, BatchState, JobStore, SourceName, StoreError};
 
 /// One change a client following a batch sees.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -43,7 +46,7 @@ pub struct AssetEvent {
 pub struct App {
     pub config: ServeConfig,
     pub limits: Limits,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn JobStore>,
     pub engine: Engine,
     /// Specs from the server's spec folder, by id.
     pub extra_specs: BTreeMap<String, Spec>,
@@ -76,7 +79,7 @@ pub fn parse_asset_id(id: &str) -> Option<(&str, i64, &str)> {
 impl App {
     pub fn new(
         config: ServeConfig,
-        store: SqliteStore,
+        store: Arc<dyn JobStore>,
         engine: Engine,
         extra_specs: BTreeMap<String, Spec>,
     ) -> Arc<App> {
@@ -84,7 +87,7 @@ impl App {
         Arc::new(App {
             limits: config.limits(),
             config,
-            store: Arc::new(store),
+            store,
             engine,
             extra_specs,
             events,
@@ -176,6 +179,24 @@ impl App {
         ids.iter().map(|id| self.spec(id)).collect()
     }
 
+    /// Runs `work` on the engine's threads, within its bound on work in flight (previews
+    /// share it with the batches), and waits for it without holding an async thread.
+    pub async fn on_engine<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.engine.spawn(move || {
+            let _ = tx.send(work());
+        });
+        rx.await.map_err(|_| {
+            ApiError::new(
+                ErrorCode::InternalError,
+                "shelfready hit an internal error making this image; please report it",
+            )
+        })
+    }
+
     /// Sources running on the engine right now.
     pub fn running(&self) -> usize {
         self.running.load(Ordering::SeqCst)
@@ -247,23 +268,15 @@ impl App {
                     retry: None,
                 };
                 let hs = run_source(&store, job, &opts);
-                for h in &hs {
-                    super::webhook::notify(
-                        self,
+                if hs.len() == specs.len() {
+                    self.source_done(&SourceDone {
                         batch,
-                        &asset_id(batch, asset.seq, &h.goal.spec_id),
-                        h,
-                    );
-                    let _ = self.events.send(Event {
-                        batch: batch.to_string(),
-                        kind: "asset".into(),
-                        asset: Some(AssetEvent {
-                            id: asset_id(batch, asset.seq, &h.goal.spec_id),
-                            source: asset.upload_name.clone(),
-                            name: claim.name.clone(),
-                            spec_id: h.goal.spec_id.clone(),
-                            state: h.state,
-                        }),
+                        seq: asset.seq,
+                        key: &asset.source_key,
+                        origin: &asset.upload_name,
+                        name: &claim.name,
+                        note: None,
+                        handoffs: &hs,
                     });
                 }
                 hs
@@ -309,11 +322,7 @@ impl App {
             }
             Err(e) => tracing::error!(batch, "{e}"),
         }
-        let _ = self.events.send(Event {
-            batch: batch.to_string(),
-            kind: "settled".into(),
-            asset: None,
-        });
+        self.batch_settled(batch);
     }
 
     /// The batch manifest as it stands: photos not yet settled are listed as waiting.
@@ -360,7 +369,7 @@ impl App {
                 }
             })
             .collect();
-        let intake = crate::job::Intake::load(&self.store, batch)?;
+        let intake = crate::job::Intake::load(self.store.as_ref(), batch)?;
         let mut m = batch_manifest(specs, &SystemClock, &store, sources, intake.skipped, false);
         m.catalog = intake.catalog;
         for p in m.photos.iter_mut().filter(|p| p.outputs.is_empty()) {
@@ -397,6 +406,41 @@ impl App {
             self.enqueue(&id, specs, assets);
         }
         Ok(n)
+    }
+}
+
+/// The server follows every batch, whichever door took it: each settled output is an
+/// `asset` event on the batch's stream and a webhook, each settled batch a `settled` event.
+impl Observer for App {
+    fn source_done(&self, d: &SourceDone) {
+        for h in d.handoffs {
+            let id = asset_id(d.batch, d.seq, &h.goal.spec_id);
+            super::webhook::notify(self, d.batch, &id, h);
+            let _ = self.events.send(Event {
+                batch: d.batch.to_string(),
+                kind: "asset".into(),
+                asset: Some(AssetEvent {
+                    id,
+                    source: d.origin.to_string(),
+                    name: d.name.to_string(),
+                    spec_id: h.goal.spec_id.clone(),
+                    state: h.state,
+                }),
+            });
+        }
+        tracing::info!(batch = d.batch, "{}", d.line());
+    }
+
+    fn batch_settled(&self, batch: &str) {
+        let _ = self.events.send(Event {
+            batch: batch.to_string(),
+            kind: "settled".into(),
+            asset: None,
+        });
+    }
+
+    fn note(&self, line: &str) {
+        tracing::info!("{line}");
     }
 }
 

@@ -165,6 +165,18 @@ pub enum ConfigError {
     Zero { key: &'static str },
 }
 
+impl ConfigError {
+    pub fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            ConfigError::Read { .. } => ErrorCode::SpecUnreadable,
+            ConfigError::Parse { .. }
+            | ConfigError::OpenWithoutToken { .. }
+            | ConfigError::Zero { .. } => ErrorCode::UsageError,
+        }
+    }
+}
+
 impl ServeConfig {
     /// Defaults, then the file (if any), then flags and environment.
     pub fn load(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {

@@ -17,6 +17,7 @@ use crate::export::{export, ExportReport, Format, Options};
 use crate::handoff::ErrorCode;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `amazon`, `shopify`, `google`, `json` or `csv`.
     pub format: String,

@@ -23,12 +23,12 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use thiserror::Error;
 
 pub use app::App;
 pub use config::{ConfigError, ServeArgs, ServeConfig};
-pub use openapi::document as openapi_document;
+pub use openapi::{document as openapi_document, served_routes};
 
 use crate::engine::{Engine, EngineError};
 use crate::handoff::ErrorCode;
@@ -99,10 +99,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/review", get(review::queue))
         .route("/v1/specs", get(routes::specs))
         .route("/v1/specs/{id}", get(routes::spec))
-        .route(
-            "/v1/openapi.json",
-            get(|| async { Json(openapi_document()) }),
-        )
+        .route("/v1/openapi.json", get(openapi::serve))
         .route("/metrics", get(routes::metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
@@ -158,10 +155,12 @@ fn load_spec_dir(config: &ServeConfig) -> Result<BTreeMap<String, Spec>, ServerE
 }
 
 /// Runs the server until SIGTERM or Ctrl-C. `on_listening` gets the bound address (port
-/// 0 picks a free one).
+/// 0 picks a free one); `beside` starts what runs beside the server over its store and
+/// engine (the watched inbox of `serve --watch`), once the server has resumed its batches.
 pub fn serve(
     config: ServeConfig,
     on_listening: impl FnOnce(SocketAddr),
+    beside: impl FnOnce(&Arc<App>) -> Result<(), ServerError>,
 ) -> Result<(), ServerError> {
     let extra_specs = load_spec_dir(&config)?;
     let store = SqliteStore::open(&config.data_dir)?;
@@ -173,7 +172,7 @@ pub fn serve(
         .map_err(ServerError::Runtime)?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let app = App::new(config, store, engine, extra_specs);
+        let app = App::new(config, Arc::new(store), engine, extra_specs);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|error| ServerError::Listen { listen, error })?;
@@ -184,9 +183,7 @@ pub fn serve(
         if resumed > 0 {
             tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
         }
-        if let Some(inbox) = app.config.watch.clone() {
-            start_watch(&app, inbox)?;
-        }
+        beside(&app)?;
         webhook::start(app.clone());
         on_listening(local);
         let stop = Arc::new(tokio::sync::Notify::new());
@@ -213,44 +210,6 @@ pub fn serve(
         }
         Ok(())
     })
-}
-
-/// Runs `watch` on its own thread over the server's store and engine; it stops with the
-/// server.
-fn start_watch(app: &Arc<App>, inbox: std::path::PathBuf) -> Result<(), ServerError> {
-    let specs = app.specs_of(&app.config.watch_specs).map_err(|e| {
-        ServerError::Config(ConfigError::Parse {
-            path: "watch_specs".into(),
-            message: e.message,
-        })
-    })?;
-    let opts = crate::watch::WatchOptions {
-        inbox,
-        out: app.config.watch_out.clone(),
-        specs,
-        limits: app.limits,
-        settle: Duration::from_millis(app.config.watch_settle_ms),
-        rescan: Duration::from_secs(5),
-        once: false,
-        fetch: crate::watch::FetchLimits {
-            max_bytes: app.config.max_file_bytes,
-            allow_private: app.config.allow_private_urls,
-            ..Default::default()
-        },
-        routing: app.config.routing(),
-    };
-    let app = app.clone();
-    std::thread::Builder::new()
-        .name("shelfready-watch".into())
-        .spawn(move || {
-            let log = |line: &str| tracing::info!("{line}");
-            if let Err(e) = crate::watch::watch(&opts, &app.store, &app.engine, &app.stopping, &log)
-            {
-                tracing::error!("watching {} stopped: {e}", opts.inbox.display());
-            }
-        })
-        .map_err(ServerError::Runtime)?;
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -8,6 +8,42 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{app, error, review, routes, upload};
+
+/// Every route the router serves, as (method, path), read from the router's own source:
+/// the OpenAPI document must list each one, and a test holds the two together.
+pub fn served_routes() -> Vec<(String, String)> {
+    let src = include_str!("mod.rs");
+    let mut out = Vec::new();
+    for (at, _) in src.match_indices(".route(") {
+        // The call's arguments, up to its closing parenthesis.
+        let args = &src[at + ".route(".len()..];
+        let mut depth = 1usize;
+        let end = args
+            .char_indices()
+            .find(|&(_, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .map_or(args.len(), |(i, _)| i);
+        let args = &args[..end];
+        let Some(path) = args.split('"').nth(1) else {
+            continue;
+        };
+        for m in ["get", "post", "delete", "put", "patch"] {
+            let called = args.match_indices(&format!("{m}(")).any(|(i, _)| {
+                i == 0 || !args[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+            });
+            if called {
+                out.push((m.to_string(), path.to_string()));
+            }
+        }
+    }
+    out
+}
 use crate::handoff::{BatchManifest, Handoff};
 
 struct Bearer;
@@ -51,6 +87,10 @@ impl Modify for Bearer {
         routes::healthz,
         routes::readyz,
         routes::metrics,
+        serve,
+        super::pages::review,
+        super::pages::batch,
+        super::pages::file,
     ),
     modifiers(&Bearer),
     security(("bearer" = []))
@@ -83,6 +123,12 @@ fn add<T: JsonSchema>(
         o.remove("$schema");
     }
     schemas.insert(T::schema_name().into_owned(), v);
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", responses((status = 200, description = "this document", content_type = "application/json")))]
+/// The document, as served.
+pub async fn serve() -> axum::Json<serde_json::Value> {
+    axum::Json(document())
 }
 
 /// The OpenAPI document.

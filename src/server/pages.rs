@@ -63,16 +63,19 @@ fn page(name: &str) -> Response {
     r
 }
 
+#[utoipa::path(get, path = "/review", security(()), responses((status = 200, description = "the review page (HTML): the queue, one key per decision; it calls the API with the token given in #token=", content_type = "text/html")))]
 /// `/review`: the review queue, one key per decision.
 pub async fn review() -> Response {
     page("review.html")
 }
 
+#[utoipa::path(get, path = "/batches/{id}", security(()), params(("id" = String, Path, description = "the batch id")), responses((status = 200, description = "the batch page (HTML): every output's preview with its state", content_type = "text/html")))]
 /// `/batches/{id}`: a batch at a glance, a contact sheet of every output with its state.
 pub async fn batch() -> Response {
     page("batch.html")
 }
 
+#[utoipa::path(get, path = "/web/{file}", security(()), params(("file" = String, Path, description = "a script or style of the pages (review.js, batch.js, api.js, shelfready.css)")), responses((status = 200, description = "the file", content_type = "text/javascript"), (status = 404, description = "no such file", body = ref("#/components/schemas/ErrorBody"))))]
 /// `/web/{file}`: the pages' scripts and styles.
 pub async fn file(Path(name): Path<String>) -> Response {
     if name.ends_with(".html") {

@@ -301,7 +301,7 @@ pub async fn asset_thumb(
         }
     };
     let app2 = app.clone();
-    let (path, tag) = blocking(move || {
+    let (image, tag, kept) = blocking(move || {
         let (batch, asset, h) = app2.find_asset(&id)?;
         let dir = app2.store.batch_dir(&batch);
         let (image, sha) = if of_source {
@@ -321,17 +321,29 @@ pub async fn asset_thumb(
         // Kept by content: the same image at the same size is made once.
         let tag = format!("{sha}-{size}");
         let kept = app2.store.root().join("thumbs").join(format!("{tag}.jpg"));
-        if !kept.is_file() {
+        Ok((image, tag, kept))
+    })
+    .await?;
+    if !kept.is_file() {
+        // Decoded on the engine, within its bound on work in flight: a burst of preview
+        // requests for large photos waits its turn instead of decoding them all at once.
+        // A request queued behind one that made the same preview finds it made.
+        let limits = app.limits;
+        let path = kept.clone();
+        app.on_engine(move || -> Result<(), ApiError> {
+            if path.is_file() {
+                return Ok(());
+            }
             let bytes = std::fs::read(&image).map_err(|e| {
                 ApiError::new(ErrorCode::NotFound, format!("{}: {e}", image.display()))
             })?;
-            let jpeg = crate::pipeline::thumbnail(&bytes, size, &app2.limits)
-                .map_err(|e| ApiError::new(ErrorCode::DecodeCorrupt, e.to_string()))?;
-            keep(&kept, &jpeg)?;
-        }
-        Ok((kept, tag))
-    })
-    .await?;
+            let jpeg = crate::pipeline::thumbnail(&bytes, size, &limits)
+                .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+            keep(&path, &jpeg)
+        })
+        .await??;
+    }
+    let path = kept;
     serve_made(&path, &tag, req).await
 }
 
@@ -508,22 +520,42 @@ impl Write for ChannelWriter {
     }
 }
 
-/// The batch's outputs, manifests and batch manifest, relative to its folder.
-fn zip_entries(dir: &std::path::Path) -> Vec<(String, PathBuf)> {
+/// What a download holds.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DownloadQuery {
+    /// `deliverable` (the default): the ready and approved outputs, in `outputs/<spec>/`,
+    /// with their manifests; `all`: every output, in `outputs/<state>/<spec>/`, with every
+    /// manifest. The batch manifest is in both.
+    #[serde(default)]
+    pub outputs: Option<String>,
+}
+
+/// The entries of a batch's zip (name in the zip, file on disk): the outputs asked for
+/// with their handoff manifests, then the batch manifest.
+fn zip_entries(
+    dir: &std::path::Path,
+    manifest: &BatchManifest,
+    all: bool,
+) -> Vec<(String, PathBuf)> {
     let mut files = Vec::new();
-    for top in ["outputs", "manifests"] {
-        for e in walkdir::WalkDir::new(dir.join(top))
-            .sort_by_file_name()
-            .into_iter()
-            .flatten()
-        {
-            if e.file_type().is_file() && !e.file_name().to_string_lossy().starts_with('.') {
-                if let Ok(rel) = e.path().strip_prefix(dir) {
-                    let rel = rel.to_string_lossy().replace('\\', "/");
-                    files.push((rel, e.path().to_path_buf()));
-                }
-            }
-        }
+    let mut handoffs: Vec<&Handoff> = manifest
+        .handoffs
+        .iter()
+        .filter(|h| all || h.state.is_deliverable())
+        .collect();
+    handoffs.sort_by(|a, b| a.id.cmp(&b.id));
+    for h in &handoffs {
+        let Some(a) = &h.asset else { continue };
+        let name = match a.path.strip_prefix("outputs/") {
+            Some(rest) if all => format!("outputs/{}/{rest}", h.state.as_str()),
+            _ => a.path.clone(),
+        };
+        files.push((name, dir.join(&a.path)));
+    }
+    for h in &handoffs {
+        let rel = format!("manifests/{}.json", h.id);
+        files.push((rel.clone(), dir.join(rel)));
     }
     let m = dir.join("manifest.json");
     if m.is_file() {
@@ -573,19 +605,36 @@ fn write_zip(files: Vec<(String, PathBuf)>, out: ChannelWriter) -> zip::result::
     Ok(())
 }
 
-#[utoipa::path(get, path = "/v1/batches/{id}/download", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "a zip of the outputs, their manifests and the batch manifest, streamed", content_type = "application/zip"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
+#[utoipa::path(get, path = "/v1/batches/{id}/download", params(("id" = String, Path, description = "the id"), DownloadQuery), responses((status = 200, description = "a zip of the ready and approved outputs, their manifests and the batch manifest, streamed (`outputs=all`: every output, in folders named by state)", content_type = "application/zip"), (status = 400, description = "`outputs` is neither `deliverable` nor `all`", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn batch_download(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
+    Query(q): Query<DownloadQuery>,
 ) -> Result<Response, ApiError> {
+    let all = match q.outputs.as_deref() {
+        None | Some("deliverable") => false,
+        Some("all") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::UsageError,
+                "outputs: use `deliverable` (ready and approved, the default) or `all`",
+            ))
+        }
+    };
     let app2 = app.clone();
     let id2 = id.clone();
     let files = blocking(move || {
         batch_row(&app2, &id2)?;
-        Ok(zip_entries(&app2.store.batch_dir(&id2)))
+        let manifest = app2.current_manifest(&id2)?;
+        Ok(zip_entries(&app2.store.batch_dir(&id2), &manifest, all))
     })
     .await?;
-    Ok(stream_zip(files, &format!("shelfready-{id}.zip")))
+    let name = if all {
+        format!("shelfready-{id}-all.zip")
+    } else {
+        format!("shelfready-{id}.zip")
+    };
+    Ok(stream_zip(files, &name))
 }
 
 /// A zip of `files` (name in the zip, file on disk), made on a blocking thread while the

@@ -19,7 +19,7 @@ use super::error::ApiError;
 use crate::handoff::{context_from_path, Clock, ErrorCode, Failure, SystemClock};
 use crate::intake::Catalog;
 use crate::naming;
-use crate::store::{AssetRow, BatchState, SqliteStore};
+use crate::store::{AssetRow, BatchState};
 
 /// The largest catalog (CSV, XLSX or JSON) and `specs` field read.
 const SMALL_FIELD: usize = 16 * 1024 * 1024;
@@ -152,7 +152,7 @@ pub async fn create_batch(
             format!("the upload is not a multipart form ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
         )
     })?;
-    let id = SqliteStore::new_batch_id();
+    let id = crate::store::new_batch_id();
     let dir = app.store.batch_dir(&id);
     let mut got = Received::default();
     if let Err(e) = receive(&app, &mut mp, &dir, &mut got).await {
@@ -432,7 +432,7 @@ fn record(
             skipped: Vec::new(),
             catalog: Some(report),
         }
-        .save(&app.store, id)?;
+        .save(app.store.as_ref(), id)?;
     }
     let mut assets = Vec::with_capacity(got.files.len());
     for (shown, _, mut a) in got.files {

@@ -5,7 +5,7 @@
 //! - `manifest.json`: the batch manifest;
 //! - `.shelfready/`: the store's own journal and the lock that keeps a second run out.
 
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -94,7 +94,7 @@ impl FolderStore {
             error,
         })?;
         let lock_path = own.join("lock");
-        let lock = Self::lock(root, &lock_path, holder)?;
+        let lock = super::lock::take(root, &lock_path, holder)?;
         // Held now: what a killed run left half-written goes.
         sweep_temp_files(root);
         let journal_path = own.join("journal.jsonl");
@@ -121,54 +121,6 @@ impl FolderStore {
         };
         store.remove_stray_temp_files();
         Ok(store)
-    }
-
-    /// Takes the folder's lock and says who holds it. The lock file may be read-only to
-    /// us (left by another user): the lock still works on a read-only handle.
-    fn lock(root: &Path, lock_path: &Path, holder: &str) -> Result<std::fs::File, StoreError> {
-        let io = |error| StoreError::Write {
-            path: lock_path.display().to_string(),
-            error,
-        };
-        let mut opts = std::fs::OpenOptions::new();
-        let lock = match opts
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(lock_path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                std::fs::File::open(lock_path).map_err(io)?
-            }
-            Err(e) => return Err(io(e)),
-        };
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let held = std::fs::read_to_string(lock_path).unwrap_or_default();
-                return Err(StoreError::Locked {
-                    folder: root.display().to_string(),
-                    holder: if held.trim().is_empty() {
-                        "a process that has not said who it is".into()
-                    } else {
-                        held.trim().to_string()
-                    },
-                });
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
-        // The holder's line first, then the old text cut off: a reader never sees it empty.
-        let line = format!("{holder}\n");
-        let mut f = &lock;
-        let written = f
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| f.write_all(line.as_bytes()));
-        if written.is_ok() {
-            let _ = lock.set_len(line.len() as u64);
-        }
-        Ok(lock)
     }
 
     pub fn root(&self) -> &Path {
@@ -464,5 +416,17 @@ impl Store for FolderStore {
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
         let path = self.root.join("manifest.json");
         super::write_manifest(&path, manifest).map(|_| ())
+    }
+
+    fn manifest(&self) -> Result<Option<BatchManifest>, StoreError> {
+        let path = self.root.join("manifest.json");
+        match std::fs::read(&path) {
+            Ok(b) => Ok(serde_json::from_slice(&b).ok()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StoreError::Read {
+                path: path.display().to_string(),
+                error,
+            }),
+        }
     }
 }

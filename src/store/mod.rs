@@ -4,15 +4,21 @@
 
 mod folder;
 mod journal;
+mod lock;
 mod rules;
 mod sqlite;
 
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
-pub use sqlite::{AssetRow, BatchRow, BatchState, BatchStore, Delivery, SqliteStore};
+pub use sqlite::{
+    AssetRow, BatchMark, BatchRow, BatchState, BatchStore, Delivery, RecordedTransition,
+    SqliteStore,
+};
 
 use thiserror::Error;
 
-use crate::handoff::{BatchManifest, ErrorCode, Handoff};
+use std::path::{Path, PathBuf};
+
+use crate::handoff::{BatchManifest, ErrorCode, Handoff, Timestamp};
 use crate::spec::Spec;
 
 #[derive(Debug, Error)]
@@ -122,4 +128,204 @@ pub trait Store: Sync {
 
     /// Puts the manifest of a whole batch.
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError>;
+
+    /// The batch manifest last put, if any.
+    fn manifest(&self) -> Result<Option<BatchManifest>, StoreError>;
+}
+
+/// A boxed store is a store (a job store hands out its batches boxed).
+impl<T: Store + ?Sized> Store for Box<T> {
+    fn claim_name(&self, key: &str, wanted: &str) -> Result<Claim, StoreError> {
+        (**self).claim_name(key, wanted)
+    }
+    fn current(&self, source: &SourceName, spec: &Spec, source_sha256: &str) -> Option<Handoff> {
+        (**self).current(source, spec, source_sha256)
+    }
+    fn put_output(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        bytes: &[u8],
+    ) -> Result<PutOutput, StoreError> {
+        (**self).put_output(source, spec, bytes)
+    }
+    fn remove_output(&self, source: &SourceName, spec: &Spec) -> Result<(), StoreError> {
+        (**self).remove_output(source, spec)
+    }
+    fn put_handoff(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        handoff: &Handoff,
+    ) -> Result<(), StoreError> {
+        (**self).put_handoff(source, spec, handoff)
+    }
+    fn handoffs(&self) -> Vec<Handoff> {
+        (**self).handoffs()
+    }
+    fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
+        (**self).put_batch(manifest)
+    }
+    fn manifest(&self) -> Result<Option<BatchManifest>, StoreError> {
+        (**self).manifest()
+    }
+}
+
+/// The job store of `serve` and `watch`, and of the command line pointed at their batches:
+/// batches and the door each came from, their sources (assets) and where each is kept,
+/// the output and handoff standing for each source and spec with every transition (review
+/// decisions and receipts are transitions and handoffs put through [`Store`]), webhook
+/// deliveries, and what a door learned at intake. The doors hold an `Arc<dyn JobStore>`;
+/// SQLite and a data folder is the embedded implementation, and a second backend is a
+/// second implementation, not a change to any door.
+pub trait JobStore: Send + Sync {
+    /// The data folder.
+    fn root(&self) -> &Path;
+
+    /// Whether the database answers (for readiness checks).
+    fn reachable(&self) -> bool;
+
+    /// Records a new batch. With an idempotency key already used, nothing is written and
+    /// the first batch's id is returned instead.
+    fn create_batch(
+        &self,
+        id: &str,
+        specs: &[String],
+        created_at: &Timestamp,
+        idempotency_key: Option<&str>,
+    ) -> Result<String, StoreError>;
+
+    /// Ids of the batches, oldest first.
+    fn batch_ids(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Removes a batch: its rows, then its files.
+    fn delete_batch(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// The transitions recorded for one output, oldest first.
+    fn transitions(
+        &self,
+        batch: &str,
+        key: &str,
+        spec: &str,
+    ) -> Result<Vec<RecordedTransition>, StoreError>;
+
+    /// A batch's row.
+    fn batch_row(&self, id: &str) -> Result<Option<BatchRow>, StoreError>;
+
+    /// The batch an idempotency key made, if any.
+    fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Removes batch folders the database has no row for (an upload cut off by a crash).
+    fn remove_orphan_folders(&self) -> Result<usize, StoreError>;
+
+    /// Moves a batch to `state` (a settled batch records when).
+    fn set_batch_state(
+        &self,
+        id: &str,
+        state: BatchState,
+        at: &Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Records an uploaded file of a batch.
+    fn add_asset(&self, batch: &str, a: &AssetRow) -> Result<(), StoreError>;
+
+    /// A batch's uploaded files, in upload order.
+    fn assets(&self, batch: &str) -> Result<Vec<AssetRow>, StoreError>;
+
+    /// Where a source's kept bytes now are (a watched source moved to the archive).
+    fn set_asset_original(&self, batch: &str, key: &str, original: &Path)
+        -> Result<(), StoreError>;
+
+    /// Every output of every batch that waits for a person: (batch, asset seq, handoff).
+    fn waiting(&self) -> Result<Vec<(String, i64, Handoff)>, StoreError>;
+
+    /// The handoff standing for one source and spec of a batch.
+    fn handoff(&self, batch: &str, key: &str, spec: &str) -> Result<Option<Handoff>, StoreError>;
+
+    /// Outputs of every batch by handoff state (for metrics).
+    fn outputs_by_state(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// The folder of one batch's files: the one set with [`SqliteStore::set_batch_home`]
+    /// (a watched inbox's outbox), else `batches/<id>` in the data folder.
+    fn batch_dir(&self, id: &str) -> PathBuf;
+
+    /// An earlier batch's output of the same source content for the same spec content and
+    /// pipeline, still standing: (batch, output path in that batch's folder).
+    fn made_before(
+        &self,
+        source_sha256: &str,
+        spec: &Spec,
+        not_in: &str,
+    ) -> Result<Option<(String, String)>, StoreError>;
+
+    /// The newest `limit` batches past the upload stage, newest first, with the door that
+    /// made each (`upload`, `watch`).
+    fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError>;
+
+    /// Where a batch keeps its files, and which door made it (`upload`, `watch`).
+    fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError>;
+
+    /// The URL a batch's events are POSTed to.
+    fn set_batch_webhook(&self, id: &str, url: &str) -> Result<(), StoreError>;
+
+    fn batch_webhook(&self, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Queues a delivery, due now.
+    fn add_delivery(
+        &self,
+        batch: &str,
+        asset: &str,
+        event: &str,
+        url: &str,
+        body: &str,
+        now: &Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Whether an event was ever queued for an asset (an overdue notice goes out once).
+    fn has_delivery(&self, asset: &str, event: &str) -> Result<bool, StoreError>;
+
+    /// A batch's deliveries, oldest first.
+    fn deliveries(&self, batch: &str) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Deliveries due by `now` and not yet done or given up.
+    fn due_deliveries(&self, now: &Timestamp) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Records one attempt: delivered, or when to try again (`None`: give up).
+    fn record_attempt(
+        &self,
+        id: i64,
+        status: Option<i64>,
+        error: Option<&str>,
+        delivered: Option<&Timestamp>,
+        next_at: Option<&Timestamp>,
+    ) -> Result<(), StoreError>;
+
+    /// Keeps what a door learned while taking a batch (its catalog's report, the files it
+    /// did not take), as JSON, so a batch finished after a restart reports it too.
+    fn set_batch_intake(&self, id: &str, json: &str) -> Result<(), StoreError>;
+
+    /// What [`SqliteStore::set_batch_intake`] kept.
+    fn batch_intake(&self, id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Ids of the batches a door made that are in a state, oldest first.
+    fn batches_from(&self, origin: &str, state: BatchState) -> Result<Vec<String>, StoreError>;
+
+    /// The store of one batch, as the engine's jobs use it.
+    fn batch(&self, id: &str) -> Box<dyn Store + '_>;
+}
+
+/// A new batch id: 16 hex digits from the time, the process and a counter (every door
+/// makes its batches' ids here).
+pub fn new_batch_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!(
+        "{nanos}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    sha256_hex(seed.as_bytes())[..16].to_string()
 }

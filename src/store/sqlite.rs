@@ -12,7 +12,9 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{rules, sha256_hex, write_atomic, Claim, PutOutput, SourceName, Store, StoreError};
+use super::{
+    rules, sha256_hex, write_atomic, Claim, JobStore, PutOutput, SourceName, Store, StoreError,
+};
 use crate::handoff::{BatchManifest, Handoff, State, Timestamp, PIPELINE_VERSION};
 use crate::naming;
 use crate::spec::Spec;
@@ -221,32 +223,87 @@ pub struct AssetRow {
 pub struct SqliteStore {
     root: PathBuf,
     db: Mutex<Connection>,
+    /// The data folder's lock, held for the store's life (none when opened to read).
+    _lock: Option<std::fs::File>,
+}
+
+/// What a batch folder the store keeps says of its owner, in `.shelfready/store.json`: a
+/// command pointed at the folder finds the store that holds its records.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BatchMark {
+    /// The data folder (absolute).
+    pub data_dir: PathBuf,
+    pub batch: String,
+}
+
+impl BatchMark {
+    /// The mark a folder carries, if a store keeps it.
+    pub fn of(dir: &Path) -> Option<BatchMark> {
+        let text = std::fs::read(dir.join(".shelfready").join("store.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating) `<root>/shelfready.db` and applies the migrations it lacks.
+    /// Opens (creating) `<root>/shelfready.db`, takes the data folder's lock for the store's
+    /// life (a second process on the same folder is refused with the holder named) and
+    /// applies the migrations it lacks.
     pub fn open(root: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(root).map_err(|error| StoreError::Write {
             path: root.display().to_string(),
             error,
         })?;
-        let db = Connection::open(root.join("shelfready.db")).map_err(db_err)?;
+        let holder = format!(
+            "pid {}, `{}`",
+            std::process::id(),
+            std::env::args().collect::<Vec<_>>().join(" ")
+        );
+        let lock = super::lock::take(root, &root.join("lock"), &holder)?;
+        let mut store = Self::connect(root, false)?;
+        store._lock = Some(lock);
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Opens an existing store to read, without its lock: a listing beside the process
+    /// that owns the folder (the database's WAL lets readers in while it writes).
+    pub fn open_to_read(root: &Path) -> Result<SqliteStore, StoreError> {
+        Self::connect(root, true)
+    }
+
+    fn connect(root: &Path, read_only: bool) -> Result<SqliteStore, StoreError> {
+        let path = root.join("shelfready.db");
+        let db = if read_only {
+            Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        } else {
+            Connection::open(&path)
+        }
+        .map_err(db_err)?;
         // WAL: readers (status calls) never wait for the writer; NORMAL sync is durable
         // across a process kill, which is what a restart must survive.
-        db.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db_err)?;
+        if !read_only {
+            db.pragma_update(None, "journal_mode", "WAL")
+                .map_err(db_err)?;
+        }
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db_err)?;
         db.pragma_update(None, "foreign_keys", "ON")
             .map_err(db_err)?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_err)?;
-        let store = SqliteStore {
+        Ok(SqliteStore {
             root: root.to_path_buf(),
             db: Mutex::new(db),
-        };
-        store.migrate()?;
-        Ok(store)
+            _lock: None,
+        })
+    }
+
+    /// The store of one batch, as the engine's jobs use it.
+    pub fn batch_store(&self, id: &str) -> BatchStore<'_> {
+        BatchStore {
+            store: self,
+            batch: id.to_string(),
+        }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -268,433 +325,6 @@ impl SqliteStore {
                 .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
         }
-        Ok(())
-    }
-
-    /// The data folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// Whether the database answers (for readiness checks).
-    pub fn reachable(&self) -> bool {
-        self.conn()
-            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-            .is_ok()
-    }
-
-    /// A new batch id: 16 hex digits from the time, the process and a counter (every door
-    /// makes its batches' ids here).
-    pub fn new_batch_id() -> String {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let seed = format!(
-            "{nanos}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        sha256_hex(seed.as_bytes())[..16].to_string()
-    }
-
-    /// Records a new batch. With an idempotency key already used, nothing is written and
-    /// the first batch's id is returned instead.
-    pub fn create_batch(
-        &self,
-        id: &str,
-        specs: &[String],
-        created_at: &Timestamp,
-        idempotency_key: Option<&str>,
-    ) -> Result<String, StoreError> {
-        let db = self.conn();
-        if let Some(k) = idempotency_key {
-            let first: Option<String> = db
-                .query_row(
-                    "SELECT id FROM batches WHERE idempotency_key = ?1",
-                    [k],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
-            if let Some(first) = first {
-                return Ok(first);
-            }
-        }
-        db.execute(
-            "INSERT INTO batches (id, created_at, specs, idempotency_key) VALUES (?1, ?2, ?3, ?4)",
-            params![id, created_at.to_string(), specs.join(","), idempotency_key],
-        )
-        .map_err(db_err)?;
-        Ok(id.to_string())
-    }
-
-    /// Ids of the batches, oldest first.
-    pub fn batch_ids(&self) -> Result<Vec<String>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare("SELECT id FROM batches ORDER BY created_at, id")
-            .map_err(db_err)?;
-        let ids = q
-            .query_map([], |r| r.get(0))
-            .map_err(db_err)?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(db_err)?;
-        Ok(ids)
-    }
-
-    /// Removes a batch: its rows, then its files.
-    pub fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
-        let dir = self.batch_dir(id);
-        let n = self
-            .conn()
-            .execute("DELETE FROM batches WHERE id = ?1", [id])
-            .map_err(db_err)?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
-                path: dir.display().to_string(),
-                error,
-            })?;
-        }
-        Ok(n > 0)
-    }
-
-    /// The transitions recorded for one output, oldest first.
-    pub fn transitions(
-        &self,
-        batch: &str,
-        key: &str,
-        spec: &str,
-    ) -> Result<Vec<RecordedTransition>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare(
-                "SELECT from_state, to_state, at, actor FROM transitions
-                 WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3 ORDER BY seq",
-            )
-            .map_err(db_err)?;
-        let rows = q
-            .query_map(params![batch, key, spec], |r| {
-                Ok(RecordedTransition {
-                    from: r.get(0)?,
-                    to: r.get(1)?,
-                    at: r.get(2)?,
-                    actor: r.get(3)?,
-                })
-            })
-            .map_err(db_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
-        Ok(rows)
-    }
-
-    /// A batch's row.
-    pub fn batch_row(&self, id: &str) -> Result<Option<BatchRow>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT id, created_at, specs, state, settled_at FROM batches WHERE id = ?1",
-                [id],
-                batch_row_of,
-            )
-            .optional()
-            .map_err(db_err)
-    }
-
-    /// The batch an idempotency key made, if any.
-    pub fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT id FROM batches WHERE idempotency_key = ?1",
-                [key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)
-    }
-
-    /// Removes batch folders the database has no row for (an upload cut off by a crash).
-    pub fn remove_orphan_folders(&self) -> Result<usize, StoreError> {
-        let dir = self.root.join("batches");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(0);
-        };
-        let known: std::collections::HashSet<String> = self.batch_ids()?.into_iter().collect();
-        let mut n = 0;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !known.contains(&name) && e.path().is_dir() {
-                std::fs::remove_dir_all(e.path()).map_err(|error| StoreError::Write {
-                    path: e.path().display().to_string(),
-                    error,
-                })?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Moves a batch to `state` (a settled batch records when).
-    pub fn set_batch_state(
-        &self,
-        id: &str,
-        state: BatchState,
-        at: &Timestamp,
-    ) -> Result<(), StoreError> {
-        let settled_at = (state == BatchState::Settled).then(|| at.to_string());
-        self.conn()
-            .execute(
-                "UPDATE batches SET state = ?2, settled_at = ?3 WHERE id = ?1",
-                params![id, state.as_str(), settled_at],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Records an uploaded file of a batch.
-    pub fn add_asset(&self, batch: &str, a: &AssetRow) -> Result<(), StoreError> {
-        let context = serde_json::to_string(&a.context).unwrap_or_default();
-        let failure = a
-            .failure
-            .as_ref()
-            .and_then(|f| serde_json::to_string(f).ok());
-        self.conn()
-            .execute(
-                "INSERT INTO assets (batch_id, seq, source_key, upload_name, original, bytes,
-                                     context, failure)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    batch,
-                    a.seq,
-                    a.source_key,
-                    a.upload_name,
-                    a.original,
-                    a.bytes as i64,
-                    context,
-                    failure
-                ],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// A batch's uploaded files, in upload order.
-    pub fn assets(&self, batch: &str) -> Result<Vec<AssetRow>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare(
-                "SELECT seq, source_key, upload_name, original, bytes, context, failure
-                 FROM assets WHERE batch_id = ?1 ORDER BY seq",
-            )
-            .map_err(db_err)?;
-        let rows = q
-            .query_map([batch], |r| {
-                let context: String = r.get(5)?;
-                let failure: Option<String> = r.get(6)?;
-                Ok(AssetRow {
-                    seq: r.get(0)?,
-                    source_key: r.get(1)?,
-                    upload_name: r.get(2)?,
-                    original: r.get(3)?,
-                    bytes: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-                    context: serde_json::from_str(&context).unwrap_or_default(),
-                    failure: failure.and_then(|f| serde_json::from_str(&f).ok()),
-                })
-            })
-            .map_err(db_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
-        Ok(rows)
-    }
-
-    /// Where a source's kept bytes now are (a watched source moved to the archive).
-    pub fn set_asset_original(
-        &self,
-        batch: &str,
-        key: &str,
-        original: &Path,
-    ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE assets SET original = ?3 WHERE batch_id = ?1 AND source_key = ?2",
-                params![batch, key, original.display().to_string()],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// Every output of every batch that waits for a person: (batch, asset seq, handoff).
-    pub fn waiting(&self) -> Result<Vec<(String, i64, Handoff)>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare(
-                "SELECT o.batch_id, a.seq, o.handoff FROM outputs o
-                 JOIN assets a ON a.batch_id = o.batch_id AND a.source_key = o.source_key
-                 WHERE o.state = 'needs_review'
-                 ORDER BY o.batch_id, a.seq, o.spec_id",
-            )
-            .map_err(db_err)?;
-        let rows = q
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))
-            .map_err(db_err)?
-            .collect::<Result<Vec<(String, i64, String)>, _>>()
-            .map_err(db_err)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(b, seq, h)| Some((b, seq, serde_json::from_str(&h).ok()?)))
-            .collect())
-    }
-
-    /// The handoff standing for one source and spec of a batch.
-    pub fn handoff(
-        &self,
-        batch: &str,
-        key: &str,
-        spec: &str,
-    ) -> Result<Option<Handoff>, StoreError> {
-        let text: Option<String> = self
-            .conn()
-            .query_row(
-                "SELECT handoff FROM outputs WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3",
-                params![batch, key, spec],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    }
-
-    /// Outputs of every batch by handoff state (for metrics).
-    pub fn outputs_by_state(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare("SELECT state, COUNT(*) FROM outputs GROUP BY state ORDER BY state")
-            .map_err(db_err)?;
-        let rows = q
-            .query_map([], |r| {
-                Ok((r.get(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
-            })
-            .map_err(db_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
-        Ok(rows)
-    }
-
-    /// The folder of one batch's files: the one set with [`SqliteStore::set_batch_home`]
-    /// (a watched inbox's outbox), else `batches/<id>` in the data folder.
-    pub fn batch_dir(&self, id: &str) -> PathBuf {
-        let dir: Option<String> = self
-            .conn()
-            .query_row("SELECT dir FROM batches WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .ok()
-            .flatten()
-            .flatten();
-        match dir {
-            Some(d) => PathBuf::from(d),
-            // Batch ids are made by shelfready; a hostile one still cannot leave the folder.
-            None => self.root.join("batches").join(naming::part(id)),
-        }
-    }
-
-    /// An earlier batch's output of the same source content for the same spec content and
-    /// pipeline, still standing: (batch, output path in that batch's folder).
-    pub fn made_before(
-        &self,
-        source_sha256: &str,
-        spec: &Spec,
-        not_in: &str,
-    ) -> Result<Option<(String, String)>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT batch_id, path FROM outputs
-                 WHERE source_sha256 = ?1 AND spec_id = ?2 AND spec_hash = ?3 AND pipeline = ?4
-                   AND batch_id <> ?5 AND path IS NOT NULL
-                   AND state IN ('ready', 'needs_review', 'approved', 'exported')
-                 ORDER BY batch_id LIMIT 1",
-                params![
-                    source_sha256,
-                    spec.id,
-                    spec.content_hash(),
-                    PIPELINE_VERSION,
-                    not_in
-                ],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(db_err)
-    }
-
-    /// The newest `limit` batches past the upload stage, newest first, with the door that
-    /// made each (`upload`, `watch`).
-    pub fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError> {
-        let db = self.conn();
-        let mut q = db
-            .prepare(
-                "SELECT id, created_at, specs, state, settled_at, origin FROM batches
-                 WHERE state <> 'receiving' ORDER BY created_at DESC, id DESC LIMIT ?1",
-            )
-            .map_err(db_err)?;
-        let rows = q
-            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok((batch_row_of(r)?, r.get(5)?))
-            })
-            .map_err(db_err)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err)?;
-        Ok(rows)
-    }
-
-    /// Where a batch keeps its files, and which door made it (`upload`, `watch`).
-    pub fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE batches SET dir = ?2, origin = ?3 WHERE id = ?1",
-                params![id, dir.display().to_string(), origin],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    /// The URL a batch's events are POSTed to.
-    pub fn set_batch_webhook(&self, id: &str, url: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE batches SET webhook = ?2 WHERE id = ?1",
-                params![id, url],
-            )
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    pub fn batch_webhook(&self, id: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .query_row("SELECT webhook FROM batches WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db_err)?
-            .flatten())
-    }
-
-    /// Queues a delivery, due now.
-    pub fn add_delivery(
-        &self,
-        batch: &str,
-        asset: &str,
-        event: &str,
-        url: &str,
-        body: &str,
-        now: &Timestamp,
-    ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO deliveries (batch_id, asset_id, event, url, body, created_at, next_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                params![batch, asset, event, url, body, now.to_string()],
-            )
-            .map_err(db_err)?;
         Ok(())
     }
 
@@ -730,9 +360,390 @@ impl SqliteStore {
             .map_err(db_err)?;
         Ok(rows)
     }
+}
 
-    /// Whether an event was ever queued for an asset (an overdue notice goes out once).
-    pub fn has_delivery(&self, asset: &str, event: &str) -> Result<bool, StoreError> {
+impl JobStore for SqliteStore {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn reachable(&self) -> bool {
+        self.conn()
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    }
+
+    fn create_batch(
+        &self,
+        id: &str,
+        specs: &[String],
+        created_at: &Timestamp,
+        idempotency_key: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let db = self.conn();
+        if let Some(k) = idempotency_key {
+            let first: Option<String> = db
+                .query_row(
+                    "SELECT id FROM batches WHERE idempotency_key = ?1",
+                    [k],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some(first) = first {
+                return Ok(first);
+            }
+        }
+        db.execute(
+            "INSERT INTO batches (id, created_at, specs, idempotency_key) VALUES (?1, ?2, ?3, ?4)",
+            params![id, created_at.to_string(), specs.join(","), idempotency_key],
+        )
+        .map_err(db_err)?;
+        Ok(id.to_string())
+    }
+
+    fn batch_ids(&self) -> Result<Vec<String>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare("SELECT id FROM batches ORDER BY created_at, id")
+            .map_err(db_err)?;
+        let ids = q
+            .query_map([], |r| r.get(0))
+            .map_err(db_err)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(db_err)?;
+        Ok(ids)
+    }
+
+    fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
+        let dir = self.batch_dir(id);
+        let n = self
+            .conn()
+            .execute("DELETE FROM batches WHERE id = ?1", [id])
+            .map_err(db_err)?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
+                path: dir.display().to_string(),
+                error,
+            })?;
+        }
+        Ok(n > 0)
+    }
+
+    fn transitions(
+        &self,
+        batch: &str,
+        key: &str,
+        spec: &str,
+    ) -> Result<Vec<RecordedTransition>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT from_state, to_state, at, actor FROM transitions
+                 WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3 ORDER BY seq",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map(params![batch, key, spec], |r| {
+                Ok(RecordedTransition {
+                    from: r.get(0)?,
+                    to: r.get(1)?,
+                    at: r.get(2)?,
+                    actor: r.get(3)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    fn batch_row(&self, id: &str) -> Result<Option<BatchRow>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id, created_at, specs, state, settled_at FROM batches WHERE id = ?1",
+                [id],
+                batch_row_of,
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT id FROM batches WHERE idempotency_key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn remove_orphan_folders(&self) -> Result<usize, StoreError> {
+        let dir = self.root.join("batches");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let known: std::collections::HashSet<String> = self.batch_ids()?.into_iter().collect();
+        let mut n = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !known.contains(&name) && e.path().is_dir() {
+                std::fs::remove_dir_all(e.path()).map_err(|error| StoreError::Write {
+                    path: e.path().display().to_string(),
+                    error,
+                })?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn set_batch_state(
+        &self,
+        id: &str,
+        state: BatchState,
+        at: &Timestamp,
+    ) -> Result<(), StoreError> {
+        let settled_at = (state == BatchState::Settled).then(|| at.to_string());
+        self.conn()
+            .execute(
+                "UPDATE batches SET state = ?2, settled_at = ?3 WHERE id = ?1",
+                params![id, state.as_str(), settled_at],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn add_asset(&self, batch: &str, a: &AssetRow) -> Result<(), StoreError> {
+        let context = serde_json::to_string(&a.context).unwrap_or_default();
+        let failure = a
+            .failure
+            .as_ref()
+            .and_then(|f| serde_json::to_string(f).ok());
+        self.conn()
+            .execute(
+                "INSERT INTO assets (batch_id, seq, source_key, upload_name, original, bytes,
+                                     context, failure)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    batch,
+                    a.seq,
+                    a.source_key,
+                    a.upload_name,
+                    a.original,
+                    a.bytes as i64,
+                    context,
+                    failure
+                ],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn assets(&self, batch: &str) -> Result<Vec<AssetRow>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT seq, source_key, upload_name, original, bytes, context, failure
+                 FROM assets WHERE batch_id = ?1 ORDER BY seq",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([batch], |r| {
+                let context: String = r.get(5)?;
+                let failure: Option<String> = r.get(6)?;
+                Ok(AssetRow {
+                    seq: r.get(0)?,
+                    source_key: r.get(1)?,
+                    upload_name: r.get(2)?,
+                    original: r.get(3)?,
+                    bytes: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+                    context: serde_json::from_str(&context).unwrap_or_default(),
+                    failure: failure.and_then(|f| serde_json::from_str(&f).ok()),
+                })
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    fn set_asset_original(
+        &self,
+        batch: &str,
+        key: &str,
+        original: &Path,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE assets SET original = ?3 WHERE batch_id = ?1 AND source_key = ?2",
+                params![batch, key, original.display().to_string()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn waiting(&self) -> Result<Vec<(String, i64, Handoff)>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT o.batch_id, a.seq, o.handoff FROM outputs o
+                 JOIN assets a ON a.batch_id = o.batch_id AND a.source_key = o.source_key
+                 WHERE o.state = 'needs_review'
+                 ORDER BY o.batch_id, a.seq, o.spec_id",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))
+            .map_err(db_err)?
+            .collect::<Result<Vec<(String, i64, String)>, _>>()
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(b, seq, h)| Some((b, seq, serde_json::from_str(&h).ok()?)))
+            .collect())
+    }
+
+    fn handoff(&self, batch: &str, key: &str, spec: &str) -> Result<Option<Handoff>, StoreError> {
+        let text: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT handoff FROM outputs WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3",
+                params![batch, key, spec],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    fn outputs_by_state(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare("SELECT state, COUNT(*) FROM outputs GROUP BY state ORDER BY state")
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((r.get(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0)))
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    fn batch_dir(&self, id: &str) -> PathBuf {
+        let dir: Option<String> = self
+            .conn()
+            .query_row("SELECT dir FROM batches WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten()
+            .flatten();
+        match dir {
+            Some(d) => PathBuf::from(d),
+            // Batch ids are made by shelfready; a hostile one still cannot leave the folder.
+            None => self.root.join("batches").join(naming::part(id)),
+        }
+    }
+
+    fn made_before(
+        &self,
+        source_sha256: &str,
+        spec: &Spec,
+        not_in: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT batch_id, path FROM outputs
+                 WHERE source_sha256 = ?1 AND spec_id = ?2 AND spec_hash = ?3 AND pipeline = ?4
+                   AND batch_id <> ?5 AND path IS NOT NULL
+                   AND state IN ('ready', 'needs_review', 'approved', 'exported')
+                 ORDER BY batch_id LIMIT 1",
+                params![
+                    source_sha256,
+                    spec.id,
+                    spec.content_hash(),
+                    PIPELINE_VERSION,
+                    not_in
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError> {
+        let db = self.conn();
+        let mut q = db
+            .prepare(
+                "SELECT id, created_at, specs, state, settled_at, origin FROM batches
+                 WHERE state <> 'receiving' ORDER BY created_at DESC, id DESC LIMIT ?1",
+            )
+            .map_err(db_err)?;
+        let rows = q
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((batch_row_of(r)?, r.get(5)?))
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        Ok(rows)
+    }
+
+    fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE batches SET dir = ?2, origin = ?3 WHERE id = ?1",
+                params![id, dir.display().to_string(), origin],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn set_batch_webhook(&self, id: &str, url: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE batches SET webhook = ?2 WHERE id = ?1",
+                params![id, url],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn batch_webhook(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row("SELECT webhook FROM batches WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?
+            .flatten())
+    }
+
+    fn add_delivery(
+        &self,
+        batch: &str,
+        asset: &str,
+        event: &str,
+        url: &str,
+        body: &str,
+        now: &Timestamp,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO deliveries (batch_id, asset_id, event, url, body, created_at, next_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                params![batch, asset, event, url, body, now.to_string()],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn has_delivery(&self, asset: &str, event: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn()
             .query_row(
@@ -745,21 +756,18 @@ impl SqliteStore {
             .is_some())
     }
 
-    /// A batch's deliveries, oldest first.
-    pub fn deliveries(&self, batch: &str) -> Result<Vec<Delivery>, StoreError> {
+    fn deliveries(&self, batch: &str) -> Result<Vec<Delivery>, StoreError> {
         self.deliveries_where("batch_id = ?1", batch)
     }
 
-    /// Deliveries due by `now` and not yet done or given up.
-    pub fn due_deliveries(&self, now: &Timestamp) -> Result<Vec<Delivery>, StoreError> {
+    fn due_deliveries(&self, now: &Timestamp) -> Result<Vec<Delivery>, StoreError> {
         self.deliveries_where(
             "delivered_at IS NULL AND given_up = 0 AND next_at <= ?1",
             &now.to_string(),
         )
     }
 
-    /// Records one attempt: delivered, or when to try again (`None`: give up).
-    pub fn record_attempt(
+    fn record_attempt(
         &self,
         id: i64,
         status: Option<i64>,
@@ -785,9 +793,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Keeps what a door learned while taking a batch (its catalog's report, the files it
-    /// did not take), as JSON, so a batch finished after a restart reports it too.
-    pub fn set_batch_intake(&self, id: &str, json: &str) -> Result<(), StoreError> {
+    fn set_batch_intake(&self, id: &str, json: &str) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "UPDATE batches SET intake = ?2 WHERE id = ?1",
@@ -797,8 +803,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// What [`SqliteStore::set_batch_intake`] kept.
-    pub fn batch_intake(&self, id: &str) -> Result<Option<String>, StoreError> {
+    fn batch_intake(&self, id: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
             .query_row("SELECT intake FROM batches WHERE id = ?1", [id], |r| {
@@ -809,8 +814,7 @@ impl SqliteStore {
             .flatten())
     }
 
-    /// Ids of the batches a door made that are in a state, oldest first.
-    pub fn batches_from(&self, origin: &str, state: BatchState) -> Result<Vec<String>, StoreError> {
+    fn batches_from(&self, origin: &str, state: BatchState) -> Result<Vec<String>, StoreError> {
         let db = self.conn();
         let mut q = db
             .prepare(
@@ -825,12 +829,8 @@ impl SqliteStore {
         Ok(ids)
     }
 
-    /// The store of one batch, as the engine's jobs use it.
-    pub fn batch(&self, id: &str) -> BatchStore<'_> {
-        BatchStore {
-            store: self,
-            batch: id.to_string(),
-        }
+    fn batch(&self, id: &str) -> Box<dyn Store + '_> {
+        Box::new(self.batch_store(id))
     }
 }
 
@@ -843,21 +843,6 @@ pub struct BatchStore<'a> {
 impl BatchStore<'_> {
     fn dir(&self) -> PathBuf {
         self.store.batch_dir(&self.batch)
-    }
-
-    /// The batch manifest last put, if any.
-    pub fn manifest(&self) -> Result<Option<BatchManifest>, StoreError> {
-        let text: Option<Option<String>> = self
-            .store
-            .conn()
-            .query_row(
-                "SELECT manifest FROM batches WHERE id = ?1",
-                [&self.batch],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db_err)?;
-        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
     }
 }
 
@@ -1059,9 +1044,30 @@ impl Store for BatchStore<'_> {
             .unwrap_or_default()
     }
 
+    /// The batch manifest last put, if any.
+    fn manifest(&self) -> Result<Option<BatchManifest>, StoreError> {
+        let text: Option<Option<String>> = self
+            .store
+            .conn()
+            .query_row(
+                "SELECT manifest FROM batches WHERE id = ?1",
+                [&self.batch],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
         let path = self.dir().join("manifest.json");
         let json = super::write_manifest(&path, manifest)?;
+        let mark = BatchMark {
+            data_dir: std::path::absolute(&self.store.root)
+                .unwrap_or_else(|_| self.store.root.clone()),
+            batch: self.batch.clone(),
+        };
+        super::write_manifest(&self.dir().join(".shelfready").join("store.json"), &mark)?;
         self.store
             .conn()
             .execute(

@@ -21,11 +21,12 @@ use crate::intake::{
     CATALOGS,
 };
 use crate::job::{
-    batch_manifest, read_source, run_source, BatchSource, Intake, JobOptions, SourceJob,
+    batch_manifest, read_source, run_source, BatchSource, Intake, JobOptions, Observer, SourceDone,
+    SourceJob,
 };
 use crate::pipeline::Limits;
 use crate::spec::Spec;
-use crate::store::{AssetRow, BatchState, SourceName, SqliteStore, Store, StoreError};
+use crate::store::{new_batch_id, AssetRow, BatchState, JobStore, SourceName, StoreError};
 
 pub use crate::intake::FetchLimits;
 
@@ -49,7 +50,7 @@ impl WatchError {
     pub fn code(&self) -> crate::handoff::ErrorCode {
         use crate::handoff::ErrorCode;
         match self {
-            WatchError::NoInbox(_) => ErrorCode::UsageError,
+            WatchError::NoInbox(_) => ErrorCode::NotFound,
             WatchError::Store(e) => e.code(),
             WatchError::Notify { .. } => ErrorCode::InternalError,
             WatchError::Move { .. } => ErrorCode::OutputWriteFailed,
@@ -85,16 +86,13 @@ impl WatchOptions {
     }
 }
 
-/// One log line per source: where it went and in what state.
-pub type OnFile<'a> = &'a (dyn Fn(&str) + Sync);
-
 /// Watches until `stop` is set. Batches a stop interrupted are finished first.
 pub fn watch(
     opts: &WatchOptions,
-    store: &SqliteStore,
+    store: &dyn JobStore,
     engine: &Engine,
     stop: &AtomicBool,
-    on_file: OnFile,
+    observer: &dyn Observer,
 ) -> Result<(), WatchError> {
     if !opts.inbox.is_dir() {
         return Err(WatchError::NoInbox(opts.inbox.clone()));
@@ -105,7 +103,7 @@ pub fn watch(
             error,
         })?;
     }
-    resume(opts, store, engine, stop, on_file)?;
+    resume(opts, store, engine, stop, observer)?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
         let _ = tx.send(());
@@ -145,10 +143,10 @@ pub fn watch(
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            run_drop(opts, store, engine, stop, on_file, Drop::Folder(d.clone()))?;
+            run_drop(opts, store, engine, stop, observer, Drop::Folder(d.clone()))?;
         }
         if !loose.is_empty() && !stop.load(Ordering::SeqCst) {
-            run_drop(opts, store, engine, stop, on_file, Drop::Loose(loose))?;
+            run_drop(opts, store, engine, stop, observer, Drop::Loose(loose))?;
         }
         if opts.once && idle {
             break;
@@ -180,10 +178,10 @@ fn free_dir(parent: &Path, name: &str) -> PathBuf {
 /// Records a drop as a batch and runs it.
 fn run_drop(
     opts: &WatchOptions,
-    store: &SqliteStore,
+    store: &dyn JobStore,
     engine: &Engine,
     stop: &AtomicBool,
-    on_file: OnFile,
+    observer: &dyn Observer,
     drop: Drop,
 ) -> Result<(), WatchError> {
     let (roots, label, base): (Vec<PathBuf>, String, PathBuf) = match &drop {
@@ -200,7 +198,7 @@ fn run_drop(
     };
     // Rows naming an image URL: fetched into the drop before it is walked.
     if let (Some(c), Some(r), Drop::Folder(d)) = (catalog.as_mut(), report.as_mut(), &drop) {
-        fetch_rows(c, r, d, &opts.fetch, &label, on_file);
+        fetch_rows(c, r, d, &opts.fetch, &label, &|line| observer.note(line));
     }
     let walk = match collect_inputs(&roots, &opts.out, &[]) {
         Ok(w) => w,
@@ -221,7 +219,7 @@ fn run_drop(
     if nothing {
         return Ok(());
     }
-    let id = SqliteStore::new_batch_id();
+    let id = new_batch_id();
     let home = free_dir(&opts.out, &label);
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
     store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;
@@ -246,13 +244,13 @@ fn run_drop(
             ..c.report(&r.file, &rels)
         };
         for m in &r.missing_files {
-            on_file(&format!(
+            observer.note(&format!(
                 "{}: a row names {m}, which the drop does not hold",
                 r.file
             ));
         }
         for u in &r.unlisted_files {
-            on_file(&format!(
+            observer.note(&format!(
                 "{label}/{u}: no row of the catalog names it; SKU and position come from its name"
             ));
         }
@@ -291,7 +289,7 @@ fn run_drop(
         },
         intake,
     };
-    finish_batch(opts, store, engine, stop, on_file, &id, info)?;
+    finish_batch(opts, store, engine, stop, observer, &id, info)?;
     Ok(())
 }
 
@@ -311,10 +309,10 @@ struct DropInfo {
 /// or quarantine, and settles the batch (unless a stop came first).
 fn finish_batch(
     opts: &WatchOptions,
-    store: &SqliteStore,
+    store: &dyn JobStore,
     engine: &Engine,
     stop: &AtomicBool,
-    on_file: OnFile,
+    observer: &dyn Observer,
     id: &str,
     info: DropInfo,
 ) -> Result<(), WatchError> {
@@ -366,7 +364,7 @@ fn finish_batch(
             {
                 let dest = opts.archive().join(label).join(rel_of(a));
                 let moved = move_keeping(&source, &dest)?;
-                on_file(&format!(
+                observer.note(&format!(
                     "{}: {earlier} -> {}",
                     a.upload_name,
                     moved.display()
@@ -409,16 +407,16 @@ fn finish_batch(
             let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
             crate::store::write_manifest(&path, h)?;
         }
-        let states: Vec<String> = hs
-            .iter()
-            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
-            .collect();
-        on_file(&format!(
-            "{}: {} -> {}",
-            a.upload_name,
-            states.join(", "),
-            moved.display()
-        ));
+        let note = moved.display().to_string();
+        observer.source_done(&SourceDone {
+            batch: id,
+            seq: a.seq,
+            key: &a.source_key,
+            origin: &a.upload_name,
+            name: &claim.name,
+            note: Some(&note),
+            handoffs: &hs,
+        });
         Ok(Outcome::Done(hs))
     });
     let mut per_source = Vec::new();
@@ -464,6 +462,7 @@ fn finish_batch(
     batch.put_batch(&m)?;
     store.set_batch_state(id, BatchState::Settled, &SystemClock.now())?;
     tracing::info!(batch = id, drop = label, "batch settled");
+    observer.batch_settled(id);
     let base = info.folder.clone().unwrap_or_else(|| opts.inbox.clone());
     for (p, why) in not_taken {
         let rel = p.strip_prefix(&base).unwrap_or(&p);
@@ -473,7 +472,7 @@ fn finish_batch(
             rel
         };
         match move_keeping(&p, &opts.quarantine().join(label).join(rel)) {
-            Ok(moved) => on_file(&format!(
+            Ok(moved) => observer.note(&format!(
                 "{}: not taken ({why}) -> {}",
                 p.display(),
                 moved.display()
@@ -511,7 +510,7 @@ fn rel_of(a: &AssetRow) -> &str {
 
 /// Where every spec's output of this content already stands, in words, if all do.
 fn made_before(
-    store: &SqliteStore,
+    store: &dyn JobStore,
     batch: &str,
     specs: &[Spec],
     sha: &str,
@@ -538,10 +537,10 @@ fn wanted_of(a: &AssetRow) -> String {
 /// Batches a stop left unfinished: finished now, before anything new is taken.
 fn resume(
     opts: &WatchOptions,
-    store: &SqliteStore,
+    store: &dyn JobStore,
     engine: &Engine,
     stop: &AtomicBool,
-    on_file: OnFile,
+    observer: &dyn Observer,
 ) -> Result<(), WatchError> {
     for id in store.batches_from("watch", BatchState::Receiving)? {
         store.delete_batch(&id)?;
@@ -562,7 +561,7 @@ fn resume(
             folder,
             intake,
         };
-        finish_batch(opts, store, engine, stop, on_file, &id, info)?;
+        finish_batch(opts, store, engine, stop, observer, &id, info)?;
     }
     Ok(())
 }

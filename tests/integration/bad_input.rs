@@ -129,9 +129,9 @@ fn hostile_names_stay_inside_the_output_folder() {
 }
 
 #[test]
-fn missing_input_is_a_usage_error() {
+fn a_missing_input_exits_66_as_the_help_says() {
     let o = shelfready(&["process", "/nonexistent/folder", "--out", "/tmp/x"]);
-    assert_eq!(o.status.code(), Some(64));
+    assert_eq!(o.status.code(), Some(66));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no such file"));
 }
 

@@ -7,7 +7,7 @@ use shelfready::handoff::{context_from_name, FixedClock, State, Timestamp};
 use shelfready::job::{run_source, JobOptions, SourceJob};
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
-use shelfready::store::{SourceName, SqliteStore, Store};
+use shelfready::store::{JobStore, SourceName, SqliteStore, Store};
 
 use crate::util::fixtures;
 

@@ -5,6 +5,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod color;
+mod doors;
 mod export;
 mod job_store;
 mod review;

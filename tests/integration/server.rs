@@ -13,14 +13,14 @@ use serde_json::Value;
 use crate::util::{files_under, fixtures, pixels_of, AMBER, GREEN, RED};
 
 /// A running server; killed when dropped.
-struct Server {
-    child: Child,
+pub struct Server {
+    pub child: Child,
     base: String,
-    log: Arc<Mutex<String>>,
+    pub log: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(data: &Path, extra: &[&str]) -> Server {
+    pub fn start(data: &Path, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
@@ -59,12 +59,12 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Sends a signal and waits for the process to end; returns its exit code.
-    fn signal(&mut self, sig: &str) -> Option<i32> {
+    pub fn signal(&mut self, sig: &str) -> Option<i32> {
         let pid = self.child.id().to_string();
         Command::new("kill").args([sig, &pid]).status().unwrap();
         let start = Instant::now();
@@ -88,7 +88,7 @@ impl Drop for Server {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
@@ -96,19 +96,19 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
+pub struct Reply {
+    pub status: u16,
+    pub headers: ureq::http::HeaderMap,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
     }
 
-    fn header(&self, name: &str) -> String {
+    pub fn header(&self, name: &str) -> String {
         self.headers
             .get(name)
             .and_then(|v| v.to_str().ok())
@@ -116,7 +116,7 @@ impl Reply {
             .to_string()
     }
 
-    fn code(&self) -> String {
+    pub fn code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
             .unwrap_or_default()
@@ -124,7 +124,7 @@ impl Reply {
     }
 }
 
-fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+pub fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     let mut r = r.expect("request");
     let body = r
         .body_mut()
@@ -139,7 +139,7 @@ fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     }
 }
 
-fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
+pub fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
     let mut req = agent().get(url);
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -148,7 +148,7 @@ fn get(url: &str, headers: &[(&str, &str)]) -> Reply {
 }
 
 /// One multipart form part: field name, file name, bytes.
-type Part<'a> = (&'a str, Option<&'a str>, Vec<u8>);
+pub type Part<'a> = (&'a str, Option<&'a str>, Vec<u8>);
 
 fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     let boundary = "shelfready-test-boundary-7MA4YWxkTrZu0gW";
@@ -170,7 +170,7 @@ fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn upload(server: &Server, parts: &[Part], headers: &[(&str, &str)]) -> Reply {
+pub fn upload(server: &Server, parts: &[Part], headers: &[(&str, &str)]) -> Reply {
     let (ct, body) = multipart(parts);
     // As curl does for large bodies: a refusal (401, 413, 503) comes before the body is sent.
     let mut req = agent()
@@ -183,20 +183,20 @@ fn upload(server: &Server, parts: &[Part], headers: &[(&str, &str)]) -> Reply {
     reply(req.send(&body[..]))
 }
 
-fn fixture(name: &str) -> Vec<u8> {
+pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(fixtures().join(name)).unwrap()
 }
 
-fn file<'a>(upload_name: &'a str, fixture_name: &str) -> Part<'a> {
+pub fn file<'a>(upload_name: &'a str, fixture_name: &str) -> Part<'a> {
     ("files", Some(upload_name), fixture(fixture_name))
 }
 
-fn specs(ids: &str) -> Part<'static> {
+pub fn specs(ids: &str) -> Part<'static> {
     ("specs", None, ids.as_bytes().to_vec())
 }
 
 /// Follows a batch's events to the `settled` event; returns them all.
-fn follow(server: &Server, id: &str, headers: &[(&str, &str)]) -> Vec<Value> {
+pub fn follow(server: &Server, id: &str, headers: &[(&str, &str)]) -> Vec<Value> {
     let mut req = agent().get(server.url(&format!("/v1/batches/{id}/events")));
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -219,7 +219,7 @@ fn follow(server: &Server, id: &str, headers: &[(&str, &str)]) -> Vec<Value> {
     events
 }
 
-fn read_zip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub fn read_zip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     (0..z.len())
         .map(|i| {
@@ -349,11 +349,26 @@ fn upload_follow_download_a_batch_end_to_end() {
     for want in [
         "outputs/amazon-main/MUG01_1.jpg",
         "outputs/shopify/escape/rocket.jpg",
-        "manifests/BROKEN08_1.amazon-main.json",
-        "manifests/notes.shopify.json",
         "manifest.json",
     ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
+    }
+    // The default download holds what can go out; `outputs=all` holds the failed too.
+    assert!(!names.contains(&"manifests/BROKEN08_1.amazon-main.json"));
+    let all = get(
+        &server.url(&format!("/v1/batches/{id}/download?outputs=all")),
+        &[],
+    );
+    let all_names: Vec<String> = read_zip(&all.body).into_iter().map(|(n, _)| n).collect();
+    for want in [
+        "manifests/BROKEN08_1.amazon-main.json",
+        "manifests/notes.shopify.json",
+        "outputs/ready/amazon-main/MUG01_1.jpg",
+    ] {
+        assert!(
+            all_names.iter().any(|n| n == want),
+            "{want} not in {all_names:?}"
+        );
     }
     let (_, mug_zip) = entries
         .iter()
@@ -821,7 +836,7 @@ fn serve_with_watch_shows_dropped_folders_as_batches() {
     assert!(inbox.join("archive/order-9/mug.png").is_file());
 }
 
-fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
+pub fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
     let mut req = agent().post(url).header("content-type", "application/json");
     for (k, v) in headers {
         req = req.header(*k, *v);
@@ -1508,4 +1523,85 @@ fn an_overdue_output_comes_first_is_counted_and_notified_once() {
         "{:?}",
         events()
     );
+}
+
+#[test]
+fn the_openapi_document_validates_and_lists_every_route_the_router_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let doc = get(&server.url("/v1/openapi.json"), &[]).json();
+    // A standard validator: the OpenAPI 3.1 schema, as the OpenAPI Initiative publishes it.
+    let schema = crate::util::read_json(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/integration/data/openapi-3.1.schema.json"),
+    );
+    let validator = jsonschema::validator_for(&schema).expect("the OpenAPI schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, item) in paths {
+        let template: std::collections::BTreeSet<&str> = path
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split('}').next())
+            .collect();
+        for (method, op) in item.as_object().unwrap() {
+            let declared: std::collections::BTreeSet<&str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            // A query parameter declared in the path cannot be called by a generated client.
+            assert_eq!(declared, template, "{method} {path}: path parameters");
+        }
+    }
+    // Every route the router serves is in the document...
+    let served = shelfready::server::served_routes();
+    assert!(served.len() >= 25, "{served:?}");
+    for (method, path) in &served {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is served but not in /v1/openapi.json"
+        );
+    }
+    // ...and every documented route answers (not the router's fallback).
+    for (path, item) in paths {
+        let url = server.url(
+            &path
+                .replace("{id}", "no-such-id")
+                .replace("{file}", "api.js"),
+        );
+        for method in item.as_object().unwrap().keys() {
+            let r = match method.as_str() {
+                "get" if path.ends_with("/events") => reply(agent().get(&url).call()),
+                "get" => get(&url, &[]),
+                "post" => post_json(&url, &[], &serde_json::json!({})),
+                "delete" => reply(agent().delete(&url).call()),
+                m => panic!("{m} {path}: a method this test does not send"),
+            };
+            let fallback = r.status == 405
+                || (r.status == 404 && String::from_utf8_lossy(&r.body).contains("no such route"));
+            assert!(
+                !fallback,
+                "{method} {path} is documented but not served: {}",
+                r.status
+            );
+        }
+    }
+    // The export's options are query parameters.
+    let export = &doc["paths"]["/v1/batches/{id}/export"]["get"]["parameters"];
+    for name in ["format", "base_url", "file"] {
+        let p = export
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {export}"));
+        assert_eq!(p["in"], "query", "{p}");
+    }
 }

@@ -7,11 +7,11 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::{run_source, JobOptions, Retry, SourceJob};
 use crate::handoff::{
     Clock, ErrorCode, Handoff, NextActor, Override, Receipt, Routing, State, Timestamp,
     TransitionError,
 };
-use crate::job::{run_source, JobOptions, Retry, SourceJob};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{SourceName, Store, StoreError};
