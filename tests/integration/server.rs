@@ -359,7 +359,8 @@ fn upload_follow_download_a_batch_end_to_end() {
         &server.url(&format!("/v1/batches/{id}/download?outputs=all")),
         &[],
     );
-    let all_names: Vec<String> = read_zip(&all.body).into_iter().map(|(n, _)| n).collect();
+    let all_entries = read_zip(&all.body);
+    let all_names: Vec<String> = all_entries.iter().map(|(n, _)| n.clone()).collect();
     for want in [
         "manifests/BROKEN08_1.amazon-main.json",
         "manifests/notes.shopify.json",
@@ -393,7 +394,7 @@ fn upload_follow_download_a_batch_end_to_end() {
         serde_json::json!(["BROKEN08_1.png", "../../escape/rocket.png", "notes.txt"])
     );
     let broken: Value = serde_json::from_slice(
-        &entries
+        &all_entries
             .iter()
             .find(|(n, _)| n == "manifests/BROKEN08_1.amazon-main.json")
             .unwrap()
