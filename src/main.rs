@@ -13,8 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use shelfready::cli::process::{process, ProcessOptions};
 use shelfready::cli::{check, summary, CliError};
 use shelfready::engine::Engine;
-use shelfready::handoff::{BatchManifest, Clock, FixedClock, Handoff, SystemClock, Timestamp};
-use shelfready::intake::Input;
+use shelfready::handoff::{BatchManifest, Clock, FixedClock, SystemClock, Timestamp};
 use shelfready::job::{Observer, SourceDone};
 use shelfready::pipeline::Limits;
 use shelfready::server::{App, ServerError};
@@ -840,30 +839,41 @@ fn run_process(
         );
         b
     });
-    let done = AtomicUsize::new(0);
-    let on_source = |input: &Input, hs: &[Handoff]| {
-        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-        let states: Vec<String> = hs
-            .iter()
-            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
-            .collect();
-        match &bar {
-            Some(b) => {
-                b.set_message(input.wanted_name.clone());
-                b.inc(1);
-            }
-            None if !quiet => eprintln!("[{n}] {}: {}", input.path.display(), states.join(", ")),
-            None => {}
-        }
+    let progress = Progress {
+        bar,
+        quiet,
+        done: AtomicUsize::new(0),
     };
-    let on_start = |total: usize| {
-        if let Some(b) = &bar {
-            b.set_length(total as u64);
-        }
-    };
-    let manifest = process(opts, engine, &on_start, &on_source)?;
-    if let Some(b) = bar {
+    let manifest = process(opts, engine, &progress)?;
+    if let Some(b) = progress.bar {
         b.finish_and_clear();
     }
     Ok(manifest)
+}
+
+/// `shelfready process` on stderr: a progress bar on a terminal, else a line per source.
+struct Progress {
+    bar: Option<ProgressBar>,
+    quiet: bool,
+    done: AtomicUsize,
+}
+
+impl Observer for Progress {
+    fn batch_started(&self, _batch: &str, sources: usize) {
+        if let Some(b) = &self.bar {
+            b.set_length(sources as u64);
+        }
+    }
+
+    fn source_done(&self, d: &SourceDone) {
+        let n = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        match &self.bar {
+            Some(b) => {
+                b.set_message(d.name.to_string());
+                b.inc(1);
+            }
+            None if !self.quiet => eprintln!("[{n}] {}", d.line()),
+            None => {}
+        }
+    }
 }

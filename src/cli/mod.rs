@@ -29,6 +29,9 @@ pub enum CliError {
     Engine(#[from] crate::engine::EngineError),
     #[error("{0}")]
     Usage(String),
+    /// A bug: what cannot happen did.
+    #[error("shelfready hit an internal error ({0}); please report it")]
+    Internal(String),
     /// Another process holds what the command needs.
     #[error("{0}")]
     Busy(String),
@@ -48,6 +51,7 @@ impl CliError {
     pub fn code(&self) -> ErrorCode {
         match self {
             CliError::Usage(_) => ErrorCode::UsageError,
+            CliError::Internal(_) => ErrorCode::InternalError,
             CliError::Busy(_) => ErrorCode::StoreLocked,
             CliError::Missing(_) | CliError::NotFound(_) => ErrorCode::NotFound,
             CliError::Intake(e) => e.code(),

@@ -1,16 +1,16 @@
-//! `shelfready process`: a thin loop over the one per-source call, through the folder store.
+//! `shelfready process`: a walked folder through the one batch runner, into the folder store.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use super::CliError;
 use crate::engine::Engine;
-use crate::handoff::{BatchManifest, Clock, Handoff};
-use crate::intake::{collect_inputs, Input};
-use crate::job::{batch_manifest, read_source, run_source, BatchSource, JobOptions, SourceJob};
+use crate::handoff::{BatchManifest, Clock};
+use crate::intake::collect_inputs;
+use crate::job::{Batch, Intake, Item, JobOptions, Observer, Plain};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
-use crate::store::{Claim, FolderStore, SourceName, Store};
+use crate::store::FolderStore;
 
 /// What a `process` run is asked to do.
 pub struct ProcessOptions<'a> {
@@ -26,14 +26,13 @@ pub struct ProcessOptions<'a> {
     pub cancel: &'a AtomicBool,
 }
 
-/// Runs the batch. `on_source` is called as each source finishes (from worker threads).
+/// Runs the batch through the one runner; `observer` follows it (the progress line).
 /// When `opts.cancel` is set (Ctrl-C), sources not yet started are left for the next run
 /// and sources in flight stop between stages without touching their earlier outputs.
 pub fn process(
     opts: &ProcessOptions,
     engine: &Engine,
-    on_start: &dyn Fn(usize),
-    on_source: &(dyn Fn(&Input, &[Handoff]) + Sync),
+    observer: &dyn Observer,
 ) -> Result<BatchManifest, CliError> {
     let store = FolderStore::open(opts.out_dir, &opts.holder)?;
     let walk = collect_inputs(opts.inputs, opts.out_dir, &store.written_paths(opts.specs))?;
@@ -44,67 +43,41 @@ pub fn process(
             if walk.skipped.is_empty() { String::new() } else { format!("; {} file(s) were left out, e.g. {}: {}", walk.skipped.len(), walk.skipped[0].path, walk.skipped[0].message) }
         )));
     }
-    // Names are claimed in input order before any work starts: the same run gives the same
-    // names whatever the thread count, and a name owned by another source is never taken.
-    let claims = walk
+    let items: Vec<Item> = walk
         .inputs
-        .iter()
-        .map(|i| store.claim_name(&i.key, &i.wanted_name))
-        .collect::<Result<Vec<_>, _>>()?;
-    on_start(walk.inputs.len());
-    let job_opts = JobOptions {
-        specs: opts.specs,
-        limits: opts.limits,
-        force: opts.force,
-        clock: opts.clock,
-        cancel: opts.cancel,
-        routing: &crate::handoff::Routing::default(),
-        retry: None,
-    };
-    let work: Vec<(&Input, &Claim)> = walk.inputs.iter().zip(&claims).collect();
-    let per_source: Vec<Option<Vec<Handoff>>> = engine.map(&work, |(input, claim)| {
-        if opts.cancel.load(Ordering::Relaxed) {
-            return None;
-        }
-        let job = SourceJob {
-            source: SourceName {
-                key: input.key.clone(),
-                name: claim.name.clone(),
-            },
+        .into_iter()
+        .enumerate()
+        .map(|(i, input)| Item {
+            seq: i as i64 + 1,
+            key: input.key,
+            wanted_name: input.wanted_name,
             origin: input.path.display().to_string(),
-            context: input.context.clone(),
-            bytes: read_source(&input.path, &opts.limits),
-        };
-        let hs = run_source(&store, job, &job_opts);
-        // A source the stop caught mid-way is not finished: it is left for the next run.
-        if hs.len() < opts.specs.len() {
-            return None;
-        }
-        on_source(input, &hs);
-        Some(hs)
-    });
-    let interrupted = opts.cancel.load(Ordering::Relaxed);
-    let sources = walk
-        .inputs
-        .iter()
-        .zip(&claims)
-        .zip(per_source)
-        .map(|((input, claim), handoffs)| BatchSource {
-            key: &input.key,
-            origin: input.path.display().to_string(),
-            wanted_name: &input.wanted_name,
-            claim,
-            handoffs,
+            context: input.context,
+            bytes_at: Ok(input.path),
         })
         .collect();
-    let manifest = batch_manifest(
-        opts.specs,
-        opts.clock,
-        &store,
-        sources,
-        walk.skipped,
-        interrupted,
-    );
-    store.put_batch(&manifest)?;
-    Ok(manifest)
+    let id = opts.out_dir.display().to_string();
+    let batch = Batch {
+        id: &id,
+        store: &store,
+        jobs: None,
+        options: JobOptions {
+            specs: opts.specs,
+            limits: opts.limits,
+            force: opts.force,
+            clock: opts.clock,
+            cancel: opts.cancel,
+            routing: &crate::handoff::Routing::default(),
+            retry: None,
+        },
+        observer,
+        settle_stopped: true,
+    };
+    let intake = Intake {
+        skipped: walk.skipped,
+        catalog: None,
+    };
+    let ran = batch.run(engine, &items, intake, &Plain)?;
+    ran.manifest
+        .ok_or_else(|| CliError::Internal("the batch ended without a manifest".into()))
 }

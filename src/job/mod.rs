@@ -1,17 +1,20 @@
 //! One source through the pipeline and into the store: what the store already holds for
 //! this source, spec and pipeline is kept; the rest is made by the one per-source call;
 //! every output is put before its handoff settles, and every handoff is put last. The CLI
-//! batch, the server and the watcher all run sources through here, tell what happened to
-//! the same [`Observer`], and write the one batch manifest ([`batch_manifest`]).
+//! batch, the server and the watcher all run their batches through the one runner
+//! ([`Batch`]), which tells what happened to an [`Observer`] and writes the one batch
+//! manifest ([`batch_manifest`]).
 //! Review decisions and retries ([`review`]) go through the same store.
 
 mod manifest;
 mod observer;
 pub mod review;
+mod runner;
 mod sheet;
 
 pub use manifest::{batch_manifest, refresh_manifest, BatchSource, Intake};
 pub use observer::{Observer, SourceDone};
+pub use runner::{duplicate, Batch, Handling, Item, Outcome, Plain, Ran, Tally};
 pub use sheet::contact_sheet;
 
 use std::path::Path;

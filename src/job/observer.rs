@@ -16,6 +16,8 @@ pub struct SourceDone<'a> {
     pub name: &'a str,
     /// What became of it (where a watched source was moved, ...), for a log line.
     pub note: Option<&'a str>,
+    /// How long it took, from reading its bytes to its last handoff.
+    pub seconds: f64,
     pub handoffs: &'a [Handoff],
 }
 
@@ -36,6 +38,8 @@ impl SourceDone<'_> {
 
 /// Follows batches. Called from the engine's threads.
 pub trait Observer: Sync + Send {
+    /// The batch's names are claimed and its `sources` are about to run.
+    fn batch_started(&self, _batch: &str, _sources: usize) {}
     /// A source's outputs have settled.
     fn source_done(&self, _done: &SourceDone) {}
     /// Every output of the batch has settled and its manifest is written.

@@ -2,8 +2,8 @@
 //! (orientation applied, colours moved to sRGB), fitted inside a square, transparency shown
 //! on a light checkerboard (a reviewer must see what is transparent), as a small JPEG.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use thiserror::Error;
 
 use super::decode::{decode, DecodeError, Limits};
@@ -56,20 +56,27 @@ pub fn preview(
     let tw = ((f64::from(w) * scale).round() as u32).max(1);
     let th = ((f64::from(h) * scale).round() as u32).max(1);
     let make = |e: &dyn std::fmt::Display| ThumbnailError::Make(e.to_string());
+    // Premultiplied in place, like the outputs are resized (no dark fringe around a
+    // cut-out), without the full-size premultiplied copy the resizer would make: a burst
+    // of previews of large photos holds one decoded image per preview in flight.
+    let mut src = Image::from_vec_u8(w, h, frame.pixels, PixelType::U8x4).map_err(|e| make(&e))?;
+    MulDiv::default()
+        .multiply_alpha_inplace(&mut src)
+        .map_err(|e| make(&e))?;
     let pixels = if (tw, th) == (w, h) {
-        frame.pixels
+        src.into_vec()
     } else {
-        let src = ImageRef::new(w, h, &frame.pixels, PixelType::U8x4).map_err(|e| make(&e))?;
         let mut dst = Image::new(tw, th, PixelType::U8x4);
-        // Premultiplied, like the outputs: no dark fringe around a cut-out in its preview.
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
-            .use_alpha(true);
+            .use_alpha(false);
         Resizer::new()
             .resize(&src, &mut dst, &options)
             .map_err(|e| make(&e))?;
+        drop(src);
         dst.into_vec()
     };
+    // Over the checkerboard: a premultiplied colour is already `colour * alpha`.
     let mut rgb = Vec::with_capacity((tw * th * 3) as usize);
     for (i, p) in pixels.chunks_exact(4).enumerate() {
         let (x, y) = (i as u32 % tw, i as u32 / tw);
@@ -80,7 +87,7 @@ pub fn preview(
         };
         let a = f32::from(p[3]) / 255.0;
         for &c in &p[..3] {
-            rgb.push((f32::from(c) * a + bg * (1.0 - a)).round() as u8);
+            rgb.push((f32::from(c) + bg * (1.0 - a)).round().min(255.0) as u8);
         }
     }
     image::RgbImage::from_raw(tw, th, rgb)

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -14,14 +13,14 @@ use super::config::ServeConfig;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::engine::Engine;
-use crate::handoff::{BatchManifest, Clock, ErrorCode, State, SystemClock};
+use crate::handoff::{BatchManifest, ErrorCode, State, SystemClock};
 use crate::job::{
-    batch_manifest, read_source, run_source, BatchSource, JobOptions, Observer, SourceDone,
-    SourceJob,
+    batch_manifest, Batch, BatchSource, Item, JobOptions, Observer, Outcome, Plain, SourceDone,
+    Tally,
 };
 use crate::pipeline::Limits;
 use crate::spec::{builtin, builtin_ids, suggestions, Spec, SpecError};
-use crate::store::{AssetRow, BatchState, JobStore, SourceName, StoreError};
+use crate::store::{AssetRow, BatchState, JobStore, StoreError};
 
 /// One change a client following a batch sees.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -57,7 +56,6 @@ pub struct App {
     /// Set by SIGTERM: no new uploads; sources not started are left for the next start,
     /// sources in flight stop between stages.
     pub stopping: AtomicBool,
-    remaining: Mutex<HashMap<String, usize>>,
     /// Sources running on the engine right now.
     running: AtomicUsize,
 }
@@ -94,7 +92,6 @@ impl App {
             metrics: Metrics::default(),
             pending: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
-            remaining: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
         })
     }
@@ -202,127 +199,112 @@ impl App {
         self.running.load(Ordering::SeqCst)
     }
 
-    fn remaining(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        self.remaining.lock().unwrap_or_else(|p| p.into_inner())
+    /// A batch of this server's, for the one runner: its outputs in `store`, followed by
+    /// the server (events, webhooks, metrics).
+    fn runner<'a>(
+        &'a self,
+        id: &'a str,
+        store: &'a dyn crate::store::Store,
+        specs: &'a [Spec],
+        routing: &'a crate::handoff::Routing,
+    ) -> Batch<'a> {
+        Batch {
+            id,
+            store,
+            jobs: Some(self.store.as_ref()),
+            options: JobOptions {
+                specs,
+                limits: self.limits,
+                force: false,
+                clock: &SystemClock,
+                cancel: &self.stopping,
+                routing,
+                retry: None,
+            },
+            observer: self,
+            settle_stopped: false,
+        }
     }
 
-    /// Queues every source of a batch on the engine.
+    /// Queues every source of a batch on the engine, each a job of its own (so many
+    /// batches share the engine's bound, in the order they came); the last source in
+    /// settles the batch.
     pub fn enqueue(self: &Arc<Self>, batch: &str, specs: Vec<Spec>, assets: Vec<AssetRow>) {
-        if assets.is_empty() {
-            self.settle(batch, &specs);
+        let dir = self.store.batch_dir(batch);
+        let items: Vec<Item> = assets
+            .into_iter()
+            .map(|a| Item {
+                seq: a.seq,
+                wanted_name: super::upload::wanted_name(&a.source_key),
+                bytes_at: match a.failure {
+                    Some(f) => Err(f),
+                    None => Ok(dir.join(&a.original)),
+                },
+                key: a.source_key,
+                origin: a.upload_name,
+                context: a.context,
+            })
+            .collect();
+        let queued = Arc::new(Queued {
+            batch: batch.to_string(),
+            specs,
+            tally: Tally::new(items.len()),
+            items,
+        });
+        if queued.items.is_empty() {
+            self.settle(&queued, Vec::new());
             return;
         }
-        self.remaining().insert(batch.to_string(), assets.len());
-        self.pending.fetch_add(assets.len(), Ordering::SeqCst);
-        let specs = Arc::new(specs);
-        for asset in assets {
-            let (app, batch, specs) = (self.clone(), batch.to_string(), specs.clone());
-            self.engine
-                .spawn(move || app.run_asset(&batch, &specs, asset));
+        self.pending.fetch_add(queued.items.len(), Ordering::SeqCst);
+        for i in 0..queued.items.len() {
+            let (app, queued) = (self.clone(), queued.clone());
+            self.engine.spawn(move || app.run_item(&queued, i));
         }
     }
 
-    /// One source of a batch, on an engine thread.
-    fn run_asset(self: &Arc<Self>, batch: &str, specs: &[Spec], asset: AssetRow) {
-        if self.stopping.load(Ordering::SeqCst) {
+    /// One source of a queued batch, on an engine thread.
+    fn run_item(&self, q: &Queued, i: usize) {
+        let outcome = if self.stopping.load(Ordering::SeqCst) {
             // Left for the next start, which queues every unsettled source again.
-            self.pending.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
-        self.running.fetch_add(1, Ordering::SeqCst);
-        let _running = Running(&self.running);
-        let started = Instant::now();
-        let store = self.store.batch(batch);
-        let handoffs = match store.claim_name(
-            &asset.source_key,
-            &super::upload::wanted_name(&asset.source_key),
-        ) {
-            Err(e) => {
-                tracing::error!(batch, "{e}");
-                Vec::new()
-            }
-            Ok(claim) => {
-                let bytes = match &asset.failure {
-                    Some(f) => Err(f.clone()),
-                    None => read_source(
-                        &self.store.batch_dir(batch).join(&asset.original),
-                        &self.limits,
-                    ),
-                };
-                let job = SourceJob {
-                    source: SourceName {
-                        key: asset.source_key.clone(),
-                        name: claim.name.clone(),
-                    },
-                    origin: asset.upload_name.clone(),
-                    context: asset.context.clone(),
-                    bytes,
-                };
-                let opts = JobOptions {
-                    specs,
-                    limits: self.limits,
-                    force: false,
-                    clock: &SystemClock,
-                    cancel: &self.stopping,
-                    routing: &self.config.routing(),
-                    retry: None,
-                };
-                let hs = run_source(&store, job, &opts);
-                if hs.len() == specs.len() {
-                    self.source_done(&SourceDone {
-                        batch,
-                        seq: asset.seq,
-                        key: &asset.source_key,
-                        origin: &asset.upload_name,
-                        name: &claim.name,
-                        note: None,
-                        handoffs: &hs,
+            Outcome::Stopped
+        } else {
+            self.running.fetch_add(1, Ordering::SeqCst);
+            let _running = Running(&self.running);
+            let store = self.store.batch(&q.batch);
+            let routing = self.config.routing();
+            let run = self.runner(&q.batch, store.as_ref(), &q.specs, &routing);
+            let item = &q.items[i];
+            let ran =
+                run.claim(std::slice::from_ref(item))
+                    .and_then(|claims| match claims.first() {
+                        Some(claim) => run.run_one(item, claim, &Plain),
+                        None => Ok(Outcome::Done(Vec::new())),
                     });
-                }
-                hs
-            }
+            ran.unwrap_or_else(|e| {
+                tracing::error!(batch = %q.batch, "{e}");
+                Outcome::Done(Vec::new())
+            })
         };
         self.pending.fetch_sub(1, Ordering::SeqCst);
-        if handoffs.len() < specs.len() && self.stopping.load(Ordering::SeqCst) {
-            return; // stopped mid-way: the next start finishes it
-        }
-        self.metrics
-            .source_done(started.elapsed().as_secs_f64(), &handoffs);
-        let last = {
-            let mut r = self.remaining();
-            match r.get_mut(batch) {
-                Some(n) => {
-                    *n = n.saturating_sub(1);
-                    let last = *n == 0;
-                    if last {
-                        r.remove(batch);
-                    }
-                    last
-                }
-                None => false,
-            }
-        };
-        if last {
-            self.settle(batch, specs);
+        if let Some(outcomes) = q.tally.put(i, outcome) {
+            self.settle(q, outcomes);
         }
     }
 
-    /// Writes the batch manifest and marks the batch settled.
-    fn settle(&self, batch: &str, specs: &[Spec]) {
-        match self.batch_manifest(batch, specs) {
-            Ok(m) => {
-                let store = self.store.batch(batch);
-                let done = store.put_batch(&m).and_then(|_| {
-                    self.store
-                        .set_batch_state(batch, BatchState::Settled, &SystemClock.now())
-                });
-                if let Err(e) = done {
-                    tracing::error!(batch, "{e}");
-                }
-            }
-            Err(e) => tracing::error!(batch, "{e}"),
+    /// Settles a queued batch whose sources are all in (unless a stop came first).
+    fn settle(&self, q: &Queued, outcomes: Vec<Outcome>) {
+        let store = self.store.batch(&q.batch);
+        let routing = self.config.routing();
+        let run = self.runner(&q.batch, store.as_ref(), &q.specs, &routing);
+        let settled = run.claim(&q.items).and_then(|claims| {
+            let intake = crate::job::Intake::load(self.store.as_ref(), &q.batch)?;
+            run.settle(&q.items, &claims, &outcomes, intake)
+        });
+        if let Err(e) = settled {
+            // Followers are not left waiting on a batch that cannot settle.
+            tracing::error!(batch = %q.batch, "{e}");
+            self.batch_settled(&q.batch);
         }
-        self.batch_settled(batch);
     }
 
     /// The batch manifest as it stands: photos not yet settled are listed as waiting.
@@ -413,6 +395,7 @@ impl App {
 /// `asset` event on the batch's stream and a webhook, each settled batch a `settled` event.
 impl Observer for App {
     fn source_done(&self, d: &SourceDone) {
+        self.metrics.source_done(d.seconds, d.handoffs);
         for h in d.handoffs {
             let id = asset_id(d.batch, d.seq, &h.goal.spec_id);
             super::webhook::notify(self, d.batch, &id, h);
@@ -442,6 +425,14 @@ impl Observer for App {
     fn note(&self, line: &str) {
         tracing::info!("{line}");
     }
+}
+
+/// A batch queued on the engine: its sources, and the tally of what they came to.
+struct Queued {
+    batch: String,
+    specs: Vec<Spec>,
+    items: Vec<Item>,
+    tally: Tally,
 }
 
 /// Counts a running source down however it ends.

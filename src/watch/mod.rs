@@ -15,18 +15,15 @@ use thiserror::Error;
 use settle::{entries, Settle};
 
 use crate::engine::Engine;
-use crate::handoff::{CatalogReport, Clock, Handoff, Skipped, State, SystemClock};
+use crate::handoff::{CatalogReport, Clock, Handoff, State, SystemClock};
 use crate::intake::{
     collect_inputs, fetch_rows, free_file, is_catalog, name_of, read_catalog, still_written,
     CATALOGS,
 };
-use crate::job::{
-    batch_manifest, read_source, run_source, BatchSource, Intake, JobOptions, Observer, SourceDone,
-    SourceJob,
-};
+use crate::job::{duplicate, Batch, Handling, Intake, Item, JobOptions, Observer, Outcome};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
-use crate::store::{new_batch_id, AssetRow, BatchState, JobStore, SourceName, StoreError};
+use crate::store::{new_batch_id, AssetRow, BatchState, JobStore, StoreError};
 
 pub use crate::intake::FetchLimits;
 
@@ -305,8 +302,9 @@ struct DropInfo {
     intake: Intake,
 }
 
-/// Runs every source of a batch not yet moved out of the inbox, moves each to the archive
-/// or quarantine, and settles the batch (unless a stop came first).
+/// Runs every source of a batch not yet moved out of the inbox through the one runner,
+/// moving each to the archive or quarantine as it settles, and settles the batch (unless a
+/// stop came first).
 fn finish_batch(
     opts: &WatchOptions,
     store: &dyn JobStore,
@@ -317,152 +315,54 @@ fn finish_batch(
     info: DropInfo,
 ) -> Result<(), WatchError> {
     let label = info.label.as_str();
-    let batch = store.batch(id);
-    let assets = store.assets(id)?;
-    let wanted: Vec<String> = assets.iter().map(wanted_of).collect();
-    let claims = assets
-        .iter()
-        .zip(&wanted)
-        .map(|(a, w)| batch.claim_name(&a.source_key, w))
-        .collect::<Result<Vec<_>, _>>()?;
-    let job_opts = JobOptions {
-        specs: &opts.specs,
-        limits: opts.limits,
-        force: false,
-        clock: &SystemClock,
-        cancel: stop,
-        routing: &opts.routing,
-        retry: None,
-    };
-    let work: Vec<(&AssetRow, &crate::store::Claim)> = assets.iter().zip(&claims).collect();
-    let results: Vec<Result<Outcome, WatchError>> = engine.map(&work, |(a, claim)| {
-        let source = PathBuf::from(&a.original);
-        if stop.load(Ordering::SeqCst) {
-            return Ok(Outcome::Stopped);
-        }
-        let moved = [opts.archive(), opts.quarantine()]
-            .iter()
-            .any(|d| source.starts_with(absolute(d)));
-        if moved || !source.exists() {
-            // Moved out before a stop: its handoffs stand in the store.
-            let hs: Vec<Handoff> = opts
-                .specs
-                .iter()
-                .filter_map(|s| store.handoff(id, &a.source_key, &s.id).ok().flatten())
-                .collect();
-            return Ok(if hs.len() == opts.specs.len() {
-                Outcome::Done(hs)
-            } else {
-                Outcome::Stopped
-            });
-        }
-        let bytes = read_source(&source, &opts.limits);
-        // The same content already made for these specs: recognised, not made again.
-        if let Ok(b) = &bytes {
-            if let Some(earlier) =
-                made_before(store, id, &opts.specs, &crate::store::sha256_hex(b))?
-            {
-                let dest = opts.archive().join(label).join(rel_of(a));
-                let moved = move_keeping(&source, &dest)?;
-                observer.note(&format!(
-                    "{}: {earlier} -> {}",
-                    a.upload_name,
-                    moved.display()
-                ));
-                return Ok(Outcome::Duplicate(Skipped {
-                    path: a.upload_name.clone(),
-                    reason: crate::handoff::SkipReason::AlreadyProcessed,
-                    message: earlier,
-                }));
-            }
-        }
-        let job = SourceJob {
-            source: SourceName {
-                key: a.source_key.clone(),
-                name: claim.name.clone(),
-            },
-            origin: a.upload_name.clone(),
-            context: a.context.clone(),
-            bytes,
-        };
-        let hs = run_source(&batch, job, &job_opts);
-        if hs.len() < opts.specs.len() {
-            return Ok(Outcome::Stopped); // stopped mid-way: the next start finishes it
-        }
-        let failed = hs.iter().any(|h| h.state == State::Failed);
-        let home = if failed {
-            opts.quarantine()
-        } else {
-            opts.archive()
-        };
-        let rel = a
-            .source_key
-            .split_once('/')
-            .map_or(a.source_key.as_str(), |(_, r)| r);
-        let dest = home.join(label).join(rel);
-        let moved = move_keeping(&source, &dest)?;
-        // A reviewer's retry reads the source from where it now is.
-        store.set_asset_original(id, &a.source_key, &absolute(&moved))?;
-        for h in &hs {
-            let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
-            crate::store::write_manifest(&path, h)?;
-        }
-        let note = moved.display().to_string();
-        observer.source_done(&SourceDone {
-            batch: id,
+    let store_of_batch = store.batch(id);
+    let items: Vec<Item> = store
+        .assets(id)?
+        .into_iter()
+        .map(|a| Item {
             seq: a.seq,
-            key: &a.source_key,
-            origin: &a.upload_name,
-            name: &claim.name,
-            note: Some(&note),
-            handoffs: &hs,
-        });
-        Ok(Outcome::Done(hs))
-    });
-    let mut per_source = Vec::new();
-    let mut skipped = info.intake.skipped;
-    for r in results {
-        match r? {
-            Outcome::Done(hs) => per_source.push(Some(hs)),
-            Outcome::Stopped => per_source.push(None),
-            Outcome::Duplicate(s) => {
-                per_source.push(Some(Vec::new()));
-                skipped.push(s);
-            }
-        }
-    }
-    if stop.load(Ordering::SeqCst) && per_source.iter().any(Option::is_none) {
-        return Ok(()); // resumed at the next start
-    }
-    let sources = assets
-        .iter()
-        .zip(&claims)
-        .zip(&wanted)
-        .zip(per_source)
-        // A recognised duplicate is listed with the skipped files, not as a photo.
-        .filter(|(_, hs)| hs.as_ref().is_none_or(|h| !h.is_empty()))
-        .map(|(((a, claim), w), hs)| BatchSource {
-            key: &a.source_key,
-            origin: a.upload_name.clone(),
-            wanted_name: w,
-            claim,
-            handoffs: hs,
+            wanted_name: wanted_of(&a.source_key),
+            bytes_at: Ok(PathBuf::from(&a.original)),
+            key: a.source_key,
+            origin: a.upload_name,
+            context: a.context,
         })
         .collect();
+    let batch = Batch {
+        id,
+        store: store_of_batch.as_ref(),
+        jobs: Some(store),
+        options: JobOptions {
+            specs: &opts.specs,
+            limits: opts.limits,
+            force: false,
+            clock: &SystemClock,
+            cancel: stop,
+            routing: &opts.routing,
+            retry: None,
+        },
+        observer,
+        settle_stopped: false,
+    };
+    let handling = Moves {
+        opts,
+        store,
+        id,
+        label,
+        observer,
+    };
+    let skipped = info.intake.skipped.clone();
+    let ran = batch.run(engine, &items, info.intake, &handling)?;
+    if ran.manifest.is_none() {
+        return Ok(()); // resumed at the next start
+    }
     // Files not taken (not images, hidden, ...) go to quarantine too, or the drop would
     // never empty; the manifest lists them with why.
     let not_taken: Vec<(PathBuf, String)> = skipped
         .iter()
-        .filter(|s| s.reason != crate::handoff::SkipReason::AlreadyProcessed)
         .map(|s| (PathBuf::from(&s.path), s.message.clone()))
         .filter(|(p, _)| !still_written(p) && std::fs::symlink_metadata(p).is_ok())
         .collect();
-    let mut m = batch_manifest(&opts.specs, &SystemClock, &batch, sources, skipped, false);
-    m.catalog = info.intake.catalog;
-    batch.put_batch(&m)?;
-    store.set_batch_state(id, BatchState::Settled, &SystemClock.now())?;
-    tracing::info!(batch = id, drop = label, "batch settled");
-    observer.batch_settled(id);
     let base = info.folder.clone().unwrap_or_else(|| opts.inbox.clone());
     for (p, why) in not_taken {
         let rel = p.strip_prefix(&base).unwrap_or(&p);
@@ -492,20 +392,87 @@ fn finish_batch(
     Ok(())
 }
 
-/// What became of one source of a batch.
-enum Outcome {
-    Done(Vec<Handoff>),
-    /// The stop came first: the next start runs it.
-    Stopped,
-    /// The same content was made for these specs before: not made again.
-    Duplicate(Skipped),
+/// What the watcher does around each source: a source already moved out stands as
+/// recorded, content made before is recognised and archived, and every source is moved
+/// to the archive (or quarantine, when an output failed) with its handoffs beside it.
+struct Moves<'a> {
+    opts: &'a WatchOptions,
+    store: &'a dyn JobStore,
+    id: &'a str,
+    label: &'a str,
+    observer: &'a dyn Observer,
+}
+
+impl Handling for Moves<'_> {
+    type Error = WatchError;
+
+    fn before(&self, item: &Item) -> Result<Option<Outcome>, WatchError> {
+        let Ok(source) = &item.bytes_at else {
+            return Ok(None);
+        };
+        let opts = self.opts;
+        let moved = [opts.archive(), opts.quarantine()]
+            .iter()
+            .any(|d| source.starts_with(absolute(d)));
+        if !moved && source.exists() {
+            return Ok(None);
+        }
+        // Moved out before a stop: its handoffs stand in the store.
+        let hs: Vec<Handoff> = opts
+            .specs
+            .iter()
+            .filter_map(|s| self.store.handoff(self.id, &item.key, &s.id).ok().flatten())
+            .collect();
+        Ok(Some(if hs.len() == opts.specs.len() {
+            Outcome::Done(hs)
+        } else {
+            Outcome::Stopped
+        }))
+    }
+
+    fn read(&self, item: &Item, bytes: &[u8]) -> Result<Option<Outcome>, WatchError> {
+        let Ok(source) = &item.bytes_at else {
+            return Ok(None);
+        };
+        let sha = crate::store::sha256_hex(bytes);
+        let Some(earlier) = made_before(self.store, self.id, &self.opts.specs, &sha)? else {
+            return Ok(None);
+        };
+        let dest = self.opts.archive().join(self.label).join(rel_of(&item.key));
+        let moved = move_keeping(source, &dest)?;
+        self.observer.note(&format!(
+            "{}: {earlier} -> {}",
+            item.origin,
+            moved.display()
+        ));
+        Ok(Some(duplicate(&item.origin, earlier)))
+    }
+
+    fn after(&self, item: &Item, hs: &[Handoff]) -> Result<Option<String>, WatchError> {
+        let Ok(source) = &item.bytes_at else {
+            return Ok(None);
+        };
+        let failed = hs.iter().any(|h| h.state == State::Failed);
+        let home = if failed {
+            self.opts.quarantine()
+        } else {
+            self.opts.archive()
+        };
+        let moved = move_keeping(source, &home.join(self.label).join(rel_of(&item.key)))?;
+        // A reviewer's retry reads the source from where it now is.
+        self.store
+            .set_asset_original(self.id, &item.key, &absolute(&moved))?;
+        for h in hs {
+            let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
+            crate::store::write_manifest(&path, h)?;
+        }
+        Ok(Some(moved.display().to_string()))
+    }
 }
 
 /// A source's path under its drop (keys are `<drop>/<path>`).
-fn rel_of(a: &AssetRow) -> &str {
-    a.source_key
-        .split_once('/')
-        .map_or(a.source_key.as_str(), |(_, r)| r)
+fn rel_of(key: &str) -> &str {
+    key.split_once('/').map_or(key, |(_, r)| r)
 }
 
 /// Where every spec's output of this content already stands, in words, if all do.
@@ -530,8 +497,8 @@ fn made_before(
 }
 
 /// Keys are `<drop>/<sub-folders>/<file>`; the name keeps the sub-folders.
-fn wanted_of(a: &AssetRow) -> String {
-    crate::naming::wanted_from_path(rel_of(a))
+fn wanted_of(key: &str) -> String {
+    crate::naming::wanted_from_path(rel_of(key))
 }
 
 /// Batches a stop left unfinished: finished now, before anything new is taken.

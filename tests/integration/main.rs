@@ -13,5 +13,6 @@ mod rules;
 mod seams;
 mod seller;
 mod server;
+mod store_contract;
 mod util;
 mod watch;

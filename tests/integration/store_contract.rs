@@ -1,0 +1,299 @@
+//! What every store promises, run against both: the output folder (the command line's) and
+//! a batch of the SQLite job store (the server's and the watcher's). A batch through the
+//! one runner comes out the same in either.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use shelfready::engine::Engine;
+use shelfready::handoff::{context_from_name, FixedClock, Routing, State, Timestamp};
+use shelfready::job::{Batch, Intake, Item, JobOptions, Observer, Outcome, Plain, SourceDone};
+use shelfready::pipeline::Limits;
+use shelfready::spec::Spec;
+use shelfready::store::{sha256_hex, FolderStore, JobStore, SourceName, SqliteStore, Store};
+
+use crate::util::fixtures;
+
+fn clock() -> &'static FixedClock {
+    static CLOCK: std::sync::OnceLock<FixedClock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(|| FixedClock(Timestamp::from_unix(1_800_000_000).unwrap()))
+}
+
+/// Runs `check` on an output folder and on a SQLite batch, each in a new temp folder; the
+/// second argument is the folder the store's output paths are under.
+fn on_both(check: impl Fn(&dyn Store, &Path)) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = FolderStore::open(&dir.path().join("out"), "contract test").unwrap();
+    check(&folder, &dir.path().join("out"));
+
+    let data = tempfile::tempdir().unwrap();
+    let jobs = SqliteStore::open(data.path()).unwrap();
+    jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
+        .unwrap();
+    let batch = jobs.batch("b1");
+    check(batch.as_ref(), &jobs.batch_dir("b1"));
+}
+
+fn source(key: &str, name: &str) -> SourceName {
+    SourceName {
+        key: key.into(),
+        name: name.into(),
+    }
+}
+
+#[test]
+fn a_name_is_claimed_once_and_never_moves_to_another_source() {
+    on_both(|store, _| {
+        let first = store.claim_name("a/MUG01_1.png", "MUG01_1").unwrap();
+        assert_eq!(first.name, "MUG01_1");
+        assert_eq!(first.taken_by, None);
+        // Another source asking for the same name, in another case, gets another one and
+        // is told whose it is.
+        let second = store.claim_name("b/mug01_1.jpg", "mug01_1").unwrap();
+        assert_ne!(second.name.to_lowercase(), "mug01_1");
+        assert_eq!(second.taken_by.as_deref(), Some("a/MUG01_1.png"));
+        // Asking again reads the names back.
+        assert_eq!(store.claim_name("a/MUG01_1.png", "MUG01_1").unwrap(), first);
+        assert_eq!(
+            store.claim_name("b/mug01_1.jpg", "mug01_1").unwrap(),
+            second
+        );
+    });
+}
+
+#[test]
+fn an_output_stays_current_only_for_its_source_its_spec_and_its_bytes() {
+    let spec = Spec::resolve("amazon-main").unwrap();
+    let other_spec = Spec::resolve("shopify").unwrap();
+    let bytes = std::fs::read(fixtures().join("MUG01_1.png")).unwrap();
+    let sha = sha256_hex(&bytes);
+    on_both(|store, root| {
+        let opts_cancel = AtomicBool::new(false);
+        let opts = options(std::slice::from_ref(&spec), &opts_cancel);
+        let src = source("MUG01_1.png", "MUG01_1");
+        let hs = shelfready::job::run_source(
+            store,
+            shelfready::job::SourceJob {
+                source: src.clone(),
+                origin: "MUG01_1.png".into(),
+                context: context_from_name("MUG01_1"),
+                bytes: Ok(bytes.clone()),
+            },
+            &opts,
+        );
+        assert_eq!(hs.len(), 1);
+        let h = &hs[0];
+        assert!(h.state.stands(), "{:?}", h.state);
+        let asset = h.asset.as_ref().expect("an output was written");
+        let written = std::fs::read(root.join(&asset.path)).unwrap();
+        assert_eq!(sha256_hex(&written), asset.sha256);
+
+        let kept = store.current(&src, &spec, &sha).expect("current");
+        assert_eq!(kept.id, h.id);
+        assert!(store.current(&src, &spec, &"0".repeat(64)).is_none());
+        assert!(store.current(&src, &other_spec, &sha).is_none());
+        assert_eq!(store.handoffs().len(), 1);
+
+        // An output changed on disk is no longer the one recorded.
+        std::fs::write(root.join(&asset.path), b"not the output").unwrap();
+        assert!(store.current(&src, &spec, &sha).is_none());
+        std::fs::write(root.join(&asset.path), &written).unwrap();
+        assert!(store.current(&src, &spec, &sha).is_some());
+
+        // A removed output is gone from disk and no longer current.
+        store.remove_output(&src, &spec).unwrap();
+        assert!(!root.join(&asset.path).exists());
+        assert!(store.current(&src, &spec, &sha).is_none());
+    });
+}
+
+fn options<'a>(specs: &'a [Spec], cancel: &'a AtomicBool) -> JobOptions<'a> {
+    static ROUTING: std::sync::OnceLock<Routing> = std::sync::OnceLock::new();
+    JobOptions {
+        specs,
+        limits: Limits::default(),
+        force: false,
+        clock: clock(),
+        cancel,
+        routing: ROUTING.get_or_init(Routing::default),
+        retry: None,
+    }
+}
+
+/// Counts what the runner tells.
+#[derive(Default)]
+struct Told {
+    started: std::sync::Mutex<Vec<usize>>,
+    done: std::sync::Mutex<Vec<i64>>,
+    settled: std::sync::Mutex<Vec<String>>,
+}
+
+impl Observer for Told {
+    fn batch_started(&self, _batch: &str, sources: usize) {
+        self.started.lock().unwrap().push(sources);
+    }
+    fn source_done(&self, d: &SourceDone) {
+        self.done.lock().unwrap().push(d.seq);
+    }
+    fn batch_settled(&self, batch: &str) {
+        self.settled.lock().unwrap().push(batch.to_string());
+    }
+}
+
+fn items(names: &[&str]) -> Vec<Item> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| Item {
+            seq: i as i64 + 1,
+            key: n.to_string(),
+            wanted_name: Path::new(n).file_stem().unwrap().to_string_lossy().into(),
+            origin: n.to_string(),
+            context: context_from_name(n),
+            bytes_at: Ok(fixtures().join(n)),
+        })
+        .collect()
+}
+
+/// One output of a run: (name, spec, state, sha256 of the image).
+type Output = (String, String, State, Option<String>);
+
+/// Every output of a run.
+fn run_into(
+    store: &dyn Store,
+    jobs: Option<&dyn JobStore>,
+    specs: &[Spec],
+    names: &[&str],
+) -> (Vec<Output>, Told) {
+    let cancel = AtomicBool::new(false);
+    let told = Told::default();
+    let batch = Batch {
+        id: "b1",
+        store,
+        jobs,
+        options: options(specs, &cancel),
+        observer: &told,
+        settle_stopped: false,
+    };
+    let ran = batch
+        .run(
+            &Engine::new(2).unwrap(),
+            &items(names),
+            Intake::default(),
+            &Plain,
+        )
+        .unwrap();
+    let manifest = ran.manifest.expect("the batch settled");
+    assert_eq!(
+        store.manifest().unwrap().unwrap().handoffs.len(),
+        manifest.handoffs.len()
+    );
+    let mut outputs: Vec<_> = manifest
+        .handoffs
+        .iter()
+        .map(|h| {
+            (
+                h.id.clone(),
+                h.goal.spec_id.clone(),
+                h.state,
+                h.asset.as_ref().map(|a| a.sha256.clone()),
+            )
+        })
+        .collect();
+    outputs.sort();
+    (outputs, told)
+}
+
+#[test]
+fn a_batch_through_the_runner_comes_out_the_same_in_either_store() {
+    let specs = vec![
+        Spec::resolve("amazon-main").unwrap(),
+        Spec::resolve("mockup-input").unwrap(),
+    ];
+    // More sources than threads (lanes and the shared tail), a broken one among them.
+    let names = [
+        "MUG01_1.png",
+        "ROCKET02_1.png",
+        "BROKEN08_1.png",
+        "GREY10_1.jpg",
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let folder = FolderStore::open(out.path(), "contract test").unwrap();
+    let (in_folder, told) = run_into(&folder, None, &specs, &names);
+
+    let data = tempfile::tempdir().unwrap();
+    let jobs = SqliteStore::open(data.path()).unwrap();
+    let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
+    jobs.create_batch("b1", &ids, &clock().0, None).unwrap();
+    let batch = jobs.batch("b1");
+    let (in_db, told_db) = run_into(batch.as_ref(), Some(&jobs), &specs, &names);
+
+    assert_eq!(in_folder, in_db);
+    assert_eq!(in_folder.len(), names.len() * specs.len());
+    let broken: Vec<_> = in_folder
+        .iter()
+        .filter(|o| o.0.starts_with("BROKEN08_1"))
+        .collect();
+    assert!(broken.iter().all(|o| o.2 == State::Failed && o.3.is_none()));
+    for t in [&told, &told_db] {
+        assert_eq!(*t.started.lock().unwrap(), [4]);
+        let mut done = t.done.lock().unwrap().clone();
+        done.sort();
+        assert_eq!(done, [1, 2, 3, 4]);
+        assert_eq!(*t.settled.lock().unwrap(), ["b1"]);
+    }
+    // The job store knows the batch settled.
+    assert_eq!(
+        jobs.batch_row("b1").unwrap().unwrap().state,
+        shelfready::store::BatchState::Settled
+    );
+}
+
+#[test]
+fn a_stopped_batch_is_left_unsettled_unless_the_door_writes_it() {
+    let specs = vec![Spec::resolve("amazon-main").unwrap()];
+    let cancel = AtomicBool::new(true);
+    for settle_stopped in [false, true] {
+        let out = tempfile::tempdir().unwrap();
+        let folder = FolderStore::open(out.path(), "contract test").unwrap();
+        let told = Told::default();
+        let batch = Batch {
+            id: "b1",
+            store: &folder,
+            jobs: None,
+            options: options(&specs, &cancel),
+            observer: &told,
+            settle_stopped,
+        };
+        let ran = batch
+            .run(
+                &Engine::new(2).unwrap(),
+                &items(&["MUG01_1.png"]),
+                Intake::default(),
+                &Plain,
+            )
+            .unwrap();
+        assert!(matches!(ran.outcomes[..], [Outcome::Stopped]));
+        assert!(told.done.lock().unwrap().is_empty());
+        let written: Vec<PathBuf> = crate::util::files_under(out.path());
+        assert!(
+            written
+                .iter()
+                .all(|p| p.extension().is_none_or(|e| e != "png")),
+            "{written:?}"
+        );
+        match ran.manifest {
+            Some(m) => {
+                assert!(settle_stopped);
+                assert!(m.interrupted);
+                assert_eq!(m.exit_code, 130);
+                assert_eq!(*told.settled.lock().unwrap(), ["b1"]);
+            }
+            None => {
+                assert!(!settle_stopped);
+                assert!(folder.manifest().unwrap().is_none());
+                assert!(told.settled.lock().unwrap().is_empty());
+            }
+        }
+    }
+}
