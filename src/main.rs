@@ -385,12 +385,24 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(
-                e.downcast_ref::<CliError>()
-                    .map_or(EXIT_USAGE, CliError::exit_code),
-            )
+            ExitCode::from(exit_code_of(&e))
         }
     }
+}
+
+/// The exit code of a failed command, from its error's code (each door's error type
+/// has one); an error without a code is a usage error.
+fn exit_code_of(e: &anyhow::Error) -> u8 {
+    let code = if let Some(e) = e.downcast_ref::<CliError>() {
+        e.code()
+    } else if let Some(e) = e.downcast_ref::<ServerError>() {
+        e.code()
+    } else if let Some(e) = e.downcast_ref::<shelfready::watch::WatchError>() {
+        e.code()
+    } else {
+        return EXIT_USAGE;
+    };
+    code.category().exit_code()
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -469,8 +481,7 @@ fn run(cli: Cli) -> Result<u8> {
                     eprintln!("shelfready listening on http://{addr} (data in {data}; API at http://{addr}/v1/openapi.json)");
                 },
                 watch_beside,
-            )
-            .map_err(CliError::Server)?;
+            )?;
             Ok(0)
         }
         Command::Watch {
@@ -485,8 +496,8 @@ fn run(cli: Cli) -> Result<u8> {
             allow_private_urls,
         } => {
             let specs = resolve_specs(&spec)?;
-            let store = shelfready::store::SqliteStore::open(&data_dir)?;
-            let engine = Engine::new(jobs.unwrap_or(0))?;
+            let store = shelfready::store::SqliteStore::open(&data_dir).map_err(CliError::Store)?;
+            let engine = Engine::new(jobs.unwrap_or(0)).map_err(CliError::Engine)?;
             let opts = shelfready::watch::WatchOptions {
                 inbox,
                 out,
@@ -514,8 +525,7 @@ fn run(cli: Cli) -> Result<u8> {
                 opts.archive().display(),
                 opts.quarantine().display()
             );
-            shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &WatchLog)
-                .map_err(CliError::Watch)?;
+            shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &WatchLog)?;
             Ok(0)
         }
         Command::Export {

@@ -36,10 +36,6 @@ pub enum CliError {
     #[error("{0}")]
     Busy(String),
     #[error(transparent)]
-    Server(#[from] crate::server::ServerError),
-    #[error(transparent)]
-    Watch(#[from] crate::watch::WatchError),
-    #[error(transparent)]
     Review(#[from] crate::review::ReviewError),
     #[error(transparent)]
     Sheet(#[from] crate::pipeline::contact_sheet::SheetError),
@@ -59,8 +55,6 @@ impl CliError {
             CliError::Store(e) => e.code(),
             CliError::Engine(e) => e.code(),
             CliError::Sheet(e) => e.code(),
-            CliError::Server(e) => e.code(),
-            CliError::Watch(e) => e.code(),
             CliError::Review(e) => e.code(),
             CliError::Export(e) => e.code(),
         }

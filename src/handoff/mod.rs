@@ -66,6 +66,23 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 8] = [
+        State::Received,
+        State::Processing,
+        State::Ready,
+        State::NeedsReview,
+        State::Failed,
+        State::Approved,
+        State::Rejected,
+        State::Exported,
+    ];
+
+    /// Whether an output in this state was made and not turned down: the same content
+    /// arriving again is recognised as made before, not made twice.
+    pub fn is_made(self) -> bool {
+        self.stands() && self != State::Rejected
+    }
+
     /// Whether an output in this state may go out (to an export, a download, the next
     /// stage): made and passed (`ready`), passed by a person (`approved`), or gone out.
     pub fn is_deliverable(self) -> bool {

@@ -4,13 +4,13 @@
 //! settles the batch: its manifest written once, from what the sources came to.
 //!
 //! What differs between doors is kept out of the loop: how the work is scheduled (the
-//! command line and the watcher wait for [`Batch::run`]; the server queues each source
-//! with [`Batch::run_one`] and settles when its [`Tally`] says the last is in), and what
+//! command line and the watcher wait for [`Batch::run`]; the server's workers take each
+//! source from the job store's queue, run it with [`Batch::run_one`], and the one that
+//! completes the last settles the batch), and what
 //! a door does around a source (the watcher's moves to the archive), through [`Handling`].
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{
@@ -233,32 +233,6 @@ impl Batch<'_> {
         tracing::info!(batch = self.id, "batch settled");
         self.observer.batch_settled(self.id);
         Ok(Some(m))
-    }
-}
-
-/// The outcomes of a batch whose sources run as separate jobs (the server's queue): each
-/// job puts its own, and the last one in gets them all, to settle the batch.
-pub struct Tally {
-    slots: Mutex<(Vec<Option<Outcome>>, usize)>,
-}
-
-impl Tally {
-    pub fn new(sources: usize) -> Tally {
-        Tally {
-            slots: Mutex::new(((0..sources).map(|_| None).collect(), sources)),
-        }
-    }
-
-    /// Puts source `index`'s outcome; returns every outcome, in order, once all are in.
-    pub fn put(&self, index: usize, outcome: Outcome) -> Option<Vec<Outcome>> {
-        let mut guard = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        let (slots, left) = &mut *guard;
-        match slots.get_mut(index) {
-            Some(slot @ None) => *slot = Some(outcome),
-            _ => return None, // not a source of this batch, or put twice
-        }
-        *left -= 1;
-        (*left == 0).then(|| slots.drain(..).flatten().collect())
     }
 }
 

@@ -13,14 +13,13 @@ use super::config::ServeConfig;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::engine::Engine;
-use crate::handoff::{BatchManifest, ErrorCode, State, SystemClock};
+use crate::handoff::{BatchManifest, Clock, ErrorCode, State, SystemClock, Timestamp};
 use crate::job::{
     batch_manifest, Batch, BatchSource, Item, JobOptions, Observer, Outcome, Plain, SourceDone,
-    Tally,
 };
 use crate::pipeline::Limits;
 use crate::spec::{builtin, builtin_ids, suggestions, Spec, SpecError};
-use crate::store::{AssetRow, BatchState, JobStore, StoreError};
+use crate::store::{AssetRow, BatchState, JobStore, StoreError, Work};
 
 /// One change a client following a batch sees.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -58,6 +57,8 @@ pub struct App {
     pub stopping: AtomicBool,
     /// Sources running on the engine right now.
     running: AtomicUsize,
+    /// This server's name as a worker on the job store's queue.
+    worker: String,
 }
 
 /// An asset id: the batch, the upload's number, the spec (`<batch>.<seq>.<spec>`).
@@ -93,6 +94,11 @@ impl App {
             pending: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            worker: format!(
+                "server-{}-{}",
+                std::process::id(),
+                crate::store::new_batch_id()
+            ),
         })
     }
 
@@ -226,85 +232,132 @@ impl App {
         }
     }
 
-    /// Queues every source of a batch on the engine, each a job of its own (so many
-    /// batches share the engine's bound, in the order they came); the last source in
-    /// settles the batch.
-    pub fn enqueue(self: &Arc<Self>, batch: &str, specs: Vec<Spec>, assets: Vec<AssetRow>) {
-        let dir = self.store.batch_dir(batch);
-        let items: Vec<Item> = assets
-            .into_iter()
-            .map(|a| Item {
-                seq: a.seq,
-                wanted_name: super::upload::wanted_name(&a.source_key),
-                bytes_at: match a.failure {
-                    Some(f) => Err(f),
-                    None => Ok(dir.join(&a.original)),
-                },
-                key: a.source_key,
-                origin: a.upload_name,
-                context: a.context,
-            })
-            .collect();
-        let queued = Arc::new(Queued {
-            batch: batch.to_string(),
-            specs,
-            tally: Tally::new(items.len()),
-            items,
-        });
-        if queued.items.is_empty() {
-            self.settle(&queued, Vec::new());
+    /// Puts a batch's sources on the job store's queue of work and starts a worker on the
+    /// engine for each (so many batches share the engine's bound, in the order they
+    /// came). The worker that completes a batch's last source settles it.
+    pub fn enqueue(self: &Arc<Self>, batch: &str) -> Result<(), StoreError> {
+        let waiting = self.store.queue_work(batch, &SystemClock.now())?;
+        if waiting == 0 {
+            self.settle(batch);
+            return Ok(());
+        }
+        self.pending.fetch_add(waiting, Ordering::SeqCst);
+        for _ in 0..waiting {
+            let app = self.clone();
+            self.engine.spawn(move || app.work_next());
+        }
+        Ok(())
+    }
+
+    /// Claims the next source on the queue and runs it, on an engine thread.
+    fn work_next(&self) {
+        let _pending = Countdown(&self.pending);
+        if self.stopping.load(Ordering::SeqCst) {
+            // Left on the queue for the next start.
             return;
         }
-        self.pending.fetch_add(queued.items.len(), Ordering::SeqCst);
-        for i in 0..queued.items.len() {
-            let (app, queued) = (self.clone(), queued.clone());
-            self.engine.spawn(move || app.run_item(&queued, i));
-        }
-    }
-
-    /// One source of a queued batch, on an engine thread.
-    fn run_item(&self, q: &Queued, i: usize) {
-        let outcome = if self.stopping.load(Ordering::SeqCst) {
-            // Left for the next start, which queues every unsettled source again.
-            Outcome::Stopped
-        } else {
-            self.running.fetch_add(1, Ordering::SeqCst);
-            let _running = Running(&self.running);
-            let store = self.store.batch(&q.batch);
-            let routing = self.config.routing();
-            let run = self.runner(&q.batch, store.as_ref(), &q.specs, &routing);
-            let item = &q.items[i];
-            let ran =
-                run.claim(std::slice::from_ref(item))
-                    .and_then(|claims| match claims.first() {
-                        Some(claim) => run.run_one(item, claim, &Plain),
-                        None => Ok(Outcome::Done(Vec::new())),
-                    });
-            ran.unwrap_or_else(|e| {
-                tracing::error!(batch = %q.batch, "{e}");
-                Outcome::Done(Vec::new())
-            })
+        let now = SystemClock.now();
+        let lease_until = Timestamp::from_unix(now.unix().saturating_add(LEASE_SECONDS));
+        let claimed =
+            self.store
+                .claim_work(&self.worker, &now, lease_until.as_ref().unwrap_or(&now));
+        let work = match claimed {
+            Ok(Some(w)) => w,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!("cannot take work from the queue: {e}");
+                return;
+            }
         };
-        self.pending.fetch_sub(1, Ordering::SeqCst);
-        if let Some(outcomes) = q.tally.put(i, outcome) {
-            self.settle(q, outcomes);
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let _running = Countdown(&self.running);
+        let (batch, key) = (&work.batch, &work.asset.source_key);
+        let outcome = self.run_work(&work).unwrap_or_else(|e| {
+            tracing::error!(batch = %batch, "{e}");
+            Outcome::Done(Vec::new())
+        });
+        let finished = if matches!(outcome, Outcome::Stopped) {
+            self.store
+                .release_work(batch, key, &self.worker)
+                .map(|()| None)
+        } else {
+            self.store
+                .complete_work(batch, key, &self.worker, &SystemClock.now())
+        };
+        match finished {
+            Ok(Some(0)) => self.settle(batch),
+            Ok(_) => {}
+            Err(e) => tracing::error!(batch = %batch, "{e}"),
         }
     }
 
-    /// Settles a queued batch whose sources are all in (unless a stop came first).
-    fn settle(&self, q: &Queued, outcomes: Vec<Outcome>) {
-        let store = self.store.batch(&q.batch);
+    /// One claimed source, through the one runner.
+    fn run_work(&self, work: &Work) -> Result<Outcome, String> {
+        let Some(row) = self
+            .store
+            .batch_row(&work.batch)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(Outcome::Done(Vec::new())); // the batch was deleted meanwhile
+        };
+        let specs = self.specs_of(&row.specs).map_err(|e| e.message)?;
+        let item = item_of(&self.store.batch_dir(&work.batch), work.asset.clone());
+        let store = self.store.batch(&work.batch);
         let routing = self.config.routing();
-        let run = self.runner(&q.batch, store.as_ref(), &q.specs, &routing);
-        let settled = run.claim(&q.items).and_then(|claims| {
-            let intake = crate::job::Intake::load(self.store.as_ref(), &q.batch)?;
-            run.settle(&q.items, &claims, &outcomes, intake)
-        });
-        if let Err(e) = settled {
-            // Followers are not left waiting on a batch that cannot settle.
-            tracing::error!(batch = %q.batch, "{e}");
-            self.batch_settled(&q.batch);
+        let run = self.runner(&work.batch, store.as_ref(), &specs, &routing);
+        let claims = run
+            .claim(std::slice::from_ref(&item))
+            .map_err(|e| e.to_string())?;
+        match claims.first() {
+            Some(claim) => run.run_one(&item, claim, &Plain).map_err(|e| e.to_string()),
+            None => Ok(Outcome::Done(Vec::new())),
         }
+    }
+
+    /// Settles a batch whose sources are all done: its manifest from what the store holds.
+    fn settle(&self, batch: &str) {
+        if let Err(e) = self.try_settle(batch) {
+            // Followers are not left waiting on a batch that cannot settle.
+            tracing::error!(batch = %batch, "{e}");
+            self.batch_settled(batch);
+        }
+    }
+
+    fn try_settle(&self, batch: &str) -> Result<(), String> {
+        let Some(row) = self.store.batch_row(batch).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        let specs = self.specs_of(&row.specs).map_err(|e| e.message)?;
+        let dir = self.store.batch_dir(batch);
+        let items: Vec<Item> = (self.store.assets(batch).map_err(|e| e.to_string())?)
+            .into_iter()
+            .map(|a| item_of(&dir, a))
+            .collect();
+        let store = self.store.batch(batch);
+        let routing = self.config.routing();
+        let run = self.runner(batch, store.as_ref(), &specs, &routing);
+        let claims = run.claim(&items).map_err(|e| e.to_string())?;
+        // Each source's outputs, in the batch's spec order (as its run returned them).
+        let mut by_key: HashMap<String, Vec<crate::handoff::Handoff>> = HashMap::new();
+        for h in store.handoffs() {
+            by_key
+                .entry(h.provenance.source_key.clone())
+                .or_default()
+                .push(h);
+        }
+        let outcomes: Vec<Outcome> = items
+            .iter()
+            .map(|item| {
+                let mut hs = by_key.remove(&item.key).unwrap_or_default();
+                hs.sort_by_key(|h| specs.iter().position(|s| s.id == h.goal.spec_id));
+                Outcome::Done(hs)
+            })
+            .collect();
+        let intake =
+            crate::job::Intake::load(self.store.as_ref(), batch).map_err(|e| e.to_string())?;
+        run.settle(&items, &claims, &outcomes, intake)
+            .map_err(|e| e.to_string())?;
+        Ok(())
     }
 
     /// The batch manifest as it stands: photos not yet settled are listed as waiting.
@@ -374,18 +427,14 @@ impl App {
             let Some(row) = self.store.batch_row(&id)? else {
                 continue;
             };
-            let specs = match self.specs_of(&row.specs) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(batch = %id, "cannot resume: {}", e.message);
-                    continue;
-                }
-            };
+            if let Err(e) = self.specs_of(&row.specs) {
+                // Its sources fail at their turn (and do not hold up the queue).
+                tracing::error!(batch = %id, "cannot resume: {}", e.message);
+            }
             // A kill mid-write left temp files beside the outputs: they go.
             crate::store::sweep_temp_files(&self.store.batch_dir(&id));
-            let assets = self.store.assets(&id)?;
-            n += assets.len();
-            self.enqueue(&id, specs, assets);
+            n += self.store.assets(&id)?.len();
+            self.enqueue(&id)?;
         }
         Ok(n)
     }
@@ -427,18 +476,28 @@ impl Observer for App {
     }
 }
 
-/// A batch queued on the engine: its sources, and the tally of what they came to.
-struct Queued {
-    batch: String,
-    specs: Vec<Spec>,
-    items: Vec<Item>,
-    tally: Tally,
+/// How long a worker holds a claimed source before another may take it over.
+const LEASE_SECONDS: i64 = 15 * 60;
+
+/// A source of the queue as the runner takes it.
+fn item_of(dir: &std::path::Path, a: AssetRow) -> Item {
+    Item {
+        seq: a.seq,
+        wanted_name: super::upload::wanted_name(&a.source_key),
+        bytes_at: match a.failure {
+            Some(f) => Err(f),
+            None => Ok(dir.join(&a.original)),
+        },
+        key: a.source_key,
+        origin: a.upload_name,
+        context: a.context,
+    }
 }
 
-/// Counts a running source down however it ends.
-struct Running<'a>(&'a AtomicUsize);
+/// Counts a source (waiting or running) down however it ends.
+struct Countdown<'a>(&'a AtomicUsize);
 
-impl Drop for Running<'_> {
+impl Drop for Countdown<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }

@@ -408,7 +408,8 @@ fn record(
             "the upload holds no files: send each photo as a multipart field with a file name",
         ));
     }
-    let specs = app.specs_of(&spec_ids)?;
+    // Unknown specs are refused before anything is written.
+    app.specs_of(&spec_ids)?;
     let first = app
         .store
         .create_batch(id, &spec_ids, &SystemClock.now(), idempotency_key)?;
@@ -434,7 +435,7 @@ fn record(
         }
         .save(app.store.as_ref(), id)?;
     }
-    let mut assets = Vec::with_capacity(got.files.len());
+    let files = got.files.len();
     for (shown, _, mut a) in got.files {
         if let Some(c) = &got.catalog {
             a.context = c.context(&shown, a.context);
@@ -442,13 +443,12 @@ fn record(
         app.store.add_asset(id, &a)?;
         // Names are given in upload order, before any work starts, as the CLI does.
         crate::store::Store::claim_name(&store, &a.source_key, &wanted_name(&a.source_key))?;
-        assets.push(a);
     }
     app.store
         .set_batch_state(id, BatchState::Processing, &SystemClock.now())?;
     app.metrics.batch_created();
-    tracing::info!(batch = id, files = assets.len(), "batch accepted");
-    app.enqueue(id, specs, assets);
+    tracing::info!(batch = id, files, "batch accepted");
+    app.enqueue(id)?;
     Ok(id.to_string())
 }
 

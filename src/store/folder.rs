@@ -94,7 +94,7 @@ impl FolderStore {
             error,
         })?;
         let lock_path = own.join("lock");
-        let lock = super::lock::take(root, &lock_path, holder)?;
+        let lock = super::lock::take(root, &lock_path, "output folder", holder)?;
         // Held now: what a killed run left half-written goes.
         sweep_temp_files(root);
         let journal_path = own.join("journal.jsonl");

@@ -7,9 +7,15 @@ use std::path::Path;
 
 use super::StoreError;
 
-/// Takes the folder's lock and says who holds it. The lock file may be read-only to
-/// us (left by another user): the lock still works on a read-only handle.
-pub fn take(root: &Path, lock_path: &Path, holder: &str) -> Result<std::fs::File, StoreError> {
+/// Takes the folder's lock and says who holds it; `kind` names the folder in the error
+/// ("output folder", "data folder"). The lock file may be read-only to us (left by
+/// another user): the lock still works on a read-only handle.
+pub fn take(
+    root: &Path,
+    lock_path: &Path,
+    kind: &'static str,
+    holder: &str,
+) -> Result<std::fs::File, StoreError> {
     let io = |error| StoreError::Write {
         path: lock_path.display().to_string(),
         error,
@@ -34,6 +40,7 @@ pub fn take(root: &Path, lock_path: &Path, holder: &str) -> Result<std::fs::File
             let held = std::fs::read_to_string(lock_path).unwrap_or_default();
             return Err(StoreError::Locked {
                 folder: root.display().to_string(),
+                kind,
                 holder: if held.trim().is_empty() {
                     "a process that has not said who it is".into()
                 } else {

@@ -25,8 +25,13 @@ use crate::spec::Spec;
 pub enum StoreError {
     #[error("{path} is in the way: a file there differs from this output and shelfready has no record of writing it, so it was left alone. Move it away or choose another output folder (if it is an older shelfready output whose records, .shelfready/, were deleted, deleting it is safe: the run makes it again)")]
     NotOurs { path: String },
-    #[error("{folder} is in use by another shelfready run ({holder}); wait for it to finish or choose another output folder")]
-    Locked { folder: String, holder: String },
+    /// `kind` names the folder as its user knows it: an output folder, a data folder.
+    #[error("{folder} is in use by another shelfready run ({holder}); wait for it to finish or choose another {kind}")]
+    Locked {
+        folder: String,
+        kind: &'static str,
+        holder: String,
+    },
     // Fields are not named `source`: the text already carries the OS error, and a
     // `source` would print it twice.
     #[error("cannot write {path}: {error}")]
@@ -312,6 +317,41 @@ pub trait JobStore: Send + Sync {
 
     /// The store of one batch, as the engine's jobs use it.
     fn batch(&self, id: &str) -> Box<dyn Store + '_>;
+
+    /// Puts a batch's sources on the queue of work (those not done and not queued yet);
+    /// returns how many of its sources are not done.
+    fn queue_work(&self, batch: &str, now: &Timestamp) -> Result<usize, StoreError>;
+
+    /// Claims the next queued source (oldest batch first, then upload order) for
+    /// `worker` until `lease_until`: a source nobody holds, or one whose holder's lease
+    /// ran out. `None` when the queue is empty.
+    fn claim_work(
+        &self,
+        worker: &str,
+        now: &Timestamp,
+        lease_until: &Timestamp,
+    ) -> Result<Option<Work>, StoreError>;
+
+    /// Marks a claimed source done and returns how many of its batch's sources are not
+    /// (0: the batch is ready to settle). `None` if `worker` no longer holds it (its
+    /// lease ran out and another worker took it): that worker completes it.
+    fn complete_work(
+        &self,
+        batch: &str,
+        key: &str,
+        worker: &str,
+        now: &Timestamp,
+    ) -> Result<Option<usize>, StoreError>;
+
+    /// Gives a claimed source back to the queue undone (a stop came first).
+    fn release_work(&self, batch: &str, key: &str, worker: &str) -> Result<(), StoreError>;
+}
+
+/// A source claimed from the queue of work ([`JobStore::claim_work`]).
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub batch: String,
+    pub asset: AssetRow,
 }
 
 /// A new batch id: 16 hex digits from the time, the process and a counter (every door

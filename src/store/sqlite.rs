@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     rules, sha256_hex, write_atomic, Claim, JobStore, PutOutput, SourceName, Store, StoreError,
+    Work,
 };
 use crate::handoff::{BatchManifest, Handoff, State, Timestamp, PIPELINE_VERSION};
 use crate::naming;
@@ -104,7 +105,32 @@ CREATE TABLE deliveries (
     given_up INTEGER NOT NULL DEFAULT 0
 );
 "#,
+    // The queue of work: a source is queued, then held by one worker until its lease
+    // (unix seconds) runs out, then done.
+    r#"
+ALTER TABLE assets ADD COLUMN queued_at INTEGER;
+ALTER TABLE assets ADD COLUMN worker TEXT;
+ALTER TABLE assets ADD COLUMN lease_until INTEGER;
+ALTER TABLE assets ADD COLUMN done_at INTEGER;
+"#,
 ];
+
+/// The columns of an [`AssetRow`], in the order [`asset_row`] reads them.
+const ASSET_COLUMNS: &str = "seq, source_key, upload_name, original, bytes, context, failure";
+
+fn asset_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AssetRow> {
+    let context: String = r.get(5)?;
+    let failure: Option<String> = r.get(6)?;
+    Ok(AssetRow {
+        seq: r.get(0)?,
+        source_key: r.get(1)?,
+        upload_name: r.get(2)?,
+        original: r.get(3)?,
+        bytes: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        context: serde_json::from_str(&context).unwrap_or_default(),
+        failure: failure.and_then(|f| serde_json::from_str(&f).ok()),
+    })
+}
 
 /// One webhook delivery: what is sent where, and how it went.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -258,10 +284,19 @@ impl SqliteStore {
             std::process::id(),
             std::env::args().collect::<Vec<_>>().join(" ")
         );
-        let lock = super::lock::take(root, &root.join("lock"), &holder)?;
+        let lock = super::lock::take(root, &root.join("lock"), "data folder", &holder)?;
         let mut store = Self::connect(root, false)?;
         store._lock = Some(lock);
         store.migrate()?;
+        // The lock makes this process the folder's only worker: what an earlier process
+        // held when it stopped goes back to the queue.
+        store
+            .conn()
+            .execute(
+                "UPDATE assets SET worker = NULL, lease_until = NULL WHERE worker IS NOT NULL",
+                [],
+            )
+            .map_err(db_err)?;
         Ok(store)
     }
 
@@ -545,25 +580,12 @@ impl JobStore for SqliteStore {
     fn assets(&self, batch: &str) -> Result<Vec<AssetRow>, StoreError> {
         let db = self.conn();
         let mut q = db
-            .prepare(
-                "SELECT seq, source_key, upload_name, original, bytes, context, failure
-                 FROM assets WHERE batch_id = ?1 ORDER BY seq",
-            )
+            .prepare(&format!(
+                "SELECT {ASSET_COLUMNS} FROM assets WHERE batch_id = ?1 ORDER BY seq"
+            ))
             .map_err(db_err)?;
         let rows = q
-            .query_map([batch], |r| {
-                let context: String = r.get(5)?;
-                let failure: Option<String> = r.get(6)?;
-                Ok(AssetRow {
-                    seq: r.get(0)?,
-                    source_key: r.get(1)?,
-                    upload_name: r.get(2)?,
-                    original: r.get(3)?,
-                    bytes: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-                    context: serde_json::from_str(&context).unwrap_or_default(),
-                    failure: failure.and_then(|f| serde_json::from_str(&f).ok()),
-                })
-            })
+            .query_map([batch], asset_row)
             .map_err(db_err)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db_err)?;
@@ -655,13 +677,22 @@ impl JobStore for SqliteStore {
         spec: &Spec,
         not_in: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
+        // The states are the lifecycle's own names, not input.
+        let made = State::ALL
+            .iter()
+            .filter(|s| s.is_made())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         self.conn()
             .query_row(
-                "SELECT batch_id, path FROM outputs
-                 WHERE source_sha256 = ?1 AND spec_id = ?2 AND spec_hash = ?3 AND pipeline = ?4
-                   AND batch_id <> ?5 AND path IS NOT NULL
-                   AND state IN ('ready', 'needs_review', 'approved', 'exported')
-                 ORDER BY batch_id LIMIT 1",
+                &format!(
+                    "SELECT batch_id, path FROM outputs
+                     WHERE source_sha256 = ?1 AND spec_id = ?2 AND spec_hash = ?3
+                       AND pipeline = ?4 AND batch_id <> ?5 AND path IS NOT NULL
+                       AND state IN ({made})
+                     ORDER BY batch_id LIMIT 1"
+                ),
                 params![
                     source_sha256,
                     spec.id,
@@ -832,6 +863,89 @@ impl JobStore for SqliteStore {
     fn batch(&self, id: &str) -> Box<dyn Store + '_> {
         Box::new(self.batch_store(id))
     }
+
+    fn queue_work(&self, batch: &str, now: &Timestamp) -> Result<usize, StoreError> {
+        let db = self.conn();
+        db.execute(
+            "UPDATE assets SET queued_at = ?2
+             WHERE batch_id = ?1 AND queued_at IS NULL AND done_at IS NULL",
+            params![batch, now.unix()],
+        )
+        .map_err(db_err)?;
+        not_done(&db, batch)
+    }
+
+    fn claim_work(
+        &self,
+        worker: &str,
+        now: &Timestamp,
+        lease_until: &Timestamp,
+    ) -> Result<Option<Work>, StoreError> {
+        // One statement, so two workers on one database never take the same source. A
+        // worker never takes back its own running source, whatever its lease says.
+        let sql = format!(
+            "UPDATE assets SET worker = ?1, lease_until = ?3
+             WHERE (batch_id, seq) = (
+                 SELECT a.batch_id, a.seq FROM assets a JOIN batches b ON b.id = a.batch_id
+                 WHERE a.queued_at IS NOT NULL AND a.done_at IS NULL
+                   AND (a.worker IS NULL OR (a.lease_until < ?2 AND a.worker <> ?1))
+                 ORDER BY a.queued_at, b.created_at, a.batch_id, a.seq LIMIT 1)
+             RETURNING {ASSET_COLUMNS}, batch_id"
+        );
+        self.conn()
+            .query_row(&sql, params![worker, now.unix(), lease_until.unix()], |r| {
+                Ok(Work {
+                    asset: asset_row(r)?,
+                    batch: r.get(7)?,
+                })
+            })
+            .optional()
+            .map_err(db_err)
+    }
+
+    fn complete_work(
+        &self,
+        batch: &str,
+        key: &str,
+        worker: &str,
+        now: &Timestamp,
+    ) -> Result<Option<usize>, StoreError> {
+        let db = self.conn();
+        let changed = db
+            .execute(
+                "UPDATE assets SET done_at = ?4, worker = NULL, lease_until = NULL
+                 WHERE batch_id = ?1 AND source_key = ?2 AND worker = ?3 AND done_at IS NULL",
+                params![batch, key, worker, now.unix()],
+            )
+            .map_err(db_err)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        not_done(&db, batch).map(Some)
+    }
+
+    fn release_work(&self, batch: &str, key: &str, worker: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE assets SET worker = NULL, lease_until = NULL
+                 WHERE batch_id = ?1 AND source_key = ?2 AND worker = ?3",
+                params![batch, key, worker],
+            )
+            .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+/// How many of a batch's sources are not done.
+fn not_done(db: &Connection, batch: &str) -> Result<usize, StoreError> {
+    let n: i64 = db
+        .query_row(
+            "SELECT count(*) FROM assets WHERE batch_id = ?1 AND done_at IS NULL",
+            [batch],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// One batch of a [`SqliteStore`]: names, outputs and handoffs scoped to it.

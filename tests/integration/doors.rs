@@ -4,7 +4,7 @@
 //! real folders.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -13,23 +13,17 @@ use crate::util::{assert_exit, fixtures, read_json, shelfready, small_cutout};
 
 /// The first watched batch the server lists, once it is in `state`.
 fn watched_batch(server: &Server, state: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let list = get(&server.url("/v1/batches"), &[]).json();
-        if let Some(b) = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|b| b["origin"] == "watch" && b["state"] == state)
-        {
-            return b.clone();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no watched batch {state}: {list}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    crate::util::wait_for(
+        &format!("a watched batch {state}"),
+        Duration::from_secs(120),
+        || {
+            let list = get(&server.url("/v1/batches"), &[]).json();
+            list.as_array()?
+                .iter()
+                .find(|b| b["origin"] == "watch" && b["state"] == state)
+                .cloned()
+        },
+    )
 }
 
 #[test]

@@ -10,7 +10,9 @@ use shelfready::handoff::{context_from_name, FixedClock, Routing, State, Timesta
 use shelfready::job::{Batch, Intake, Item, JobOptions, Observer, Outcome, Plain, SourceDone};
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
-use shelfready::store::{sha256_hex, FolderStore, JobStore, SourceName, SqliteStore, Store};
+use shelfready::store::{
+    sha256_hex, AssetRow, FolderStore, JobStore, SourceName, SqliteStore, Store,
+};
 
 use crate::util::fixtures;
 
@@ -296,4 +298,118 @@ fn a_stopped_batch_is_left_unsettled_unless_the_door_writes_it() {
             }
         }
     }
+}
+
+fn asset(seq: i64, key: &str) -> AssetRow {
+    AssetRow {
+        seq,
+        source_key: key.into(),
+        upload_name: key.into(),
+        original: format!("originals/{key}"),
+        bytes: 1,
+        context: context_from_name(key),
+        failure: None,
+    }
+}
+
+fn at(seconds: i64) -> Timestamp {
+    Timestamp::from_unix(1_800_000_000 + seconds).unwrap()
+}
+
+/// What `claim_work` hands `worker` at `now`, held for a minute: (batch, source key).
+fn claim(jobs: &dyn JobStore, worker: &str, now: i64) -> Option<(String, String)> {
+    jobs.claim_work(worker, &at(now), &at(now + 60))
+        .unwrap()
+        .map(|w| (w.batch, w.asset.source_key))
+}
+
+/// The queue of work every job store keeps: a source is claimed by one worker at a time,
+/// oldest batch first; a lease that runs out lets another worker take it over, and the
+/// first holder's completion is then refused; the last completion says the batch can
+/// settle.
+fn the_queue_hands_each_source_to_one_worker_at_a_time(jobs: &dyn JobStore) {
+    for (batch, created) in [("old", at(0)), ("new", at(1))] {
+        jobs.create_batch(batch, &["amazon-main".into()], &created, None)
+            .unwrap();
+        for (seq, key) in [(1, "a.png"), (2, "b.png")] {
+            jobs.add_asset(batch, &asset(seq, key)).unwrap();
+        }
+    }
+    assert_eq!(claim(jobs, "w1", 2), None, "nothing is queued yet");
+    assert_eq!(jobs.queue_work("new", &at(2)).unwrap(), 2);
+    assert_eq!(jobs.queue_work("old", &at(2)).unwrap(), 2);
+    assert_eq!(
+        jobs.queue_work("old", &at(3)).unwrap(),
+        2,
+        "queueing twice adds nothing"
+    );
+
+    let first = claim(jobs, "w1", 10).unwrap();
+    assert_eq!(first, ("old".to_string(), "a.png".to_string()));
+    let second = claim(jobs, "w2", 10).unwrap();
+    assert_eq!(second, ("old".to_string(), "b.png".to_string()));
+    // w1 holds old/a.png: nobody else completes it.
+    assert_eq!(
+        jobs.complete_work("old", "a.png", "w2", &at(11)).unwrap(),
+        None
+    );
+    assert_eq!(
+        jobs.complete_work("old", "a.png", "w1", &at(11)).unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        jobs.complete_work("old", "a.png", "w1", &at(12)).unwrap(),
+        None,
+        "done once"
+    );
+
+    // w2's lease on old/b.png runs out at 70: until then the queue offers the next
+    // batch; after it, another worker takes b.png over and w2's completion is refused.
+    assert_eq!(claim(jobs, "w3", 69).unwrap().0, "new");
+    assert_eq!(
+        claim(jobs, "w2", 80).unwrap().0,
+        "new",
+        "a worker never takes back its own source"
+    );
+    assert_eq!(claim(jobs, "w3", 80).unwrap(), second);
+    assert_eq!(
+        jobs.complete_work("old", "b.png", "w2", &at(81)).unwrap(),
+        None
+    );
+    assert_eq!(
+        jobs.complete_work("old", "b.png", "w3", &at(81)).unwrap(),
+        Some(0)
+    );
+
+    // A released source goes back to the queue at once.
+    let (batch, key) = ("new".to_string(), "a.png".to_string());
+    jobs.release_work(&batch, &key, "w3").unwrap();
+    assert_eq!(claim(jobs, "w4", 82), Some((batch, key)));
+    assert_eq!(
+        claim(jobs, "w5", 82),
+        None,
+        "new/b.png is held by w2 until 140"
+    );
+}
+
+#[test]
+fn the_sqlite_queue_hands_each_source_to_one_worker_at_a_time() {
+    let data = tempfile::tempdir().unwrap();
+    let jobs = SqliteStore::open(data.path()).unwrap();
+    the_queue_hands_each_source_to_one_worker_at_a_time(&jobs);
+    // The folder's next owner finds nothing held: what the last process held is queued.
+    drop(jobs);
+    let jobs = SqliteStore::open(data.path()).unwrap();
+    let mut left = Vec::new();
+    while let Some(w) = claim(&jobs, "next", 200) {
+        left.push(w);
+    }
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ("new".to_string(), "a.png".to_string()),
+            ("new".to_string(), "b.png".to_string())
+        ]
+    );
 }

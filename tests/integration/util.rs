@@ -148,3 +148,19 @@ pub fn pixels_of(png: &[u8], rgb: [u8; 3]) -> usize {
 pub const GREEN: [u8; 3] = [26, 127, 55];
 pub const AMBER: [u8; 3] = [154, 103, 0];
 pub const RED: [u8; 3] = [207, 34, 46];
+
+/// Polls `ready` until it gives a value; fails the test after `limit`, naming `what`.
+pub fn wait_for<T>(
+    what: &str,
+    limit: std::time::Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

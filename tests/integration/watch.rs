@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::util::{files_under, fixtures, read_json};
 
@@ -27,12 +27,9 @@ fn start(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Child {
         .expect("start shelfready watch")
 }
 
+/// Waits until `done` holds.
 fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::util::wait_for(what, limit, || done().then_some(()));
 }
 
 fn copy(name: &str, to: &Path) {
@@ -45,17 +42,9 @@ fn stop(child: &mut Child, signal: &str) -> Option<i32> {
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "the watcher did not stop"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::util::wait_for("the watcher to stop", Duration::from_secs(20), || {
+        child.try_wait().unwrap().map(|s| s.code())
+    })
 }
 
 #[test]
