@@ -143,6 +143,9 @@ pub fn decide(d: Decide) -> Result<Handoff, CliError> {
             if let Some(mut m) = batch.manifest()? {
                 refresh_manifest(&mut m, h.clone());
                 batch.put_batch(&m)?;
+                // The exports the batch has had follow the decision, as they do when the
+                // server decides.
+                crate::export::refresh_stored(&owner, &mark.batch, &m)?;
             }
             Ok(h)
         }

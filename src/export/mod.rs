@@ -10,6 +10,9 @@ pub mod amazon;
 pub mod feeds;
 pub mod identifier;
 pub mod records;
+pub mod stored;
+
+pub use stored::{export_stored, refresh_stored};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -159,6 +162,8 @@ pub enum ExportError {
     Write { path: String, error: std::io::Error },
     #[error("the product list: {0}")]
     Products(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 impl ExportError {
@@ -171,6 +176,7 @@ impl ExportError {
             | ExportError::Products(_) => ErrorCode::UsageError,
             ExportError::Read { .. } => ErrorCode::StoreUnreadable,
             ExportError::Write { .. } => ErrorCode::OutputWriteFailed,
+            ExportError::Store(e) => e.code(),
         }
     }
 }

@@ -61,10 +61,7 @@ pub struct App {
     worker: String,
 }
 
-/// An asset id: the batch, the upload's number, the spec (`<batch>.<seq>.<spec>`).
-pub fn asset_id(batch: &str, seq: i64, spec: &str) -> String {
-    format!("{batch}.{seq}.{spec}")
-}
+pub use crate::store::asset_id;
 
 /// The parts of an asset id.
 pub fn parse_asset_id(id: &str) -> Option<(&str, i64, &str)> {

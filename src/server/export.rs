@@ -10,10 +10,10 @@ use axum::http::HeaderValue;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::app::{asset_id, App};
+use super::app::App;
 use super::error::ApiError;
 use super::routes::{blocking, serve_file, stream_zip};
-use crate::export::{export, ExportReport, Format, Options};
+use crate::export::{ExportReport, Format, Options};
 use crate::handoff::ErrorCode;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -125,43 +125,11 @@ fn make(
     opts: &Options,
 ) -> Result<(ExportReport, std::path::PathBuf), ApiError> {
     let manifest = app.current_manifest(batch)?;
-    let root = app.store.batch_dir(batch);
-    let dir = root.join("exports").join(opts.format.as_str());
-    // Outputs go by their API ids, so that a left-out one can be reviewed by its id.
-    let seqs: std::collections::HashMap<String, i64> = app
-        .store
-        .assets(batch)?
-        .into_iter()
-        .map(|a| (a.source_key, a.seq))
-        .collect();
-    let mut opts = opts.clone();
-    opts.asset_ids = manifest
-        .handoffs
-        .iter()
-        .filter_map(|h| {
-            let seq = seqs.get(&h.provenance.source_key)?;
-            Some((h.id.clone(), asset_id(batch, *seq, &h.goal.spec_id)))
-        })
-        .collect();
-    let report = export(&manifest, &root, batch, &dir, &opts).map_err(usage)?;
-    Ok((report, dir))
+    crate::export::export_stored(app.store.as_ref(), batch, &manifest, opts).map_err(usage)
 }
 
-/// Makes every export the batch has had again, with the options each was made with: after
-/// a decision, an approved output is in them and a rejected one is out.
+/// Makes every export the batch has had again (see [`crate::export::refresh_stored`]).
 pub fn refresh(app: &App, batch: &str) -> Result<usize, ApiError> {
-    let exports = app.store.batch_dir(batch).join("exports");
-    let mut made = 0;
-    for format in Format::ALL {
-        let report = exports.join(format.as_str()).join("export.json");
-        let Ok(text) = std::fs::read(&report) else {
-            continue;
-        };
-        let Ok(old) = serde_json::from_slice::<ExportReport>(&text) else {
-            continue;
-        };
-        make(app, batch, &old.options)?;
-        made += 1;
-    }
-    Ok(made)
+    let manifest = app.current_manifest(batch)?;
+    crate::export::refresh_stored(app.store.as_ref(), batch, &manifest).map_err(usage)
 }

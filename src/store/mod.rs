@@ -354,6 +354,11 @@ pub struct Work {
     pub asset: AssetRow,
 }
 
+/// An asset id: the batch, the source's number in it, the spec (`<batch>.<seq>.<spec>`).
+pub fn asset_id(batch: &str, seq: i64, spec: &str) -> String {
+    format!("{batch}.{seq}.{spec}")
+}
+
 /// A new batch id: 16 hex digits from the time, the process and a counter (every door
 /// makes its batches' ids here).
 pub fn new_batch_id() -> String {

@@ -73,6 +73,15 @@ fn a_cli_decision_on_a_served_batch_is_the_decision_at_every_door() {
     assert_exit(&o, 2);
     assert!(String::from_utf8_lossy(&o.stdout).contains("small.amazon-main"));
 
+    // A JSON export made now leaves the waiting output out.
+    let r = get(
+        &server.url(&format!("/v1/batches/{id}/export?format=json")),
+        &[],
+    );
+    assert_eq!(r.status, 200);
+    let made = batch_dir.join("exports/json/export.json");
+    assert_eq!(read_json(&made)["left_out"].as_array().unwrap().len(), 1);
+
     // With the server stopped, the decision goes through its job store.
     assert_eq!(server.signal("-TERM"), Some(0));
     let o = shelfready(&[
@@ -84,6 +93,9 @@ fn a_cli_decision_on_a_served_batch_is_the_decision_at_every_door() {
         "ana",
     ]);
     assert_exit(&o, 0);
+    // The export the batch had is made again by the decision itself.
+    let remade = read_json(&made);
+    assert_eq!(remade["left_out"].as_array().unwrap().len(), 0, "{remade}");
     let server = Server::start(&data, &[]);
     let h = get(&server.url(&format!("/v1/assets/{waiting}")), &[]).json();
     assert_eq!(h["state"], "approved", "{h}");
