@@ -335,13 +335,7 @@ impl App {
         let run = self.runner(batch, store.as_ref(), &specs, &routing);
         let claims = run.claim(&items).map_err(|e| e.to_string())?;
         // Each source's outputs, in the batch's spec order (as its run returned them).
-        let mut by_key: HashMap<String, Vec<crate::handoff::Handoff>> = HashMap::new();
-        for h in store.handoffs() {
-            by_key
-                .entry(h.provenance.source_key.clone())
-                .or_default()
-                .push(h);
-        }
+        let mut by_key = by_source(store.handoffs());
         let outcomes: Vec<Outcome> = items
             .iter()
             .map(|item| {
@@ -361,13 +355,7 @@ impl App {
     pub fn batch_manifest(&self, batch: &str, specs: &[Spec]) -> Result<BatchManifest, StoreError> {
         let store = self.store.batch(batch);
         let assets = self.store.assets(batch)?;
-        let mut by_key: HashMap<String, Vec<crate::handoff::Handoff>> = HashMap::new();
-        for h in store.handoffs() {
-            by_key
-                .entry(h.provenance.source_key.clone())
-                .or_default()
-                .push(h);
-        }
+        let mut by_key = by_source(store.handoffs());
         let wanted: Vec<String> = assets
             .iter()
             .map(|a| super::upload::wanted_name(&a.source_key))
@@ -475,6 +463,20 @@ impl Observer for App {
 
 /// How long a worker holds a claimed source before another may take it over.
 const LEASE_SECONDS: i64 = 15 * 60;
+
+/// A batch's handoffs grouped by their source's key.
+fn by_source(
+    handoffs: Vec<crate::handoff::Handoff>,
+) -> HashMap<String, Vec<crate::handoff::Handoff>> {
+    let mut by_key: HashMap<String, Vec<crate::handoff::Handoff>> = HashMap::new();
+    for h in handoffs {
+        by_key
+            .entry(h.provenance.source_key.clone())
+            .or_default()
+            .push(h);
+    }
+    by_key
+}
 
 /// A source of the queue as the runner takes it.
 fn item_of(dir: &std::path::Path, a: AssetRow) -> Item {
