@@ -101,6 +101,8 @@ struct Received {
     files: Vec<(String, String, AssetRow)>,
     keys: HashSet<String>,
     body_bytes: u64,
+    /// Files received, being made durable while the next ones arrive.
+    syncing: tokio::task::JoinSet<Result<(), ApiError>>,
 }
 
 #[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids), optionally `webhook` (a URL the batch's events are POSTed to, signed) and `catalog` (CSV, XLSX or JSON: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
@@ -268,6 +270,10 @@ async fn receive(
             }
         }
     }
+    // Durable before the upload is answered: a restart must find every file.
+    while let Some(synced) = got.syncing.join_next().await {
+        synced.map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))??;
+    }
     Ok(())
 }
 
@@ -336,12 +342,7 @@ async fn receive_file(
     }
     let original = format!("originals/{seq}");
     let path = dir.join(&original);
-    let write_err = |e: std::io::Error| {
-        ApiError::new(
-            ErrorCode::OutputWriteFailed,
-            format!("cannot keep the upload {shown}: {e}"),
-        )
-    };
+    let write_err = |e: std::io::Error| cannot_keep(&shown, e);
     let mut out = Some(tokio::fs::File::create(&path).await.map_err(write_err)?);
     let mut size = 0u64;
     while let Some(chunk) = next_chunk(field, got, max_body).await? {
@@ -359,8 +360,10 @@ async fn receive_file(
     let failure = match out {
         Some(mut f) => {
             f.flush().await.map_err(write_err)?;
-            // Durable before the upload is answered: a restart must find it.
-            f.sync_all().await.map_err(write_err)?;
+            // Synced while the next file arrives; `receive` waits for all before answering.
+            let shown = shown.clone();
+            got.syncing
+                .spawn(async move { f.sync_all().await.map_err(|e| cannot_keep(&shown, e)) });
             None
         }
         None => {
@@ -386,6 +389,13 @@ async fn receive_file(
         },
     ));
     Ok(())
+}
+
+fn cannot_keep(shown: &str, e: std::io::Error) -> ApiError {
+    ApiError::new(
+        ErrorCode::OutputWriteFailed,
+        format!("cannot keep the upload {shown}: {e}"),
+    )
 }
 
 /// Records the batch, its files and their names, and queues it. Returns the batch that

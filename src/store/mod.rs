@@ -5,14 +5,13 @@
 mod folder;
 mod journal;
 mod lock;
+mod records;
 mod rules;
 mod sqlite;
 
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
-pub use sqlite::{
-    AssetRow, BatchMark, BatchRow, BatchState, BatchStore, Delivery, RecordedTransition,
-    SqliteStore,
-};
+pub use records::{AssetRow, BatchMark, BatchRow, BatchState, Delivery, RecordedTransition};
+pub use sqlite::{BatchStore, SqliteStore};
 
 use thiserror::Error;
 

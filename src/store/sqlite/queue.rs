@@ -1,0 +1,105 @@
+//! The queue of work in the `assets` table: a source is queued, then held by one worker
+//! until its lease (unix seconds) runs out, then done.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{asset_row, db_err, ASSET_COLUMNS};
+use crate::handoff::Timestamp;
+use crate::store::{StoreError, Work};
+
+/// Queues a batch's sources not yet queued; returns how many are not done.
+pub(super) fn queue(db: &Connection, batch: &str, now: &Timestamp) -> Result<usize, StoreError> {
+    db.execute(
+        "UPDATE assets SET queued_at = ?2
+         WHERE batch_id = ?1 AND queued_at IS NULL AND done_at IS NULL",
+        params![batch, now.unix()],
+    )
+    .map_err(db_err)?;
+    not_done(db, batch)
+}
+
+pub(super) fn claim(
+    db: &Connection,
+    worker: &str,
+    now: &Timestamp,
+    lease_until: &Timestamp,
+) -> Result<Option<Work>, StoreError> {
+    // One statement, so two workers on one database never take the same source. A
+    // worker never takes back its own running source, whatever its lease says.
+    let sql = format!(
+        "UPDATE assets SET worker = ?1, lease_until = ?3
+         WHERE (batch_id, seq) = (
+             SELECT a.batch_id, a.seq FROM assets a JOIN batches b ON b.id = a.batch_id
+             WHERE a.queued_at IS NOT NULL AND a.done_at IS NULL
+               AND (a.worker IS NULL OR (a.lease_until < ?2 AND a.worker <> ?1))
+             ORDER BY a.queued_at, b.created_at, a.batch_id, a.seq LIMIT 1)
+         RETURNING {ASSET_COLUMNS}, batch_id"
+    );
+    db.query_row(&sql, params![worker, now.unix(), lease_until.unix()], |r| {
+        Ok(Work {
+            asset: asset_row(r)?,
+            batch: r.get(7)?,
+        })
+    })
+    .optional()
+    .map_err(db_err)
+}
+
+/// Marks a held source done; `None` when the worker no longer holds it.
+pub(super) fn complete(
+    db: &Connection,
+    batch: &str,
+    key: &str,
+    worker: &str,
+    now: &Timestamp,
+) -> Result<Option<usize>, StoreError> {
+    let changed = db
+        .execute(
+            "UPDATE assets SET done_at = ?4, worker = NULL, lease_until = NULL
+             WHERE batch_id = ?1 AND source_key = ?2 AND worker = ?3 AND done_at IS NULL",
+            params![batch, key, worker, now.unix()],
+        )
+        .map_err(db_err)?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    not_done(db, batch).map(Some)
+}
+
+pub(super) fn release(
+    db: &Connection,
+    batch: &str,
+    key: &str,
+    worker: &str,
+) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE assets SET worker = NULL, lease_until = NULL
+         WHERE batch_id = ?1 AND source_key = ?2 AND worker = ?3",
+        params![batch, key, worker],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Gives back what any worker holds: at open, the lock makes this process the folder's
+/// only worker.
+pub(super) fn release_all(db: &Connection) -> Result<(), StoreError> {
+    db.execute(
+        "UPDATE assets SET worker = NULL, lease_until = NULL WHERE worker IS NOT NULL",
+        [],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// How many of a batch's sources are not done.
+fn not_done(db: &Connection, batch: &str) -> Result<usize, StoreError> {
+    let n: i64 = db
+        .query_row(
+            "SELECT count(*) FROM assets WHERE batch_id = ?1 AND done_at IS NULL",
+            [batch],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
