@@ -12,6 +12,7 @@ pub mod export;
 pub mod handoff;
 pub mod intake;
 pub mod job;
+pub mod logging;
 pub mod naming;
 pub mod pipeline;
 pub mod quality;

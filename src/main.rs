@@ -368,14 +368,7 @@ fn main() -> ExitCode {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHELFREADY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    shelfready::logging::init(default_log, std::io::stderr().is_terminal());
     // A panic is caught per source and reported in its handoff; the terminal gets one
     // line, never a backtrace.
     std::panic::set_hook(Box::new(|info| {
@@ -768,7 +761,7 @@ impl Observer for WatchLog {
     }
 
     fn note(&self, line: &str) {
-        eprintln!("{line}");
+        eprintln!("{}", shelfready::naming::printable(line));
     }
 }
 

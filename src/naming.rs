@@ -15,6 +15,28 @@ const RESERVED: &[&str] = &[
     "com8", "com9", "lpt0", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
 ];
 
+/// `text` as it may be printed on a line of a log or a terminal: control characters,
+/// line separators and direction overrides written as escapes (`\n`, `\u{202e}`), so a
+/// file name cannot forge a line, hide one, or reorder what follows it.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    fn hostile(c: char) -> bool {
+        c.is_control()
+            || matches!(c, '\u{200e}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hostile(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// One part of a name (a folder or a file stem), safe as a file name on every system:
 /// transliterated to ASCII, letters, digits, `-`, `_` and `.` kept, every other run of
 /// characters one `_`; never empty, never starting with a dot, never `..`.
@@ -144,5 +166,15 @@ mod tests {
     fn alternatives_name_the_extension_first() {
         let alts: Vec<String> = alternatives("red/mug", "JPG").take(3).collect();
         assert_eq!(alts, ["red/mug-jpg", "red/mug-2", "red/mug-3"]);
+    }
+
+    #[test]
+    fn printed_names_stay_on_their_line() {
+        assert_eq!(printable("mug.png"), "mug.png");
+        assert_eq!(printable("a\nINFO forged.png"), "a\\nINFO forged.png");
+        assert_eq!(
+            printable("x\u{1b}[2Jy\u{202e}gnp"),
+            "x\\u{1b}[2Jy\\u{202e}gnp"
+        );
     }
 }

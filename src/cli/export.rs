@@ -45,7 +45,12 @@ pub fn read_manifest(input: &Path) -> Result<(BatchManifest, PathBuf), CliError>
 pub fn read_products(
     file: &Path,
 ) -> Result<std::collections::HashMap<String, crate::handoff::Context>, CliError> {
-    let bytes = std::fs::read(file).map_err(|_| CliError::Missing(file.to_path_buf()))?;
+    // The user named this file, so a link they chose is followed; its size is still bounded.
+    let real = file
+        .canonicalize()
+        .map_err(|_| CliError::Missing(file.to_path_buf()))?;
+    let bytes = crate::intake::read_no_follow(&real, crate::intake::catalog::MAX_FILE_BYTES)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))?;
     crate::intake::product_list(&bytes)
         .map_err(|e| CliError::Usage(format!("{}: {e}", file.display())))
 }

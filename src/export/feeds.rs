@@ -2,6 +2,7 @@
 //! TSV. The images are laid out under `images/` in the export folder, named by product and
 //! position; their URLs are that path under `--base-url`, where the folder will be hosted.
 
+use super::cells::spreadsheet_safe;
 use super::{extension, slug, ExportError, Included, Product, ShopifyColumns, Target, Written};
 
 /// Shopify keeps up to 250 images per product.
@@ -124,9 +125,11 @@ pub fn shopify(products: &[Product], t: &Target) -> Result<Written, ExportError>
                 .collect();
             let position = (i + 1).to_string();
             let title = if i == 0 { title } else { "" };
+            let (title, alt) = (spreadsheet_safe(title), spreadsheet_safe(&alt));
+            let (title, alt) = (&*title, &*alt);
             let row: [&str; 5] = match t.opts.shopify_columns {
-                ShopifyColumns::Current => [title, &handle, &h.url, &position, &alt],
-                ShopifyColumns::Legacy => [&handle, title, &h.url, &position, &alt],
+                ShopifyColumns::Current => [title, &handle, &h.url, &position, alt],
+                ShopifyColumns::Legacy => [&handle, title, &h.url, &position, alt],
             };
             csv.write_record(row).map_err(cerr)?;
             w.included.push(included(p, h));
@@ -153,7 +156,7 @@ pub fn google(products: &[Product], t: &Target) -> Result<Written, ExportError> 
         if p.images.is_empty() {
             continue;
         }
-        let id = clean(&p.sku);
+        let id = spreadsheet_safe(&clean(&p.sku)).into_owned();
         if id.chars().count() > GOOGLE_ID_MAX {
             for image in &p.images {
                 w.leave_out(

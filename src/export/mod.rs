@@ -7,6 +7,7 @@
 //! The published pages each format follows, and when they were read: docs/exports.md.
 
 pub mod amazon;
+pub mod cells;
 pub mod feeds;
 pub mod identifier;
 pub mod records;

@@ -153,12 +153,15 @@ pub fn csv(products: &[Product], t: &Target) -> Result<Written, ExportError> {
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     out.write_record(CSV_HEADER).map_err(|e| cerr(&e))?;
+    fn safe(v: Option<&str>) -> std::borrow::Cow<'_, str> {
+        super::cells::spreadsheet_safe(v.unwrap_or(""))
+    }
     for p in &records {
         for i in &p.images {
             out.write_record([
-                p.sku.as_str(),
-                p.identifier.as_deref().unwrap_or(""),
-                p.title.as_deref().unwrap_or(""),
+                &*safe(Some(&p.sku)),
+                &*safe(p.identifier.as_deref()),
+                &*safe(p.title.as_deref()),
                 &i.position.map(|n| n.to_string()).unwrap_or_default(),
                 &i.spec,
                 &i.file,
@@ -169,7 +172,7 @@ pub fn csv(products: &[Product], t: &Target) -> Result<Written, ExportError> {
                 &i.bytes.to_string(),
                 &i.sha256,
                 i.state.as_str(),
-                i.alt_text.as_deref().unwrap_or(""),
+                &*safe(i.alt_text.as_deref()),
                 &i.asset,
             ])
             .map_err(|e| cerr(&e))?;

@@ -111,12 +111,14 @@ fn normalized(header: &str) -> String {
         .collect()
 }
 
+/// Why a catalog cannot be read. Messages name the line and the column, never a cell's
+/// text: a catalog is a supplier's file, and its contents do not belong in logs.
 #[derive(Debug, Error, PartialEq)]
 pub enum CatalogError {
-    #[error("the catalog has no column of file names (its header is: {header}); name it `file` (or Filename, Image, Photo)")]
-    NoFileColumn { header: String },
-    #[error("the product list has no SKU column (its header is: {header}); name it `sku`")]
-    NoSkuColumn { header: String },
+    #[error("the catalog has no column of file names (its header row, line {line}, has {columns} column(s) and none is named for files); name one `file` (or Filename, Image, Photo)")]
+    NoFileColumn { line: u64, columns: usize },
+    #[error("the product list has no SKU column (its header row, line {line}, has {columns} column(s) and none is named for SKUs); name one `sku`")]
+    NoSkuColumn { line: u64, columns: usize },
     #[error("the catalog's line {line}: {message}")]
     Line { line: u64, message: String },
     #[error("the catalog is not a workbook Excel can open: {0}")]
@@ -125,6 +127,8 @@ pub enum CatalogError {
     Json(String),
     #[error("the catalog is empty: it has no header row")]
     Empty,
+    #[error("the catalog is too large: {0}")]
+    TooLarge(String),
 }
 
 impl CatalogError {
@@ -133,20 +137,62 @@ impl CatalogError {
     }
 }
 
+/// The largest a catalog file may be (a CSV of 100,000 rows of six columns is ~10 MB).
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
 /// The largest a catalog may be once unpacked (an .xlsx is a zip: a small one can hold a
 /// huge sheet).
 pub const MAX_UNPACKED_BYTES: u64 = 64 << 20;
+/// Rows after the header a catalog may have.
+pub const MAX_ROWS: usize = 100_000;
+/// Columns a catalog may have (a marketplace's full product export has a few hundred).
+pub const MAX_COLUMNS: usize = 1_000;
+/// Bytes one cell may hold: Excel's own limit is 32,767 characters.
+pub const MAX_CELL_BYTES: usize = 32_767;
 
 /// A catalog read as text cells: its header and its rows, each with its line (its row
 /// number in a sheet, its position in a JSON array counting from 1).
 struct Table {
     header: Vec<String>,
+    /// The header's line.
+    header_line: u64,
     rows: Vec<(u64, Vec<String>)>,
+}
+
+/// Checks a cell's place and size before it is kept.
+fn check_cell(line: u64, column: usize, bytes: usize) -> Result<(), CatalogError> {
+    if column >= MAX_COLUMNS {
+        return Err(CatalogError::TooLarge(format!(
+            "line {line} has a cell in column {}, more than the {MAX_COLUMNS} columns a catalog may have",
+            column + 1
+        )));
+    }
+    if bytes > MAX_CELL_BYTES {
+        return Err(CatalogError::TooLarge(format!(
+            "the cell at line {line}, column {}, holds {bytes} bytes, more than the {MAX_CELL_BYTES} a cell may",
+            column + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a row may be kept, `rows` being how many are kept already (the header too).
+fn check_rows(line: u64, rows: usize) -> Result<(), CatalogError> {
+    if rows > MAX_ROWS {
+        return Err(CatalogError::TooLarge(format!(
+            "it has rows up to line {line}, more than the {MAX_ROWS} rows a catalog may have; split it"
+        )));
+    }
+    Ok(())
 }
 
 impl Table {
     /// Reads CSV, XLSX (by its zip signature) or JSON (by its opening bracket).
     fn read(bytes: &[u8]) -> Result<Table, CatalogError> {
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(CatalogError::TooLarge(format!(
+                "it holds more than the {MAX_FILE_BYTES} bytes a catalog may"
+            )));
+        }
         if bytes.starts_with(b"PK\x03\x04") {
             return Table::xlsx(bytes);
         }
@@ -161,24 +207,34 @@ impl Table {
         let mut r = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .flexible(true)
+            .has_headers(false)
             .from_reader(bytes);
         let line_err = |e: csv::Error| CatalogError::Line {
             line: e.position().map_or(0, |p| p.line()),
-            message: e.to_string(),
+            message: match e.kind() {
+                csv::ErrorKind::Utf8 { .. } => {
+                    "it is not UTF-8 text; save the catalog as CSV UTF-8".into()
+                }
+                _ => e.to_string(),
+            },
         };
-        let header = r
-            .headers()
-            .map_err(line_err)?
-            .iter()
-            .map(str::to_owned)
-            .collect();
         let mut rows = Vec::new();
         for rec in r.records() {
             let rec = rec.map_err(line_err)?;
             let line = rec.position().map_or(0, |p| p.line());
-            rows.push((line, rec.iter().map(str::to_owned).collect()));
+            check_rows(line, rows.len())?;
+            for (column, cell) in rec.iter().enumerate() {
+                check_cell(line, column, cell.len())?;
+            }
+            rows.push((line, rec.iter().map(str::to_owned).collect::<Vec<_>>()));
         }
-        Ok(Table { header, rows })
+        let mut rows = rows.into_iter();
+        let (header_line, header) = rows.next().ok_or(CatalogError::Empty)?;
+        Ok(Table {
+            header,
+            header_line,
+            rows: rows.collect(),
+        })
     }
 
     fn xlsx(bytes: &[u8]) -> Result<Table, CatalogError> {
@@ -197,27 +253,50 @@ impl Table {
                 "it unpacks to {unpacked} bytes, more than the {MAX_UNPACKED_BYTES} a catalog may"
             )));
         }
-        let mut book = calamine::open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
-            .map_err(|e| bad(&e))?;
-        let sheet = book
-            .worksheet_range_at(0)
-            .ok_or_else(|| CatalogError::Workbook("it has no sheet".into()))?
-            .map_err(|e| bad(&e))?;
-        let (top, _) = sheet.start().unwrap_or((0, 0));
-        let mut cells = sheet.rows().enumerate().map(|(i, r)| {
-            let line = u64::from(top) + i as u64 + 1;
+        let mut book: calamine::Xlsx<_> =
+            calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| bad(&e))?;
+        let first = book
+            .sheet_names()
+            .into_iter()
+            .next()
+            .ok_or_else(|| CatalogError::Workbook("it has no sheet".into()))?;
+        let mut cells = book.worksheet_cells_reader(&first).map_err(|e| bad(&e))?;
+        // Cells one by one, as the sheet stores them, each place checked before it is
+        // kept: a sheet's declared size, or one cell far out, allocates nothing.
+        let mut by_row: std::collections::BTreeMap<u32, Vec<(usize, String)>> =
+            std::collections::BTreeMap::new();
+        while let Some(cell) = cells.next_cell().map_err(|e| bad(&e))? {
+            let (row, column) = cell.get_position();
+            let line = u64::from(row) + 1;
             // Whole numbers print without a fraction: 4006381333931, not 4006381333931.0.
-            let cells = r.iter().map(|c| c.to_string().trim().to_owned());
-            (line, cells.collect::<Vec<_>>())
+            let text = calamine::Data::from(cell.get_value().clone()).to_string();
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let column = column as usize;
+            check_cell(line, column, text.len())?;
+            if !by_row.contains_key(&row) {
+                check_rows(line, by_row.len())?;
+            }
+            by_row
+                .entry(row)
+                .or_default()
+                .push((column, text.to_owned()));
+        }
+        let mut rows = by_row.into_iter().map(|(row, cells)| {
+            let width = cells.iter().map(|(c, _)| c + 1).max().unwrap_or(0);
+            let mut out = vec![String::new(); width];
+            for (c, text) in cells {
+                out[c] = text;
+            }
+            (u64::from(row) + 1, out)
         });
-        let header = cells
-            .by_ref()
-            .find(|(_, r)| r.iter().any(|c| !c.is_empty()))
-            .map(|(_, r)| r)
-            .ok_or(CatalogError::Empty)?;
+        let (header_line, header) = rows.next().ok_or(CatalogError::Empty)?;
         Ok(Table {
             header,
-            rows: cells.collect(),
+            header_line,
+            rows: rows.collect(),
         })
     }
 
@@ -238,33 +317,44 @@ impl Table {
             _ => return Err(CatalogError::Json("is not an array of rows".into())),
         };
         let mut header: Vec<String> = Vec::new();
+        let mut known = HashSet::new();
         let mut objects = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
+            let line = i as u64 + 1;
+            check_rows(line, i)?;
             let Value::Object(o) = item else {
                 return Err(CatalogError::Line {
-                    line: i as u64 + 1,
+                    line,
                     message: "a row is not an object of fields".into(),
                 });
             };
             for k in o.keys() {
-                if !header.contains(k) {
+                if known.insert(k.clone()) {
+                    check_cell(line, header.len(), k.len())?;
                     header.push(k.clone());
                 }
             }
-            objects.push((i as u64 + 1, o));
+            objects.push((line, o));
         }
-        let rows = objects
-            .into_iter()
-            .map(|(line, o)| {
-                let cells = header.iter().map(|h| match o.get(h) {
+        let mut rows = Vec::with_capacity(objects.len());
+        for (line, o) in objects {
+            let mut cells = Vec::with_capacity(header.len());
+            for (column, h) in header.iter().enumerate() {
+                let cell = match o.get(h) {
                     Some(Value::String(s)) => s.trim().to_owned(),
                     Some(Value::Null) | None => String::new(),
                     Some(other) => other.to_string(),
-                });
-                (line, cells.collect())
-            })
-            .collect();
-        Ok(Table { header, rows })
+                };
+                check_cell(line, column, cell.len())?;
+                cells.push(cell);
+            }
+            rows.push((line, cells));
+        }
+        Ok(Table {
+            header,
+            header_line: 1,
+            rows,
+        })
     }
 }
 
@@ -283,10 +373,15 @@ fn column(header: &[String], field: &str) -> Option<usize> {
 /// A product list (CSV, XLSX or JSON) keyed by SKU, lowercased: each product's
 /// identifier, title and alt text, for exports. Columns are found by the catalog's names.
 pub fn products(bytes: &[u8]) -> Result<HashMap<String, Context>, CatalogError> {
-    let Table { header, rows } = Table::read(bytes)?;
+    let Table {
+        header,
+        header_line,
+        rows,
+    } = Table::read(bytes)?;
     let Some(sku) = column(&header, "sku") else {
         return Err(CatalogError::NoSkuColumn {
-            header: header.join(","),
+            line: header_line,
+            columns: header.len(),
         });
     };
     let (ident, title, alt) = (
@@ -332,6 +427,7 @@ impl Catalog {
     pub fn parse(bytes: &[u8]) -> Result<Catalog, CatalogError> {
         let Table {
             header,
+            header_line,
             rows: table,
         } = Table::read(bytes)?;
         let mut mapping = Vec::new();
@@ -351,7 +447,8 @@ impl Catalog {
         };
         let Some(file) = col("file") else {
             return Err(CatalogError::NoFileColumn {
-                header: header.join(","),
+                line: header_line,
+                columns: header.len(),
             });
         };
         let (sku, pos, alt, title, ident) = (
@@ -378,7 +475,8 @@ impl Catalog {
                 Some(p) => Some(position(p).ok_or_else(|| CatalogError::Line {
                     line,
                     message: format!(
-                        "position '{p}' of {name} is not a number, `main`, PT01-PT99 or `swatch`"
+                        "the position (column {}) is not a number, `main`, PT01-PT99 or `swatch`",
+                        pos.map_or(0, |c| c + 1)
                     ),
                 })?),
             };
@@ -533,10 +631,10 @@ mod tests {
         let e = Catalog::parse(b"label,sku\na.png,A\n").unwrap_err();
         assert!(e.to_string().contains("no column of file names"), "{e}");
         let e = Catalog::parse(b"file,position\na.png,front\n").unwrap_err();
-        assert!(
-            e.to_string().contains("line 2") && e.to_string().contains("front"),
-            "{e}"
-        );
+        let text = e.to_string();
+        assert!(text.contains("line 2") && text.contains("column 2"), "{e}");
+        // A supplier's cell is never echoed.
+        assert!(!text.contains("front") && !text.contains("a.png"), "{e}");
     }
 
     #[test]

@@ -18,7 +18,6 @@ pub use walk::{collect_inputs, Input, Walk, IMAGE_EXTENSIONS};
 
 use crate::error::ErrorCode;
 use crate::handoff::{CatalogReport, FetchFailure, FetchedImage};
-use catalog::MAX_UNPACKED_BYTES;
 
 /// What stops an intake before any source is taken.
 #[derive(Debug, Error)]
@@ -57,14 +56,7 @@ pub fn read_catalog(drop: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
         return (None, None);
     };
     let path = path.as_path();
-    let bytes = match std::fs::metadata(path) {
-        Ok(m) if m.len() > MAX_UNPACKED_BYTES => Err(format!(
-            "it is {} bytes, more than the {} a catalog may",
-            m.len(),
-            MAX_UNPACKED_BYTES
-        )),
-        _ => std::fs::read(path).map_err(|e| e.to_string()),
-    };
+    let bytes = read_no_follow(path, catalog::MAX_FILE_BYTES).map_err(|e| e.to_string());
     let bytes = match bytes {
         Ok(b) => b,
         Err(e) => {
@@ -147,6 +139,32 @@ pub fn fetch_rows(
             }
         }
     }
+}
+
+/// Reads a supplier's file: a regular file only (a symbolic link is refused, never
+/// followed; a FIFO or a device is refused without blocking), at most `limit + 1` bytes, so
+/// a file growing under the read cannot exhaust memory and the caller sees it is over.
+pub fn read_no_follow(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let refused = |why: &str| std::io::Error::other(why.to_string());
+    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
+        return Err(refused("it is a symbolic link, and links are not followed"));
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    #[cfg(unix)]
+    {
+        // The check above names the case; this closes the gap between it and the open.
+        use std::os::unix::fs::OpenOptionsExt;
+        open.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = open.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(refused("it is not a regular file"));
+    }
+    let mut buf = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 /// A file under `dir` named `name`, or `stem-2.ext`, ... if that exists.

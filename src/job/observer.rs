@@ -29,10 +29,12 @@ impl SourceDone<'_> {
             .iter()
             .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
             .collect();
-        match self.note {
+        let line = match self.note {
             Some(n) => format!("{}: {} -> {n}", self.origin, states.join(", ")),
             None => format!("{}: {}", self.origin, states.join(", ")),
-        }
+        };
+        // Names in it are a supplier's or a client's: printed on one line, whatever they hold.
+        crate::naming::printable(&line).into_owned()
     }
 }
 

@@ -259,7 +259,10 @@ async fn receive(
             }
             ("catalog", _) => {
                 let bytes = small_field(&mut field, got, max_body).await?;
-                let c = Catalog::parse(&bytes)
+                // Parsing is work: on a blocking thread, never on the ones answering requests.
+                let c = tokio::task::spawn_blocking(move || Catalog::parse(&bytes))
+                    .await
+                    .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?
                     .map_err(|e| ApiError::new(ErrorCode::UploadMalformed, e.to_string()))?;
                 got.catalog = Some(c);
             }

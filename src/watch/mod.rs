@@ -102,8 +102,12 @@ pub fn watch(
     }
     resume(opts, store, engine, stop, observer)?;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let mut watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
-        let _ = tx.send(());
+    let skip = [opts.archive(), opts.quarantine(), opts.out.clone()];
+    let ours = skip.clone();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| wakes(&e, &ours)) {
+            let _ = tx.send(());
+        }
     })
     .map_err(|e| WatchError::Notify {
         path: opts.inbox.display().to_string(),
@@ -117,7 +121,6 @@ pub fn watch(
             opts.rescan
         );
     }
-    let skip = [opts.archive(), opts.quarantine(), opts.out.clone()];
     let mut settle = Settle::default();
     let tick = opts
         .rescan
@@ -153,6 +156,25 @@ pub fn watch(
         while rx.try_recv().is_ok() {}
     }
     Ok(())
+}
+
+/// Whether a file event may bring new work: something created, written, moved or removed
+/// in the inbox. The watcher's own scans open folders (an `open` event each) and its moves
+/// land in archive/ and quarantine/: waking on those, an idle watcher would spin.
+fn wakes(event: &notify::Event, ours: &[PathBuf]) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    let kind = matches!(
+        event.kind,
+        EventKind::Create(_)
+            | EventKind::Remove(_)
+            | EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Name(_) | ModifyKind::Any)
+            // A copy that finished writing.
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    );
+    kind && event
+        .paths
+        .iter()
+        .any(|p| !ours.iter().any(|o| p.starts_with(o)))
 }
 
 enum Drop {

@@ -7,6 +7,7 @@ mod cli;
 mod color;
 mod doors;
 mod export;
+mod hostile;
 mod job_store;
 mod review;
 mod rules;
