@@ -406,7 +406,7 @@ impl App {
             tracing::warn!(batch = %id, "removing a batch whose upload did not finish");
             self.store.delete_batch(&id)?;
         }
-        self.store.remove_orphan_folders()?;
+        self.store.remove_abandoned_uploads()?;
         let mut n = 0;
         for id in self.store.batches_from("upload", BatchState::Processing)? {
             let Some(row) = self.store.batch_row(&id)? else {

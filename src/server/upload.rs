@@ -215,12 +215,19 @@ async fn receive(
 ) -> Result<(), ApiError> {
     let max_body = app.config.max_body_bytes;
     let originals = dir.join("originals");
-    tokio::fs::create_dir_all(&originals).await.map_err(|e| {
+    let cannot = |e: std::io::Error| {
         ApiError::new(
             ErrorCode::OutputWriteFailed,
             format!("cannot write {}: {e}", originals.display()),
         )
-    })?;
+    };
+    tokio::fs::create_dir_all(&originals)
+        .await
+        .map_err(cannot)?;
+    // Marks the folder as an upload in progress until it is recorded (see recover).
+    tokio::fs::write(dir.join(crate::store::RECEIVING_MARK), b"")
+        .await
+        .map_err(cannot)?;
     while let Some(mut field) = mp
         .next_field()
         .await
@@ -461,6 +468,8 @@ fn record(
         .set_batch_state(id, BatchState::Processing, &SystemClock.now())?;
     app.metrics.batch_created();
     tracing::info!(batch = id, files, "batch accepted");
+    // Recorded: the folder is the database's now.
+    let _ = std::fs::remove_file(app.store.batch_dir(id).join(crate::store::RECEIVING_MARK));
     app.enqueue(id)?;
     Ok(id.to_string())
 }

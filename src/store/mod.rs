@@ -41,7 +41,13 @@ pub enum StoreError {
     Read { path: String, error: std::io::Error },
     #[error("the job database failed: {error}")]
     Database { error: String },
+    #[error("{folder} holds {batches} batch folder(s) but no job database (shelfready.db): restore the database from a backup, or move the batches folder away to start afresh; nothing was changed")]
+    NoDatabase { folder: String, batches: usize },
 }
+
+/// The file an upload in progress keeps in its batch folder until the batch is recorded: a
+/// folder without a database row is deleted at start only if it carries this mark.
+pub const RECEIVING_MARK: &str = ".receiving";
 
 impl StoreError {
     pub fn code(&self) -> ErrorCode {
@@ -51,7 +57,9 @@ impl StoreError {
             StoreError::Write { .. } => ErrorCode::OutputWriteFailed,
             StoreError::Manifest { .. } => ErrorCode::ManifestWriteFailed,
             StoreError::Read { .. } => ErrorCode::StoreUnreadable,
-            StoreError::Database { .. } => ErrorCode::DatabaseFailed,
+            StoreError::Database { .. } | StoreError::NoDatabase { .. } => {
+                ErrorCode::DatabaseFailed
+            }
         }
     }
 }
@@ -219,8 +227,10 @@ pub trait JobStore: Send + Sync {
     /// The batch an idempotency key made, if any.
     fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError>;
 
-    /// Removes batch folders the database has no row for (an upload cut off by a crash).
-    fn remove_orphan_folders(&self) -> Result<usize, StoreError>;
+    /// Removes batch folders the database has no row for that carry the upload-in-progress
+    /// mark ([`RECEIVING_MARK`]: an upload cut off by a crash); other folders without a row
+    /// are logged and left alone.
+    fn remove_abandoned_uploads(&self) -> Result<usize, StoreError>;
 
     /// Moves a batch to `state` (a settled batch records when).
     fn set_batch_state(

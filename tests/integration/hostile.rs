@@ -305,3 +305,61 @@ fn an_idle_watcher_sleeps() {
         "an idle watcher used {used} ticks of CPU in 5 s"
     );
 }
+
+#[test]
+fn a_restart_deletes_only_what_its_records_say_was_abandoned() {
+    use crate::server::{file, follow, specs, upload, Server};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut server = Server::start(&data, &[]);
+    let r = upload(
+        &server,
+        &[specs("amazon-main"), file("mug.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    follow(&server, &id, &[]);
+    assert_eq!(server.signal("-TERM"), Some(0));
+    let batch = data.join("batches").join(&id);
+    assert!(batch.join("outputs/amazon-main/mug.jpg").is_file());
+    // Beside it: a folder someone put there, and an upload cut off before its answer.
+    let stray = data.join("batches/stray");
+    std::fs::create_dir_all(&stray).unwrap();
+    std::fs::write(stray.join("keep.txt"), "not shelfready's").unwrap();
+    let cut = data.join("batches/cut-off");
+    std::fs::create_dir_all(cut.join("originals")).unwrap();
+    std::fs::write(cut.join(".receiving"), "").unwrap();
+
+    let mut server = Server::start(&data, &[]);
+    assert!(
+        stray.join("keep.txt").is_file(),
+        "a folder without a record is left alone"
+    );
+    assert!(
+        !cut.exists(),
+        "a cut-off upload the store marked is removed"
+    );
+    assert!(server.log.lock().unwrap().contains("left alone"));
+    assert_eq!(server.signal("-TERM"), Some(0));
+
+    // The database lost: the server refuses to start, and deletes nothing.
+    for f in ["shelfready.db", "shelfready.db-wal", "shelfready.db-shm"] {
+        let _ = std::fs::remove_file(data.join(f));
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("SHELFREADY_TOKEN")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("no job database"), "{err}");
+    assert!(batch.join("outputs/amazon-main/mug.jpg").is_file());
+    assert!(stray.join("keep.txt").is_file());
+    assert!(
+        !data.join("shelfready.db").exists(),
+        "no empty database made"
+    );
+}

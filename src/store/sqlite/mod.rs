@@ -13,7 +13,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    AssetRow, BatchRow, BatchState, Delivery, JobStore, RecordedTransition, Store, StoreError, Work,
+    AssetRow, BatchRow, BatchState, Delivery, JobStore, RecordedTransition, Store, StoreError,
+    Work, RECEIVING_MARK,
 };
 use crate::handoff::{Handoff, Timestamp};
 use crate::naming;
@@ -90,6 +91,15 @@ impl SqliteStore {
             std::env::args().collect::<Vec<_>>().join(" ")
         );
         let lock = super::lock::take(root, &root.join("lock"), "data folder", &holder)?;
+        let batches = std::fs::read_dir(root.join("batches")).map_or(0, Iterator::count);
+        if batches > 0 && !root.join("shelfready.db").is_file() {
+            // Without its records the folder's batches cannot be told from debris: nothing
+            // is created over them and nothing is deleted.
+            return Err(StoreError::NoDatabase {
+                folder: root.display().to_string(),
+                batches,
+            });
+        }
         let mut store = Self::connect(root, false)?;
         store._lock = Some(lock);
         store.migrate()?;
@@ -170,7 +180,7 @@ impl JobStore for SqliteStore {
 
     fn reachable(&self) -> bool {
         self.conn()
-            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
             .is_ok()
     }
 
@@ -262,7 +272,7 @@ impl JobStore for SqliteStore {
             .map_err(db_err)
     }
 
-    fn remove_orphan_folders(&self) -> Result<usize, StoreError> {
+    fn remove_abandoned_uploads(&self) -> Result<usize, StoreError> {
         let dir = self.root.join("batches");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(0);
@@ -271,13 +281,24 @@ impl JobStore for SqliteStore {
         let mut n = 0;
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !known.contains(&name) && e.path().is_dir() {
-                std::fs::remove_dir_all(e.path()).map_err(|error| StoreError::Write {
-                    path: e.path().display().to_string(),
-                    error,
-                })?;
-                n += 1;
+            let path = e.path();
+            if known.contains(&name) || !e.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
             }
+            // Only a folder this store marked as an upload in progress is ours to delete.
+            if !path.join(RECEIVING_MARK).is_file() {
+                tracing::warn!(
+                    "{}: a batch folder the database has no record of; left alone",
+                    crate::naming::printable(&path.display().to_string())
+                );
+                continue;
+            }
+            tracing::warn!(batch = %name, "removing an upload that was cut off before its answer");
+            std::fs::remove_dir_all(&path).map_err(|error| StoreError::Write {
+                path: path.display().to_string(),
+                error,
+            })?;
+            n += 1;
         }
         Ok(n)
     }
