@@ -4,26 +4,15 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::util::{fixtures, read_json, shelfready};
 
 /// `shelfready watch <inbox> --once`: takes what is there, then exits; its stderr.
 fn watch_once(inbox: &Path, out: &Path, data: &Path) -> (Option<i32>, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
-        .arg("watch")
-        .arg(inbox)
-        .arg("--out")
-        .arg(out)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--settle-ms", "200", "--rescan-ms", "100", "--once"])
-        .args(["--spec", "amazon-main"])
-        .env_remove("SHELFREADY_SPECS")
-        .env_remove("SHELFREADY_JOBS")
-        .stdout(Stdio::null())
-        .output()
+    let o = crate::watch::start(inbox, out, data, &["--spec", "amazon-main", "--once"])
+        .wait_with_output()
         .expect("run shelfready watch");
     (
         o.status.code(),
@@ -272,19 +261,12 @@ fn an_idle_watcher_sleeps() {
     let dir = tempfile::tempdir().unwrap();
     let inbox = dir.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
-    let mut w = Command::new(env!("CARGO_BIN_EXE_shelfready"))
-        .arg("watch")
-        .arg(&inbox)
-        .arg("--out")
-        .arg(dir.path().join("outbox"))
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--spec", "amazon-main", "--settle-ms", "500"])
-        .env_remove("SHELFREADY_JOBS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut w = crate::watch::start(
+        &inbox,
+        &dir.path().join("outbox"),
+        &dir.path().join("data"),
+        &["--spec", "amazon-main"],
+    );
     // CPU time (user + system, clock ticks) from /proc.
     let ticks = |pid: u32| -> u64 {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

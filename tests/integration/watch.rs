@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::util::{files_under, fixtures, read_json};
 
-fn start(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Child {
+pub fn start(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_shelfready"))
         .arg("watch")
         .arg(inbox)
