@@ -180,7 +180,12 @@ impl JobStore for SqliteStore {
 
     fn reachable(&self) -> bool {
         self.conn()
-            .query_row("SELECT count(*) FROM batches", [], |r| r.get::<_, i64>(0))
+            // A real table, read at constant cost: a database that opens but cannot read
+            // its pages is not ready.
+            .query_row("SELECT id FROM batches LIMIT 1", [], |r| {
+                r.get::<_, String>(0)
+            })
+            .optional()
             .is_ok()
     }
 
