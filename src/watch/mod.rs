@@ -536,7 +536,15 @@ fn resume(
     }
     for id in store.batches_from("watch", BatchState::Processing)? {
         let label = name_of(&store.batch_dir(&id));
-        crate::store::sweep_temp_files(&store.batch_dir(&id));
+        // A kill mid-write left temp files beside the outputs and beside the handoffs of
+        // sources already moved: they go.
+        for dir in [
+            store.batch_dir(&id),
+            opts.archive().join(&label),
+            opts.quarantine().join(&label),
+        ] {
+            crate::store::sweep_temp_files(&dir);
+        }
         tracing::warn!(batch = %id, drop = %label, "finishing a batch a stop interrupted");
         // Keys are `<drop>/...`: the drop's folder, when it was one.
         let folder = store
