@@ -108,6 +108,19 @@ pub enum Category {
 }
 
 impl ErrorCode {
+    /// The failures of the machine, not of the file (a full disk, an unreadable
+    /// database): the same work may succeed when tried again.
+    pub const RETRYABLE: &'static [ErrorCode] = &[
+        ErrorCode::OutputWriteFailed,
+        ErrorCode::ManifestWriteFailed,
+        ErrorCode::StoreUnreadable,
+        ErrorCode::DatabaseFailed,
+    ];
+
+    pub fn is_retryable(self) -> bool {
+        Self::RETRYABLE.contains(&self)
+    }
+
     pub fn category(self) -> Category {
         use ErrorCode::*;
         match self {

@@ -9,6 +9,10 @@
 /// limit of file names.
 pub const MAX_PART_BYTES: usize = 120;
 
+/// Most folders a name keeps (the ones nearest the file, where product folders are): a
+/// name stays far below the 4,096-byte limit of paths, wherever the data folder is.
+pub const MAX_FOLDERS: usize = 8;
+
 /// Names Windows refuses for a file whatever its extension.
 const RESERVED: &[&str] = &[
     "con", "prn", "aux", "nul", "com0", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
@@ -66,10 +70,10 @@ pub fn part(s: &str) -> String {
 }
 
 /// The name a source asks for: its folders under the input root and its file stem, each a
-/// [`part`], joined with `/` (`red-mug/main`). Outputs keep the same sub-folders under each
-/// spec's folder.
+/// [`part`], joined with `/` (`red-mug/main`), at most [`MAX_FOLDERS`] folders deep.
+/// Outputs keep the same sub-folders under each spec's folder.
 pub fn wanted(folders: &[String], stem: &str) -> String {
-    folders
+    folders[folders.len().saturating_sub(MAX_FOLDERS)..]
         .iter()
         .map(|f| part(f))
         .chain(std::iter::once(part(stem)))
@@ -139,6 +143,21 @@ pub fn candidates(wanted: &str, key: &str, taken_by: Option<&str>) -> impl Itera
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_keeps_the_folders_nearest_its_file() {
+        let deep: Vec<String> = (1..=60)
+            .map(|i| format!("{}-{i}", "f".repeat(70)))
+            .collect();
+        let name = wanted(&deep, "mug");
+        assert_eq!(name.matches('/').count(), MAX_FOLDERS);
+        assert!(
+            name.starts_with(&format!("{}-53/", "f".repeat(70))),
+            "{name}"
+        );
+        assert!(name.ends_with("-60/mug"), "{name}");
+        assert!(name.len() < 1100);
+    }
 
     #[test]
     fn parts_are_transliterated_and_safe() {

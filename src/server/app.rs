@@ -407,6 +407,9 @@ impl App {
             self.store.delete_batch(&id)?;
         }
         self.store.remove_abandoned_uploads()?;
+        for id in self.store.requeue_retryable("upload")? {
+            tracing::warn!(batch = %id, "trying again what a write failure stopped (a full disk?)");
+        }
         let mut n = 0;
         for id in self.store.batches_from("upload", BatchState::Processing)? {
             let Some(row) = self.store.batch_row(&id)? else {

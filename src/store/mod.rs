@@ -70,13 +70,28 @@ pub(crate) fn write_manifest<T: serde::Serialize>(
     path: &std::path::Path,
     value: &T,
 ) -> Result<String, StoreError> {
-    let err = |error| StoreError::Manifest {
+    let json = manifest_json(path, value)?;
+    write_manifest_text(path, &json)?;
+    Ok(json)
+}
+
+/// A manifest's text, as [`write_manifest`] writes it to `path`.
+pub(crate) fn manifest_json<T: serde::Serialize>(
+    path: &std::path::Path,
+    value: &T,
+) -> Result<String, StoreError> {
+    serde_json::to_string_pretty(value).map_err(|e| StoreError::Manifest {
+        path: path.display().to_string(),
+        error: e.into(),
+    })
+}
+
+/// Writes a manifest's text to `path`, atomically.
+pub(crate) fn write_manifest_text(path: &std::path::Path, json: &str) -> Result<(), StoreError> {
+    write_atomic(path, json.as_bytes()).map_err(|error| StoreError::Manifest {
         path: path.display().to_string(),
         error,
-    };
-    let json = serde_json::to_string_pretty(value).map_err(|e| err(e.into()))?;
-    write_atomic(path, json.as_bytes()).map_err(err)?;
-    Ok(json)
+    })
 }
 
 /// One source as the store knows it: its stable key and the name its outputs carry.
@@ -340,6 +355,12 @@ pub trait JobStore: Send + Sync {
         now: &Timestamp,
         lease_until: &Timestamp,
     ) -> Result<Option<Work>, StoreError>;
+
+    /// Puts back on the queue every source of a settled batch of `origin` whose output
+    /// failed for a reason worth another try (a full disk: [`ErrorCode::is_retryable`]),
+    /// its batch `processing` again; returns those batches. Run once at start, so a
+    /// disk still full fails them again rather than in a loop.
+    fn requeue_retryable(&self, origin: &str) -> Result<Vec<String>, StoreError>;
 
     /// Marks a claimed source done and returns how many of its batch's sources are not
     /// (0: the batch is ready to settle). `None` if `worker` no longer holds it (its

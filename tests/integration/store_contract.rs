@@ -11,7 +11,7 @@ use shelfready::job::{Batch, Intake, Item, JobOptions, Observer, Outcome, Plain,
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
 use shelfready::store::{
-    sha256_hex, AssetRow, FolderStore, JobStore, SourceName, SqliteStore, Store,
+    sha256_hex, AssetRow, FolderStore, JobStore, SourceName, SqliteStore, Store, StoreError,
 };
 
 use crate::util::fixtures;
@@ -412,4 +412,131 @@ fn the_sqlite_queue_hands_each_source_to_one_worker_at_a_time() {
             ("new".to_string(), "b.png".to_string())
         ]
     );
+}
+
+/// A batch's store on a disk that fills up: while `full`, no image and no manifest file
+/// can be written (the job store's own record still can, as SQLite's pages were there
+/// before the disk filled).
+struct FillingDisk<'a> {
+    inner: &'a dyn Store,
+    full: AtomicBool,
+}
+
+impl FillingDisk<'_> {
+    fn full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn no_space() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::StorageFull)
+}
+
+impl Store for FillingDisk<'_> {
+    fn claim_name(&self, key: &str, wanted: &str) -> Result<shelfready::store::Claim, StoreError> {
+        self.inner.claim_name(key, wanted)
+    }
+    fn current(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        sha: &str,
+    ) -> Option<shelfready::handoff::Handoff> {
+        self.inner.current(source, spec, sha)
+    }
+    fn put_output(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        bytes: &[u8],
+    ) -> Result<shelfready::store::PutOutput, StoreError> {
+        if self.full() {
+            return Err(StoreError::Write {
+                path: format!("outputs/{}/{}.jpg", spec.id, source.name),
+                error: no_space(),
+            });
+        }
+        self.inner.put_output(source, spec, bytes)
+    }
+    fn remove_output(&self, source: &SourceName, spec: &Spec) -> Result<(), StoreError> {
+        self.inner.remove_output(source, spec)
+    }
+    fn put_handoff(
+        &self,
+        source: &SourceName,
+        spec: &Spec,
+        handoff: &shelfready::handoff::Handoff,
+    ) -> Result<(), StoreError> {
+        self.inner.put_handoff(source, spec, handoff)?;
+        if self.full() {
+            return Err(StoreError::Manifest {
+                path: format!("manifests/{}.{}.json", source.name, spec.id),
+                error: no_space(),
+            });
+        }
+        Ok(())
+    }
+    fn handoffs(&self) -> Vec<shelfready::handoff::Handoff> {
+        self.inner.handoffs()
+    }
+    fn put_batch(&self, m: &shelfready::handoff::BatchManifest) -> Result<(), StoreError> {
+        self.inner.put_batch(m)
+    }
+    fn manifest(&self) -> Result<Option<shelfready::handoff::BatchManifest>, StoreError> {
+        self.inner.manifest()
+    }
+}
+
+#[test]
+fn a_write_the_disk_refuses_fails_its_output_and_the_next_start_makes_it() {
+    let specs = vec![Spec::resolve("amazon-main").unwrap()];
+    let names = ["MUG01_1.png", "ROCKET02_1.png"];
+    let data = tempfile::tempdir().unwrap();
+    let jobs = SqliteStore::open(data.path()).unwrap();
+    jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
+        .unwrap();
+    for (i, n) in names.iter().enumerate() {
+        jobs.add_asset("b1", &asset(i as i64 + 1, n)).unwrap();
+    }
+    let batch = jobs.batch("b1");
+    let disk = FillingDisk {
+        inner: batch.as_ref(),
+        full: AtomicBool::new(true),
+    };
+    let (outputs, _) = run_into(&disk, Some(&jobs), &specs, &names);
+    assert!(outputs
+        .iter()
+        .all(|o| o.2 == State::Failed && o.3.is_none()));
+    // The batch knows: each output is recorded failed, with the code of a write failure,
+    // never left "being processed".
+    for n in names {
+        let h = jobs.handoff("b1", n, "amazon-main").unwrap().unwrap();
+        assert_eq!(h.state, State::Failed);
+        let code = h.error.unwrap().code;
+        assert!(
+            code == shelfready::error::ErrorCode::OutputWriteFailed
+                || code == shelfready::error::ErrorCode::ManifestWriteFailed,
+            "{code:?}"
+        );
+    }
+    assert_eq!(
+        jobs.batch_row("b1").unwrap().unwrap().state,
+        shelfready::store::BatchState::Settled
+    );
+
+    // The next start puts both back on the queue; with space again they are made.
+    assert_eq!(jobs.requeue_retryable("upload").unwrap(), ["b1"]);
+    assert_eq!(
+        jobs.batch_row("b1").unwrap().unwrap().state,
+        shelfready::store::BatchState::Processing
+    );
+    assert_eq!(jobs.queue_work("b1", &at(5)).unwrap(), 2);
+    assert!(
+        jobs.requeue_retryable("upload").unwrap().is_empty(),
+        "a batch being processed is not taken twice"
+    );
+    disk.full.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (outputs, _) = run_into(&disk, Some(&jobs), &specs, &names);
+    assert!(outputs.iter().all(|o| o.2 == State::Ready && o.3.is_some()));
+    assert!(jobs.requeue_retryable("upload").unwrap().is_empty());
 }

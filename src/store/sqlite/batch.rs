@@ -148,9 +148,11 @@ impl Store for BatchStore<'_> {
         spec: &Spec,
         handoff: &Handoff,
     ) -> Result<(), StoreError> {
+        // The row is the record and goes first: a manifest file the disk cannot take
+        // (full, a path too long) must not leave the output unrecorded.
         let rel = manifest_rel(&source.name, spec);
         let path = self.dir().join(&rel);
-        let json = crate::store::write_manifest(&path, handoff)?;
+        let json = crate::store::manifest_json(&path, handoff)?;
         let mut db = self.store.conn();
         let tx = db.transaction().map_err(db_err)?;
         tx.execute(
@@ -203,7 +205,9 @@ impl Store for BatchStore<'_> {
             )
             .map_err(db_err)?;
         }
-        tx.commit().map_err(db_err)
+        tx.commit().map_err(db_err)?;
+        drop(db);
+        crate::store::write_manifest_text(&path, &json)
     }
 
     fn handoffs(&self) -> Vec<Handoff> {

@@ -549,6 +549,10 @@ impl JobStore for SqliteStore {
         Box::new(self.batch_store(id))
     }
 
+    fn requeue_retryable(&self, origin: &str) -> Result<Vec<String>, StoreError> {
+        queue::requeue_retryable(&mut self.conn(), origin)
+    }
+
     fn queue_work(&self, batch: &str, now: &Timestamp) -> Result<usize, StoreError> {
         queue::queue(&self.conn(), batch, now)
     }

@@ -18,6 +18,55 @@ pub(super) fn queue(db: &Connection, batch: &str, now: &Timestamp) -> Result<usi
     not_done(db, batch)
 }
 
+pub(super) fn requeue_retryable(
+    db: &mut Connection,
+    origin: &str,
+) -> Result<Vec<String>, StoreError> {
+    // Our own kebab-case codes, never input: safe to write into the statement.
+    let codes: Vec<String> = crate::error::ErrorCode::RETRYABLE
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
+        .collect();
+    let tx = db.transaction().map_err(db_err)?;
+    let failed = format!(
+        "SELECT o.batch_id, o.source_key FROM outputs o JOIN batches b ON b.id = o.batch_id
+         WHERE b.origin = ?1 AND b.state = 'settled' AND o.state = 'failed'
+           AND json_extract(o.handoff, '$.error.code') IN ({})",
+        codes.join(", ")
+    );
+    let rows = {
+        let mut q = tx.prepare(&failed).map_err(db_err)?;
+        let rows = q
+            .query_map([origin], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db_err)?;
+        rows
+    };
+    let mut batches: Vec<String> = Vec::new();
+    for (batch, key) in rows {
+        tx.execute(
+            "UPDATE assets SET queued_at = NULL, done_at = NULL, worker = NULL,
+                               lease_until = NULL
+             WHERE batch_id = ?1 AND source_key = ?2",
+            params![batch, key],
+        )
+        .map_err(db_err)?;
+        if !batches.contains(&batch) {
+            tx.execute(
+                "UPDATE batches SET state = 'processing', settled_at = NULL WHERE id = ?1",
+                [&batch],
+            )
+            .map_err(db_err)?;
+            batches.push(batch);
+        }
+    }
+    tx.commit().map_err(db_err)?;
+    Ok(batches)
+}
+
 pub(super) fn claim(
     db: &Connection,
     worker: &str,
