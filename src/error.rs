@@ -57,6 +57,9 @@ pub enum ErrorCode {
     // The HTTP service.
     /// No bearer token, or the wrong one.
     Unauthorized,
+    /// The token may not do this (a reviewer's cannot upload), or a browser request from
+    /// another site or for another host reached a server without a token.
+    Forbidden,
     /// No batch, asset or spec by that id.
     NotFound,
     /// The queue is full, or the server is stopping: try again later.
@@ -99,6 +102,8 @@ pub enum Category {
     Cancelled,
     /// The request carries no valid credentials.
     Unauthorized,
+    /// Allowed to ask, not to do this.
+    Forbidden,
     /// What the request names does not exist.
     NotFound,
     /// Too much work already waiting; try again later.
@@ -149,6 +154,7 @@ impl ErrorCode {
             | UploadMalformed => Category::Usage,
             Cancelled => Category::Cancelled,
             Unauthorized => Category::Unauthorized,
+            Forbidden => Category::Forbidden,
             NotFound => Category::NotFound,
             ServerBusy => Category::Busy,
             RenderResizeFailed | EncodeJpegFailed | EncodePngFailed | EncodeWebpFailed
@@ -187,6 +193,7 @@ impl Category {
             Category::Cancelled => 499,
             Category::Internal => 500,
             Category::Unauthorized => 401,
+            Category::Forbidden => 403,
             Category::NotFound => 404,
             Category::Busy => 503,
         }
@@ -205,6 +212,7 @@ impl Category {
             Category::Cancelled => 130,   // as after Ctrl-C
             Category::Internal => 70,     // EX_SOFTWARE
             Category::Unauthorized => 77, // EX_NOPERM
+            Category::Forbidden => 77,    // EX_NOPERM
             Category::NotFound => 66,     // EX_NOINPUT
             Category::Busy => 75,         // EX_TEMPFAIL
         }

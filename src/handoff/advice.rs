@@ -56,6 +56,7 @@ pub fn remedy(code: ErrorCode) -> &'static str {
         Category::Cancelled => "run the same command again to finish it",
         Category::Internal => "report it with the file; the rest of the batch is not affected",
         Category::Unauthorized => "send the server's token as `Authorization: Bearer <token>`",
+        Category::Forbidden => "ask with a token that may do this (an operator's for uploads and deletes)",
         Category::NotFound => "check the id (list batches and specs to find it)",
         Category::Busy => "wait a little and send it again",
     }

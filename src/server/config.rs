@@ -35,9 +35,17 @@ pub struct ServeConfig {
     pub max_file_bytes: u64,
     /// Largest image opened, in pixels (width x height).
     pub max_pixels: u64,
-    /// Most source photos waiting or in flight across all batches; an upload that would
-    /// pass it is answered 503 with Retry-After.
+    /// Most outputs (photos x specs) waiting or in flight across all batches; an upload
+    /// that would pass it is answered 503 with Retry-After, one that alone asks for more
+    /// is answered 413.
     pub queue_capacity: usize,
+    /// Most connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (a connection left idle
+    /// between requests is closed after as long).
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may go without sending a byte before it is cut off.
+    pub body_timeout_secs: u64,
     /// An inbox folder to watch in the same process (see `shelfready watch`); its batches
     /// show in the API.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +68,10 @@ pub struct ServeConfig {
     /// recorded under that name (decisions made with `token` are recorded as `api`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub reviewers: std::collections::BTreeMap<String, String>,
+    /// Readers by name, each with a token that may only read (batches, outputs,
+    /// exports, the review queue).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub readers: std::collections::BTreeMap<String, String>,
     /// Where outputs that wait for a person go, by why they wait, in order; the route with
     /// no checks takes the rest. File only.
     pub routes: Vec<crate::handoff::Route>,
@@ -78,6 +90,9 @@ impl Default for ServeConfig {
             max_file_bytes: Limits::default().max_bytes,
             max_pixels: Limits::default().max_pixels,
             queue_capacity: 5000,
+            max_connections: 512,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
             watch: None,
             watch_out: PathBuf::from("outbox"),
             watch_specs: vec!["amazon-main".into()],
@@ -86,6 +101,7 @@ impl Default for ServeConfig {
             webhook_secret: None,
             webhook_retry_secs: 5,
             reviewers: Default::default(),
+            readers: Default::default(),
             routes: crate::handoff::Routing::default().routes,
         }
     }
@@ -124,9 +140,18 @@ pub struct ServeArgs {
     /// Largest image in pixels [default: 100000000].
     #[arg(long, env = "SHELFREADY_MAX_PIXELS")]
     pub max_pixels: Option<u64>,
-    /// Most photos waiting or in flight [default: 5000].
+    /// Most outputs (photos x specs) waiting or in flight [default: 5000].
     #[arg(long, env = "SHELFREADY_QUEUE_CAPACITY")]
     pub queue_capacity: Option<usize>,
+    /// Most connections served at once [default: 512].
+    #[arg(long, env = "SHELFREADY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send its request headers [default: 10].
+    #[arg(long, env = "SHELFREADY_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a request body may pause before it is cut off [default: 30].
+    #[arg(long, env = "SHELFREADY_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
     /// Also watch this inbox folder in the same process [default: none].
     #[arg(long, env = "SHELFREADY_WATCH")]
     pub watch: Option<PathBuf>,
@@ -196,6 +221,9 @@ impl ServeConfig {
             max_file_bytes,
             max_pixels,
             queue_capacity,
+            max_connections,
+            header_timeout_secs,
+            body_timeout_secs,
             watch_out,
             watch_specs,
             watch_settle_ms,
@@ -238,7 +266,8 @@ impl ServeConfig {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
-        if self.token.is_none() && self.reviewers.is_empty() && !self.listen.ip().is_loopback() {
+        let tokens = self.token.is_some() || !self.reviewers.is_empty() || !self.readers.is_empty();
+        if !tokens && !self.listen.ip().is_loopback() {
             return Err(ConfigError::OpenWithoutToken {
                 listen: self.listen,
             });
@@ -248,6 +277,9 @@ impl ServeConfig {
             ("max_body_bytes", self.max_body_bytes),
             ("max_file_bytes", self.max_file_bytes),
             ("queue_capacity", self.queue_capacity as u64),
+            ("max_connections", self.max_connections as u64),
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { key });
@@ -272,7 +304,11 @@ impl ServeConfig {
         if shown.webhook_secret.is_some() {
             shown.webhook_secret = Some("(set, hidden)".into());
         }
-        for t in shown.reviewers.values_mut() {
+        for t in shown
+            .reviewers
+            .values_mut()
+            .chain(shown.readers.values_mut())
+        {
             *t = "(set, hidden)".into();
         }
         toml::to_string(&shown).unwrap_or_default()
@@ -293,6 +329,7 @@ mod tests {
             spec_dir: Some("specs".into()),
             watch: Some("inbox".into()),
             reviewers: [("ana".to_string(), "t2".to_string())].into(),
+            readers: [("carl".to_string(), "t3".to_string())].into(),
             webhook_secret: Some("s".into()),
             ..Default::default()
         };
@@ -306,7 +343,7 @@ mod tests {
                 "the sample config does not name {key}"
             );
             // Tables are set in the file only.
-            if matches!(key.as_str(), "routes" | "reviewers") {
+            if matches!(key.as_str(), "routes" | "reviewers" | "readers") {
                 continue;
             }
             let env = format!("SHELFREADY_{}", key.to_uppercase());

@@ -7,6 +7,7 @@ mod auth;
 pub mod config;
 mod error;
 mod export;
+mod listen;
 mod metrics;
 mod openapi;
 mod pages;
@@ -120,6 +121,9 @@ pub fn router(app: Arc<App>) -> Router {
                 "no such route; GET /v1/openapi.json lists them",
             )
         })
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Duration::from_secs(app.config.body_timeout_secs),
+        ))
         .with_state(app)
 }
 
@@ -186,23 +190,20 @@ pub fn serve(
         beside(&app)?;
         webhook::start(app.clone());
         on_listening(local);
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let server = axum::serve(listener, router(app.clone()))
-            .with_graceful_shutdown({
-                let (app, stop) = (app.clone(), stop.clone());
-                async move {
-                    shutdown_signal().await;
-                    // No new uploads; queued photos stay queued in the database for the
-                    // next start; photos in flight stop between stages.
-                    app.stopping.store(true, Ordering::SeqCst);
-                    stop.notify_one();
-                }
-            });
-        // Open event streams would hold a graceful stop forever: they get a few seconds.
-        tokio::select! {
-            r = server => r.map_err(|error| ServerError::Listen { listen, error })?,
-            _ = async { stop.notified().await; tokio::time::sleep(Duration::from_secs(5)).await } => {}
-        }
+        let limits = listen::ConnectionLimits {
+            max_connections: app.config.max_connections,
+            header_timeout: Duration::from_secs(app.config.header_timeout_secs),
+        };
+        listen::serve(listener, router(app.clone()), limits, {
+            let app = app.clone();
+            async move {
+                shutdown_signal().await;
+                // No new uploads; queued photos stay queued in the database for the
+                // next start; photos in flight stop between stages.
+                app.stopping.store(true, Ordering::SeqCst);
+            }
+        })
+        .await;
         // Sources in flight check the stop between stages; give them time to stop.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while app.running() > 0 && tokio::time::Instant::now() < deadline {

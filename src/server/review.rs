@@ -121,8 +121,8 @@ pub struct ReviewRequest {
     /// The change a retry makes.
     #[serde(default, rename = "override")]
     pub overrides: Option<Override>,
-    /// Who decides, when the request's token is the server's (a reviewer's own token names
-    /// them and this is ignored).
+    /// Who decides: only ever the token's own name (decisions are recorded under it); a
+    /// different name is refused.
     #[serde(default)]
     pub reviewer: Option<String>,
 }
@@ -131,7 +131,8 @@ pub struct ReviewRequest {
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptRequest {
-    /// The stage (`mockup`, `listing`, a person); defaults to the token's name.
+    /// The stage (`mockup`, `listing`); defaults to the token's name. Only the server's
+    /// token may name a stage other than its own name.
     #[serde(default)]
     pub by: Option<String>,
     #[serde(default)]
@@ -146,10 +147,16 @@ pub async fn decide(
     Path(id): Path<String>,
     Json(req): Json<ReviewRequest>,
 ) -> Result<Json<Handoff>, ApiError> {
-    let who = match (&req.reviewer, actor.0.as_str()) {
-        (Some(r), "api") if !r.trim().is_empty() => r.trim().to_string(),
-        _ => actor.0.clone(),
-    };
+    short_text("note", req.note.as_deref())?;
+    if let Some(r) = req.reviewer.as_deref().map(str::trim) {
+        if !r.is_empty() && r != actor.0 {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("decisions are recorded under the token's own name ({}); a reviewer decides with their own token", actor.0),
+            ));
+        }
+    }
+    let who = actor.0.clone();
     let app2 = app.clone();
     let id2 = id.clone();
     let (batch, asset, h) = blocking(move || app2.find_asset(&id2)).await?;
@@ -214,7 +221,25 @@ pub async fn receipt(
     body: Option<Json<ReceiptRequest>>,
 ) -> Result<Json<Handoff>, ApiError> {
     let req = body.map(|Json(r)| r).unwrap_or_default();
-    let by = req.by.filter(|b| !b.trim().is_empty()).unwrap_or(actor.0);
+    short_text("by", req.by.as_deref())?;
+    short_text("note", req.note.as_deref())?;
+    let by = match req
+        .by
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+    {
+        Some(b) if b != actor.0 && actor.0 != "api" => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "receipts are recorded under the token's own name ({})",
+                    actor.0
+                ),
+            ))
+        }
+        Some(b) => b,
+        None => actor.0,
+    };
     let app2 = app.clone();
     let id2 = id.clone();
     let (batch, _, h) = blocking(move || app2.find_asset(&id2)).await?;
@@ -234,6 +259,19 @@ pub async fn receipt(
     .await?;
     after_change(&app, &batch, &id, &out).await;
     Ok(Json(out))
+}
+
+/// The longest note or name a decision or receipt records.
+const MAX_TEXT_BYTES: usize = 2000;
+
+fn short_text(field: &str, text: Option<&str>) -> Result<(), ApiError> {
+    match text {
+        Some(t) if t.len() > MAX_TEXT_BYTES => Err(ApiError::new(
+            ErrorCode::UsageError,
+            format!("`{field}` is over {MAX_TEXT_BYTES} bytes"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// After a decision or receipt: a settled batch's manifest is written again, and the

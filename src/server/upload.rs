@@ -21,8 +21,14 @@ use crate::intake::Catalog;
 use crate::naming;
 use crate::store::{AssetRow, BatchState};
 
-/// The largest catalog (CSV, XLSX or JSON) and `specs` field read.
-const SMALL_FIELD: usize = 16 * 1024 * 1024;
+/// The largest catalog (CSV, XLSX or JSON) read: the catalog reader's own file limit.
+const CATALOG_FIELD: usize = crate::intake::catalog::MAX_FILE_BYTES as usize;
+/// The largest text field read (`specs`, `webhook`, and any other).
+const TEXT_FIELD: usize = 64 * 1024;
+/// Most distinct specs one upload may name (a name given twice counts once).
+pub const MAX_SPECS: usize = 16;
+/// The longest spec id read.
+const MAX_SPEC_ID: usize = 64;
 
 /// The answer to an accepted upload.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -117,12 +123,10 @@ pub async fn create_batch(
             10,
         ));
     }
-    let waiting = app.pending.load(Ordering::SeqCst);
+    let store = app.store.clone();
+    let waiting = super::routes::blocking(move || Ok(store.queued_outputs()?)).await?;
     if waiting >= app.config.queue_capacity {
-        return Err(ApiError::busy(
-            format!("the queue is full ({waiting} photos waiting, the limit is {}); send it again in a little while", app.config.queue_capacity),
-            10,
-        ));
+        return Err(queue_full(&app, waiting));
     }
     let max_body = app.config.max_body_bytes;
     let declared = headers
@@ -237,18 +241,14 @@ async fn receive(
         let file_name = field.file_name().map(str::to_owned);
         match (name.as_str(), file_name) {
             ("specs", None) => {
-                let text = small_field(&mut field, got, max_body).await?;
-                let ids: Vec<String> = String::from_utf8_lossy(&text)
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
+                let text = small_field(&mut field, got, max_body, TEXT_FIELD).await?;
+                let ids = spec_ids(&String::from_utf8_lossy(&text))?;
                 // Named before any more bytes are taken.
                 app.specs_of(&ids)?;
                 got.specs = Some(ids);
             }
             ("webhook", None) => {
-                let text = small_field(&mut field, got, max_body).await?;
+                let text = small_field(&mut field, got, max_body, TEXT_FIELD).await?;
                 let url = String::from_utf8_lossy(&text).trim().to_string();
                 if !crate::intake::is_url(&url) {
                     return Err(ApiError::new(
@@ -265,7 +265,7 @@ async fn receive(
                 got.webhook = Some(url);
             }
             ("catalog", _) => {
-                let bytes = small_field(&mut field, got, max_body).await?;
+                let bytes = small_field(&mut field, got, max_body, CATALOG_FIELD).await?;
                 // Parsing is work: on a blocking thread, never on the ones answering requests.
                 let c = tokio::task::spawn_blocking(move || Catalog::parse(&bytes))
                     .await
@@ -276,7 +276,7 @@ async fn receive(
             (_, Some(file_name)) => receive_file(app, &mut field, &file_name, dir, got).await?,
             _ => {
                 // An unknown text field: read and dropped, still counted.
-                small_field(&mut field, got, max_body).await?;
+                small_field(&mut field, got, max_body, TEXT_FIELD).await?;
             }
         }
     }
@@ -310,13 +310,18 @@ async fn small_field(
     field: &mut Field<'_>,
     got: &mut Received,
     max_body: u64,
+    limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = next_chunk(field, got, max_body).await? {
-        if buf.len() + chunk.len() > SMALL_FIELD {
+        if buf.len() + chunk.len() > limit {
+            let name = naming::printable(field.name().unwrap_or_default()).into_owned();
             return Err(ApiError::new(
                 ErrorCode::UploadTooLarge,
-                format!("a form field is over {SMALL_FIELD} bytes"),
+                format!(
+                    "the form field `{}` is over {limit} bytes",
+                    naming::cap(&name, 64)
+                ),
             ));
         }
         buf.extend_from_slice(&chunk);
@@ -408,6 +413,39 @@ fn cannot_keep(shown: &str, e: std::io::Error) -> ApiError {
     )
 }
 
+/// The spec ids of a `specs` field: comma-separated, each named once, at most
+/// [`MAX_SPECS`]. Nothing of the field is echoed but a short id.
+fn spec_ids(text: &str) -> Result<Vec<String>, ApiError> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if id.len() > MAX_SPEC_ID {
+            return Err(ApiError::new(
+                ErrorCode::SpecUnknown,
+                format!(
+                    "a spec id in `specs` is over {MAX_SPEC_ID} bytes; GET /v1/specs lists them"
+                ),
+            ));
+        }
+        if !ids.iter().any(|i| i == id) {
+            ids.push(id.to_string());
+        }
+        if ids.len() > MAX_SPECS {
+            return Err(ApiError::new(
+                ErrorCode::UsageError,
+                format!("`specs` names more than {MAX_SPECS} specs; send the photos again in another upload for the rest"),
+            ));
+        }
+    }
+    Ok(ids)
+}
+
+fn queue_full(app: &App, waiting: usize) -> ApiError {
+    ApiError::busy(
+        format!("the queue is full ({waiting} outputs waiting, the limit is {}); send it again in a little while", app.config.queue_capacity),
+        10,
+    )
+}
+
 /// Records the batch, its files and their names, and queues it. Returns the batch that
 /// stands: this one, or the first with the same idempotency key.
 fn record(
@@ -430,6 +468,19 @@ fn record(
     }
     // Unknown specs are refused before anything is written.
     app.specs_of(&spec_ids)?;
+    // The work asked for, weighed against the queue: photos x specs.
+    let work = got.files.len().saturating_mul(spec_ids.len());
+    let capacity = app.config.queue_capacity;
+    if work > capacity {
+        return Err(ApiError::new(
+            ErrorCode::UploadTooLarge,
+            format!("the upload asks for {work} outputs ({} photos x {} specs); the queue holds {capacity}: send fewer photos or specs at a time", got.files.len(), spec_ids.len()),
+        ));
+    }
+    let waiting = app.store.queued_outputs()?;
+    if waiting + work > capacity {
+        return Err(queue_full(app, waiting));
+    }
     let first = app
         .store
         .create_batch(id, &spec_ids, &SystemClock.now(), idempotency_key)?;

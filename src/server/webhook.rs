@@ -21,6 +21,13 @@ use crate::store::Delivery;
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 6;
 
+/// Deliveries sent at once: a receiver that never answers holds one sender, not all.
+const SENDERS: usize = 4;
+
+/// How long one attempt may take, connecting included; a receiver slower than this is
+/// tried again later.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The body POSTed: which event, for which asset, and its handoff as it now stands.
 #[derive(Serialize)]
 struct Body<'a> {
@@ -81,7 +88,7 @@ pub fn start(app: Arc<App>) {
                 }
                 ticks += 1;
                 match app.store.due_deliveries(&SystemClock.now()) {
-                    Ok(due) => due.iter().for_each(|d| attempt(&app, d)),
+                    Ok(due) => send_all(&app, &due),
                     Err(e) => tracing::error!("webhooks: {e}"),
                 }
                 std::thread::sleep(Duration::from_millis(200));
@@ -90,6 +97,28 @@ pub fn start(app: Arc<App>) {
     if let Err(e) = spawned {
         tracing::error!("webhooks will not be sent: {e}");
     }
+}
+
+/// Sends `due` on up to [`SENDERS`] threads and waits for them all.
+fn send_all(app: &App, due: &[Delivery]) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let send = || {
+        while let Some(d) = due.get(next.fetch_add(1, Ordering::SeqCst)) {
+            attempt(app, d);
+        }
+    };
+    std::thread::scope(|s| {
+        for _ in 1..SENDERS.min(due.len()) {
+            let spawned = std::thread::Builder::new()
+                .name("shelfready-webhook".into())
+                .spawn_scoped(s, send);
+            if spawned.is_err() {
+                break;
+            }
+        }
+        // This thread sends too (and alone, if no other could start).
+        send();
+    });
 }
 
 fn overdue_notices(app: &App) {
@@ -114,7 +143,7 @@ fn attempt(app: &App, d: &Delivery) {
         return;
     };
     let (agent, refused) =
-        crate::intake::net::agent(Duration::from_secs(10), 0, app.config.allow_private_urls);
+        crate::intake::net::agent(ATTEMPT_TIMEOUT, 0, app.config.allow_private_urls);
     let sent = agent
         .post(&d.url)
         .config()

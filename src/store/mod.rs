@@ -356,6 +356,10 @@ pub trait JobStore: Send + Sync {
         lease_until: &Timestamp,
     ) -> Result<Option<Work>, StoreError>;
 
+    /// Outputs (sources x their batch's specs) queued and not done, across all batches:
+    /// the work an upload is weighed against.
+    fn queued_outputs(&self) -> Result<usize, StoreError>;
+
     /// Puts back on the queue every source of a settled batch of `origin` whose output
     /// failed for a reason worth another try (a full disk: [`ErrorCode::is_retryable`]),
     /// its batch `processing` again; returns those batches. Run once at start, so a

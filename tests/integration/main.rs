@@ -9,6 +9,7 @@ mod doors;
 mod export;
 mod hostile;
 mod job_store;
+mod limits;
 mod review;
 mod rules;
 mod seams;

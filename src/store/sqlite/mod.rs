@@ -549,6 +549,10 @@ impl JobStore for SqliteStore {
         Box::new(self.batch_store(id))
     }
 
+    fn queued_outputs(&self) -> Result<usize, StoreError> {
+        queue::queued_outputs(&self.conn())
+    }
+
     fn requeue_retryable(&self, origin: &str) -> Result<Vec<String>, StoreError> {
         queue::requeue_retryable(&mut self.conn(), origin)
     }

@@ -142,6 +142,20 @@ pub(super) fn release_all(db: &Connection) -> Result<(), StoreError> {
 }
 
 /// How many of a batch's sources are not done.
+pub(super) fn queued_outputs(db: &Connection) -> Result<usize, StoreError> {
+    // A batch's specs are kept comma-joined: their count is one more than its commas.
+    let n: i64 = db
+        .query_row(
+            "SELECT COALESCE(SUM(LENGTH(b.specs) - LENGTH(REPLACE(b.specs, ',', '')) + 1), 0)
+             FROM assets a JOIN batches b ON b.id = a.batch_id
+             WHERE a.queued_at IS NOT NULL AND a.done_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 fn not_done(db: &Connection, batch: &str) -> Result<usize, StoreError> {
     let n: i64 = db
         .query_row(

@@ -1,0 +1,246 @@
+//! What a client may ask of `serve`, on the real binary: specs named once and counted
+//! against the queue, fields that are never echoed, connections that must send their
+//! headers and bodies in time, tokens that may only do their role's work, and a server
+//! without a token that serves only this machine's own requests.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::server::{file, get, post_json, specs, upload, Server};
+
+/// The server's `host:port`.
+fn address(server: &Server) -> String {
+    server.url("").trim_start_matches("http://").to_string()
+}
+
+/// Sends `request` as it is on a new connection and returns the status code of the
+/// answer (0 if the connection was closed without one).
+fn raw(server: &Server, request: &str) -> u16 {
+    let mut s = TcpStream::connect(address(server)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(2).any(|w| w == b"\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_upload_names_each_spec_once_and_its_fields_are_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &["--queue-capacity", "4"]);
+    // 5,000 repeats of one spec are one spec.
+    let repeated = vec!["amazon-main"; 5000].join(",");
+    let r = upload(
+        &server,
+        &[
+            ("specs", None, repeated.into_bytes()),
+            file("MUG01_1.png", "MUG01_1.png"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["specs"], serde_json::json!(["amazon-main"]));
+
+    // More than 16 distinct specs, and a field over the 64 KiB of a text field (small
+    // enough for the client to finish sending before the answer): refused, and what was
+    // sent is not in the answer.
+    let many: Vec<String> = (0..17).map(|i| format!("spec-{i}")).collect();
+    let r = upload(
+        &server,
+        &[specs(&many.join(",")), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    assert!(!String::from_utf8_lossy(&r.body).contains("spec-16"));
+    let huge = format!("amazon-main,{}", "Z".repeat(200_000));
+    let r = upload(
+        &server,
+        &[
+            ("specs", None, huge.into_bytes()),
+            file("a.png", "MUG01_1.png"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.body.len() < 1000 && !String::from_utf8_lossy(&r.body).contains("ZZZZ"));
+
+    // The queue holds 4 outputs: 3 photos x 2 specs is more than it ever takes.
+    let r = upload(
+        &server,
+        &[
+            specs("amazon-main,shopify"),
+            file("a.png", "MUG01_1.png"),
+            file("b.png", "ROCKET02_1.png"),
+            file("c.png", "GREY10_1.jpg"),
+        ],
+        &[],
+    );
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.code(), "upload-too-large");
+    assert!(String::from_utf8_lossy(&r.body).contains("6 outputs"));
+}
+
+#[test]
+fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--max-connections",
+            "8",
+            "--header-timeout-secs",
+            "1",
+            "--body-timeout-secs",
+            "1",
+        ],
+    );
+    // Twenty clients that never finish their headers: more than the cap.
+    let slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(address(&server)).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    let start = Instant::now();
+    let r = get(&server.url("/healthz"), &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "/healthz took {:?}",
+        start.elapsed()
+    );
+    // Each slow client was closed by the server.
+    for mut s in slow {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        let closed = s.read_to_end(&mut buf).is_ok();
+        assert!(closed, "a connection without headers was left open");
+    }
+    // A body that stops half-way is cut off, and nothing is kept of it.
+    let head = format!(
+        "POST /v1/batches HTTP/1.1\r\nHost: {}\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: 100000\r\n\r\n--X\r\nContent-Disposition: form-data; name=\"specs\"\r\n\r\namazon-main\r\n--X\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.png\"\r\n\r\n\u{89}PNG",
+        address(&server)
+    );
+    let start = Instant::now();
+    let status = raw(&server, &head);
+    assert!(status == 0 || status >= 400, "{status}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let kept = std::fs::read_dir(dir.path().join("data").join("batches")).map_or(0, |d| d.count());
+    assert_eq!(kept, 0);
+}
+
+#[test]
+fn each_token_may_do_only_its_roles_work_and_decisions_are_recorded_under_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("shelfready.toml");
+    std::fs::write(
+        &config,
+        "token = \"t0\"\n\n[reviewers]\nana = \"t-ana\"\n\n[readers]\ncarl = \"t-carl\"\n",
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let op = [("authorization", "Bearer t0")];
+    let ana = [("authorization", "Bearer t-ana")];
+    let carl = [("authorization", "Bearer t-carl")];
+    let parts = [specs("amazon-main"), file("MUG01_1.png", "MUG01_1.png")];
+    // Only the operator's token uploads and deletes.
+    for who in [&ana, &carl] {
+        let r = upload(&server, &parts, who);
+        assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.code(), "forbidden");
+    }
+    let r = upload(&server, &parts, &op);
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    crate::server::follow(&server, &id, &op);
+    let batch = server.url(&format!("/v1/batches/{id}"));
+    let delete = |h: &[(&str, &str)]| {
+        let mut req = crate::server::agent().delete(&batch);
+        for (k, v) in h {
+            req = req.header(*k, *v);
+        }
+        crate::server::reply(req.call()).status
+    };
+    assert_eq!(delete(&ana), 403);
+    assert_eq!(delete(&carl), 403);
+    // Everyone reads.
+    for who in [&op, &ana, &carl] {
+        assert_eq!(get(&batch, who).status, 200);
+    }
+    let asset = get(&batch, &op).json()["assets"][0]["outputs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let receipt = server.url(&format!("/v1/assets/{asset}/receipt"));
+    // A reader confirms nothing; a reviewer confirms under their own name only.
+    assert_eq!(
+        post_json(&receipt, &carl, &serde_json::json!({})).status,
+        403
+    );
+    let r = post_json(&receipt, &ana, &serde_json::json!({"by": "mockup"}));
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = post_json(
+        &receipt,
+        &ana,
+        &serde_json::json!({"note": "in the mockup"}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["receipt"]["by"], "ana");
+    // A decision names nobody but the token's holder.
+    let review = server.url(&format!("/v1/assets/{asset}/review"));
+    let r = post_json(
+        &review,
+        &op,
+        &serde_json::json!({"decision": "approve", "reviewer": "ana"}),
+    );
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(delete(&op), 204);
+}
+
+#[test]
+fn without_a_token_only_this_machines_own_requests_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let host = address(&server);
+    let ask = |head: &str| raw(&server, &format!("{head}\r\nConnection: close\r\n\r\n"));
+    assert_eq!(ask(&format!("GET /v1/specs HTTP/1.1\r\nHost: {host}")), 200);
+    assert_eq!(ask("GET /v1/specs HTTP/1.1\r\nHost: localhost:1"), 200);
+    // DNS rebinding: another site's name pointing here.
+    assert_eq!(ask("GET /v1/specs HTTP/1.1\r\nHost: evil.example"), 403);
+    assert_eq!(
+        ask(&format!(
+            "GET /v1/batches HTTP/1.1\r\nHost: {host}\r\nSec-Fetch-Site: cross-site"
+        )),
+        403
+    );
+    // A form on another site posting here.
+    let form = format!(
+        "POST /v1/batches HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\nContent-Type: multipart/form-data; boundary=X\r\nContent-Length: 8\r\n\r\n--X--\r\n\r\n"
+    );
+    assert_eq!(raw(&server, &form), 403);
+    // The server's own page may.
+    let own = format!(
+        "GET /v1/review HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nSec-Fetch-Site: same-origin\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(&server, &own), 200);
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("data").join("batches")).map_or(0, |d| d.count()),
+        0
+    );
+}
