@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Load on `shelfready serve`, on loopback only, bounded in count and time.
 
-    python3 benches/load/run.py uploaders  [--binary B] [--batch DIR] [--clients 40] [--seconds 120] [--kill-at S]
+    python3 benches/load/run.py uploaders  [--binary B] [--batch DIR] [--clients 40] [--seconds 120]
+                                           [--kill-at S] [--queue-capacity 200]
     python3 benches/load/run.py slow       [--binary B] [--connections 1000]
 
 `uploaders`: N clients each upload 1-3 photos of the batch (amazon-main) in a loop for the
@@ -83,7 +84,8 @@ def uploaders(a):
     tmp = tempfile.mkdtemp(prefix="shelfready-load-")
     dir_ = os.path.join(tmp, "data")
     state = {"port": None, "proc": None}
-    state["proc"], state["port"] = start(a.binary, dir_)
+    extra = ["--queue-capacity", str(a.queue_capacity)]
+    state["proc"], state["port"] = start(a.binary, dir_, extra)
     lock = threading.Lock()
     results, accepted = [], []
     peak = [0.0]
@@ -129,7 +131,7 @@ def uploaders(a):
             killed_with = len(accepted)
         state["proc"].send_signal(signal.SIGKILL)
         state["proc"].wait()
-        state["proc"], state["port"] = start(a.binary, dir_)
+        state["proc"], state["port"] = start(a.binary, dir_, extra)
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
@@ -165,6 +167,7 @@ def uploaders(a):
         "photos_accepted": sum(n for _, n in accepted),
         "batches_accepted": len(accepted), "batches_settled_complete": settled, "batches_lost": lost,
         "peak_rss_mb": round(peak[0], 1), "killed_after_batches": killed_with,
+        "queue_capacity": a.queue_capacity,
         "cpu": cpu(),
     }
     print(json.dumps(out, indent=2))
@@ -222,6 +225,8 @@ if __name__ == "__main__":
     ap.add_argument("--clients", type=int, default=40)
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--kill-at", type=float, default=0)
+    # Small enough that the queue fills under the load and drains in minutes afterwards.
+    ap.add_argument("--queue-capacity", type=int, default=200)
     ap.add_argument("--connections", type=int, default=1000)
     a = ap.parse_args()
     (uploaders if a.mode == "uploaders" else slow)(a)
