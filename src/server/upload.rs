@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
@@ -117,7 +118,15 @@ pub async fn create_batch(
     headers: HeaderMap,
     mp: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
+    let mut mp = mp.map_err(|e| {
+        ApiError::new(
+            ErrorCode::UploadMalformed,
+            format!("the upload is not a multipart form ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
+        )
+    })?;
+    let max_body = app.config.max_body_bytes;
     if app.stopping.load(Ordering::SeqCst) {
+        linger(&mut mp, max_body).await;
         return Err(ApiError::busy(
             "the server is stopping; send it again in a moment",
             10,
@@ -126,9 +135,9 @@ pub async fn create_batch(
     let store = app.store.clone();
     let waiting = super::routes::blocking(move || Ok(store.queued_outputs()?)).await?;
     if waiting >= app.config.queue_capacity {
+        linger(&mut mp, max_body).await;
         return Err(queue_full(&app, waiting));
     }
-    let max_body = app.config.max_body_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -152,17 +161,14 @@ pub async fn create_batch(
             return accepted(&app, &first, true);
         }
     }
-    let mut mp = mp.map_err(|e| {
-        ApiError::new(
-            ErrorCode::UploadMalformed,
-            format!("the upload is not a multipart form ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
-        )
-    })?;
     let id = crate::store::new_batch_id();
     let dir = app.store.batch_dir(&id);
     let mut got = Received::default();
     if let Err(e) = receive(&app, &mut mp, &dir, &mut got).await {
         let _ = tokio::fs::remove_dir_all(&dir).await;
+        if e.code != ErrorCode::UploadTooLarge {
+            linger(&mut mp, max_body.saturating_sub(got.body_bytes)).await;
+        }
         return Err(e);
     }
     app.metrics.bytes_in(got.body_bytes);
@@ -285,6 +291,30 @@ async fn receive(
         synced.map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))??;
     }
     Ok(())
+}
+
+/// How long, and how much, of a refused upload's body is read before the answer.
+const LINGER: Duration = Duration::from_secs(5);
+const LINGER_BYTES: u64 = 64 << 20;
+
+/// Reads and drops what is left of a refused upload, within [`LINGER`] and
+/// [`LINGER_BYTES`], before the answer goes: a client still sending when the connection
+/// closes gets a reset, and with it loses the answer (other servers call it a lingering
+/// close).
+async fn linger(mp: &mut Multipart, max: u64) {
+    let cap = max.min(LINGER_BYTES);
+    let mut read = 0u64;
+    let drain = async {
+        while let Ok(Some(mut f)) = mp.next_field().await {
+            while let Ok(Some(c)) = f.chunk().await {
+                read += c.len() as u64;
+                if read > cap {
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// The field's next chunk, counted against the body limit.
