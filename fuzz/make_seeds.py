@@ -2,7 +2,7 @@
 profiles and EXIF kept) and hand-built TIFFs in the layouts the tiff crate finds hard
 (tiled, planar, strips shorter than their byte counts say).
 
-    python3 fuzz/make_seeds.py        # needs Pillow; writes fuzz/corpus/{decode,splice}
+    python3 fuzz/make_seeds.py   # needs Pillow; writes fuzz/corpus/{decode,splice,catalog,multipart}
 """
 
 import io
@@ -16,6 +16,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 DECODE = ROOT / "fuzz" / "corpus" / "decode"
 SPLICE = ROOT / "fuzz" / "corpus" / "splice"
+CATALOG = ROOT / "fuzz" / "corpus" / "catalog"
+MULTIPART = ROOT / "fuzz" / "corpus" / "multipart"
 
 
 def put(folder, name, data):
@@ -264,5 +266,70 @@ def main():
     put(SPLICE, "webpicc_lossy", sel(5, webp, b"ICC", prefix=struct.pack("<HH", 40, 30)))
 
 
+# --- Catalogs as suppliers write them, and upload bodies --------------------------
+
+CATALOGS = {
+    "comma.csv": b"file,sku,position,alt_text,title,identifier\nmug.png,MUG-01,main,White mug,\"Mug, white\",0123456789012\nshots/side.jpg,,PT01,,,\n",
+    "bom_crlf.csv": b"\xef\xbb\xbfImage File;Item Number;Position;Product Name;EAN\r\nmug.png;M-1;1;\"Becher \"\"wei\xc3\x9f\"\"\";4006381333931\r\n",
+    "tab.tsv": b"filename\tSKU\tpos\nmug.png\tM-1\t2\nC:\\shots\\cup.jpg\tC-2\tPT03\n",
+    "quoted_newline.csv": b"file,title\n\"mug.png\",\"line one\nline two\"\n\"=HYPERLINK(1)\",+1\n",
+    "ragged.csv": b"file,sku\na.png\nb.png,B,extra,cells\n,,\n",
+    "array.json": b'[{"file": "mug.png", "sku": "M-1", "position": 1, "gtin": 4006381333931}, {"file": "b.jpg", "position": "PT01", "gtin": null}]',
+    "object.json": b'{"images": [{"Image URL": "https://cdn.example.com/a/mug.png", "SKU": "M-1", "position": 1}]}',
+    "nested.json": b'[{"file": {"deep": [1, 2, {"x": null}]}, "sku": [true, false]}]',
+}
+
+
+def hostile():
+    # Pillow's hostile files (tests/data/hostile/) seed the decoder too.
+    for path in sorted((ROOT / "tests" / "data" / "hostile").iterdir()):
+        if path.suffix.lower() in (".tif", ".tiff", ".png", ".jpg", ".gif", ".bmp"):
+            put(DECODE, "hostile_" + path.name, path.read_bytes())
+
+
+def catalogs():
+    for name, data in CATALOGS.items():
+        put(CATALOG, name, data)
+    put(CATALOG, "products.csv", (ROOT / "fixtures" / "products.csv").read_bytes())
+    put(CATALOG, "supplier.xlsx", (ROOT / "tests" / "data" / "supplier-catalog.xlsx").read_bytes())
+
+
+def part(name, body, file_name=None, ctype=None, boundary=b"B"):
+    disp = b'form-data; name="' + name + b'"'
+    if file_name is not None:
+        disp += b'; filename="' + file_name + b'"'
+    head = b"--" + boundary + b"\r\nContent-Disposition: " + disp + b"\r\n"
+    if ctype:
+        head += b"Content-Type: " + ctype + b"\r\n"
+    return head + b"\r\n" + body + b"\r\n"
+
+
+def uploads():
+    """Bodies for the `multipart` target: a selector byte (boundary in its low two bits,
+    chunk size in the rest), then the body as a client sends it."""
+    png = (DECODE / "MUG01_1.png").read_bytes()[:300] if (DECODE / "MUG01_1.png").exists() else b"\x89PNG\r\n\x1a\n"
+    bounds = [b"B", b"----WebKitFormBoundary7MA4YWxkTrZu0gW",
+              b"------------------------d74496d66958873e", b"a-b_c"]
+    for i, b in enumerate(bounds):
+        end = b"--" + b + b"--\r\n"
+        body = (part(b"specs", b"amazon-main,shopify", boundary=b)
+                + part(b"photo", png, b"shots/../mug.png", b"image/png", boundary=b)
+                + part(b"catalog", CATALOGS["comma.csv"], b"catalog.csv", b"text/csv", boundary=b)
+                + part(b"webhook", b"https://hooks.example.com/x", boundary=b) + end)
+        for chunk in (0, 7, 63):
+            put(MULTIPART, f"upload_{i}_{chunk}", bytes([i | chunk << 2]) + body)
+    # Preamble and epilogue, a quoted boundary-like name, a UTF-8 file name, no final CRLF.
+    body = (b"preamble\r\n" + part(b"f", b"x", "caf\u00e9 \u2603.png".encode(), boundary=b"B")
+            + part(b"specs", b" amazon-main , ,amazon-main", boundary=b"B") + b"--B--epilogue")
+    put(MULTIPART, "preamble", bytes([0]) + body)
+    # Two part headers on one part, an empty part, a part with no name.
+    body = (b"--B\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\nv\r\n"
+            + b"--B\r\n\r\n\r\n" + b"--B\r\nContent-Type: text/plain\r\n\r\nq\r\n--B--\r\n")
+    put(MULTIPART, "odd_headers", bytes([8]) + body)
+
+
 if __name__ == "__main__":
     main()
+    hostile()
+    catalogs()
+    uploads()

@@ -148,6 +148,11 @@ pub const MAX_ROWS: usize = 100_000;
 pub const MAX_COLUMNS: usize = 1_000;
 /// Bytes one cell may hold: Excel's own limit is 32,767 characters.
 pub const MAX_CELL_BYTES: usize = 32_767;
+/// Cells (rows x their width, empty ones too) a catalog may have once read as a table:
+/// 100,000 rows of 40 columns. Checked before the table is built: a small JSON file whose
+/// rows each name a new key, or a sheet with one cell far right on every row, would
+/// otherwise ask for rows x columns empty cells.
+pub const MAX_CELLS: usize = 4_000_000;
 
 /// A catalog read as text cells: its header and its rows, each with its line (its row
 /// number in a sheet, its position in a JSON array counting from 1).
@@ -170,6 +175,16 @@ fn check_cell(line: u64, column: usize, bytes: usize) -> Result<(), CatalogError
         return Err(CatalogError::TooLarge(format!(
             "the cell at line {line}, column {}, holds {bytes} bytes, more than the {MAX_CELL_BYTES} a cell may",
             column + 1
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that a table of `cells` cells may be built.
+fn check_cells(cells: usize) -> Result<(), CatalogError> {
+    if cells > MAX_CELLS {
+        return Err(CatalogError::TooLarge(format!(
+            "it makes a table of {cells} cells (rows x columns), more than the {MAX_CELLS} a catalog may have; drop unused columns or split it"
         )));
     }
     Ok(())
@@ -219,10 +234,13 @@ impl Table {
             },
         };
         let mut rows = Vec::new();
+        let mut cells = 0usize;
         for rec in r.records() {
             let rec = rec.map_err(line_err)?;
             let line = rec.position().map_or(0, |p| p.line());
             check_rows(line, rows.len())?;
+            cells += rec.len();
+            check_cells(cells)?;
             for (column, cell) in rec.iter().enumerate() {
                 check_cell(line, column, cell.len())?;
             }
@@ -284,8 +302,10 @@ impl Table {
                 .or_default()
                 .push((column, text.to_owned()));
         }
+        let width = |cells: &[(usize, String)]| cells.iter().map(|(c, _)| c + 1).max().unwrap_or(0);
+        check_cells(by_row.values().map(|cells| width(cells)).sum())?;
         let mut rows = by_row.into_iter().map(|(row, cells)| {
-            let width = cells.iter().map(|(c, _)| c + 1).max().unwrap_or(0);
+            let width = width(&cells);
             let mut out = vec![String::new(); width];
             for (c, text) in cells {
                 out[c] = text;
@@ -336,6 +356,7 @@ impl Table {
             }
             objects.push((line, o));
         }
+        check_cells(objects.len().saturating_mul(header.len()))?;
         let mut rows = Vec::with_capacity(objects.len());
         for (line, o) in objects {
             let mut cells = Vec::with_capacity(header.len());
@@ -679,5 +700,25 @@ mod tests {
         assert!(e.to_string().contains("JSON"), "{e}");
         let e = Catalog::parse(b"PK\x03\x04broken").unwrap_err();
         assert!(e.to_string().contains("Excel"), "{e}");
+    }
+
+    #[test]
+    fn tables_of_more_cells_than_a_catalog_may_have_are_refused_before_they_are_built() {
+        // 4,001 rows, each naming one of 1,000 keys: 48 KB of JSON, 4 million empty cells.
+        let rows: Vec<String> = (0..4_001)
+            .map(|i| format!("{{\"k{}\":1}}", i % 1_000))
+            .collect();
+        let json = format!("[{}]", rows.join(","));
+        let e = Catalog::parse(json.as_bytes()).unwrap_err();
+        assert!(matches!(e, CatalogError::TooLarge(_)), "{e}");
+        assert!(e.to_string().contains("4001000 cells"), "{e}");
+        // 1,000 empty cells on each of 4,001 lines: 4 MB of commas.
+        let csv = format!("file{}", format!("\n{}", ",".repeat(999)).repeat(4_001));
+        let e = Catalog::parse(csv.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("4000001 cells"), "{e}");
+        // An ordinary catalog is read.
+        let rows: String = (0..1_000).map(|i| format!("\nm{i}.png,M")).collect();
+        let csv = format!("file,sku{rows}");
+        assert_eq!(Catalog::parse(csv.as_bytes()).unwrap().len(), 1_000);
     }
 }

@@ -173,7 +173,7 @@ fn classify(
             },
         };
     }
-    let text = err.to_string();
+    let text = decoder_words(&err.to_string());
     let lower = text.to_ascii_lowercase();
     let truncated = matches!(&err, E::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof)
         || lower.contains("eof")
@@ -199,11 +199,11 @@ fn classify(
             },
             _ => DecodeError::UnsupportedLayout {
                 format: format.to_ascii_uppercase(),
-                detail: match u.kind() {
+                detail: decoder_words(&match u.kind() {
                     UnsupportedErrorKind::Color(c) => format!("{c:?} pixels"),
                     UnsupportedErrorKind::GenericFeature(f) => f,
                     _ => u.to_string(),
-                },
+                }),
                 advice: "save it again as PNG or JPEG",
             },
         },
@@ -212,6 +212,27 @@ fn classify(
             detail: text,
         },
     }
+}
+
+/// A decoder's own words about a file, fit for a message: decoders quote bytes of the file
+/// (a PNG chunk's type, a TIFF tag's text), and a file's content is never echoed, so all but
+/// printable ASCII becomes `?`, and the words are cut at 200 characters.
+fn decoder_words(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .take(200)
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if text.chars().nth(200).is_some() {
+        out.push_str("...");
+    }
+    out
 }
 
 /// Decodes a CMYK JPEG to sRGB through its embedded CMYK profile. `None` when the file is
@@ -597,6 +618,16 @@ fn color_type_name(c: image::ColorType) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_decoders_words_keep_no_bytes_of_the_file() {
+        let said = "ChunkType { type: \u{f4}\u{a8}\u{81}\u{e1}, critical: true }\n\u{1b}[31m";
+        assert_eq!(
+            decoder_words(said),
+            "ChunkType { type: ????, critical: true }??[31m"
+        );
+        assert_eq!(decoder_words(&"x".repeat(300)).len(), 203);
+    }
+
     use super::*;
 
     fn png_bytes(w: u32, h: u32) -> Vec<u8> {

@@ -20,7 +20,11 @@ use crate::handoff::ErrorCode;
 /// Who a request acts as: `api` for the server's token (or no token set), a reviewer's or
 /// reader's name for theirs. Decisions and receipts are recorded under it.
 #[derive(Debug, Clone)]
-pub struct Actor(pub String);
+pub struct Actor {
+    pub name: String,
+    /// The server's own token (or none set): it may record receipts under any name.
+    pub operator: bool,
+}
 
 /// What a request does, as a token is allowed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +54,31 @@ impl Role {
     }
 }
 
+impl Permission {
+    /// What the permission allows, as the end of "may not ...".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Permission::Upload => "upload or delete batches, or see their webhook deliveries",
+            Permission::Review => "decide on outputs or confirm receipts",
+            Permission::Read => "read",
+        }
+    }
+
+    /// The roles that hold it.
+    pub fn roles(self) -> &'static str {
+        match self {
+            Permission::Upload => "the server's own token",
+            Permission::Review => "the server's own token or a reviewer's",
+            Permission::Read => "any token: the server's, a reviewer's or a reader's",
+        }
+    }
+}
+
 /// The permission a route needs: reading is any `GET`; the rest is named.
 pub fn needed(method: &Method, route: &str) -> Permission {
     match (method.as_str(), route) {
+        // Webhook URLs often carry a secret of their receiver's (a hook path, user:pass@).
+        (_, "/v1/batches/{id}/deliveries") => Permission::Upload,
         ("GET" | "HEAD", _) => Permission::Read,
         ("POST", "/v1/assets/{id}/review" | "/v1/assets/{id}/receipt") => Permission::Review,
         _ => Permission::Upload,
@@ -65,7 +91,10 @@ pub async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: 
         if let Err(refused) = from_this_machine(req.headers(), req.method()) {
             return refused.into_response();
         }
-        req.extensions_mut().insert(Actor("api".into()));
+        req.extensions_mut().insert(Actor {
+            name: "api".into(),
+            operator: true,
+        });
         return next.run(req).await;
     }
     let given = req
@@ -111,18 +140,19 @@ pub async fn require_token(State(app): State<Arc<App>>, mut req: Request, next: 
         .unwrap_or_default();
     let wants = needed(req.method(), &route);
     if !role.may(wants) {
-        let what = match wants {
-            Permission::Upload => "upload or delete batches",
-            Permission::Review => "decide on outputs or confirm receipts",
-            Permission::Read => "read",
-        };
         return ApiError::new(
             ErrorCode::Forbidden,
-            format!("the token of {name} may not {what} (ask the server's operator)"),
+            format!(
+                "the token of {name} may not {} (ask the server's operator)",
+                wants.describe()
+            ),
         )
         .into_response();
     }
-    req.extensions_mut().insert(Actor(name));
+    req.extensions_mut().insert(Actor {
+        name,
+        operator: role == Role::Operator,
+    });
     next.run(req).await
 }
 
@@ -209,6 +239,10 @@ mod tests {
         assert_eq!(needed(&delete, "/v1/batches/{id}"), Permission::Upload);
         assert_eq!(needed(&post, "/v1/assets/{id}/receipt"), Permission::Review);
         assert_eq!(needed(&get, "/v1/batches/{id}/download"), Permission::Read);
+        assert_eq!(
+            needed(&get, "/v1/batches/{id}/deliveries"),
+            Permission::Upload
+        );
         assert!(!Role::Reviewer.may(Permission::Upload));
         assert!(Role::Reviewer.may(Permission::Review));
         assert!(!Role::Reader.may(Permission::Review));

@@ -188,6 +188,10 @@ pub enum ConfigError {
     OpenWithoutToken { listen: SocketAddr },
     #[error("{key} must be at least 1")]
     Zero { key: &'static str },
+    #[error("{key} may be at most {max}")]
+    TooLarge { key: &'static str, max: u64 },
+    #[error("tokens: {0}")]
+    Tokens(String),
 }
 
 impl ConfigError {
@@ -197,7 +201,9 @@ impl ConfigError {
             ConfigError::Read { .. } => ErrorCode::SpecUnreadable,
             ConfigError::Parse { .. }
             | ConfigError::OpenWithoutToken { .. }
-            | ConfigError::Zero { .. } => ErrorCode::UsageError,
+            | ConfigError::Zero { .. }
+            | ConfigError::TooLarge { .. }
+            | ConfigError::Tokens(_) => ErrorCode::UsageError,
         }
     }
 }
@@ -283,6 +289,52 @@ impl ServeConfig {
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { key });
+            }
+        }
+        // Past these the runtime itself gives out (a semaphore's permits, a timer's
+        // deadline), and no real setting comes near them.
+        for (key, v, max) in [
+            ("max_connections", self.max_connections as u64, 65_536),
+            ("header_timeout_secs", self.header_timeout_secs, 3_600),
+            ("body_timeout_secs", self.body_timeout_secs, 3_600),
+        ] {
+            if v > max {
+                return Err(ConfigError::TooLarge { key, max });
+            }
+        }
+        self.check_tokens()
+    }
+
+    /// Each token names one holder and one role: a token shared by two roles would take
+    /// the last one's, and `api` is the server token's own name in the records.
+    fn check_tokens(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::HashSet::new();
+        let all = self
+            .token
+            .iter()
+            .chain(self.reviewers.values())
+            .chain(self.readers.values());
+        for t in all {
+            if t.trim().is_empty() {
+                return Err(ConfigError::Tokens("a token is empty".into()));
+            }
+            if !seen.insert(t) {
+                return Err(ConfigError::Tokens(
+                    "two holders share one token; give each its own".into(),
+                ));
+            }
+        }
+        for name in self.reviewers.keys().chain(self.readers.keys()) {
+            if name == "api" {
+                return Err(ConfigError::Tokens(
+                    "`api` is the server token's name in the records; name reviewers and readers otherwise".into(),
+                ));
+            }
+            if self.reviewers.contains_key(name) && self.readers.contains_key(name) {
+                return Err(ConfigError::Tokens(format!(
+                    "{} is both a reviewer and a reader; give them one role",
+                    crate::naming::printable(name)
+                )));
             }
         }
         Ok(())

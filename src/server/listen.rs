@@ -2,13 +2,16 @@
 //! while it is served; one that does not finish its headers within the header timeout is
 //! closed (the request body has its own timeout, a layer of the router). A stop ends the
 //! accepting at once and gives the requests in flight a few seconds.
+//!
+//! HTTP/1.1 only: a server that also speaks HTTP/2 first reads to tell the two apart, with
+//! no timeout, and an HTTP/2 connection carries many requests on one slot.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -33,9 +36,8 @@ pub async fn serve(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let mut full_since: Option<tokio::time::Instant> = None;
@@ -66,9 +68,7 @@ pub async fn serve(
             }
         };
         let service = TowerToHyperService::new(router.clone());
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;

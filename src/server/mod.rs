@@ -7,7 +7,11 @@ mod auth;
 pub mod config;
 mod error;
 mod export;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 mod listen;
+mod meter;
 mod metrics;
 mod openapi;
 mod pages;

@@ -154,6 +154,7 @@ pub fn document() -> serde_json::Value {
     for (name, schema) in gen.take_definitions(true) {
         schemas.entry(name).or_insert(schema);
     }
+    forbidden(&mut doc);
     if let Some(d) = doc.as_object_mut() {
         let components = d
             .entry("components")
@@ -163,4 +164,40 @@ pub fn document() -> serde_json::Value {
         }
     }
     doc
+}
+
+/// Every operation behind the token may also answer 403: a token whose role lacks the
+/// permission, or, on a server without tokens, a request that is not this machine's own.
+fn forbidden(doc: &mut serde_json::Value) {
+    let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) else {
+        return;
+    };
+    for (path, ops) in paths.iter_mut() {
+        let Some(ops) = ops.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in ops.iter_mut() {
+            let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) else {
+                continue;
+            };
+            if !responses.contains_key("401") || responses.contains_key("403") {
+                continue;
+            }
+            let Ok(m) = axum::http::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let p = super::auth::needed(&m, path);
+            responses.insert(
+                "403".into(),
+                serde_json::json!({
+                    "description": format!(
+                        "the token's role may not {} (this needs {}); on a server without tokens, the request is not this machine's own (its Host is not a loopback name, or another site's page sent it)",
+                        p.describe(),
+                        p.roles()
+                    ),
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+                }),
+            );
+        }
+    }
 }

@@ -149,14 +149,14 @@ pub async fn decide(
 ) -> Result<Json<Handoff>, ApiError> {
     short_text("note", req.note.as_deref())?;
     if let Some(r) = req.reviewer.as_deref().map(str::trim) {
-        if !r.is_empty() && r != actor.0 {
+        if !r.is_empty() && r != actor.name {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
-                format!("decisions are recorded under the token's own name ({}); a reviewer decides with their own token", actor.0),
+                format!("decisions are recorded under the token's own name ({}); a reviewer decides with their own token", actor.name),
             ));
         }
     }
-    let who = actor.0.clone();
+    let who = actor.name.clone();
     let app2 = app.clone();
     let id2 = id.clone();
     let (batch, asset, h) = blocking(move || app2.find_asset(&id2)).await?;
@@ -228,17 +228,17 @@ pub async fn receipt(
         .map(|b| b.trim().to_string())
         .filter(|b| !b.is_empty())
     {
-        Some(b) if b != actor.0 && actor.0 != "api" => {
+        Some(b) if b != actor.name && !actor.operator => {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 format!(
                     "receipts are recorded under the token's own name ({})",
-                    actor.0
+                    actor.name
                 ),
             ))
         }
         Some(b) => b,
-        None => actor.0,
+        None => actor.name,
     };
     let app2 = app.clone();
     let id2 = id.clone();

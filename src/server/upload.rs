@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
-use axum::extract::{Multipart, State};
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -17,6 +17,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::app::App;
 use super::error::ApiError;
+use super::meter::{self, Meter, Refusal};
 use crate::handoff::{context_from_path, Clock, ErrorCode, Failure, SystemClock};
 use crate::intake::Catalog;
 use crate::naming;
@@ -89,7 +90,17 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-fn multipart_error(e: MultipartError, max: u64) -> ApiError {
+fn multipart_error(e: MultipartError, meter: &Meter, max: u64) -> ApiError {
+    match meter.refusal() {
+        Some(Refusal::TooLarge) => return too_large(max),
+        Some(Refusal::Framing) => {
+            return ApiError::new(
+                ErrorCode::UploadMalformed,
+                format!("the upload's multipart framing (part headers, empty parts, preamble) is over {} bytes; send files as multipart/form-data fields with short headers", meter::MAX_FRAMING),
+            )
+        }
+        None => {}
+    }
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return too_large(max);
     }
@@ -107,7 +118,8 @@ struct Received {
     webhook: Option<String>,
     files: Vec<(String, String, AssetRow)>,
     keys: HashSet<String>,
-    body_bytes: u64,
+    /// Counts the body's bytes as they arrive, framing included.
+    meter: Arc<Meter>,
     /// Files received, being made durable while the next ones arrive.
     syncing: tokio::task::JoinSet<Result<(), ApiError>>,
 }
@@ -116,33 +128,26 @@ struct Received {
 pub async fn create_batch(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    mp: Result<Multipart, MultipartRejection>,
+    req: Request,
 ) -> Result<Response, ApiError> {
-    let mut mp = mp.map_err(|e| {
+    let max_body = app.config.max_body_bytes;
+    let meter = Arc::new(Meter::default());
+    let req = meter::metered(req, meter.clone(), max_body);
+    let mut mp = Multipart::from_request(req, &()).await.map_err(|e| {
         ApiError::new(
             ErrorCode::UploadMalformed,
             format!("the upload is not a multipart form ({}); send files as multipart/form-data fields with file names, and a `specs` field", e.body_text()),
         )
     })?;
-    let max_body = app.config.max_body_bytes;
-    if app.stopping.load(Ordering::SeqCst) {
-        linger(&mut mp, max_body).await;
-        return Err(ApiError::busy(
-            "the server is stopping; send it again in a moment",
-            10,
-        ));
-    }
-    let store = app.store.clone();
-    let waiting = super::routes::blocking(move || Ok(store.queued_outputs()?)).await?;
-    if waiting >= app.config.queue_capacity {
-        linger(&mut mp, max_body).await;
-        return Err(queue_full(&app, waiting));
-    }
+    // Answers that need no file come first, in this order: too large is final, a replay
+    // is the first upload's answer even while the queue is full, then the queue. All but
+    // the first read what the client still sends before they go (see `linger`).
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max_body) {
+        // Not read: the meter stops any body at the limit anyway.
         return Err(too_large(max_body));
     }
     let idempotency_key = headers
@@ -151,6 +156,7 @@ pub async fn create_batch(
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty());
     if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
+        linger(&mut mp, &meter, max_body).await;
         return Err(ApiError::new(
             ErrorCode::UploadMalformed,
             "the Idempotency-Key header is over 255 characters",
@@ -158,20 +164,42 @@ pub async fn create_batch(
     }
     if let Some(k) = &idempotency_key {
         if let Some(first) = app.store.batch_with_key(k)? {
+            linger(&mut mp, &meter, max_body).await;
             return accepted(&app, &first, true);
         }
     }
+    if app.stopping.load(Ordering::SeqCst) {
+        linger(&mut mp, &meter, max_body).await;
+        return Err(ApiError::busy(
+            "the server is stopping; send it again in a moment",
+            10,
+        ));
+    }
+    let store = app.store.clone();
+    let waiting = super::routes::blocking(move || Ok(store.queued_outputs()?)).await?;
+    if waiting >= app.config.queue_capacity {
+        linger(&mut mp, &meter, max_body).await;
+        return Err(queue_full(&app, waiting));
+    }
     let id = crate::store::new_batch_id();
     let dir = app.store.batch_dir(&id);
-    let mut got = Received::default();
+    let mut got = Received {
+        meter,
+        ..Received::default()
+    };
     if let Err(e) = receive(&app, &mut mp, &dir, &mut got).await {
         let _ = tokio::fs::remove_dir_all(&dir).await;
         if e.code != ErrorCode::UploadTooLarge {
-            linger(&mut mp, max_body.saturating_sub(got.body_bytes)).await;
+            linger(
+                &mut mp,
+                &got.meter,
+                max_body.saturating_sub(got.meter.total()),
+            )
+            .await;
         }
         return Err(e);
     }
-    app.metrics.bytes_in(got.body_bytes);
+    app.metrics.bytes_in(got.meter.total());
     let app2 = app.clone();
     let id2 = id.clone();
     let done =
@@ -231,17 +259,17 @@ async fn receive(
             format!("cannot write {}: {e}", originals.display()),
         )
     };
-    tokio::fs::create_dir_all(&originals)
-        .await
-        .map_err(cannot)?;
-    // Marks the folder as an upload in progress until it is recorded (see recover).
+    // Marks the folder as an upload in progress until it is recorded (see recover), before
+    // anything else is put in it: a crash leaves no unmarked folder behind.
+    tokio::fs::create_dir_all(dir).await.map_err(cannot)?;
     tokio::fs::write(dir.join(crate::store::RECEIVING_MARK), b"")
         .await
         .map_err(cannot)?;
+    tokio::fs::create_dir(&originals).await.map_err(cannot)?;
     while let Some(mut field) = mp
         .next_field()
         .await
-        .map_err(|e| multipart_error(e, max_body))?
+        .map_err(|e| multipart_error(e, &got.meter, max_body))?
     {
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_owned);
@@ -301,12 +329,13 @@ const LINGER_BYTES: u64 = 64 << 20;
 /// [`LINGER_BYTES`], before the answer goes: a client still sending when the connection
 /// closes gets a reset, and with it loses the answer (other servers call it a lingering
 /// close).
-async fn linger(mp: &mut Multipart, max: u64) {
+async fn linger(mp: &mut Multipart, meter: &Meter, max: u64) {
     let cap = max.min(LINGER_BYTES);
     let mut read = 0u64;
     let drain = async {
         while let Ok(Some(mut f)) = mp.next_field().await {
             while let Ok(Some(c)) = f.chunk().await {
+                meter.field_bytes(c.len() as u64);
                 read += c.len() as u64;
                 if read > cap {
                     return;
@@ -326,12 +355,10 @@ async fn next_chunk(
     let chunk = field
         .chunk()
         .await
-        .map_err(|e| multipart_error(e, max_body))?;
+        .map_err(|e| multipart_error(e, &got.meter, max_body))?;
     if let Some(c) = &chunk {
-        got.body_bytes += c.len() as u64;
-        if got.body_bytes > max_body {
-            return Err(too_large(max_body));
-        }
+        // Field content, not framing; the body limit is the meter's to enforce.
+        got.meter.field_bytes(c.len() as u64);
     }
     Ok(chunk)
 }
@@ -445,7 +472,7 @@ fn cannot_keep(shown: &str, e: std::io::Error) -> ApiError {
 
 /// The spec ids of a `specs` field: comma-separated, each named once, at most
 /// [`MAX_SPECS`]. Nothing of the field is echoed but a short id.
-fn spec_ids(text: &str) -> Result<Vec<String>, ApiError> {
+pub(super) fn spec_ids(text: &str) -> Result<Vec<String>, ApiError> {
     let mut ids: Vec<String> = Vec::new();
     for id in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if id.len() > MAX_SPEC_ID {

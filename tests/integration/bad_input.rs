@@ -224,3 +224,67 @@ fn empty_input_and_no_spec_are_usage_errors() {
     );
     assert_exit(&o, 64);
 }
+
+/// Pillow's own files of images that crashed, hung or exhausted memory in image readers
+/// (tests/data/hostile/, see its README), with one good photo, in one batch.
+#[test]
+fn pillows_hostile_files_fail_alone_in_one_batch_and_the_good_photo_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    let mut hostile = Vec::new();
+    for e in
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile")).unwrap()
+    {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("LICENSE") || name.ends_with(".md") {
+            continue;
+        }
+        std::fs::copy(&p, src.join(&name)).unwrap();
+        hostile.push(name);
+    }
+    assert!(hostile.len() >= 40, "{hostile:?}");
+    std::fs::copy(fixtures().join("MUG01_1.png"), src.join("good.png")).unwrap();
+    let before: Vec<String> = hostile.iter().map(|n| sha(&src.join(n))).collect();
+
+    let out = dir.path().join("out");
+    let o = process(&src, "amazon-main", &out);
+    assert_exit(&o, 1);
+    assert_eq!(handoff(&out, "good", "amazon-main")["state"], "ready");
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["summary"]["sources"], hostile.len() + 1);
+    let mut failed = 0;
+    for name in &hostile {
+        let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
+        let h = handoff(&out, stem, "amazon-main");
+        let state = h["state"].as_str().unwrap();
+        assert!(
+            ["failed", "needs_review", "ready"].contains(&state),
+            "{name}: {h}"
+        );
+        if state == "failed" {
+            failed += 1;
+            let message = h["error"]["message"].as_str().unwrap();
+            assert!(
+                h["error"]["code"].as_str().is_some_and(|c| !c.is_empty()),
+                "{name}: {h}"
+            );
+            // A sentence a person reads, with no bytes of the file in it.
+            assert!(
+                message.len() > 20 && message.is_ascii(),
+                "{name}: {message}"
+            );
+        }
+    }
+    assert!(failed >= 30, "{failed} of {} failed", hostile.len());
+    let code = |stem: &str| handoff(&out, stem, "amazon-main")["error"]["code"].clone();
+    assert_eq!(code("zero_width"), "decode-empty");
+    assert_eq!(code("crash-2020-10-test"), "decode-too-much-memory");
+    assert_eq!(code("truncated_jpeg"), "decode-truncated");
+    assert_eq!(code("bmp-badwidth"), "decode-corrupt");
+    assert_eq!(code("broken"), "decode-corrupt");
+    // The originals are as they were.
+    let after: Vec<String> = hostile.iter().map(|n| sha(&src.join(n))).collect();
+    assert_eq!(before, after);
+}

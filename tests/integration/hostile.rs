@@ -93,6 +93,17 @@ fn catalogs_that_would_exhaust_memory_or_leak_a_secret_are_refused_and_the_photo
         "catalog.xlsx",
         &workbook(&[("A1", "file"), ("A2", "mug.png")], "A1:XFD1048576"),
     );
+    // One cell in column 1,000 on each of 4,001 rows: 4 million empty cells once read as
+    // a table, from a zip of a few KB.
+    let far_right: Vec<(String, &str)> = (2..=4_002).map(|r| (format!("ALL{r}"), "x")).collect();
+    let mut cells = vec![("A1", "file")];
+    cells.extend(far_right.iter().map(|(r, t)| (r.as_str(), *t)));
+    drop_with(
+        &inbox,
+        "wide-rows",
+        "catalog.xlsx",
+        &workbook(&cells, "A1:ALL4002"),
+    );
     // A cell of 40,000 bytes.
     let huge = format!("file,title\nmug.png,{}\n", "T".repeat(40_000));
     drop_with(&inbox, "huge-cell", "catalog.csv", huge.as_bytes());
@@ -112,7 +123,7 @@ fn catalogs_that_would_exhaust_memory_or_leak_a_secret_are_refused_and_the_photo
     let started = Instant::now();
     let (code, log) = watch_once(&inbox, &out, &data);
     assert_eq!(code, Some(0), "{log}");
-    eprintln!("five hostile drops in {:?}", started.elapsed());
+    eprintln!("six hostile drops in {:?}", started.elapsed());
     let error = |drop: &str| {
         let m = read_json(&out.join(drop).join("manifest.json"));
         assert_eq!(
@@ -126,6 +137,8 @@ fn catalogs_that_would_exhaust_memory_or_leak_a_secret_are_refused_and_the_photo
     };
     let far = error("far-cell");
     assert!(far.contains("column 16384"), "{far}");
+    let wide = error("wide-rows");
+    assert!(wide.contains("cells") && wide.contains("4000000"), "{wide}");
     let dimension = error("big-dimension");
     assert!(
         dimension.is_empty(),
@@ -147,6 +160,7 @@ fn catalogs_that_would_exhaust_memory_or_leak_a_secret_are_refused_and_the_photo
         [
             "far-cell",
             "big-dimension",
+            "wide-rows",
             "huge-cell",
             "linked",
             "no-file-column",

@@ -92,6 +92,20 @@ fn a_batch_survives_a_restart_with_every_transition_recorded() {
         .unwrap();
     let states: Vec<&str> = t.iter().map(|r| r.to.as_str()).collect();
     assert_eq!(states, ["received", "processing", "ready"]);
+    // Put again (as a decision or a retry does) with one change more: only that one is
+    // added to the record.
+    let mut again = first.clone();
+    again.history.push(again.history[2].clone());
+    let source = SourceName {
+        key: "up/ROCKET02_1.png".into(),
+        name: "ROCKET02_1".into(),
+    };
+    batch.put_handoff(&source, &specs[0], &first).unwrap();
+    batch.put_handoff(&source, &specs[0], &again).unwrap();
+    let t = store
+        .transitions("b1", "up/ROCKET02_1.png", "amazon-main")
+        .unwrap();
+    assert_eq!(t.len(), 4, "{t:?}");
     // A corrupt upload is a failed asset with its reason, recorded like any other.
     let mut bad = job("up/BROKEN08_1.png", "BROKEN08_1", "BROKEN08_1.png");
     bad.context = context_from_name("BROKEN08_1");

@@ -105,12 +105,17 @@ fn slow_clients_are_cut_off_and_the_server_keeps_answering() {
             "1",
         ],
     );
-    // Twenty clients that never finish their headers: more than the cap.
+    // Twenty clients that never finish their headers, more than the cap: some send half a
+    // request, some nothing at all, some an HTTP/2 preface and then nothing.
     let slow: Vec<TcpStream> = (0..20)
-        .map(|_| {
+        .map(|i| {
             let mut s = TcpStream::connect(address(&server)).unwrap();
-            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-                .unwrap();
+            let sent: &[u8] = match i % 3 {
+                0 => b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+                1 => b"",
+                _ => b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            };
+            s.write_all(sent).unwrap();
             s
         })
         .collect();
@@ -243,4 +248,64 @@ fn without_a_token_only_this_machines_own_requests_are_served() {
         std::fs::read_dir(dir.path().join("data").join("batches")).map_or(0, |d| d.count()),
         0
     );
+}
+
+/// Posts `body` as a multipart upload with boundary `B` on a new connection, sending it
+/// from another thread (the answer may come before the body is sent); the answer's text.
+fn raw_upload(server: &Server, body: Vec<u8>) -> String {
+    let mut s = TcpStream::connect(address(server)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=B\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut w = s.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let _ = w.write_all(head.as_bytes());
+        let _ = w.write_all(&body);
+    });
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    drop(s);
+    let _ = sender.join();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn multipart_framing_past_its_allowance_is_refused_without_being_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    // One part whose headers never end: 24 MiB of one header line, under the body limit.
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"specs\"\r\nX-Pad: ".to_vec();
+    body.resize(body.len() + (24 << 20), b'A');
+    let answer = raw_upload(&server, body);
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(
+        answer.contains("upload-malformed") && answer.contains("framing"),
+        "{answer}"
+    );
+    assert!(!answer.contains("AAAA"));
+    // Fifty thousand empty parts of long headers: framing too, not content.
+    let part = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"x\"\r\nX-Pad: {}\r\n\r\n\r\n",
+        "A".repeat(400)
+    );
+    let answer = raw_upload(&server, part.repeat(50_000).into_bytes());
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(answer.contains("framing"), "{answer}");
+    // The server goes on: an ordinary upload is taken.
+    let r = upload(
+        &server,
+        &[specs("amazon-main"), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
 }

@@ -1540,6 +1540,17 @@ fn the_openapi_document_validates_and_lists_every_route_the_router_serves() {
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
+    // Routes behind the token say what a role may not do.
+    let forbidden = |m: &str, p: &str| {
+        doc["paths"][p][m]["responses"]["403"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(forbidden("post", "/v1/batches").contains("upload or delete batches"));
+    assert!(forbidden("post", "/v1/assets/{id}/review").contains("a reviewer's"));
+    assert!(forbidden("get", "/v1/batches/{id}").contains("a reader's"));
+    assert_eq!(forbidden("get", "/healthz"), "");
     let paths = doc["paths"].as_object().unwrap();
     for (path, item) in paths {
         let template: std::collections::BTreeSet<&str> = path

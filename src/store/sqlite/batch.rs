@@ -177,8 +177,9 @@ impl Store for BatchStore<'_> {
             ],
         )
         .map_err(db_err)?;
-        // Every state change this handoff went through, after those recorded before.
-        let next: i64 = tx
+        // A handoff carries its whole history: the changes past those recorded before are
+        // new (a decision, a retry, a write failure put the handoff again).
+        let recorded: i64 = tx
             .query_row(
                 "SELECT COALESCE(MAX(seq), 0) FROM transitions
                  WHERE batch_id = ?1 AND source_key = ?2 AND spec_id = ?3",
@@ -186,7 +187,8 @@ impl Store for BatchStore<'_> {
                 |r| r.get(0),
             )
             .map_err(db_err)?;
-        for (i, t) in handoff.history.iter().enumerate() {
+        let recorded = usize::try_from(recorded).unwrap_or(0);
+        for (i, t) in handoff.history.iter().enumerate().skip(recorded) {
             tx.execute(
                 "INSERT INTO transitions (batch_id, source_key, spec_id, seq, from_state,
                                           to_state, at, actor, note)
@@ -195,7 +197,7 @@ impl Store for BatchStore<'_> {
                     self.batch,
                     source.key,
                     spec.id,
-                    next + 1 + i as i64,
+                    i as i64 + 1,
                     t.from.map(State::as_str),
                     t.to.as_str(),
                     t.at.to_string(),

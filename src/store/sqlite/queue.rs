@@ -141,7 +141,7 @@ pub(super) fn release_all(db: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// How many of a batch's sources are not done.
+/// Outputs waiting or in flight, in all batches: each source not done, times its specs.
 pub(super) fn queued_outputs(db: &Connection) -> Result<usize, StoreError> {
     // A batch's specs are kept comma-joined: their count is one more than its commas.
     let n: i64 = db
