@@ -70,6 +70,8 @@ pub enum ErrorCode {
     UploadTooManyFiles,
     /// The upload is not a multipart form shelfready can read.
     UploadMalformed,
+    /// An `Idempotency-Key` already used for an upload with other files or fields.
+    IdempotencyKeyReused,
     // Review.
     /// A decision on an output that is not waiting for one (already decided, or ready).
     ReviewNotWaiting,
@@ -141,7 +143,8 @@ impl ErrorCode {
                 Category::Unsupported
             }
             ChecksFailed => Category::Unmet,
-            OutputExists | StoreLocked | ReviewNotWaiting | ReviewSourceGone => Category::Conflict,
+            OutputExists | StoreLocked | ReviewNotWaiting | ReviewSourceGone
+            | IdempotencyKeyReused => Category::Conflict,
             OutputWriteFailed | ManifestWriteFailed | StoreUnreadable | DatabaseFailed => {
                 Category::Storage
             }

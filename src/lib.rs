@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod export;
 pub mod handoff;
+pub mod identifier;
 pub mod intake;
 pub mod job;
 pub mod logging;

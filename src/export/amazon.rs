@@ -4,11 +4,12 @@
 //! UPC, EAN, JAN or ISBN, never the seller SKU. A product's images stay in one zip; a zip
 //! that would pass the size limit is closed and the next one started.
 
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use super::identifier::{identify, sku_as_identifier};
 use super::{extension, ExportError, Included, Product, Target, Written};
 use crate::handoff::Handoff;
+use crate::identifier::{identify, sku_as_identifier};
 
 /// Amazon shows a main image and up to 8 others per product (PT01-PT08).
 pub const MAX_PARTS: usize = 8;
@@ -28,10 +29,38 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
     let mut w = Written::default();
     // Each product's entries, MAIN first.
     let mut groups: Vec<Vec<Entry>> = Vec::new();
-    for p in products {
-        let Some(id) = identifier(p, &mut w) else {
+    let ids: Vec<Option<String>> = products.iter().map(|p| identifier(p, &mut w)).collect();
+    // One identifier is one listing: images of two products under one would go to the
+    // same listing, so neither goes until the catalog is put right.
+    let mut owners: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (p, id) in products.iter().zip(&ids) {
+        if let Some(id) = id {
+            owners.entry(id).or_default().push(&p.sku);
+        }
+    }
+    // Names taken in the zips: two images never share one.
+    let mut taken: HashSet<String> = HashSet::new();
+    for (p, id) in products.iter().zip(&ids) {
+        let Some(id) = id.clone() else {
             continue;
         };
+        let others: Vec<&str> = owners
+            .get(id.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|s| **s != p.sku)
+            .copied()
+            .collect();
+        if !others.is_empty() {
+            for image in &p.images {
+                w.leave_out(
+                    &p.sku,
+                    image.handoff,
+                    format!("its identifier {id} is also product {}'s: Amazon would put both products' images on one listing; give each product its own identifier", others.join(", ")),
+                );
+            }
+            continue;
+        }
         let mut entries = Vec::new();
         let mut parts = 0usize;
         let mut main_taken = false;
@@ -87,6 +116,15 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
                 );
                 continue;
             };
+            let name = format!("{id}.{variant}.{ext}");
+            if !taken.insert(name.to_ascii_lowercase()) {
+                w.leave_out(
+                    &p.sku,
+                    h,
+                    format!("another image of the product already takes the name {name} (two photos at one position)"),
+                );
+                continue;
+            }
             entries.push(Entry {
                 name: format!("{id}.{variant}.{ext}"),
                 variant,

@@ -90,29 +90,49 @@ pub fn shopify(products: &[Product], t: &Target) -> Result<Written, ExportError>
     csv.write_record(header).map_err(cerr)?;
     let mut handles: Vec<String> = Vec::new();
     for p in products {
-        let Some(title) = p.title.as_deref().filter(|t| !t.trim().is_empty()) else {
+        let title = p.title.as_deref().filter(|t| !t.trim().is_empty());
+        let given = p.handle.as_deref().map(slug).filter(|h| !h.is_empty());
+        // A product the shop has already is named by its handle, and needs no title; a new
+        // one gets its handle from its title, as Shopify makes it.
+        if given.is_none() && title.is_none() {
             for image in &p.images {
                 w.leave_out(
                     &p.sku,
                     image.handoff,
-                    format!("no title for product '{}': Shopify's import needs each product's Title; give it in a catalog's title column or with --identifiers (sku,title)", p.sku),
+                    format!("no title and no handle for product '{}': Shopify's import needs a product's Title (a new product) or its Handle (one the shop has); give one in a catalog's title or handle column, or with --identifiers (sku,title,handle)", p.sku),
                 );
             }
             continue;
-        };
+        }
         if p.images.is_empty() {
             continue;
         }
-        // Shopify makes a handle from the title the same way; two products with one title
-        // keep apart by their SKUs.
-        let mut handle = slug(title);
-        if handle.is_empty() || handles.contains(&handle) {
-            handle = [handle, slug(&p.sku)]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join("-");
-        }
+        let handle = match given {
+            Some(h) if handles.contains(&h) => {
+                for image in &p.images {
+                    w.leave_out(
+                        &p.sku,
+                        image.handoff,
+                        format!("its handle is another product's too: each product in the shop has its own; put the catalog's handle column right for product '{}'", p.sku),
+                    );
+                }
+                continue;
+            }
+            Some(h) => h,
+            None => {
+                // Two products with one title keep apart by their SKUs.
+                let mut handle = slug(title.unwrap_or_default());
+                if handle.is_empty() || handles.contains(&handle) {
+                    handle = [handle, slug(&p.sku)]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("-");
+                }
+                handle
+            }
+        };
+        let title = title.unwrap_or_default();
         handles.push(handle.clone());
         let too_many = format!("Shopify keeps {SHOPIFY_IMAGES_MAX} images per product");
         let hosted = host(p, &handle, t, SHOPIFY_IMAGES_MAX, &too_many, &mut w)?;

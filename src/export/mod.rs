@@ -9,7 +9,6 @@
 pub mod amazon;
 pub mod cells;
 pub mod feeds;
-pub mod identifier;
 pub mod records;
 pub mod stored;
 
@@ -247,6 +246,8 @@ pub struct Product<'a> {
     pub title: Option<String>,
     pub identifier: Option<String>,
     pub alt_text: Option<String>,
+    /// The product's handle in the shop, when a catalog or product list gives one.
+    pub handle: Option<String>,
     pub images: Vec<Image<'a>>,
     /// The first position among all of the product's outputs for this format, ready or
     /// not (swatches aside): the main image's.
@@ -508,6 +509,7 @@ fn products<'a>(handoffs: &'a [Handoff], opts: &Options, w: &mut Written) -> Vec
             title: extra.and_then(|c| c.title.clone()),
             identifier: extra.and_then(|c| c.identifier.clone()),
             alt_text: extra.and_then(|c| c.alt_text.clone()),
+            handle: extra.and_then(|c| c.handle.clone()),
             images: Vec::new(),
             first: u32::MAX,
         });
@@ -518,6 +520,7 @@ fn products<'a>(handoffs: &'a [Handoff], opts: &Options, w: &mut Written) -> Vec
         // What the handoffs carry (a catalog's row) fills what the product list left empty.
         p.title = p.title.take().or_else(|| h.context.title.clone());
         p.identifier = p.identifier.take().or_else(|| h.context.identifier.clone());
+        p.handle = p.handle.take().or_else(|| h.context.handle.clone());
         if h.state.is_deliverable() {
             p.images.push(Image {
                 handoff: h,

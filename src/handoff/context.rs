@@ -30,6 +30,9 @@ pub struct Context {
     /// The product's identifier (GTIN, UPC, EAN, ASIN...), from a catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<String>,
+    /// The product's handle in a shop (Shopify's URL name), from a catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
     /// Where the context came from: `file_name`, `folder`, `catalog`.
     pub from: String,
 }
@@ -50,6 +53,7 @@ pub fn context_from_path(folders: &[String], stem: &str) -> Context {
         alt_text: None,
         title: None,
         identifier: None,
+        handle: None,
         from: "folder".into(),
     }
 }
@@ -92,6 +96,7 @@ pub fn context_from_name(stem: &str) -> Context {
             alt_text: None,
             title: None,
             identifier: None,
+            handle: None,
             from: "file_name".into(),
         },
         _ => Context {
@@ -100,6 +105,7 @@ pub fn context_from_name(stem: &str) -> Context {
             alt_text: None,
             title: None,
             identifier: None,
+            handle: None,
             from: "file_name".into(),
         },
     }

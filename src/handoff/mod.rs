@@ -562,6 +562,93 @@ pub struct CatalogReport {
     /// Rows naming an image URL that could not be fetched, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fetch_failed: Vec<FetchFailure>,
+    /// How the file was read: `CSV, semicolon-separated, UTF-8`, `Excel workbook, first
+    /// sheet`, `JSON`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub read_as: String,
+    /// Columns no field is read from: nothing of them reaches a manifest or an export.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused_columns: Vec<UnusedColumn>,
+    /// Cells that were read but could not be used as they are, row by row, each with its
+    /// fix (an identifier a spreadsheet damaged, a position that is none, one identifier on
+    /// two products). The rest of the row is used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<RowProblem>,
+}
+
+/// A catalog column no field is read from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UnusedColumn {
+    /// Counting from 1.
+    pub column: usize,
+    /// Its header as written.
+    pub header: String,
+}
+
+/// A catalog cell that could not be used as it is. The words name the row and the column,
+/// never the cell's text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RowProblem {
+    /// The line (a CSV's line, a sheet's row number, a JSON array's position from 1).
+    pub line: u64,
+    /// The column, counting from 1.
+    pub column: usize,
+    /// The field the column was read for: `identifier`, `position`...
+    pub field: String,
+    pub message: String,
+}
+
+impl CatalogReport {
+    /// The report as lines for a person, one per finding: what was read, what was not,
+    /// and why. Every door (the watcher's log, the server's) says these. Lines name rows
+    /// and columns by number, never a cell's or a header's text (the manifest has those).
+    pub fn notes(&self) -> Vec<String> {
+        let file = &self.file;
+        let mut out = Vec::new();
+        if let Some(e) = &self.error {
+            out.push(format!("{file}: not used: {e}"));
+            return out;
+        }
+        let fields: Vec<&str> = self.mapping.keys().map(String::as_str).collect();
+        out.push(format!(
+            "{file}: {} row(s) read as {}; fields: {}",
+            self.rows,
+            if self.read_as.is_empty() {
+                "a catalog"
+            } else {
+                &self.read_as
+            },
+            fields.join(", ")
+        ));
+        if !self.unused_columns.is_empty() {
+            let columns: Vec<String> = self
+                .unused_columns
+                .iter()
+                .map(|c| c.column.to_string())
+                .collect();
+            out.push(format!(
+                "{file}: column(s) {} are not read: their headers name no field (the manifest's catalog.unused_columns lists them; the README lists the names understood)",
+                columns.join(", ")
+            ));
+        }
+        for p in &self.problems {
+            out.push(format!(
+                "{file}: line {}, column {} ({}): {}",
+                p.line, p.column, p.field, p.message
+            ));
+        }
+        for m in &self.missing_files {
+            out.push(format!(
+                "{file}: a row names {m}, which the batch does not hold"
+            ));
+        }
+        for u in &self.unlisted_files {
+            out.push(format!(
+                "{u}: no row of {file} names it; its SKU and position come from its name"
+            ));
+        }
+        out
+    }
 }
 
 /// An image a catalog row named by URL, fetched.

@@ -1,16 +1,21 @@
 //! A supplier's catalog: a CSV, an Excel workbook (.xlsx, its first sheet) or a JSON array of
 //! objects, naming each photo's product. Columns, by header name in any order: `file`
 //! (required: a file name, or an image URL to fetch), `sku`, `position` (a number, `main`, or
-//! an Amazon code such as `PT01`), `alt_text`, `title`, `identifier`. Headers match
+//! an Amazon code such as `PT01`), `alt_text`, `title`, `identifier`, `handle`. Headers match
 //! forgivingly: case, spaces and punctuation are ignored, and common synonyms are understood
 //! ([`SYNONYMS`]). What a row gives replaces what the file's name tells; what it leaves
 //! empty, the name still tells.
+//!
+//! CSVs are read as spreadsheets write them: comma, semicolon or tab separated (told from
+//! the header line, or Excel's `sep=` line), UTF-8 with or without a BOM, UTF-16 with one,
+//! else Windows-1252. File names match whatever their Unicode form (a name typed on
+//! Windows and the same name on a Mac disk) and case.
 
 use std::collections::{HashMap, HashSet};
 
 use thiserror::Error;
 
-use crate::handoff::{position, CatalogReport, Context};
+use crate::handoff::{position, CatalogReport, Context, RowProblem, UnusedColumn};
 
 /// Header names understood for each field, compared after lowercasing and dropping
 /// everything but letters and digits ("Item Number", "item_number" and "ITEM-NUMBER" are one).
@@ -32,6 +37,15 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "url",
             "imagelink",
             "link",
+            "datei",
+            "dateiname",
+            "bild",
+            "bilddatei",
+            "bildname",
+            "fichier",
+            "nomdufichier",
+            "archivo",
+            "imagen",
         ],
     ),
     (
@@ -50,6 +64,13 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "style",
             "stylenumber",
             "mpn",
+            "variantsku",
+            "sellersku",
+            "artikelnummer",
+            "artnr",
+            "referenz",
+            "reference",
+            "referencia",
         ],
     ),
     (
@@ -62,12 +83,31 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "sequence",
             "index",
             "imagenumber",
+            "imageno",
+            "imgno",
+            "photono",
+            "photonumber",
+            "photoposition",
+            "picturenumber",
+            "imageorder",
+            "sortorder",
             "slot",
+            "bildposition",
+            "bildnr",
+            "bildnummer",
+            "reihenfolge",
         ],
     ),
     (
         "alt_text",
-        &["alttext", "alt", "imagedescription", "imagealt", "alttag"],
+        &[
+            "alttext",
+            "alt",
+            "imagealttext",
+            "imagedescription",
+            "imagealt",
+            "alttag",
+        ],
     ),
     (
         "title",
@@ -78,6 +118,11 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "name",
             "itemname",
             "description",
+            "titel",
+            "produktname",
+            "bezeichnung",
+            "titre",
+            "titulo",
         ],
     ),
     (
@@ -96,8 +141,23 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "eancode",
             "gtin13",
             "gtin12",
+            "gtin14",
             "ean13",
+            "isbn13",
+            "isbn10",
             "barcodenumber",
+            "variantbarcode",
+            "externalproductid",
+        ],
+    ),
+    (
+        "handle",
+        &[
+            "handle",
+            "producthandle",
+            "urlhandle",
+            "shopifyhandle",
+            "slug",
         ],
     ),
 ];
@@ -161,6 +221,67 @@ struct Table {
     /// The header's line.
     header_line: u64,
     rows: Vec<(u64, Vec<String>)>,
+    /// How the file was read, in words (see [`CatalogReport::read_as`]).
+    read_as: String,
+}
+
+/// A catalog file's text: UTF-8 (its BOM dropped), UTF-16 by its BOM, else Windows-1252
+/// (what Excel's plain "CSV" is on a Western Windows), and the encoding's name.
+fn text_of(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, &'static str) {
+    if let Some(rest) = bytes.strip_prefix(b"\xef\xbb\xbf") {
+        if let Ok(t) = std::str::from_utf8(rest) {
+            return (t.into(), "UTF-8");
+        }
+    }
+    for (bom, encoding, name) in [
+        (&b"\xff\xfe"[..], encoding_rs::UTF_16LE, "UTF-16"),
+        (&b"\xfe\xff"[..], encoding_rs::UTF_16BE, "UTF-16"),
+    ] {
+        if let Some(rest) = bytes.strip_prefix(bom) {
+            return (encoding.decode_without_bom_handling(rest).0, name);
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(t) => (t.into(), "UTF-8"),
+        Err(_) => (
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0,
+            "Windows-1252",
+        ),
+    }
+}
+
+/// The separator of a CSV's header line: whichever of comma, semicolon, tab and pipe
+/// occurs most outside quotes (a tie goes to the one listed first).
+fn separator(header_line: &str) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for b in header_line.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            _ if !quoted => {
+                if let Some(c) = counts.iter_mut().find(|(s, _)| *s == b) {
+                    c.1 += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    counts
+        .iter()
+        .fold((b',', 0), |best, &c| if c.1 > best.1 { c } else { best })
+        .0
+}
+
+fn separator_name(sep: u8) -> &'static str {
+    match sep {
+        b';' => "semicolon",
+        b'\t' => "tab",
+        b'|' => "pipe",
+        _ => "comma",
+    }
 }
 
 /// Checks a cell's place and size before it is kept.
@@ -211,33 +332,58 @@ impl Table {
         if bytes.starts_with(b"PK\x03\x04") {
             return Table::xlsx(bytes);
         }
-        let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-        match text.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'[' | b'{') => Table::json(text),
-            _ => Table::csv(bytes),
+        let (text, encoding) = text_of(bytes);
+        match text.chars().find(|c| !c.is_whitespace()) {
+            Some('[' | '{') => Table::json(text.as_bytes()),
+            _ => Table::csv(&text, encoding),
         }
     }
 
-    fn csv(bytes: &[u8]) -> Result<Table, CatalogError> {
+    fn csv(text: &str, encoding: &str) -> Result<Table, CatalogError> {
+        // Excel's `sep=;` first line names the separator and is no row.
+        let first = text.lines().next().unwrap_or_default();
+        let hinted = first
+            .trim()
+            .strip_prefix("sep=")
+            .and_then(|s| (s.len() == 1).then(|| s.as_bytes()[0]));
+        let (body, skipped) = match hinted {
+            Some(_) => (text.split_once('\n').map_or("", |(_, rest)| rest), 1),
+            None => (text, 0),
+        };
+        let sep = hinted.unwrap_or_else(|| separator(body));
         let mut r = csv::ReaderBuilder::new()
+            .delimiter(sep)
             .trim(csv::Trim::All)
             .flexible(true)
             .has_headers(false)
-            .from_reader(bytes);
+            .from_reader(body.as_bytes());
+        // Lines counted here from the record's byte offset: the csv crate's own count is
+        // one short after a CRLF (what Excel writes).
+        let bytes = body.as_bytes();
+        let line_at = |from: usize, to: usize| {
+            let part = &bytes[from.min(bytes.len())..to.min(bytes.len())];
+            part.iter().filter(|&&b| b == b'\n').count() as u64
+        };
         let line_err = |e: csv::Error| CatalogError::Line {
-            line: e.position().map_or(0, |p| p.line()),
-            message: match e.kind() {
-                csv::ErrorKind::Utf8 { .. } => {
-                    "it is not UTF-8 text; save the catalog as CSV UTF-8".into()
-                }
-                _ => e.to_string(),
-            },
+            line: e
+                .position()
+                .map_or(0, |p| 1 + line_at(0, p.byte() as usize))
+                + skipped,
+            message: e.to_string(),
         };
         let mut rows = Vec::new();
         let mut cells = 0usize;
+        let (mut seen, mut line) = (0usize, 1u64);
         for rec in r.records() {
             let rec = rec.map_err(line_err)?;
-            let line = rec.position().map_or(0, |p| p.line());
+            // (A record's offset can be that of the line break before it.)
+            let mut at = rec.position().map_or(seen, |p| p.byte() as usize);
+            while matches!(bytes.get(at), Some(b'\r' | b'\n')) {
+                at += 1;
+            }
+            line += line_at(seen, at);
+            seen = at;
+            let line = line + skipped;
             check_rows(line, rows.len())?;
             cells += rec.len();
             check_cells(cells)?;
@@ -252,6 +398,7 @@ impl Table {
             header,
             header_line,
             rows: rows.collect(),
+            read_as: format!("CSV, {}-separated, {encoding}", separator_name(sep)),
         })
     }
 
@@ -317,6 +464,7 @@ impl Table {
             header,
             header_line,
             rows: rows.collect(),
+            read_as: "Excel workbook, first sheet".into(),
         })
     }
 
@@ -375,6 +523,7 @@ impl Table {
             header,
             header_line: 1,
             rows,
+            read_as: "JSON".into(),
         })
     }
 }
@@ -398,6 +547,7 @@ pub fn products(bytes: &[u8]) -> Result<HashMap<String, Context>, CatalogError> 
         header,
         header_line,
         rows,
+        ..
     } = Table::read(bytes)?;
     let Some(sku) = column(&header, "sku") else {
         return Err(CatalogError::NoSkuColumn {
@@ -405,10 +555,11 @@ pub fn products(bytes: &[u8]) -> Result<HashMap<String, Context>, CatalogError> 
             columns: header.len(),
         });
     };
-    let (ident, title, alt) = (
+    let (ident, title, alt, handle) = (
         column(&header, "identifier"),
         column(&header, "title"),
         column(&header, "alt_text"),
+        column(&header, "handle"),
     );
     let mut out = HashMap::new();
     for (_, rec) in rows {
@@ -425,6 +576,7 @@ pub fn products(bytes: &[u8]) -> Result<HashMap<String, Context>, CatalogError> 
                 identifier: get(ident),
                 title: get(title),
                 alt_text: get(alt),
+                handle: get(handle),
                 position: None,
                 from: "products".into(),
             },
@@ -433,7 +585,21 @@ pub fn products(bytes: &[u8]) -> Result<HashMap<String, Context>, CatalogError> 
     Ok(out)
 }
 
-/// Catalog rows by file name (the whole name as uploaded, and its last part, lowercased).
+/// A file name as catalogs and folders are matched by it: `\\` read as `/`, Unicode in
+/// its composed form (NFC: a Mac disk stores names decomposed, Excel types them composed),
+/// lower case.
+pub fn name_key(name: &str) -> String {
+    let nfc = icu_normalizer::ComposingNormalizerBorrowed::new_nfc().normalize(name);
+    nfc.replace('\\', "/").to_lowercase()
+}
+
+/// The last part of a [`name_key`].
+fn base(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}
+
+/// Catalog rows by file name (the whole name as uploaded, and its last part; see
+/// [`name_key`]).
 #[derive(Debug, Default)]
 pub struct Catalog {
     rows: HashMap<String, Context>,
@@ -441,6 +607,12 @@ pub struct Catalog {
     names: Vec<String>,
     /// Which column each field was read from: (field, header as written).
     pub mapping: Vec<(String, String)>,
+    /// How the file was read.
+    read_as: String,
+    /// Columns no field is read from.
+    unused: Vec<UnusedColumn>,
+    /// Cells read but not usable as they are.
+    problems: Vec<RowProblem>,
 }
 
 impl Catalog {
@@ -450,11 +622,14 @@ impl Catalog {
             header,
             header_line,
             rows: table,
+            read_as,
         } = Table::read(bytes)?;
         let mut mapping = Vec::new();
+        let mut used = HashSet::new();
         let mut col = |field: &str| {
             let found = column(&header, field);
             if let Some(i) = found {
+                used.insert(i);
                 mapping.push((
                     field.to_string(),
                     header
@@ -472,15 +647,28 @@ impl Catalog {
                 columns: header.len(),
             });
         };
-        let (sku, pos, alt, title, ident) = (
+        let (sku, pos, alt, title, ident, handle) = (
             col("sku"),
             col("position"),
             col("alt_text"),
             col("title"),
             col("identifier"),
+            col("handle"),
         );
+        let unused = header
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| !used.contains(i) && !h.trim().is_empty())
+            .map(|(i, h)| UnusedColumn {
+                column: i + 1,
+                header: h.trim_start_matches('\u{feff}').to_string(),
+            })
+            .collect();
         let mut rows = HashMap::new();
         let mut names = Vec::new();
+        let mut problems = Vec::new();
+        // Each identifier's first row and product, to find one identifier on two products.
+        let mut products_of: HashMap<String, (u64, String)> = HashMap::new();
         for (line, rec) in table {
             let get = |c: Option<usize>| {
                 c.and_then(|c| rec.get(c))
@@ -490,26 +678,58 @@ impl Catalog {
             let Some(name) = get(Some(file)) else {
                 continue;
             };
-            let position_text = get(pos);
-            let position = match &position_text {
-                None => None,
-                Some(p) => Some(position(p).ok_or_else(|| CatalogError::Line {
+            let mut problem = |column: Option<usize>, field: &str, message: String| {
+                problems.push(RowProblem {
                     line,
-                    message: format!(
-                        "the position (column {}) is not a number, `main`, PT01-PT99 or `swatch`",
-                        pos.map_or(0, |c| c + 1)
-                    ),
-                })?),
+                    column: column.map_or(0, |c| c + 1),
+                    field: field.into(),
+                    message,
+                });
             };
+            let position = get(pos).and_then(|p| {
+                let read = position(&p);
+                if read.is_none() {
+                    problem(
+                        pos,
+                        "position",
+                        "not a number, `main`, PT01-PT99 or `swatch`; the position comes from the file's name".into(),
+                    );
+                }
+                read
+            });
+            let identifier = get(ident);
+            if let Some(raw) = &identifier {
+                match crate::identifier::check(raw) {
+                    Err(p) => problem(ident, "identifier", p.to_string()),
+                    Ok((id, _)) => {
+                        let product = get(sku)
+                            .or_else(|| crate::handoff::context_from_name(stem(&name)).sku)
+                            .unwrap_or_default()
+                            .to_lowercase();
+                        match products_of.get(&id) {
+                            Some((first, other)) if *other != product => problem(
+                                ident,
+                                "identifier",
+                                format!("the same identifier as line {first}, which is another product's: one of them is wrong; exports leave both out until it is put right"),
+                            ),
+                            Some(_) => {}
+                            None => {
+                                products_of.insert(id, (line, product));
+                            }
+                        }
+                    }
+                }
+            }
             names.push(name.clone());
             rows.insert(
-                name.replace('\\', "/").to_lowercase(),
+                name_key(&name),
                 Context {
                     sku: get(sku),
                     position,
                     alt_text: get(alt),
                     title: get(title),
-                    identifier: get(ident),
+                    identifier,
+                    handle: get(handle),
                     from: "catalog".into(),
                 },
             );
@@ -518,6 +738,9 @@ impl Catalog {
             rows,
             names,
             mapping,
+            read_as,
+            unused,
+            problems,
         })
     }
 
@@ -527,15 +750,16 @@ impl Catalog {
     }
 
     /// The report of this catalog, read from `file`, for a batch holding the files `held`
-    /// (their paths in the batch): which column gave each field, the rows naming no file of
-    /// the batch (URL rows aside: their fetch reports them), and the files no row names.
+    /// (their paths in the batch): how it was read, which column gave each field and which
+    /// columns none, the cells that could not be used, the rows naming no file of the batch
+    /// (URL rows aside: their fetch reports them), and the files no row names.
     pub fn report(&self, file: &str, held: &[String]) -> CatalogReport {
         let have: HashSet<String> = held
             .iter()
             .flat_map(|r| {
-                let r = r.replace('\\', "/").to_lowercase();
-                let base = r.rsplit('/').next().unwrap_or(&r).to_string();
-                [r, base]
+                let r = name_key(r);
+                let b = base(&r).to_string();
+                [r, b]
             })
             .collect();
         let missing_files = self
@@ -543,8 +767,8 @@ impl Catalog {
             .iter()
             .filter(|n| !super::fetch::is_url(n))
             .filter(|n| {
-                let n = n.replace('\\', "/").to_lowercase();
-                !have.contains(&n) && !have.contains(n.rsplit('/').next().unwrap_or(&n))
+                let n = name_key(n);
+                !have.contains(&n) && !have.contains(base(&n))
             })
             .cloned()
             .collect();
@@ -554,15 +778,17 @@ impl Catalog {
             rows: self.names.len(),
             missing_files,
             unlisted_files: held.iter().filter(|h| !self.has(h)).cloned().collect(),
+            read_as: self.read_as.clone(),
+            unused_columns: self.unused.clone(),
+            problems: self.problems.clone(),
             ..Default::default()
         }
     }
 
     /// Makes the row of `name` (a URL) also the row of `file` (where it was fetched to).
     pub fn alias(&mut self, name: &str, file: &str) {
-        let key = name.replace('\\', "/").to_lowercase();
-        if let Some(row) = self.rows.get(&key).cloned() {
-            self.rows.insert(file.to_lowercase(), row);
+        if let Some(row) = self.rows.get(&name_key(name)).cloned() {
+            self.rows.insert(name_key(file), row);
         }
     }
 
@@ -572,9 +798,8 @@ impl Catalog {
     }
 
     fn row(&self, name: &str) -> Option<&Context> {
-        let name = name.replace('\\', "/").to_lowercase();
-        let base = name.rsplit('/').next().unwrap_or(&name);
-        self.rows.get(&name).or_else(|| self.rows.get(base))
+        let key = name_key(name);
+        self.rows.get(&key).or_else(|| self.rows.get(base(&key)))
     }
 
     pub fn len(&self) -> usize {
@@ -597,9 +822,16 @@ impl Catalog {
             alt_text: row.alt_text.clone().or(fallback.alt_text),
             title: row.title.clone(),
             identifier: row.identifier.clone(),
+            handle: row.handle.clone(),
             from: "catalog".into(),
         }
     }
+}
+
+/// A file name's stem: its last part without its extension.
+fn stem(name: &str) -> &str {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    last.rsplit_once('.').map_or(last, |(s, _)| s)
 }
 
 #[cfg(test)]
@@ -651,11 +883,137 @@ mod tests {
     fn bad_catalogs_are_named() {
         let e = Catalog::parse(b"label,sku\na.png,A\n").unwrap_err();
         assert!(e.to_string().contains("no column of file names"), "{e}");
-        let e = Catalog::parse(b"file,position\na.png,front\n").unwrap_err();
-        let text = e.to_string();
-        assert!(text.contains("line 2") && text.contains("column 2"), "{e}");
+        // A position that is none: the row is used, the position comes from the name,
+        // and the report says where.
+        let c = Catalog::parse(b"file,position\na_3.png,front\n").unwrap();
+        assert_eq!(
+            c.context("a_3.png", context_from_name("a_3")).position,
+            Some(3)
+        );
+        let r = c.report("catalog.csv", &["a_3.png".into()]);
+        assert_eq!((r.problems[0].line, r.problems[0].column), (2, 2));
         // A supplier's cell is never echoed.
-        assert!(!text.contains("front") && !text.contains("a.png"), "{e}");
+        let said = r.notes().join("\n");
+        assert!(said.contains("line 2, column 2 (position)"), "{said}");
+        assert!(!said.contains("front"), "{said}");
+        // Lines as a spreadsheet numbers them, after CRLFs and a quoted line break too.
+        let c = Catalog::parse(b"file,title,position\r\na.png,\"two\r\nlines\",1\r\nb.png,,x\r\n")
+            .unwrap();
+        assert_eq!(c.report("c", &[]).problems[0].line, 4);
+    }
+
+    #[test]
+    fn csvs_are_read_as_spreadsheets_save_them() {
+        let want = |c: &Catalog| {
+            let m = c.context("tasse.png", Context::default());
+            (m.sku, m.position)
+        };
+        let expected = (Some("T-1".to_string()), Some(2));
+        // Excel in most of Europe: semicolons, a BOM, CRLF, a quoted semicolon.
+        let c = Catalog::parse(b"\xef\xbb\xbfDatei;Artikelnummer;Position;Titel;Farbe\r\ntasse.png;T-1;2;\"Tasse; wei\xc3\x9f\";wei\xc3\x9f\r\n").unwrap();
+        assert_eq!(want(&c), expected);
+        let t = c.context("tasse.png", Context::default()).title;
+        assert_eq!(t.as_deref(), Some("Tasse; wei\u{df}"));
+        let r = c.report("c.csv", &[]);
+        assert_eq!(r.read_as, "CSV, semicolon-separated, UTF-8");
+        // A column no field is named by: named in the report, not guessed at.
+        let unused: Vec<(usize, &str)> = r
+            .unused_columns
+            .iter()
+            .map(|u| (u.column, u.header.as_str()))
+            .collect();
+        assert_eq!(unused, [(5, "Farbe")]);
+        // Excel's `sep=` line names the separator.
+        let c = Catalog::parse(b"sep=;\r\nfile;sku;pos\r\ntasse.png;T-1;2\r\n").unwrap();
+        assert_eq!(want(&c), expected);
+        let c = Catalog::parse(b"file\tsku\timage no.\ntasse.png\tT-1\t2\n").unwrap();
+        assert_eq!(want(&c), expected);
+        assert_eq!(c.report("c", &[]).read_as, "CSV, tab-separated, UTF-8");
+        // Excel's plain "CSV" on Windows: Windows-1252 (0xE9 is e-acute).
+        let c = Catalog::parse(b"file,sku,position,title\ntasse.png,T-1,2,Caf\xe9\n").unwrap();
+        assert_eq!(
+            c.context("tasse.png", Context::default()).title.as_deref(),
+            Some("Caf\u{e9}")
+        );
+        assert_eq!(
+            c.report("c", &[]).read_as,
+            "CSV, comma-separated, Windows-1252"
+        );
+        // Excel's "Unicode Text": UTF-16 with its BOM, tabs.
+        let mut utf16 = vec![0xff, 0xfe];
+        for u in "file\tsku\tposition\r\ntasse.png\tT-1\t2\r\n".encode_utf16() {
+            utf16.extend_from_slice(&u.to_le_bytes());
+        }
+        let c = Catalog::parse(&utf16).unwrap();
+        assert_eq!(want(&c), expected);
+        assert_eq!(c.report("c", &[]).read_as, "CSV, tab-separated, UTF-16");
+    }
+
+    #[test]
+    fn names_match_in_any_unicode_form_and_case() {
+        // Typed in Excel (composed), found on a Mac disk (decomposed), or the other way.
+        let c = Catalog::parse("file,sku\nKaffeetasse ros\u{e9}.png,K-1\n".as_bytes()).unwrap();
+        let mac = "drop/KAFFEETASSE rose\u{301}.png";
+        assert_eq!(
+            c.context(mac, Context::default()).sku.as_deref(),
+            Some("K-1")
+        );
+        let r = c.report("catalog.csv", &[mac.to_string()]);
+        assert!(
+            r.missing_files.is_empty() && r.unlisted_files.is_empty(),
+            "{r:?}"
+        );
+        let c = Catalog::parse("file,sku\nrose\u{301}.png,R-1\n".as_bytes()).unwrap();
+        assert!(c.has("ros\u{e9}.png"));
+    }
+
+    #[test]
+    fn identifiers_are_checked_row_by_row_at_the_door() {
+        let csv = "file,sku,ean,handle\n\
+                   a.png,A,4006381333931,mug-white\n\
+                   a_2.png,A,4006381333931,\n\
+                   b.png,B,4006381333931,\n\
+                   c.png,C,4.00638E+12,\n\
+                   d.png,D,36000291452,\n\
+                   e.png,E,4006381333932,\n";
+        let c = Catalog::parse(csv.as_bytes()).unwrap();
+        let r = c.report("catalog.csv", &[]);
+        let at: Vec<(u64, usize, &str)> = r
+            .problems
+            .iter()
+            .map(|p| (p.line, p.column, p.field.as_str()))
+            .collect();
+        // One product's two photos share its identifier; another product may not.
+        assert_eq!(
+            at,
+            [
+                (4, 3, "identifier"),
+                (5, 3, "identifier"),
+                (6, 3, "identifier"),
+                (7, 3, "identifier")
+            ]
+        );
+        assert!(
+            r.problems[0].message.contains("as line 2"),
+            "{:?}",
+            r.problems[0]
+        );
+        assert!(r.problems[1].message.contains("scientific notation"));
+        assert!(r.problems[2].message.contains("lost its leading zero"));
+        assert!(r.problems[3].message.contains("check digit should be 1"));
+        // The rows are still used: their photos are the products'.
+        assert_eq!(
+            c.context("c.png", Context::default()).sku.as_deref(),
+            Some("C")
+        );
+        assert_eq!(
+            c.context("a.png", Context::default()).handle.as_deref(),
+            Some("mug-white")
+        );
+        assert_eq!(
+            c.mapping.iter().find(|(f, _)| f == "identifier").unwrap().1,
+            "ean"
+        );
     }
 
     #[test]
@@ -720,5 +1078,31 @@ mod tests {
         let rows: String = (0..1_000).map(|i| format!("\nm{i}.png,M")).collect();
         let csv = format!("file,sku{rows}");
         assert_eq!(Catalog::parse(csv.as_bytes()).unwrap().len(), 1_000);
+    }
+
+    #[test]
+    fn the_readme_lists_every_header_understood() {
+        let readme = include_str!("../../README.md");
+        for (field, names) in SYNONYMS {
+            let label = if *field == "file" {
+                "file (required)"
+            } else {
+                field
+            };
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {label} |")))
+                .unwrap_or_else(|| panic!("README has no synonyms row for {field}"));
+            let cell = row.split('|').nth(2).unwrap_or_default();
+            // The names, without the note in brackets after them.
+            let names_only = cell.split('(').next().unwrap_or_default();
+            let listed: Vec<String> = names_only.split(',').map(normalized).collect();
+            for n in *names {
+                assert!(
+                    listed.iter().any(|l| l == n),
+                    "README's {field} row lacks {n}"
+                );
+            }
+        }
     }
 }

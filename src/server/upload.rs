@@ -42,6 +42,10 @@ pub struct Created {
     pub specs: Vec<String>,
     /// True when an `Idempotency-Key` already used made this the first upload's answer.
     pub replayed: bool,
+    /// The catalog sent with the upload, as it was read: which columns gave which fields,
+    /// which were not read, the cells that could not be used, the rows naming no file sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<crate::handoff::CatalogReport>,
     pub links: Links,
 }
 
@@ -110,6 +114,38 @@ fn multipart_error(e: MultipartError, meter: &Meter, max: u64) -> ApiError {
     )
 }
 
+/// An upload's fingerprint: sha256 over each field's name, file name and bytes, in order,
+/// so that the same files and fields sent again (with any boundary) match, and anything
+/// else does not.
+#[derive(Default)]
+struct Fingerprint(sha2::Sha256);
+
+impl Fingerprint {
+    fn field(&mut self, name: &str, file_name: Option<&str>) {
+        use sha2::Digest;
+        // Lengths first: ("ab", "c") and ("a", "bc") differ.
+        for part in [Some(name), file_name] {
+            let text = part.unwrap_or("\u{0}");
+            self.0.update((text.len() as u64).to_le_bytes());
+            self.0.update(text.as_bytes());
+        }
+    }
+
+    fn bytes(&mut self, chunk: &[u8]) {
+        use sha2::Digest;
+        self.0.update(chunk);
+    }
+
+    fn hex(self) -> String {
+        use sha2::Digest;
+        self.0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 /// What has arrived so far.
 #[derive(Default)]
 struct Received {
@@ -120,11 +156,13 @@ struct Received {
     keys: HashSet<String>,
     /// Counts the body's bytes as they arrive, framing included.
     meter: Arc<Meter>,
+    /// What the upload sent, hashed as it arrives (see [`Fingerprint`]).
+    fingerprint: Fingerprint,
     /// Files received, being made durable while the next ones arrive.
     syncing: tokio::task::JoinSet<Result<(), ApiError>>,
 }
 
-#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids), optionally `webhook` (a URL the batch's events are POSTed to, signed) and `catalog` (CSV, XLSX or JSON: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key returns the first batch")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
+#[utoipa::path(post, path = "/v1/batches", request_body(content_type = "multipart/form-data", description = "image files (any field name, each with a file name), `specs` (comma-separated spec ids), optionally `webhook` (a URL the batch's events are POSTed to, signed) and `catalog` (CSV, XLSX or JSON: file, sku, position, alt_text, title, identifier)"), params(("Idempotency-Key" = Option<String>, Header, description = "a retried upload with the same key and the same fields and files returns the first batch; other fields or files with it: 409")), responses((status = 202, description = "accepted: processing has started", body = ref("#/components/schemas/Created")), (status = 409, description = "the Idempotency-Key was used for an upload of other files or fields", body = ref("#/components/schemas/ErrorBody")), (status = 400, description = "no specs, unknown spec, no files, not multipart", body = ref("#/components/schemas/ErrorBody")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 413, description = "body over max_body_bytes or more than max_files files", body = ref("#/components/schemas/ErrorBody")), (status = 503, description = "queue full or stopping; see Retry-After", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn create_batch(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -164,8 +202,7 @@ pub async fn create_batch(
     }
     if let Some(k) = &idempotency_key {
         if let Some(first) = app.store.batch_with_key(k)? {
-            linger(&mut mp, &meter, max_body).await;
-            return accepted(&app, &first, true);
+            return replay(&app, &mut mp, &meter, &first).await;
         }
     }
     if app.stopping.load(Ordering::SeqCst) {
@@ -223,6 +260,43 @@ pub async fn create_batch(
     }
 }
 
+/// An upload with an `Idempotency-Key` already used: read through (nothing kept) and
+/// answered with the first batch when it sends the same fields and files, refused with 409
+/// when it sends others (a new upload needs a new key).
+async fn replay(
+    app: &App,
+    mp: &mut Multipart,
+    meter: &Meter,
+    first: &str,
+) -> Result<Response, ApiError> {
+    let max_body = app.config.max_body_bytes;
+    let mut print = Fingerprint::default();
+    while let Some(mut field) = mp
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, meter, max_body))?
+    {
+        print.field(field.name().unwrap_or_default(), field.file_name());
+        while let Some(c) = field
+            .chunk()
+            .await
+            .map_err(|e| multipart_error(e, meter, max_body))?
+        {
+            meter.field_bytes(c.len() as u64);
+            print.bytes(&c);
+        }
+    }
+    let kept = crate::job::Intake::load(app.store.as_ref(), first)?.fingerprint;
+    // A batch recorded before fingerprints were kept is taken at its key's word.
+    if kept.is_some_and(|k| k != print.hex()) {
+        return Err(ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            format!("this Idempotency-Key was used for batch {first}, an upload of other files or fields; a new upload needs a new key"),
+        ));
+    }
+    accepted(app, first, true)
+}
+
 fn accepted(app: &App, id: &str, replayed: bool) -> Result<Response, ApiError> {
     let row = app
         .store
@@ -235,6 +309,7 @@ fn accepted(app: &App, id: &str, replayed: bool) -> Result<Response, ApiError> {
         assets,
         specs: row.specs,
         replayed,
+        catalog: crate::job::Intake::load(app.store.as_ref(), id)?.catalog,
         links: Links::of(id),
     };
     let mut r = (StatusCode::ACCEPTED, Json(body)).into_response();
@@ -273,6 +348,7 @@ async fn receive(
     {
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_owned);
+        got.fingerprint.field(&name, file_name.as_deref());
         match (name.as_str(), file_name) {
             ("specs", None) => {
                 let text = small_field(&mut field, got, max_body, TEXT_FIELD).await?;
@@ -359,6 +435,7 @@ async fn next_chunk(
     if let Some(c) = &chunk {
         // Field content, not framing; the body limit is the meter's to enforce.
         got.meter.field_bytes(c.len() as u64);
+        got.fingerprint.bytes(c);
     }
     Ok(chunk)
 }
@@ -508,7 +585,7 @@ fn queue_full(app: &App, waiting: usize) -> ApiError {
 fn record(
     app: &Arc<App>,
     id: &str,
-    got: Received,
+    mut got: Received,
     idempotency_key: Option<&str>,
 ) -> Result<String, ApiError> {
     let Some(spec_ids) = got.specs.filter(|s| !s.is_empty()) else {
@@ -548,21 +625,20 @@ fn record(
     if let Some(url) = &got.webhook {
         app.store.set_batch_webhook(id, url)?;
     }
-    if let Some(c) = &got.catalog {
+    let catalog = got.catalog.as_ref().map(|c| {
         let shown: Vec<String> = got.files.iter().map(|(s, _, _)| s.clone()).collect();
         let report = c.report("catalog", &shown);
-        for m in &report.missing_files {
-            tracing::warn!(
-                batch = id,
-                "the catalog names {m}, which the upload does not hold"
-            );
+        for note in report.notes() {
+            tracing::info!(batch = id, "{note}");
         }
-        crate::job::Intake {
-            skipped: Vec::new(),
-            catalog: Some(report),
-        }
-        .save(app.store.as_ref(), id)?;
+        report
+    });
+    crate::job::Intake {
+        skipped: Vec::new(),
+        catalog,
+        fingerprint: Some(std::mem::take(&mut got.fingerprint).hex()),
     }
+    .save(app.store.as_ref(), id)?;
     let files = got.files.len();
     for (shown, _, mut a) in got.files {
         if let Some(c) = &got.catalog {

@@ -262,16 +262,9 @@ fn run_drop(
             fetch_failed: std::mem::take(&mut r.fetch_failed),
             ..c.report(&r.file, &rels)
         };
-        for m in &r.missing_files {
-            observer.note(&format!(
-                "{}: a row names {m}, which the drop does not hold",
-                r.file
-            ));
-        }
-        for u in &r.unlisted_files {
-            observer.note(&format!(
-                "{label}/{u}: no row of the catalog names it; SKU and position come from its name"
-            ));
+        // What was read, what was not, and why: said as the drop is taken.
+        for note in r.notes() {
+            observer.note(&format!("{label}: {note}"));
         }
     }
     for (i, (input, rel)) in walk.inputs.iter().zip(&rels).enumerate() {
@@ -296,6 +289,7 @@ fn run_drop(
     let intake = Intake {
         skipped,
         catalog: report,
+        fingerprint: None,
     };
     intake.save(store, &id)?;
     store.set_batch_state(&id, BatchState::Processing, &SystemClock.now())?;

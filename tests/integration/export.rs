@@ -366,3 +366,78 @@ fn json_and_csv_records_validate_and_an_approval_brings_an_output_in() {
 fn sha256_hex(bytes: &[u8]) -> String {
     shelfready::store::sha256_hex(bytes)
 }
+
+#[test]
+fn one_identifier_on_two_products_leaves_both_out_and_the_rest_is_written() {
+    let (_keep, out) = processed();
+    let dir = tempfile::tempdir().unwrap();
+    // A supplier's copy-paste: SHIRTRED01 given the barcode of product 4006381333931.
+    let list = dir.path().join("products.csv");
+    std::fs::write(&list, "sku;barcode\r\nSHIRTRED01;4006381333931\r\n").unwrap();
+    let o = export(
+        out,
+        "amazon",
+        dir.path(),
+        &["--identifiers", list.to_str().unwrap()],
+    );
+    assert_exit(&o, 2);
+    let zip = std::fs::read(dir.path().join("amazon/amazon-images-1.zip")).unwrap();
+    assert_eq!(
+        zip_names(&zip),
+        [
+            "B07XJ8C8F5.MAIN.jpg",
+            "B07XJ8C8F5.PT01.jpg",
+            "B07XJ8C8F5.PT02.jpg",
+            "B07XJ8C8F5.SWCH.jpg",
+        ]
+    );
+    let report = read_json(&dir.path().join("amazon/export.json"));
+    validate("export.schema.json", &report);
+    let shirt = left_out_reason(&report, "SHIRTRED01_1.amazon-main");
+    assert!(shirt.contains("also product 4006381333931's"), "{shirt}");
+    let cup = left_out_reason(&report, "4006381333931_1.amazon-main");
+    assert!(cup.contains("also product SHIRTRED01's"), "{cup}");
+}
+
+#[test]
+fn a_handle_column_names_the_shop_product_and_a_title_is_then_not_needed() {
+    let (_keep, out) = processed();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("products.csv");
+    // Shopify's own export headers: Handle, Variant SKU, Title.
+    std::fs::write(
+        &list,
+        "Handle,Variant SKU,Title\n\
+         rocket-classic-1969,B07XJ8C8F5,Rocket model\n\
+         shirt-red,SHIRTRED01,\n\
+         shirt-red,4006381333932,\n",
+    )
+    .unwrap();
+    let o = export(
+        out,
+        "shopify",
+        dir.path(),
+        &["--base-url", BASE, "--identifiers", list.to_str().unwrap()],
+    );
+    assert_exit(&o, 2);
+    let text = std::fs::read_to_string(dir.path().join("shopify/products.csv")).unwrap();
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    let handles: std::collections::BTreeSet<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    // The catalog's handle, not one made from the title; a product the shop has needs no
+    // title; a handle given to two products goes to the first only.
+    assert!(handles.contains("rocket-classic-1969"), "{text}");
+    assert!(!handles.contains("rocket-model"), "{text}");
+    let shirt: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "shirt-red").collect();
+    assert_eq!(shirt.len(), 1, "{text}");
+    let report = read_json(&dir.path().join("shopify/export.json"));
+    let second = report["left_out"].as_array().unwrap().iter().find(|l| {
+        l["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("another product's too")
+    });
+    assert!(second.is_some(), "{report}");
+}

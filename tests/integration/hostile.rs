@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::util::{fixtures, read_json, shelfready};
 
 /// `shelfready watch <inbox> --once`: takes what is there, then exits; its stderr.
-fn watch_once(inbox: &Path, out: &Path, data: &Path) -> (Option<i32>, String) {
+pub fn watch_once(inbox: &Path, out: &Path, data: &Path) -> (Option<i32>, String) {
     let o = crate::watch::start(inbox, out, data, &["--spec", "amazon-main", "--once"])
         .wait_with_output()
         .expect("run shelfready watch");

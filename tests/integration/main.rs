@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod browser;
+mod catalogs;
 mod cli;
 mod color;
 mod doors;

@@ -573,6 +573,19 @@ fn every_limit_answers_with_its_code_and_keeps_nothing() {
     assert_eq!(again.json()["id"], id.as_str());
     assert_eq!(again.json()["replayed"], true);
     assert_eq!(batches(), 1);
+    // The same key with other files: refused, not answered with a batch it is not.
+    let other = upload(
+        &server,
+        &[specs("shopify"), file("other.jpg", "GREY10_1.jpg")],
+        &[("Authorization", &auth), ("Idempotency-Key", "batch-42")],
+    );
+    assert_eq!(
+        (other.status, other.code().as_str()),
+        (409, "idempotency-key-reused"),
+        "{}",
+        String::from_utf8_lossy(&other.body)
+    );
+    assert_eq!(batches(), 1);
     follow(&server, &id, &ok);
     let s = get(&server.url(&format!("/v1/batches/{id}")), &ok).json();
     let mug = s["assets"]
