@@ -278,12 +278,14 @@ pub trait JobStore: Send + Sync {
     /// (a watched inbox's outbox), else `batches/<id>` in the data folder.
     fn batch_dir(&self, id: &str) -> PathBuf;
 
-    /// An earlier batch's output of the same source content for the same spec content and
-    /// pipeline, still standing: (batch, output path in that batch's folder).
+    /// An earlier batch's output of the same source content for the same spec content,
+    /// pipeline and product (context), still standing: (batch, output path in that batch's
+    /// folder).
     fn made_before(
         &self,
         source_sha256: &str,
         spec: &Spec,
+        context: &crate::handoff::Context,
         not_in: &str,
     ) -> Result<Option<(String, String)>, StoreError>;
 

@@ -451,7 +451,9 @@ impl Handling for Moves<'_> {
             return Ok(None);
         };
         let sha = crate::store::sha256_hex(bytes);
-        let Some(earlier) = made_before(self.store, self.id, &self.opts.specs, &sha)? else {
+        let Some(earlier) =
+            made_before(self.store, self.id, &self.opts.specs, &item.context, &sha)?
+        else {
             return Ok(None);
         };
         let dest = self.opts.archive().join(self.label).join(rel_of(&item.key));
@@ -491,22 +493,24 @@ fn rel_of(key: &str) -> &str {
     key.split_once('/').map_or(key, |(_, r)| r)
 }
 
-/// Where every spec's output of this content already stands, in words, if all do.
+/// Where every spec's output of this content, for this product, already stands, in
+/// words, if all do.
 fn made_before(
     store: &dyn JobStore,
     batch: &str,
     specs: &[Spec],
+    context: &crate::handoff::Context,
     sha: &str,
 ) -> Result<Option<String>, WatchError> {
     let mut places = Vec::new();
     for s in specs {
-        match store.made_before(sha, s, batch)? {
+        match store.made_before(sha, s, context, batch)? {
             Some((b, path)) => places.push(store.batch_dir(&b).join(path).display().to_string()),
             None => return Ok(None),
         }
     }
     Ok(Some(format!(
-        "the same file was made before for these specs (sha256 {}...): {}; not made again",
+        "the same file was made before for these specs and this product (sha256 {}...): {}; not made again",
         &sha[..12.min(sha.len())],
         places.join(", ")
     )))

@@ -229,7 +229,7 @@ fn a_watcher_killed_mid_batch_finishes_it_once_when_started_again() {
 }
 
 #[test]
-fn the_same_photo_dropped_again_is_recognised_until_its_spec_changes() {
+fn the_same_photo_dropped_again_is_recognised_until_its_spec_or_product_changes() {
     let dir = tempfile::tempdir().unwrap();
     let (inbox, out, data) = (
         dir.path().join("inbox"),
@@ -246,7 +246,7 @@ fn the_same_photo_dropped_again_is_recognised_until_its_spec_changes() {
     };
     let first = run("monday", "rocket.png", "amazon-main");
     assert_eq!(first["handoffs"].as_array().unwrap().len(), 1);
-    let again = run("tuesday", "rocket-copy.png", "amazon-main");
+    let again = run("tuesday", "rocket.png", "amazon-main");
     assert_eq!(again["handoffs"].as_array().unwrap().len(), 0);
     let skipped = &again["skipped"][0];
     assert_eq!(skipped["reason"], "already-processed");
@@ -254,10 +254,16 @@ fn the_same_photo_dropped_again_is_recognised_until_its_spec_changes() {
         skipped["message"].as_str().unwrap().contains("monday"),
         "{skipped}"
     );
-    assert!(inbox.join("archive/tuesday/rocket-copy.png").is_file());
+    assert!(inbox.join("archive/tuesday/rocket.png").is_file());
     assert!(!out.join("tuesday/outputs").exists());
     let new_spec = run("wednesday", "rocket.png", "amazon-main,shopify");
     assert_eq!(new_spec["handoffs"].as_array().unwrap().len(), 2);
+    // The same bytes under another product's name (a new SKU): made again, for it.
+    let new_sku = run("thursday", "RKT-9_1.png", "amazon-main");
+    let hs = new_sku["handoffs"].as_array().unwrap();
+    assert_eq!(hs.len(), 1, "{new_sku}");
+    assert_eq!(hs[0]["context"]["sku"], "RKT-9");
+    assert_eq!(hs[0]["state"], "ready");
 }
 
 /// A loopback web server for catalog rows naming URLs: `/img/<fixture>` serves a fixture,

@@ -420,9 +420,10 @@ impl JobStore for SqliteStore {
         &self,
         source_sha256: &str,
         spec: &Spec,
+        context: &crate::handoff::Context,
         not_in: &str,
     ) -> Result<Option<(String, String)>, StoreError> {
-        outputs::made_before(&self.conn(), source_sha256, spec, not_in)
+        outputs::made_before(&self.conn(), source_sha256, spec, context, not_in)
     }
 
     fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError> {

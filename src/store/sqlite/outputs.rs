@@ -1,7 +1,8 @@
 //! Questions about outputs across batches: their state changes, what waits for review,
 //! counts by state, and whether a source was made before for the same spec.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use crate::handoff::Context;
+use rusqlite::{params, Connection};
 
 use super::db_err;
 use crate::handoff::{Handoff, State, PIPELINE_VERSION};
@@ -71,11 +72,14 @@ pub(super) fn by_state(db: &Connection) -> Result<Vec<(String, u64)>, StoreError
 }
 
 /// The batch and path of an output made from the same bytes, spec and pipeline in
-/// another batch.
+/// another batch, for the same product (its context: SKU, position, title, identifier,
+/// alt text, handle; not where the context came from). A photo that comes back under a
+/// new SKU, or with a corrected catalog row, is made again.
 pub(super) fn made_before(
     db: &Connection,
     source_sha256: &str,
     spec: &Spec,
+    context: &Context,
     not_in: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
     // The states are the lifecycle's own names, not input.
@@ -85,23 +89,45 @@ pub(super) fn made_before(
         .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    db.query_row(
-        &format!(
-            "SELECT batch_id, path FROM outputs
+    let mut q = db
+        .prepare(&format!(
+            "SELECT batch_id, path, handoff FROM outputs
              WHERE source_sha256 = ?1 AND spec_id = ?2 AND spec_hash = ?3
                AND pipeline = ?4 AND batch_id <> ?5 AND path IS NOT NULL
                AND state IN ({made})
-             ORDER BY batch_id LIMIT 1"
-        ),
-        params![
-            source_sha256,
-            spec.id,
-            spec.content_hash(),
-            PIPELINE_VERSION,
-            not_in
-        ],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
-    .map_err(db_err)
+             ORDER BY batch_id"
+        ))
+        .map_err(db_err)?;
+    let rows = q
+        .query_map(
+            params![
+                source_sha256,
+                spec.id,
+                spec.content_hash(),
+                PIPELINE_VERSION,
+                not_in
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .map_err(db_err)?;
+    let same = |c: &Context| Context {
+        from: String::new(),
+        ..c.clone()
+    };
+    for row in rows {
+        let (batch, path, handoff) = row.map_err(db_err)?;
+        let Ok(h) = serde_json::from_str::<crate::handoff::Handoff>(&handoff) else {
+            continue;
+        };
+        if same(&h.context) == same(context) {
+            return Ok(Some((batch, path)));
+        }
+    }
+    Ok(None)
 }
