@@ -194,6 +194,10 @@ enum Command {
         /// Milliseconds between scans when no file event comes (network shares miss them).
         #[arg(long, env = "SHELFREADY_RESCAN_MS", default_value_t = 5000)]
         rescan_ms: u64,
+        /// Seconds a file that reads as cut off is held in the inbox, counted from its last
+        /// write, as a copy that paused, before it goes to quarantine (not with --once).
+        #[arg(long, env = "SHELFREADY_STALLED_SECS", default_value_t = 600)]
+        stalled_secs: u64,
         /// Process what is in the inbox now, then stop.
         #[arg(long)]
         once: bool,
@@ -484,6 +488,7 @@ fn run(cli: Cli) -> Result<u8> {
             data_dir,
             settle_ms,
             rescan_ms,
+            stalled_secs,
             once,
             jobs,
             allow_private_urls,
@@ -504,6 +509,7 @@ fn run(cli: Cli) -> Result<u8> {
                     ..Default::default()
                 },
                 routing: shelfready::handoff::Routing::default(),
+                stalled: std::time::Duration::from_secs(stalled_secs),
             };
             let _ = ctrlc::set_handler(|| {
                 if CANCEL.swap(true, Ordering::SeqCst) {
@@ -732,6 +738,7 @@ fn watch_beside(app: &Arc<App>) -> Result<(), ServerError> {
             ..Default::default()
         },
         routing: app.config.routing(),
+        stalled: shelfready::watch::STALLED,
     };
     let app = app.clone();
     std::thread::Builder::new()

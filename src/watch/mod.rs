@@ -4,6 +4,7 @@
 //! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
 //! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
 
+mod hold;
 mod settle;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use hold::Held;
 use settle::{entries, Settle};
 
 use crate::engine::Engine;
@@ -55,6 +57,10 @@ impl WatchError {
     }
 }
 
+/// How long a file that reads as cut off is held back by default (see
+/// [`WatchOptions::stalled`]).
+pub const STALLED: Duration = Duration::from_secs(600);
+
 /// What a watcher is asked to do.
 pub struct WatchOptions {
     pub inbox: PathBuf,
@@ -71,6 +77,9 @@ pub struct WatchOptions {
     pub fetch: FetchLimits,
     /// Where outputs that wait for a person go.
     pub routing: crate::handoff::Routing,
+    /// How long a file that reads as cut off is held back in the inbox (a copy that
+    /// paused) before it goes to quarantine, counted from its last write.
+    pub stalled: Duration,
 }
 
 impl WatchOptions {
@@ -81,6 +90,17 @@ impl WatchOptions {
     pub fn quarantine(&self) -> PathBuf {
         self.inbox.join("quarantine")
     }
+}
+
+/// A running watcher's parts, as every step of it needs them.
+struct Running<'a> {
+    opts: &'a WatchOptions,
+    store: &'a dyn JobStore,
+    engine: &'a Engine,
+    stop: &'a AtomicBool,
+    observer: &'a dyn Observer,
+    /// Cut-off files held back (see [`hold`]).
+    held: Held,
 }
 
 /// Watches until `stop` is set. Batches a stop interrupted are finished first.
@@ -100,7 +120,16 @@ pub fn watch(
             error,
         })?;
     }
-    resume(opts, store, engine, stop, observer)?;
+    let w = Running {
+        opts,
+        store,
+        engine,
+        stop,
+        observer,
+        held: Held::default(),
+    };
+    resume(&w)?;
+    let held = &w.held;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let skip = [opts.archive(), opts.quarantine(), opts.out.clone()];
     let ours = skip.clone();
@@ -137,16 +166,21 @@ pub fn watch(
             .filter(|(_, age)| age.is_some_and(|a| a >= opts.settle))
             .map(|(p, _)| p)
             .collect();
+        // A drop whose every photo is held back (a copy that paused) waits for it.
+        let ready: Vec<PathBuf> = ready
+            .into_iter()
+            .filter(|p| !all_held(p, held, opts.stalled))
+            .collect();
         let (drops, loose): (Vec<PathBuf>, Vec<PathBuf>) =
             ready.into_iter().partition(|p| p.is_dir());
         for d in &drops {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            run_drop(opts, store, engine, stop, observer, Drop::Folder(d.clone()))?;
+            run_drop(&w, Drop::Folder(d.clone()))?;
         }
         if !loose.is_empty() && !stop.load(Ordering::SeqCst) {
-            run_drop(opts, store, engine, stop, observer, Drop::Loose(loose))?;
+            run_drop(&w, Drop::Loose(loose))?;
         }
         if opts.once && idle {
             break;
@@ -156,6 +190,23 @@ pub fn watch(
         while rx.try_recv().is_ok() {}
     }
     Ok(())
+}
+
+/// Whether every file of a drop (a folder, or one loose file) that is not a catalog is
+/// held back and unchanged.
+fn all_held(p: &Path, held: &Held, limit: Duration) -> bool {
+    let files: Vec<PathBuf> = if p.is_dir() {
+        walkdir::WalkDir::new(p)
+            .follow_links(false)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file() && !is_catalog(e.path()))
+            .map(|e| e.path().to_path_buf())
+            .collect()
+    } else {
+        vec![p.to_path_buf()]
+    };
+    !files.is_empty() && files.iter().all(|f| held.waiting(f, limit))
 }
 
 /// Whether a file event may bring new work: something created, written, moved or removed
@@ -195,14 +246,8 @@ fn free_dir(parent: &Path, name: &str) -> PathBuf {
 }
 
 /// Records a drop as a batch and runs it.
-fn run_drop(
-    opts: &WatchOptions,
-    store: &dyn JobStore,
-    engine: &Engine,
-    stop: &AtomicBool,
-    observer: &dyn Observer,
-    drop: Drop,
-) -> Result<(), WatchError> {
+fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
+    let (opts, store, observer) = (w.opts, w.store, w.observer);
     let (roots, label, base): (Vec<PathBuf>, String, PathBuf) = match &drop {
         Drop::Folder(d) => (vec![d.clone()], name_of(d), d.clone()),
         Drop::Loose(files) => (
@@ -302,7 +347,7 @@ fn run_drop(
         },
         intake,
     };
-    finish_batch(opts, store, engine, stop, observer, &id, info)?;
+    finish_batch(w, &id, info)?;
     Ok(())
 }
 
@@ -321,15 +366,9 @@ struct DropInfo {
 /// Runs every source of a batch not yet moved out of the inbox through the one runner,
 /// moving each to the archive or quarantine as it settles, and settles the batch (unless a
 /// stop came first).
-fn finish_batch(
-    opts: &WatchOptions,
-    store: &dyn JobStore,
-    engine: &Engine,
-    stop: &AtomicBool,
-    observer: &dyn Observer,
-    id: &str,
-    info: DropInfo,
-) -> Result<(), WatchError> {
+fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError> {
+    let (opts, store, engine, stop, observer) = (w.opts, w.store, w.engine, w.stop, w.observer);
+    let held = &w.held;
     let label = info.label.as_str();
     let store_of_batch = store.batch(id);
     let items: Vec<Item> = store
@@ -366,6 +405,7 @@ fn finish_batch(
         id,
         label,
         observer,
+        held,
     };
     let skipped = info.intake.skipped.clone();
     let ran = batch.run(engine, &items, info.intake, &handling)?;
@@ -396,7 +436,8 @@ fn finish_batch(
             Err(e) => tracing::warn!("{}: not taken ({why}); {e}", p.display()),
         }
     }
-    if let Some(d) = &info.folder {
+    // A drop with a photo held back keeps its catalog for when it is taken again.
+    if let Some(d) = info.folder.as_ref().filter(|d| !held.any_under(d)) {
         for c in CATALOGS {
             let cat = d.join(c);
             if cat.is_file() {
@@ -417,6 +458,7 @@ struct Moves<'a> {
     id: &'a str,
     label: &'a str,
     observer: &'a dyn Observer,
+    held: &'a Held,
 }
 
 impl Handling for Moves<'_> {
@@ -471,6 +513,21 @@ impl Handling for Moves<'_> {
             return Ok(None);
         };
         let failed = hs.iter().any(|h| h.state == State::Failed);
+        let cut_off = hs.iter().any(|h| {
+            h.error
+                .as_ref()
+                .is_some_and(|e| e.code == crate::handoff::ErrorCode::DecodeTruncated)
+        });
+        // A one-off run (`--once`) waits for no copy: what it finds is what there is.
+        if cut_off && !self.opts.once {
+            if let Some(age) = self.held.hold(source, self.opts.stalled) {
+                return Ok(Some(format!(
+                    "held in the inbox: it reads as cut off, and was written {}s ago: a copy that paused is taken again when it changes; unchanged for {}s, it goes to quarantine",
+                    age.as_secs(),
+                    self.opts.stalled.as_secs()
+                )));
+            }
+        }
         let home = if failed {
             self.opts.quarantine()
         } else {
@@ -522,13 +579,8 @@ fn wanted_of(key: &str) -> String {
 }
 
 /// Batches a stop left unfinished: finished now, before anything new is taken.
-fn resume(
-    opts: &WatchOptions,
-    store: &dyn JobStore,
-    engine: &Engine,
-    stop: &AtomicBool,
-    observer: &dyn Observer,
-) -> Result<(), WatchError> {
+fn resume(w: &Running) -> Result<(), WatchError> {
+    let (opts, store) = (w.opts, w.store);
     for id in store.batches_from("watch", BatchState::Receiving)? {
         store.delete_batch(&id)?;
     }
@@ -556,7 +608,7 @@ fn resume(
             folder,
             intake,
         };
-        finish_batch(opts, store, engine, stop, observer, &id, info)?;
+        finish_batch(w, &id, info)?;
     }
     Ok(())
 }

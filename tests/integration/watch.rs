@@ -67,7 +67,13 @@ fn drops_become_outputs_with_their_catalog_and_a_slow_copy_is_taken_once_whole()
         "Filename,Item Number,Position,Product Name,UPC\nrocket.png,RKT-9,main,Toy rocket,0012345678905\nlost.png,LOST-1,2,,\n",
     )
     .unwrap();
-    let mut w = start(&inbox, &out, &data, &["--spec", "amazon-main,shopify"]);
+    // (No holding of cut-off files here: BROKEN08_1.png is one, and goes to quarantine.)
+    let mut w = start(
+        &inbox,
+        &out,
+        &data,
+        &["--spec", "amazon-main,shopify", "--stalled-secs", "0"],
+    );
 
     // A file copied slowly, in bursts closer together than the settle time.
     let whole = std::fs::read(fixtures().join("GREY10_1.jpg")).unwrap();
@@ -438,4 +444,70 @@ fn workbook_and_json_catalogs_name_products_and_their_urls_are_fetched() {
         "{reason}"
     );
     assert!(m["catalog"]["fetched"].is_null() && m["handoffs"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_copy_that_stalls_is_held_until_it_finishes_and_one_that_never_does_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out, data) = (
+        dir.path().join("inbox"),
+        dir.path().join("outbox"),
+        dir.path().join("data"),
+    );
+    std::fs::create_dir_all(&inbox).unwrap();
+    let whole = std::fs::read(fixtures().join("MUG01_1.png")).unwrap();
+    let half = &whole[..whole.len() / 2];
+    // A copy that pauses for longer than the settle time, beside a whole photo.
+    let drop = inbox.join("paused");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::write(drop.join("mug.png"), half).unwrap();
+    copy("ROCKET02_1.png", &drop.join("rocket.png"));
+    let mut w = start(
+        &inbox,
+        &out,
+        &data,
+        &["--spec", "amazon-main", "--stalled-secs", "8"],
+    );
+    // The whole photo is made; the cut-off one stays where it is, not in quarantine.
+    wait_for("the first batch", Duration::from_secs(60), || {
+        out.join("paused/manifest.json").is_file()
+    });
+    assert!(inbox.join("archive/paused/rocket.png").is_file());
+    assert!(drop.join("mug.png").is_file(), "held in the inbox");
+    assert!(!inbox.join("quarantine/paused/mug.png").exists());
+    // Still held a few settle times later: not taken again while unchanged.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!out.join("paused-2").exists());
+    // The copy goes on and finishes: taken again, whole, and made.
+    std::fs::write(drop.join("mug.png"), &whole).unwrap();
+    wait_for("the finished copy", Duration::from_secs(60), || {
+        out.join("paused-2/manifest.json").is_file()
+    });
+    let m = read_json(&out.join("paused-2/manifest.json"));
+    assert_eq!(m["handoffs"][0]["state"], "ready", "{m}");
+    let archived = inbox.join("archive/paused/mug.png");
+    assert_eq!(std::fs::read(&archived).unwrap(), whole);
+    assert!(!inbox.join("quarantine/paused/mug.png").exists());
+
+    // A copy that never finishes: quarantined once unchanged past the limit.
+    let stuck = inbox.join("stuck");
+    std::fs::create_dir_all(&stuck).unwrap();
+    std::fs::write(stuck.join("cup.png"), half).unwrap();
+    wait_for(
+        "the stuck copy in quarantine",
+        Duration::from_secs(60),
+        || inbox.join("quarantine/stuck/cup.png").is_file(),
+    );
+    assert_eq!(
+        std::fs::read(inbox.join("quarantine/stuck/cup.png")).unwrap(),
+        half
+    );
+    let _ = stop(&mut w, "-TERM");
+    let log = {
+        let mut s = String::new();
+        use std::io::Read;
+        w.stderr.take().unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    assert!(log.contains("held in the inbox"), "{log}");
 }

@@ -1,0 +1,100 @@
+//! Copies that stall. A file that reads as cut off may be a copy that paused (a network
+//! share, a sync client) rather than a broken file: while it was written recently it is
+//! held back in the inbox, not quarantined, and taken again once it changes. One that stays
+//! unchanged past the limit is what it reads as, and goes to quarantine.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// What a file was when it was held: any change means the copy went on.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Stamp {
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
+fn stamp(p: &Path) -> Option<Stamp> {
+    let meta = std::fs::symlink_metadata(p).ok()?;
+    Some(Stamp {
+        size: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// How long ago the file was last written (none known: long ago).
+fn age(s: &Stamp) -> Duration {
+    s.modified
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or(Duration::MAX)
+}
+
+/// The files held back, as they were when held.
+#[derive(Debug, Default)]
+pub struct Held {
+    files: Mutex<HashMap<PathBuf, Stamp>>,
+}
+
+impl Held {
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Stamp>> {
+        // A panic elsewhere while holding the lock leaves a map still worth reading.
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds `p`, which read as cut off, when it was written within `limit`: returns how
+    /// long ago. None: it is older, and is what it reads as.
+    pub fn hold(&self, p: &Path, limit: Duration) -> Option<Duration> {
+        let s = stamp(p)?;
+        let age = age(&s);
+        if age < limit {
+            self.files().insert(p.to_path_buf(), s);
+            Some(age)
+        } else {
+            self.files().remove(p);
+            None
+        }
+    }
+
+    /// Whether `p` is held and has not changed since, within `limit`: not to be taken yet.
+    pub fn waiting(&self, p: &Path, limit: Duration) -> bool {
+        let mut files = self.files();
+        let Some(held) = files.get(p).copied() else {
+            return false;
+        };
+        let now = stamp(p);
+        if now == Some(held) && age(&held) < limit {
+            return true;
+        }
+        // Changed, gone, or past the limit: taken again.
+        files.remove(p);
+        false
+    }
+
+    /// Whether anything under `dir` is held.
+    pub fn any_under(&self, dir: &Path) -> bool {
+        self.files().keys().any(|p| p.starts_with(dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_file_waits_until_it_changes_or_its_time_is_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.png");
+        std::fs::write(&f, b"half").unwrap();
+        let held = Held::default();
+        assert!(held.hold(&f, Duration::from_secs(600)).is_some());
+        assert!(held.waiting(&f, Duration::from_secs(600)));
+        assert!(held.any_under(dir.path()));
+        // The copy goes on: taken again.
+        std::fs::write(&f, b"half and the rest").unwrap();
+        assert!(!held.waiting(&f, Duration::from_secs(600)));
+        // Written longer ago than the limit: not held at all.
+        assert!(held.hold(&f, Duration::ZERO).is_none());
+        assert!(!held.any_under(dir.path()));
+    }
+}
