@@ -3,6 +3,7 @@
 //! file with the images its rows name by URL, fetched), and outbound HTTP with the address
 //! policy (`fetch`, `net`). `process`, `serve`, `watch` and `export` all use it.
 
+pub mod archive;
 pub mod catalog;
 pub mod fetch;
 pub mod net;

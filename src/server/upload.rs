@@ -73,13 +73,7 @@ impl Links {
 /// `../../etc/passwd` becomes `etc/passwd`, `C:\shots\mug.png` becomes `shots/mug.png`.
 /// The key never leaves the batch folder: files are kept under numbered names anyway.
 pub fn upload_key(name: &str) -> Option<String> {
-    let clean: String = name.chars().filter(|c| !c.is_control()).collect();
-    let parts: Vec<&str> = clean
-        .split(['/', '\\'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && *p != "." && *p != ".." && !p.ends_with(':'))
-        .collect();
-    (!parts.is_empty()).then(|| parts.join("/"))
+    crate::intake::archive::safe_path(name)
 }
 
 /// The output name an upload asks for: its folders and stem (see [`naming::wanted_from_path`]).
@@ -489,7 +483,13 @@ async fn receive_file(
         key = format!("{key}~{seq}");
         got.keys.insert(key.to_lowercase());
     }
-    let original = format!("originals/{seq}");
+    // A zip is a folder of photos sent as one file: kept aside, then unpacked.
+    let zipped = key.to_ascii_lowercase().ends_with(".zip");
+    let original = if zipped {
+        format!("originals/{seq}.zip")
+    } else {
+        format!("originals/{seq}")
+    };
     let path = dir.join(&original);
     let write_err = |e: std::io::Error| cannot_keep(&shown, e);
     let mut out = Some(tokio::fs::File::create(&path).await.map_err(write_err)?);
@@ -523,6 +523,10 @@ async fn receive_file(
             ))
         }
     };
+    if zipped && failure.is_none() {
+        got.keys.remove(&key.to_lowercase());
+        return unzip(app, &path, &shown, dir, got).await;
+    }
     let (folders, stem) = naming::folders_and_stem(&key);
     got.files.push((
         shown.clone(),
@@ -537,6 +541,83 @@ async fn receive_file(
             failure,
         },
     ));
+    Ok(())
+}
+
+/// Unpacks an uploaded zip into the batch's originals, each photo an upload of its own
+/// named by its path in the zip (folders kept); its catalog, when it holds one and the
+/// upload sent none, is the batch's.
+async fn unzip(
+    app: &App,
+    zip: &Path,
+    shown: &str,
+    dir: &Path,
+    got: &mut Received,
+) -> Result<(), ApiError> {
+    // Whole on disk before it is read.
+    while let Some(synced) = got.syncing.join_next().await {
+        synced.map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))??;
+    }
+    let limits = crate::intake::archive::ZipLimits {
+        max_entries: app.config.max_files,
+        max_entry_bytes: app.config.max_file_bytes,
+        max_total_bytes: app.config.max_body_bytes,
+    };
+    let (zip2, into) = (zip.to_path_buf(), dir.join("originals"));
+    let sent = got.files.len();
+    let unpacked = tokio::task::spawn_blocking(move || {
+        let u = crate::intake::archive::unpack(&zip2, &into, sent + 1, sent, limits);
+        let _ = std::fs::remove_file(&zip2);
+        u
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
+    let printable = naming::printable(shown);
+    let shown_name = naming::cap(&printable, 80).to_string();
+    let unpacked = unpacked.map_err(|e| {
+        let code = match e {
+            crate::intake::archive::ArchiveError::TooManyEntries(_) => {
+                ErrorCode::UploadTooManyFiles
+            }
+            crate::intake::archive::ArchiveError::TooLarge(_) => ErrorCode::UploadTooLarge,
+            crate::intake::archive::ArchiveError::Write(_) => ErrorCode::OutputWriteFailed,
+            crate::intake::archive::ArchiveError::NotZip(_) => ErrorCode::UploadMalformed,
+        };
+        ApiError::new(code, format!("the zip {shown_name}: {e}"))
+    })?;
+    if let (Some(bytes), None) = (unpacked.catalog, &got.catalog) {
+        let c = tokio::task::spawn_blocking(move || Catalog::parse(&bytes))
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?
+            .map_err(|e| {
+                ApiError::new(
+                    ErrorCode::UploadMalformed,
+                    format!("the zip {shown_name}: {e}"),
+                )
+            })?;
+        got.catalog = Some(c);
+    }
+    for e in unpacked.entries {
+        let mut key = e.key;
+        if !got.keys.insert(key.to_lowercase()) {
+            key = format!("{key}~{}", e.seq);
+            got.keys.insert(key.to_lowercase());
+        }
+        let (folders, stem) = naming::folders_and_stem(&key);
+        got.files.push((
+            key.clone(),
+            key.clone(),
+            AssetRow {
+                seq: e.seq as i64,
+                source_key: key.clone(),
+                upload_name: format!("{shown}/{key}"),
+                original: format!("originals/{}", e.seq),
+                bytes: e.bytes,
+                context: context_from_path(&folders, &stem),
+                failure: e.failure,
+            },
+        ));
+    }
     Ok(())
 }
 

@@ -110,3 +110,70 @@ fn an_upload_is_answered_with_how_its_catalog_was_read() {
     assert_eq!(m["handoffs"][0]["context"]["title"], "Caf\u{e9} cup");
     assert_eq!(m["catalog"]["read_as"], c["read_as"]);
 }
+
+#[test]
+fn a_zipped_folder_uploads_as_its_photos_with_their_folders_and_catalog() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    for (name, bytes) in [
+        (
+            "BOTTLE-GRN/1.png",
+            std::fs::read(fixtures().join("ROCKET02_1.png")).unwrap(),
+        ),
+        (
+            "BOTTLE-GRN/2.png",
+            std::fs::read(fixtures().join("MUG01_1.png")).unwrap(),
+        ),
+        (
+            "../../escape.png",
+            std::fs::read(fixtures().join("MUG01_1.png")).unwrap(),
+        ),
+        ("__MACOSX/BOTTLE-GRN/._1.png", b"resource fork".to_vec()),
+        (
+            "catalog.csv",
+            b"file;title\nBOTTLE-GRN/1.png;Green bottle\n".to_vec(),
+        ),
+    ] {
+        z.start_file(name, o).unwrap();
+        z.write_all(&bytes).unwrap();
+    }
+    let zip = z.finish().unwrap().into_inner();
+    let r = upload(
+        &server,
+        &[specs("amazon-main"), ("files", Some("shoot.zip"), zip)],
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["assets"], 3);
+    assert_eq!(
+        r.json()["catalog"]["read_as"],
+        "CSV, semicolon-separated, UTF-8"
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    crate::server::follow(&server, &id, &[]);
+    let m = crate::server::get(&server.url(&format!("/v1/batches/{id}/manifest")), &[]).json();
+    let ctx = |key: &str| {
+        m["handoffs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["provenance"]["source_key"] == key)
+            .map(|h| h["context"].clone())
+            .unwrap_or_else(|| panic!("no {key}: {m}"))
+    };
+    // The folder names the product, the file its position; the catalog adds the title.
+    assert_eq!(ctx("BOTTLE-GRN/1.png")["sku"], "BOTTLE-GRN");
+    assert_eq!(ctx("BOTTLE-GRN/1.png")["title"], "Green bottle");
+    assert_eq!(ctx("BOTTLE-GRN/2.png")["position"], 2);
+    // A path out of the batch stays in it.
+    assert_eq!(ctx("escape.png")["sku"], "escape");
+    let batch_dir = dir.path().join("data/batches").join(&id);
+    assert!(!dir.path().join("data/escape.png").exists());
+    assert!(
+        !batch_dir.join("originals/1.zip").exists(),
+        "the zip itself is not kept"
+    );
+}
