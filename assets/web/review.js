@@ -32,6 +32,18 @@ function render(item) {
     qs.append(el);
   }
   li.querySelector(".todo").textContent = "To do: " + item.action;
+  // Which batch it belongs to, and whether the same photo waits in another one too.
+  const b = li.querySelector(".batch");
+  const link = document.createElement("a");
+  link.href = "/batches/" + encodeURIComponent(item.batch);
+  link.textContent = item.batch;
+  b.append("Batch ", link);
+  if (item.also_waiting_in.length) {
+    const twice = document.createElement("span");
+    twice.className = "badge twice";
+    twice.textContent = "also waiting in " + item.also_waiting_in.join(", ");
+    b.append(" ", twice);
+  }
   const src = li.querySelector("img.source");
   const out = li.querySelector("img.output");
   src.alt = "Source photo " + item.source;

@@ -43,6 +43,9 @@ pub struct Waiting {
     /// The output image (`GET`), and its source photo.
     pub file: Option<String>,
     pub source_file: String,
+    /// Other batches where the same photo (the same bytes) waits for the same spec: the
+    /// same upload sent twice, or a drop taken again. Decide each, or reject the extra.
+    pub also_waiting_in: Vec<String>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -68,6 +71,16 @@ pub async fn queue(
             .filter(|(b, _, h)| filter.keeps(b, h))
             .collect();
         review::sort_queue(&mut items, now, |(_, _, h)| h);
+        // The batches each photo (by its bytes) waits in, per spec.
+        let mut batches_of: std::collections::HashMap<(String, String), Vec<String>> =
+            std::collections::HashMap::new();
+        for (batch, _, h) in &items {
+            let key = (h.provenance.source_sha256.clone(), h.goal.spec_id.clone());
+            let list = batches_of.entry(key).or_default();
+            if !list.contains(batch) {
+                list.push(batch.clone());
+            }
+        }
         // The upload names, read once per batch.
         let mut names: std::collections::HashMap<String, Vec<crate::store::AssetRow>> =
             std::collections::HashMap::new();
@@ -96,6 +109,13 @@ pub async fn queue(
                     checks: na.checks.clone(),
                     questions: na.questions.clone(),
                     action: na.action.clone(),
+                    also_waiting_in: batches_of
+                        .get(&(h.provenance.source_sha256.clone(), h.goal.spec_id.clone()))
+                        .into_iter()
+                        .flatten()
+                        .filter(|b| **b != batch)
+                        .cloned()
+                        .collect(),
                     batch,
                     id,
                 }

@@ -1166,7 +1166,7 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
             specs("amazon-main"),
             file("ADOBE04_1.jpg", "ADOBE04_1.jpg"),
             file("P3TAG05_1.png", "P3TAG05_1.png"),
-            ("files", Some("small.png"), small),
+            ("files", Some("small.png"), small.clone()),
         ],
         &main,
     );
@@ -1325,6 +1325,42 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
         b.script("return [...document.querySelectorAll('.tile')].filter(t => !t.hidden).length"),
         Value::from(1)
     );
+
+    // The same photo sent in two uploads waits twice: each card names its batch and the
+    // other one it also waits in.
+    let mut twice = Vec::new();
+    for _ in 0..2 {
+        let r = upload(
+            &server,
+            &[
+                specs("amazon-main"),
+                ("files", Some("small.png"), small.clone()),
+            ],
+            &main,
+        );
+        assert_eq!(r.status, 202);
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        follow(&server, &id, &main);
+        twice.push(id);
+    }
+    b.goto(&server.url("/review#token=t-ana"));
+    b.wait_until(
+        "two cards",
+        "return document.querySelectorAll('.card .batch a').length === 2;",
+    );
+    let lines: Vec<String> = serde_json::from_value(
+        b.script("return [...document.querySelectorAll('.card .batch')].map(x => x.textContent)"),
+    )
+    .unwrap();
+    for (own, other) in [(&twice[0], &twice[1]), (&twice[1], &twice[0])] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &format!("Batch {own} also waiting in {other}")),
+            "{lines:?}"
+        );
+    }
+    shot("review-twice.png");
 }
 
 /// A webhook receiver on loopback: answers 500 to its first request and 200 after, and keeps
