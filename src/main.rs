@@ -738,7 +738,7 @@ fn watch_beside(app: &Arc<App>) -> Result<(), ServerError> {
             ..Default::default()
         },
         routing: app.config.routing(),
-        stalled: shelfready::watch::STALLED,
+        stalled: std::time::Duration::from_secs(app.config.watch_stalled_secs),
     };
     let app = app.clone();
     std::thread::Builder::new()

@@ -56,6 +56,8 @@ pub struct ServeConfig {
     pub watch_specs: Vec<String>,
     /// Milliseconds a drop must stay unchanged before it is taken.
     pub watch_settle_ms: u64,
+    /// Seconds a file that reads as cut off is held in the inbox (a copy that paused).
+    pub watch_stalled_secs: u64,
     /// Whether catalog rows may name images on private, loopback or link-local addresses.
     pub allow_private_urls: bool,
     /// The key webhooks are signed with (HMAC-SHA256 of the body); a batch may name a
@@ -97,6 +99,7 @@ impl Default for ServeConfig {
             watch_out: PathBuf::from("outbox"),
             watch_specs: vec!["amazon-main".into()],
             watch_settle_ms: 2000,
+            watch_stalled_secs: crate::watch::STALLED.as_secs(),
             allow_private_urls: false,
             webhook_secret: None,
             webhook_retry_secs: 5,
@@ -164,6 +167,10 @@ pub struct ServeArgs {
     /// Milliseconds a drop must stay unchanged before it is taken [default: 2000].
     #[arg(long, env = "SHELFREADY_WATCH_SETTLE_MS")]
     pub watch_settle_ms: Option<u64>,
+    /// Seconds a file that reads as cut off is held in the inbox, counted from its last
+    /// write, before it goes to quarantine [default: 600].
+    #[arg(long, env = "SHELFREADY_WATCH_STALLED_SECS")]
+    pub watch_stalled_secs: Option<u64>,
     /// Let catalog rows name images on private, loopback or link-local addresses [default: false].
     #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS", num_args = 0..=1, default_missing_value = "true")]
     pub allow_private_urls: Option<bool>,
@@ -233,6 +240,7 @@ impl ServeConfig {
             watch_out,
             watch_specs,
             watch_settle_ms,
+            watch_stalled_secs,
             allow_private_urls,
             webhook_retry_secs
         );
