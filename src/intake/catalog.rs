@@ -1105,4 +1105,32 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_workbook_a_spreadsheet_app_wrote_is_checked_as_a_csv_is() {
+        // Written by openpyxl (tests/data/make_damaged_xlsx.py): German headers, an unused
+        // column, a UPC typed as a number that lost its zero, one EAN on two products.
+        let c =
+            Catalog::parse(include_bytes!("../../tests/data/supplier-catalog-de.xlsx")).unwrap();
+        let r = c.report("catalog.xlsx", &[]);
+        assert_eq!(r.read_as, "Excel workbook, first sheet");
+        assert_eq!(r.mapping["file"], "Bilddatei");
+        assert_eq!(r.mapping["position"], "Bild Nr.");
+        let unused: Vec<&str> = r.unused_columns.iter().map(|u| u.header.as_str()).collect();
+        assert_eq!(unused, ["Farbe"]);
+        let at: Vec<(u64, &str)> = r
+            .problems
+            .iter()
+            .map(|p| (p.line, p.message.as_str()))
+            .collect();
+        assert_eq!(at.len(), 2, "{at:?}");
+        assert!(
+            at[0].0 == 4 && at[0].1.contains("lost its leading zero"),
+            "{at:?}"
+        );
+        assert!(at[1].0 == 5 && at[1].1.contains("as line 2"), "{at:?}");
+        // The name typed composed matches the Mac disk's decomposed one.
+        let m = c.context("Kaffeetasse rose\u{301}.png", Context::default());
+        assert_eq!((m.sku.as_deref(), m.position), (Some("TASSE-1"), Some(1)));
+    }
 }
