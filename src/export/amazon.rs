@@ -117,7 +117,8 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
                 continue;
             };
             let name = format!("{id}.{variant}.{ext}");
-            if !taken.insert(name.to_ascii_lowercase()) {
+            // One image per slot, whatever its extension.
+            if !taken.insert(format!("{id}.{variant}").to_ascii_lowercase()) {
                 w.leave_out(
                     &p.sku,
                     h,

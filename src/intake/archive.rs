@@ -134,8 +134,9 @@ pub fn unpack(
                 .map_err(|e| ArchiveError::NotZip(e.to_string()))?;
             if bytes.len() as u64 <= max {
                 out.catalog = Some(bytes);
-                continue;
             }
+            // (One over the limit is no catalog, and no photo either: passed over.)
+            continue;
         }
         let seq = first_seq + out.entries.len();
         if sent + out.entries.len() + 1 > limits.max_entries {

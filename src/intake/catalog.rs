@@ -342,8 +342,9 @@ impl Table {
     fn csv(text: &str, encoding: &str) -> Result<Table, CatalogError> {
         // Excel's `sep=;` first line names the separator and is no row.
         let first = text.lines().next().unwrap_or_default();
+        // (Not trimmed: `sep=` may name the tab.)
         let hinted = first
-            .trim()
+            .trim_end_matches('\r')
             .strip_prefix("sep=")
             .and_then(|s| (s.len() == 1).then(|| s.as_bytes()[0]));
         let (body, skipped) = match hinted {
@@ -929,6 +930,14 @@ mod tests {
         let c = Catalog::parse(b"file\tsku\timage no.\ntasse.png\tT-1\t2\n").unwrap();
         assert_eq!(want(&c), expected);
         assert_eq!(c.report("c", &[]).read_as, "CSV, tab-separated, UTF-8");
+        // `sep=` naming the tab itself.
+        // (Its header alone would read as semicolon-separated.)
+        let c =
+            Catalog::parse(b"sep=\t\r\nfile\tsku\tnote;a;b\r\ntasse.png\tT-1;x\tn\r\n").unwrap();
+        assert_eq!(
+            c.context("tasse.png", Context::default()).sku.as_deref(),
+            Some("T-1;x")
+        );
         // Excel's plain "CSV" on Windows: Windows-1252 (0xE9 is e-acute).
         let c = Catalog::parse(b"file,sku,position,title\ntasse.png,T-1,2,Caf\xe9\n").unwrap();
         assert_eq!(

@@ -64,23 +64,22 @@ pub async fn queue(
 ) -> Result<Json<Queue>, ApiError> {
     blocking(move || {
         let now = SystemClock.now();
-        let mut items: Vec<(String, i64, Handoff)> = app
-            .store
-            .waiting()?
-            .into_iter()
-            .filter(|(b, _, h)| filter.keeps(b, h))
-            .collect();
-        review::sort_queue(&mut items, now, |(_, _, h)| h);
-        // The batches each photo (by its bytes) waits in, per spec.
+        let all = app.store.waiting()?;
+        // The batches each photo (by its bytes) waits in, per spec, filter or not.
         let mut batches_of: std::collections::HashMap<(String, String), Vec<String>> =
             std::collections::HashMap::new();
-        for (batch, _, h) in &items {
+        for (batch, _, h) in &all {
             let key = (h.provenance.source_sha256.clone(), h.goal.spec_id.clone());
             let list = batches_of.entry(key).or_default();
             if !list.contains(batch) {
                 list.push(batch.clone());
             }
         }
+        let mut items: Vec<(String, i64, Handoff)> = all
+            .into_iter()
+            .filter(|(b, _, h)| filter.keeps(b, h))
+            .collect();
+        review::sort_queue(&mut items, now, |(_, _, h)| h);
         // The upload names, read once per batch.
         let mut names: std::collections::HashMap<String, Vec<crate::store::AssetRow>> =
             std::collections::HashMap::new();

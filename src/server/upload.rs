@@ -478,13 +478,14 @@ async fn receive_file(
     }
     let shown: String = file_name.chars().filter(|c| !c.is_control()).collect();
     let mut key = upload_key(file_name).unwrap_or_else(|| format!("upload-{seq}"));
-    if !got.keys.insert(key.to_lowercase()) {
+    // A zip is a folder of photos sent as one file: kept aside, then unpacked (whatever
+    // its name, even one sent twice).
+    let zipped = key.to_ascii_lowercase().ends_with(".zip");
+    if !zipped && !got.keys.insert(key.to_lowercase()) {
         // The same name twice in one batch: the second is told apart by its number.
         key = format!("{key}~{seq}");
         got.keys.insert(key.to_lowercase());
     }
-    // A zip is a folder of photos sent as one file: kept aside, then unpacked.
-    let zipped = key.to_ascii_lowercase().ends_with(".zip");
     let original = if zipped {
         format!("originals/{seq}.zip")
     } else {
@@ -493,6 +494,8 @@ async fn receive_file(
     let path = dir.join(&original);
     let write_err = |e: std::io::Error| cannot_keep(&shown, e);
     let mut out = Some(tokio::fs::File::create(&path).await.map_err(write_err)?);
+    // A zip holds many photos: only the upload's limit holds for it as a whole.
+    let max_file = if zipped { max_body } else { max_file };
     let mut size = 0u64;
     while let Some(chunk) = next_chunk(field, got, max_body).await? {
         size += chunk.len() as u64;
@@ -524,7 +527,6 @@ async fn receive_file(
         }
     };
     if zipped && failure.is_none() {
-        got.keys.remove(&key.to_lowercase());
         return unzip(app, &path, &shown, dir, got).await;
     }
     let (folders, stem) = naming::folders_and_stem(&key);

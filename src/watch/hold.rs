@@ -15,6 +15,12 @@ struct Stamp {
     modified: Option<SystemTime>,
 }
 
+/// Paths are kept absolute: the inbox may be given relative, and the files found under it
+/// are recorded absolute.
+fn key(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
 fn stamp(p: &Path) -> Option<Stamp> {
     let meta = std::fs::symlink_metadata(p).ok()?;
     Some(Stamp {
@@ -48,32 +54,42 @@ impl Held {
         let s = stamp(p)?;
         let age = age(&s);
         if age < limit {
-            self.files().insert(p.to_path_buf(), s);
+            self.files().insert(key(p), s);
             Some(age)
         } else {
-            self.files().remove(p);
+            self.files().remove(&key(p));
             None
         }
     }
 
+    /// Lets go of the files that changed, went, or waited past `limit`: they are taken
+    /// again (or, gone, no longer wait for anything).
+    pub fn prune(&self, limit: Duration) {
+        self.files()
+            .retain(|p, s| stamp(p) == Some(*s) && age(s) < limit);
+    }
+
     /// Whether `p` is held and has not changed since, within `limit`: not to be taken yet.
     pub fn waiting(&self, p: &Path, limit: Duration) -> bool {
+        let p = key(p);
         let mut files = self.files();
-        let Some(held) = files.get(p).copied() else {
+        let Some(held) = files.get(&p).copied() else {
             return false;
         };
-        let now = stamp(p);
+        let now = stamp(&p);
         if now == Some(held) && age(&held) < limit {
             return true;
         }
         // Changed, gone, or past the limit: taken again.
-        files.remove(p);
+        files.remove(&p);
         false
     }
 
-    /// Whether anything under `dir` is held.
-    pub fn any_under(&self, dir: &Path) -> bool {
-        self.files().keys().any(|p| p.starts_with(dir))
+    /// Whether anything under `dir` is held (and still there, unchanged, within `limit`).
+    pub fn any_under(&self, dir: &Path, limit: Duration) -> bool {
+        self.prune(limit);
+        let dir = key(dir);
+        self.files().keys().any(|p| p.starts_with(&dir))
     }
 }
 
@@ -87,14 +103,20 @@ mod tests {
         let f = dir.path().join("a.png");
         std::fs::write(&f, b"half").unwrap();
         let held = Held::default();
-        assert!(held.hold(&f, Duration::from_secs(600)).is_some());
-        assert!(held.waiting(&f, Duration::from_secs(600)));
-        assert!(held.any_under(dir.path()));
+        let limit = Duration::from_secs(600);
+        assert!(held.hold(&f, limit).is_some());
+        assert!(held.waiting(&f, limit));
+        assert!(held.any_under(dir.path(), limit));
+        // Gone: let go of, so its folder no longer waits for it.
+        std::fs::rename(&f, dir.path().join("b.png")).unwrap();
+        assert!(!held.any_under(dir.path(), limit));
+        std::fs::rename(dir.path().join("b.png"), &f).unwrap();
+        assert!(held.hold(&f, limit).is_some());
         // The copy goes on: taken again.
         std::fs::write(&f, b"half and the rest").unwrap();
         assert!(!held.waiting(&f, Duration::from_secs(600)));
         // Written longer ago than the limit: not held at all.
         assert!(held.hold(&f, Duration::ZERO).is_none());
-        assert!(!held.any_under(dir.path()));
+        assert!(!held.any_under(dir.path(), limit));
     }
 }

@@ -167,6 +167,7 @@ pub fn watch(
             .map(|(p, _)| p)
             .collect();
         // A drop whose every photo is held back (a copy that paused) waits for it.
+        held.prune(opts.stalled);
         let ready: Vec<PathBuf> = ready
             .into_iter()
             .filter(|p| !all_held(p, held, opts.stalled))
@@ -437,7 +438,11 @@ fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError>
         }
     }
     // A drop with a photo held back keeps its catalog for when it is taken again.
-    if let Some(d) = info.folder.as_ref().filter(|d| !held.any_under(d)) {
+    if let Some(d) = info
+        .folder
+        .as_ref()
+        .filter(|d| !held.any_under(d, opts.stalled))
+    {
         for c in CATALOGS {
             let cat = d.join(c);
             if cat.is_file() {

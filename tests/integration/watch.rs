@@ -449,11 +449,7 @@ fn workbook_and_json_catalogs_name_products_and_their_urls_are_fetched() {
 #[test]
 fn a_copy_that_stalls_is_held_until_it_finishes_and_one_that_never_does_is_quarantined() {
     let dir = tempfile::tempdir().unwrap();
-    let (inbox, out, data) = (
-        dir.path().join("inbox"),
-        dir.path().join("outbox"),
-        dir.path().join("data"),
-    );
+    let (inbox, out) = (dir.path().join("inbox"), dir.path().join("outbox"));
     std::fs::create_dir_all(&inbox).unwrap();
     let whole = std::fs::read(fixtures().join("MUG01_1.png")).unwrap();
     let half = &whole[..whole.len() / 2];
@@ -462,12 +458,19 @@ fn a_copy_that_stalls_is_held_until_it_finishes_and_one_that_never_does_is_quara
     std::fs::create_dir_all(&drop).unwrap();
     std::fs::write(drop.join("mug.png"), half).unwrap();
     copy("ROCKET02_1.png", &drop.join("rocket.png"));
-    let mut w = start(
-        &inbox,
-        &out,
-        &data,
-        &["--spec", "amazon-main", "--stalled-secs", "8"],
-    );
+    // Started as a person would, with the inbox relative to where it runs.
+    let mut w = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .current_dir(dir.path())
+        .args(["watch", "inbox", "--out", "outbox", "--data-dir", "data"])
+        .args(["--settle-ms", "500", "--rescan-ms", "100"])
+        .args(["--spec", "amazon-main", "--stalled-secs", "8"])
+        .env_remove("SHELFREADY_SPECS")
+        .env_remove("SHELFREADY_OUT")
+        .env_remove("SHELFREADY_JOBS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start shelfready watch");
     // The whole photo is made; the cut-off one stays where it is, not in quarantine.
     wait_for("the first batch", Duration::from_secs(60), || {
         out.join("paused/manifest.json").is_file()
