@@ -89,6 +89,13 @@ pub fn shopify(products: &[Product], t: &Target) -> Result<Written, ExportError>
     };
     csv.write_record(header).map_err(cerr)?;
     let mut handles: Vec<String> = Vec::new();
+    // Handles a catalog gives name products the shop has: a handle made from a title never
+    // takes one of them.
+    let given_handles: std::collections::HashSet<String> = products
+        .iter()
+        .filter_map(|p| p.handle.as_deref().map(slug))
+        .filter(|h| !h.is_empty())
+        .collect();
     for p in products {
         let title = p.title.as_deref().filter(|t| !t.trim().is_empty());
         let given = p.handle.as_deref().map(slug).filter(|h| !h.is_empty());
@@ -122,7 +129,8 @@ pub fn shopify(products: &[Product], t: &Target) -> Result<Written, ExportError>
             None => {
                 // Two products with one title keep apart by their SKUs.
                 let mut handle = slug(title.unwrap_or_default());
-                if handle.is_empty() || handles.contains(&handle) {
+                if handle.is_empty() || handles.contains(&handle) || given_handles.contains(&handle)
+                {
                     handle = [handle, slug(&p.sku)]
                         .into_iter()
                         .filter(|s| !s.is_empty())

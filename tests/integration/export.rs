@@ -409,8 +409,10 @@ fn a_handle_column_names_the_shop_product_and_a_title_is_then_not_needed() {
         &list,
         "Handle,Variant SKU,Title\n\
          rocket-classic-1969,B07XJ8C8F5,Rocket model\n\
+         ,4006381333931,Cafe cup\n\
          shirt-red,SHIRTRED01,\n\
-         shirt-red,4006381333932,\n",
+         shirt-red,4006381333932,\n\
+         cafe-cup,ADOBE04,\n",
     )
     .unwrap();
     let o = export(
@@ -430,6 +432,9 @@ fn a_handle_column_names_the_shop_product_and_a_title_is_then_not_needed() {
     // title; a handle given to two products goes to the first only.
     assert!(handles.contains("rocket-classic-1969"), "{text}");
     assert!(!handles.contains("rocket-model"), "{text}");
+    // A handle made from a title keeps off one a catalog gives another product.
+    assert!(!handles.contains("cafe-cup"), "{text}");
+    assert!(handles.contains("cafe-cup-4006381333931"), "{text}");
     let shirt: Vec<&Vec<String>> = rows.iter().filter(|r| r[1] == "shirt-red").collect();
     assert_eq!(shirt.len(), 1, "{text}");
     let report = read_json(&dir.path().join("shopify/export.json"));
