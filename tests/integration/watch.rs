@@ -9,8 +9,15 @@ use std::time::Duration;
 use crate::util::{files_under, fixtures, read_json};
 
 pub fn start(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_shelfready"))
-        .arg("watch")
+    command(inbox, out, data, extra)
+        .spawn()
+        .expect("start shelfready watch")
+}
+
+/// `shelfready watch` with fast settling, its stderr piped, not yet started.
+fn command(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shelfready"));
+    c.arg("watch")
         .arg(inbox)
         .arg("--out")
         .arg(out)
@@ -22,9 +29,8 @@ pub fn start(inbox: &Path, out: &Path, data: &Path, extra: &[&str]) -> Child {
         .env_remove("SHELFREADY_OUT")
         .env_remove("SHELFREADY_JOBS")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shelfready watch")
+        .stderr(Stdio::piped());
+    c
 }
 
 /// Waits until `done` holds.
@@ -459,18 +465,15 @@ fn a_copy_that_stalls_is_held_until_it_finishes_and_one_that_never_does_is_quara
     std::fs::write(drop.join("mug.png"), half).unwrap();
     copy("ROCKET02_1.png", &drop.join("rocket.png"));
     // Started as a person would, with the inbox relative to where it runs.
-    let mut w = Command::new(env!("CARGO_BIN_EXE_shelfready"))
-        .current_dir(dir.path())
-        .args(["watch", "inbox", "--out", "outbox", "--data-dir", "data"])
-        .args(["--settle-ms", "500", "--rescan-ms", "100"])
-        .args(["--spec", "amazon-main", "--stalled-secs", "8"])
-        .env_remove("SHELFREADY_SPECS")
-        .env_remove("SHELFREADY_OUT")
-        .env_remove("SHELFREADY_JOBS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shelfready watch");
+    let mut w = command(
+        Path::new("inbox"),
+        Path::new("outbox"),
+        Path::new("data"),
+        &["--spec", "amazon-main", "--stalled-secs", "8"],
+    )
+    .current_dir(dir.path())
+    .spawn()
+    .expect("start shelfready watch");
     // The whole photo is made; the cut-off one stays where it is, not in quarantine.
     wait_for("the first batch", Duration::from_secs(60), || {
         out.join("paused/manifest.json").is_file()
