@@ -76,7 +76,6 @@ pub fn process(
     let intake = Intake {
         skipped: walk.skipped,
         catalog: None,
-        fingerprint: None,
     };
     let ran = batch.run(engine, &items, intake, &Plain)?;
     ran.manifest

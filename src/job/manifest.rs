@@ -68,10 +68,6 @@ pub struct Intake {
     pub skipped: Vec<Skipped>,
     /// The catalog the batch came with, as it was read.
     pub catalog: Option<CatalogReport>,
-    /// An upload's fingerprint (sha256 of its fields' names, file names and bytes, in
-    /// order): a retry with the same `Idempotency-Key` must send the same.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<String>,
 }
 
 impl Intake {

@@ -21,7 +21,7 @@ use super::meter::{self, Meter, Refusal};
 use crate::handoff::{context_from_path, Clock, ErrorCode, Failure, SystemClock};
 use crate::intake::Catalog;
 use crate::naming;
-use crate::store::{AssetRow, BatchState};
+use crate::store::{AssetRow, BatchState, Idempotency, KeyedBatch};
 
 /// The largest catalog (CSV, XLSX or JSON) read: the catalog reader's own file limit.
 const CATALOG_FIELD: usize = crate::intake::catalog::MAX_FILE_BYTES as usize;
@@ -196,7 +196,7 @@ pub async fn create_batch(
     }
     if let Some(k) = &idempotency_key {
         if let Some(first) = app.store.batch_with_key(k)? {
-            return replay(&app, &mut mp, &meter, &first).await;
+            return replay(&app, &mut mp, &meter, first).await;
         }
     }
     if app.stopping.load(Ordering::SeqCst) {
@@ -220,7 +220,9 @@ pub async fn create_batch(
     };
     if let Err(e) = receive(&app, &mut mp, &dir, &mut got).await {
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        if e.code != ErrorCode::UploadTooLarge {
+        // A body over the limit is not read on; any other refusal (a field or a zip over
+        // its own limit, too many files) reads the rest so the client hears the answer.
+        if got.meter.refusal() != Some(Refusal::TooLarge) {
             linger(
                 &mut mp,
                 &got.meter,
@@ -261,7 +263,7 @@ async fn replay(
     app: &App,
     mp: &mut Multipart,
     meter: &Meter,
-    first: &str,
+    first: KeyedBatch,
 ) -> Result<Response, ApiError> {
     let max_body = app.config.max_body_bytes;
     let mut print = Fingerprint::default();
@@ -280,15 +282,24 @@ async fn replay(
             print.bytes(&c);
         }
     }
-    let kept = crate::job::Intake::load(app.store.as_ref(), first)?.fingerprint;
-    // A batch recorded before fingerprints were kept is taken at its key's word.
-    if kept.is_some_and(|k| k != print.hex()) {
+    same_upload(&first, &print.hex())?;
+    accepted(app, &first.id, true)
+}
+
+/// Refuses a key's reuse for another upload. A batch recorded before fingerprints were
+/// kept is taken at its key's word.
+fn same_upload(first: &KeyedBatch, fingerprint: &str) -> Result<(), ApiError> {
+    if first
+        .fingerprint
+        .as_deref()
+        .is_some_and(|k| k != fingerprint)
+    {
         return Err(ApiError::new(
             ErrorCode::IdempotencyKeyReused,
-            format!("this Idempotency-Key was used for batch {first}, an upload of other files or fields; a new upload needs a new key"),
+            format!("this Idempotency-Key was used for batch {}, an upload of other files or fields; a new upload needs a new key", first.id),
         ));
     }
-    accepted(app, first, true)
+    Ok(())
 }
 
 fn accepted(app: &App, id: &str, replayed: bool) -> Result<Response, ApiError> {
@@ -698,10 +709,21 @@ fn record(
     if waiting + work > capacity {
         return Err(queue_full(app, waiting));
     }
+    let fingerprint = std::mem::take(&mut got.fingerprint).hex();
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        fingerprint: &fingerprint,
+    });
     let first = app
         .store
-        .create_batch(id, &spec_ids, &SystemClock.now(), idempotency_key)?;
+        .create_batch(id, &spec_ids, &SystemClock.now(), idempotency)?;
     if first != id {
+        // The same key raced in twice: the first stands if this one sent the same.
+        if let Some(k) = idempotency_key {
+            if let Some(keyed) = app.store.batch_with_key(k)? {
+                same_upload(&keyed, &fingerprint)?;
+            }
+        }
         return Ok(first);
     }
     let store = app.store.batch(id);
@@ -719,7 +741,6 @@ fn record(
     crate::job::Intake {
         skipped: Vec::new(),
         catalog,
-        fingerprint: Some(std::mem::take(&mut got.fingerprint).hex()),
     }
     .save(app.store.as_ref(), id)?;
     let files = got.files.len();

@@ -205,6 +205,22 @@ impl<T: Store + ?Sized> Store for Box<T> {
 /// deliveries, and what a door learned at intake. The doors hold an `Arc<dyn JobStore>`;
 /// SQLite and a data folder is the embedded implementation, and a second backend is a
 /// second implementation, not a change to any door.
+/// An upload's idempotency key and the fingerprint of what it sent: a retry with the key
+/// must send the same.
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+}
+
+/// The batch an idempotency key made, with the fingerprint of the upload that made it
+/// (`None` for a batch recorded before fingerprints were kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedBatch {
+    pub id: String,
+    pub fingerprint: Option<String>,
+}
+
 pub trait JobStore: Send + Sync {
     /// The data folder.
     fn root(&self) -> &Path;
@@ -212,14 +228,15 @@ pub trait JobStore: Send + Sync {
     /// Whether the database answers (for readiness checks).
     fn reachable(&self) -> bool;
 
-    /// Records a new batch. With an idempotency key already used, nothing is written and
+    /// Records a new batch, with its idempotency key and the fingerprint of the upload
+    /// that made it in the same write. With the key already used, nothing is written and
     /// the first batch's id is returned instead.
     fn create_batch(
         &self,
         id: &str,
         specs: &[String],
         created_at: &Timestamp,
-        idempotency_key: Option<&str>,
+        idempotency: Option<Idempotency<'_>>,
     ) -> Result<String, StoreError>;
 
     /// Ids of the batches, oldest first.
@@ -240,7 +257,7 @@ pub trait JobStore: Send + Sync {
     fn batch_row(&self, id: &str) -> Result<Option<BatchRow>, StoreError>;
 
     /// The batch an idempotency key made, if any.
-    fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError>;
+    fn batch_with_key(&self, key: &str) -> Result<Option<KeyedBatch>, StoreError>;
 
     /// Removes batch folders the database has no row for that carry the upload-in-progress
     /// mark ([`RECEIVING_MARK`]: an upload cut off by a crash); other folders without a row

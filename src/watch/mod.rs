@@ -335,7 +335,6 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     let intake = Intake {
         skipped,
         catalog: report,
-        fingerprint: None,
     };
     intake.save(store, &id)?;
     store.set_batch_state(&id, BatchState::Processing, &SystemClock.now())?;

@@ -7,7 +7,7 @@ use shelfready::handoff::{context_from_name, FixedClock, State, Timestamp};
 use shelfready::job::{run_source, JobOptions, SourceJob};
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
-use shelfready::store::{JobStore, SourceName, SqliteStore, Store};
+use shelfready::store::{Idempotency, JobStore, KeyedBatch, SourceName, SqliteStore, Store};
 
 use crate::util::fixtures;
 
@@ -40,15 +40,27 @@ fn a_batch_survives_a_restart_with_every_transition_recorded() {
     };
     let first = {
         let store = SqliteStore::open(dir.path()).unwrap();
+        let key = |fingerprint| Idempotency {
+            key: "key-1",
+            fingerprint,
+        };
         let id = store
-            .create_batch("b1", &["amazon-main".into()], &clock.0, Some("key-1"))
+            .create_batch("b1", &["amazon-main".into()], &clock.0, Some(key("f1")))
             .unwrap();
         assert_eq!(id, "b1");
-        // The same idempotency key returns the first batch.
+        // The same idempotency key returns the first batch, and the first upload's
+        // fingerprint, recorded with it, stays.
         let again = store
-            .create_batch("b2", &["amazon-main".into()], &clock.0, Some("key-1"))
+            .create_batch("b2", &["amazon-main".into()], &clock.0, Some(key("f2")))
             .unwrap();
         assert_eq!(again, "b1");
+        assert_eq!(
+            store.batch_with_key("key-1").unwrap(),
+            Some(KeyedBatch {
+                id: "b1".into(),
+                fingerprint: Some("f1".into())
+            })
+        );
         assert_eq!(store.batch_ids().unwrap(), ["b1"]);
         let batch = store.batch("b1");
         let c = batch.claim_name("up/ROCKET02_1.png", "ROCKET02_1").unwrap();

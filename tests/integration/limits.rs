@@ -53,7 +53,7 @@ fn an_upload_names_each_spec_once_and_its_fields_are_never_echoed() {
     assert_eq!(r.json()["specs"], serde_json::json!(["amazon-main"]));
 
     // More than 16 distinct specs, and a field over the 64 KiB of a text field (small
-    // enough for the client to finish sending before the answer): refused, and what was
+    // enough to be read through before the answer): refused, and what was
     // sent is not in the answer.
     let many: Vec<String> = (0..17).map(|i| format!("spec-{i}")).collect();
     let r = upload(

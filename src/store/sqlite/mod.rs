@@ -13,8 +13,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    AssetRow, BatchRow, BatchState, Delivery, JobStore, RecordedTransition, Store, StoreError,
-    Work, RECEIVING_MARK,
+    AssetRow, BatchRow, BatchState, Delivery, Idempotency, JobStore, KeyedBatch,
+    RecordedTransition, Store, StoreError, Work, RECEIVING_MARK,
 };
 use crate::handoff::{Handoff, Timestamp};
 use crate::naming;
@@ -194,10 +194,10 @@ impl JobStore for SqliteStore {
         id: &str,
         specs: &[String],
         created_at: &Timestamp,
-        idempotency_key: Option<&str>,
+        idempotency: Option<Idempotency<'_>>,
     ) -> Result<String, StoreError> {
         let db = self.conn();
-        if let Some(k) = idempotency_key {
+        if let Some(k) = idempotency.map(|i| i.key) {
             let first: Option<String> = db
                 .query_row(
                     "SELECT id FROM batches WHERE idempotency_key = ?1",
@@ -211,8 +211,14 @@ impl JobStore for SqliteStore {
             }
         }
         db.execute(
-            "INSERT INTO batches (id, created_at, specs, idempotency_key) VALUES (?1, ?2, ?3, ?4)",
-            params![id, created_at.to_string(), specs.join(","), idempotency_key],
+            "INSERT INTO batches (id, created_at, specs, idempotency_key, idempotency_fingerprint) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                id,
+                created_at.to_string(),
+                specs.join(","),
+                idempotency.map(|i| i.key),
+                idempotency.map(|i| i.fingerprint)
+            ],
         )
         .map_err(db_err)?;
         Ok(id.to_string())
@@ -266,12 +272,17 @@ impl JobStore for SqliteStore {
             .map_err(db_err)
     }
 
-    fn batch_with_key(&self, key: &str) -> Result<Option<String>, StoreError> {
+    fn batch_with_key(&self, key: &str) -> Result<Option<KeyedBatch>, StoreError> {
         self.conn()
             .query_row(
-                "SELECT id FROM batches WHERE idempotency_key = ?1",
+                "SELECT id, idempotency_fingerprint FROM batches WHERE idempotency_key = ?1",
                 [key],
-                |r| r.get(0),
+                |r| {
+                    Ok(KeyedBatch {
+                        id: r.get(0)?,
+                        fingerprint: r.get(1)?,
+                    })
+                },
             )
             .optional()
             .map_err(db_err)

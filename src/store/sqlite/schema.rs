@@ -93,4 +93,11 @@ ALTER TABLE assets ADD COLUMN worker TEXT;
 ALTER TABLE assets ADD COLUMN lease_until INTEGER;
 ALTER TABLE assets ADD COLUMN done_at INTEGER;
 "#,
+    // An upload's fingerprint beside its idempotency key, written with the batch (it was
+    // kept in the intake report, written after the key was claimed).
+    r#"
+ALTER TABLE batches ADD COLUMN idempotency_fingerprint TEXT;
+UPDATE batches SET idempotency_fingerprint = json_extract(intake, '$.fingerprint')
+    WHERE idempotency_key IS NOT NULL AND json_valid(intake);
+"#,
 ];
