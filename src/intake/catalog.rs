@@ -148,6 +148,13 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
             "barcodenumber",
             "variantbarcode",
             "externalproductid",
+            "codeean",
+            "codeupc",
+            "codebarres",
+            "codebarre",
+            "strichcode",
+            "codigodebarras",
+            "codigoean",
         ],
     ),
     (
@@ -163,8 +170,8 @@ pub const SYNONYMS: &[(&str, &[&str])] = &[
 ];
 
 fn normalized(header: &str) -> String {
-    header
-        .trim_start_matches('\u{feff}')
+    // Accents fold to their letters first: `Référence` is `reference`, not `rfrence`.
+    deunicode::deunicode(header.trim_start_matches('\u{feff}'))
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
@@ -704,8 +711,7 @@ impl Catalog {
                     Err(p) => problem(ident, "identifier", p.to_string()),
                     Ok((id, _)) => {
                         let product = get(sku)
-                            .or_else(|| crate::handoff::context_from_name(stem(&name)).sku)
-                            .unwrap_or_default()
+                            .unwrap_or_else(|| product_of_name(&name))
                             .to_lowercase();
                         match products_of.get(&id) {
                             Some((first, other)) if *other != product => problem(
@@ -830,6 +836,16 @@ impl Catalog {
 }
 
 /// A file name's stem: its last part without its extension.
+/// The product a listed file belongs to when no SKU is given: the one its folder or name
+/// says, else the photo alone (as the exports group it).
+fn product_of_name(name: &str) -> String {
+    let mut parts: Vec<String> = name.split(['/', '\\']).map(str::to_string).collect();
+    parts.pop();
+    crate::handoff::context_from_path(&parts, stem(name))
+        .sku
+        .unwrap_or_else(|| stem(name).to_string())
+}
+
 fn stem(name: &str) -> &str {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
     last.rsplit_once('.').map_or(last, |(s, _)| s)
@@ -1023,6 +1039,17 @@ mod tests {
             c.mapping.iter().find(|(f, _)| f == "identifier").unwrap().1,
             "ean"
         );
+        // Without a SKU column a product is what its folder or name says, else the photo.
+        let csv = "file,ean\n\
+                   mug.png,4006381333931\n\
+                   bowl.png,4006381333931\n\
+                   CUP/1.png,036000291452\n\
+                   CUP/2.png,036000291452\n";
+        let r = Catalog::parse(csv.as_bytes())
+            .unwrap()
+            .report("catalog.csv", &[]);
+        let at: Vec<u64> = r.problems.iter().map(|p| p.line).collect();
+        assert_eq!(at, [3], "{:?}", r.problems);
     }
 
     #[test]
@@ -1141,5 +1168,40 @@ mod tests {
         // The name typed composed matches the Mac disk's decomposed one.
         let m = c.context("Kaffeetasse rose\u{301}.png", Context::default());
         assert_eq!((m.sku.as_deref(), m.position), (Some("TASSE-1"), Some(1)));
+    }
+
+    #[test]
+    fn a_workbook_libreoffice_wrote_from_a_semicolon_csv_is_checked_the_same() {
+        // tests/data/make_libreoffice_xlsx.sh: Calc's default CSV import, saved as xlsx.
+        let c =
+            Catalog::parse(include_bytes!("../../tests/data/supplier-catalog-fr.xlsx")).unwrap();
+        let r = c.report("catalogue.xlsx", &[]);
+        assert_eq!(r.read_as, "Excel workbook, first sheet");
+        assert_eq!(r.mapping["file"], "Fichier");
+        assert_eq!(r.mapping["sku"], "R\u{e9}f\u{e9}rence");
+        assert_eq!(r.mapping["identifier"], "Code EAN");
+        assert_eq!(r.mapping["title"], "Titre");
+        let unused: Vec<&str> = r.unused_columns.iter().map(|u| u.header.as_str()).collect();
+        assert_eq!(unused, ["Couleur"]);
+        let at: Vec<(u64, usize, &str)> = r
+            .problems
+            .iter()
+            .map(|p| (p.line, p.column, p.message.as_str()))
+            .collect();
+        assert_eq!(at.len(), 2, "{at:?}");
+        assert!(
+            at[0].0 == 4 && at[0].1 == 4 && at[0].2.contains("lost its leading zero"),
+            "{at:?}"
+        );
+        assert!(at[1].0 == 5 && at[1].2.contains("as line 2"), "{at:?}");
+        let m = c.context("tasse-rouge_2.png", Context::default());
+        assert_eq!(
+            (m.sku.as_deref(), m.position, m.title.as_deref()),
+            (
+                Some("TASSE-R"),
+                Some(2),
+                Some("Tasse \u{e0} caf\u{e9} rouge")
+            )
+        );
     }
 }
