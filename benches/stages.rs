@@ -23,7 +23,7 @@ fn spec(id: &str) -> Spec {
 }
 
 fn source_png() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/MUG01_1.png");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/MUG01_1.png");
     let img = image::open(path).expect("fixture").to_rgba8();
     let big = image::imageops::resize(&img, 3200, 2526, image::imageops::FilterType::CatmullRom);
     let mut out = Cursor::new(Vec::new());
@@ -34,7 +34,10 @@ fn source_png() -> Vec<u8> {
 
 /// The supplier shot on its sweep, enlarged to 12 MP and decoded (opaque, no alpha).
 fn sweep_frame() -> Frame {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/SUPPLIER03-main.jpg");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/SUPPLIER03-main.jpg"
+    );
     let img = image::open(path).expect("fixture").to_rgb8();
     let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Triangle);
     let mut out = Cursor::new(Vec::new());

@@ -1,7 +1,7 @@
 """Makes docs/before-after.jpg, the README's picture: two fixtures as supplied and as
 shelfready writes them for amazon-main.
 
-    cargo run -- process fixtures/ --spec amazon-main --out /tmp/ba
+    cargo run -- process tests/fixtures/ --spec amazon-main --out /tmp/ba
     python3 docs/make_before_after.py /tmp/ba
 """
 import sys
@@ -46,7 +46,7 @@ sheet = Image.new("RGB", (width, height), (246, 246, 246))
 draw = ImageDraw.Draw(sheet)
 for i, (name, what) in enumerate(ROWS):
     y = PAD + i * (TILE + LABEL + PAD)
-    before = tile(ROOT / "fixtures" / name)
+    before = tile(ROOT / "tests" / "fixtures" / name)
     after = tile(out_dir / "amazon-main" / (Path(name).stem + ".jpg"))
     sheet.paste(before, (PAD, y + LABEL))
     sheet.paste(after, (2 * PAD + TILE, y + LABEL))

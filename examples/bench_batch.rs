@@ -1,5 +1,5 @@
 //! Writes the benchmark batch: transparent RGBA PNGs of 2400-4000 px a side, made from the
-//! real photographic cut-outs in fixtures/ (scikit-image photos, see fixtures/README.md),
+//! real photographic cut-outs in tests/fixtures/ (scikit-image photos, see tests/fixtures/README.md),
 //! enlarged, flipped and offset deterministically, with a few stray specks each, like
 //! background-remover output. Never committed: written under target/.
 //! Every eighth file from the fourth on carries a Display P3 profile (pixels converted, so
@@ -39,7 +39,9 @@ fn main() -> Result<()> {
     let count: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(24);
     let out = PathBuf::from(args.next().unwrap_or_else(|| "target/bench-batch".into()));
     std::fs::create_dir_all(&out)?;
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures");
     let sources: Vec<image::RgbaImage> = SOURCES
         .iter()
         .map(|s| image::open(root.join(s)).map(|i| i.to_rgba8()).context(*s))

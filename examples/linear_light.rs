@@ -49,7 +49,7 @@
 //!
 //! Run: `cargo run --release --example linear_light [-- metrics|timing]` (about 15 s on
 //! 2 cores; `RAYON_NUM_THREADS=1` for single-threaded timings). The photo cases read
-//! fixtures/{ROCKET02_1,MUG01_1,ROTATED07_1}.png next to Cargo.toml and are skipped when
+//! tests/fixtures/{ROCKET02_1,MUG01_1,ROTATED07_1}.png next to Cargo.toml and are skipped when
 //! missing; `LINEAR_LIGHT_FIXTURES=<dir>` points elsewhere. It writes no files.
 
 use std::time::Instant;
@@ -529,7 +529,7 @@ fn pattern(w: u32, h: u32, period: u32) -> Rgba {
 
 fn load_png(name: &str, premultiplied: bool) -> Option<Rgba> {
     let dir = std::env::var("LINEAR_LIGHT_FIXTURES")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures").into());
     let path = std::path::Path::new(&dir).join(name);
     let Ok(img) = image::open(&path) else {
         eprintln!(

@@ -227,7 +227,9 @@ fn main() -> Result<()> {
     // The load run: 20 uploaders, each with a few small batches, polling status until each
     // settles; then every asset is counted.
     let server = Server::start(&scratch.path().join("load"), "0")?;
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures");
     let small: Vec<(String, Vec<u8>)> = ["GREY10_1.jpg", "SUPPLIER03-main.jpg"]
         .iter()
         .map(|n| Ok((n.to_string(), std::fs::read(fixtures.join(n))?)))

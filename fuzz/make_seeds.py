@@ -1,4 +1,4 @@
-"""Writes the seed corpora for the fuzz targets: small copies of fixtures/ (their ICC
+"""Writes the seed corpora for the fuzz targets: small copies of tests/fixtures/ (their ICC
 profiles and EXIF kept) and hand-built TIFFs in the layouts the tiff crate finds hard
 (tiled, planar, strips shorter than their byte counts say).
 
@@ -208,7 +208,7 @@ def main():
         put(DECODE, name + ".tif", data)
 
     iccs, exifs, jpegs = [], [], []
-    for path in sorted((ROOT / "fixtures").iterdir()):
+    for path in sorted((ROOT / "tests" / "fixtures").iterdir()):
         if path.suffix.lower() not in (".jpg", ".png"):
             continue
         try:
@@ -290,7 +290,7 @@ def hostile():
 def catalogs():
     for name, data in CATALOGS.items():
         put(CATALOG, name, data)
-    put(CATALOG, "products.csv", (ROOT / "fixtures" / "products.csv").read_bytes())
+    put(CATALOG, "products.csv", (ROOT / "tests" / "fixtures" / "products.csv").read_bytes())
     put(CATALOG, "supplier.xlsx", (ROOT / "tests" / "data" / "supplier-catalog.xlsx").read_bytes())
 
 

@@ -8,8 +8,8 @@ away from the product. Some inputs are tagged Adobe RGB or Display P3 (pixels co
 that space, so they look the same), some carry an EXIF orientation. That costs 1.6-2.3 bytes
 per opaque pixel, far more than a smooth synthetic image, and decoding it is what users pay.
 
-The product shapes and colours come from the real photographic cut-outs in fixtures/ (see
-fixtures/README.md), enlarged to 2400-4000 px; the grain is added, seeded, so every machine
+The product shapes and colours come from the real photographic cut-outs in tests/fixtures/ (see
+tests/fixtures/README.md), enlarged to 2400-4000 px; the grain is added, seeded, so every machine
 writes the same batch with the same Pillow and numpy.
 
     python3 benches/compare/make_realistic.py [count] [out-dir]
@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "fixtures"
+FIXTURES = ROOT / "tests" / "fixtures"
 SOURCES = ["MUG01_1.png", "ROCKET02_1.png", "DEEP09_1.png"]
 # ICC profiles taken from the tagged fixtures (an Adobe RGB JPEG, a Display P3 PNG).
 PROFILES = {3: ("display-p3", "P3TAG05_1.png"), 5: ("adobe-rgb", "ADOBE04_1.jpg")}

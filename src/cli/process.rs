@@ -5,8 +5,9 @@ use std::sync::atomic::AtomicBool;
 
 use super::CliError;
 use crate::engine::Engine;
+use crate::handoff::CatalogReport;
 use crate::handoff::{BatchManifest, Clock};
-use crate::intake::collect_inputs;
+use crate::intake::{collect_inputs, is_catalog, read_catalog, Catalog};
 use crate::job::{Batch, Intake, Item, JobOptions, Observer, Plain};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
@@ -43,16 +44,26 @@ pub fn process(
             if walk.skipped.is_empty() { String::new() } else { format!("; {} file(s) were left out, e.g. {}: {}", walk.skipped.len(), walk.skipped[0].path, walk.skipped[0].message) }
         )));
     }
+    let fc = folder_catalog(opts.inputs, &walk.inputs)?;
+    for note in fc.iter().flat_map(|f| f.report.notes()) {
+        observer.note(&note);
+    }
     let items: Vec<Item> = walk
         .inputs
         .into_iter()
         .enumerate()
         .map(|(i, input)| Item {
             seq: i as i64 + 1,
+            context: match fc
+                .as_ref()
+                .and_then(|f| Some((&f.root, f.catalog.as_ref()?)))
+            {
+                Some((root, c)) => c.context(&relative(&input.path, root), input.context),
+                None => input.context,
+            },
             key: input.key,
             wanted_name: input.wanted_name,
             origin: input.path.display().to_string(),
-            context: input.context,
             bytes_at: Ok(input.path),
         })
         .collect();
@@ -73,11 +84,74 @@ pub fn process(
         observer,
         settle_stopped: true,
     };
+    // The catalog is the run's, not a file left out.
+    let skipped = walk
+        .skipped
+        .into_iter()
+        .filter(|s| {
+            let path = Path::new(&s.path);
+            !fc.as_ref()
+                .is_some_and(|f| path.parent() == Some(&f.root) && is_catalog(path))
+        })
+        .collect();
     let intake = Intake {
-        skipped: walk.skipped,
-        catalog: None,
+        skipped,
+        catalog: fc.map(|f| f.report),
     };
     let ran = batch.run(engine, &items, intake, &Plain)?;
     ran.manifest
         .ok_or_else(|| CliError::Internal("the batch ended without a manifest".into()))
+}
+
+/// The catalog at the top of a folder input (`catalog.csv`, `.xlsx` or `.json`, as in a
+/// watched drop): the folder, the catalog when it could be read, and its report.
+struct FolderCatalog {
+    root: PathBuf,
+    catalog: Option<Catalog>,
+    report: CatalogReport,
+}
+
+/// The run's folder catalog, reported on the photos the walk found; one per run.
+fn folder_catalog(
+    inputs: &[PathBuf],
+    found: &[crate::intake::Input],
+) -> Result<Option<FolderCatalog>, CliError> {
+    let mut with: Vec<FolderCatalog> = inputs
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|root| match read_catalog(root) {
+            (catalog, Some(report)) => Some(FolderCatalog {
+                root: root.clone(),
+                catalog,
+                report,
+            }),
+            _ => None,
+        })
+        .collect();
+    if with.len() > 1 {
+        return Err(CliError::Usage(format!(
+            "{} and {} each hold a catalog: one run reads one; run the folders one at a time",
+            with[0].report.file, with[1].report.file
+        )));
+    }
+    let Some(mut fc) = with.pop() else {
+        return Ok(None);
+    };
+    if let Some(c) = &fc.catalog {
+        let rels: Vec<String> = found
+            .iter()
+            .filter(|i| i.path.starts_with(&fc.root))
+            .map(|i| relative(&i.path, &fc.root))
+            .collect();
+        fc.report = c.report(&fc.report.file, &rels);
+    }
+    Ok(Some(fc))
+}
+
+/// A photo's path under the folder its catalog is in, as the catalog names it.
+fn relative(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }

@@ -8,6 +8,9 @@ use crate::handoff::{BatchManifest, Photo, PhotoCounts, SkipReason, Skipped, Sta
 /// How many left-out files are listed by name; the rest are counted.
 const SKIPPED_LISTED: usize = 10;
 
+/// How many of a catalog's notes are printed; the manifest has them all.
+const CATALOG_NOTES: usize = 10;
+
 /// Up to this many photos, every photo gets its line; above it, only those that need
 /// something, and at most [`LISTED_WHEN_LONG`] of them.
 const LIST_ALL: usize = 20;
@@ -88,6 +91,21 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
             plural(earlier, "photo", "photos")
         );
     }
+    // What the folder's catalog gave, and what it could not: said before the run's end.
+    if let Some(report) = &m.catalog {
+        let notes = report.notes();
+        let _ = writeln!(o, "\nCatalog:");
+        for note in notes.iter().take(CATALOG_NOTES) {
+            let _ = writeln!(o, "  {note}");
+        }
+        if notes.len() > CATALOG_NOTES {
+            let _ = writeln!(
+                o,
+                "  ... and {} more; the manifest's catalog lists them",
+                notes.len() - CATALOG_NOTES
+            );
+        }
+    }
     // Files someone may have meant as photos are named; notes, hidden files and the like
     // are only counted.
     let (quiet, named): (Vec<&Skipped>, Vec<&Skipped>) = m
@@ -144,8 +162,8 @@ pub fn render(m: &BatchManifest, out_dir: &Path) -> String {
     if c.ready > 0 && c.ready < run.len() {
         let _ = writeln!(
             o,
-            "Ready outputs can be uploaded now, from {}/<spec>/.",
-            out_dir.display()
+            "Ready outputs can be uploaded now, from {}/.",
+            out_dir.join("<spec>").display()
         );
     }
     if c.needs_review > 0 {

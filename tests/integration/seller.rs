@@ -527,3 +527,133 @@ fn walkdir_files(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+/// The README's first command, as a newcomer runs it from the repository: the demo folder
+/// comes out mostly ready, its catalog names the products, the two honest cases say what to
+/// do, and the README shows exactly what it prints.
+#[test]
+fn the_readme_first_command_on_the_demo_folder_prints_what_the_readme_shows() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = readme
+        .lines()
+        .find(|l| l.starts_with("cargo run -- process"))
+        .expect("the README's first command");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut args: Vec<String> = command
+        .split_whitespace()
+        .skip(3)
+        .map(str::to_string)
+        .collect();
+    let at = args.iter().position(|a| a == "--out").unwrap() + 1;
+    args[at] = format!("{}/", out.display());
+    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(&args)
+        .current_dir(root)
+        .env_remove("SHELFREADY_SPECS")
+        .env_remove("SHELFREADY_OUT")
+        .output()
+        .unwrap();
+    assert_exit(&o, 1);
+    let printed = stdout(&o).replace(&format!("{}/", dir.path().display()), "");
+    let printed = &printed[printed.find("shelfready:").unwrap()..];
+    let shown = &readme[readme.find("\nshelfready: ").unwrap() + 1..];
+    let shown = &shown[..shown.find("```").unwrap()];
+    assert_eq!(
+        printed, shown,
+        "the README's summary is not what the command prints"
+    );
+    assert!(
+        printed.contains("4 ready, 1 to review, 1 failed"),
+        "{printed}"
+    );
+
+    // The catalog named the products: their barcodes and titles are on the handoffs, and
+    // the catalog file itself is not listed as a file left out.
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["catalog"]["rows"], 6);
+    assert_eq!(m["catalog"]["missing_files"], serde_json::json!([]));
+    assert!(
+        m["skipped"].as_array().is_none_or(|s| s.is_empty()),
+        "{}",
+        m["skipped"]
+    );
+    let h = handoff(&out, "supplier/ROCKET02_2", "amazon-main");
+    assert_eq!(h["state"], "ready");
+    assert_eq!(h["context"]["from"], "catalog");
+    assert_eq!(h["context"]["identifier"], "0012345678905");
+    assert_eq!(h["context"]["position"], 2);
+    let img = image::open(out.join("amazon-main/supplier/ROCKET02_2.jpg"))
+        .unwrap()
+        .to_rgb8();
+    assert_eq!(img.dimensions(), (2000, 2000));
+    assert_eq!(img.get_pixel(5, 5).0, [255, 255, 255]);
+
+    // Amazon's bundle from it: MAIN and PT01 of the rocket under its catalog barcode.
+    let o = shelfready(&[
+        "export",
+        out.to_str().unwrap(),
+        "--format",
+        "amazon",
+        "--out",
+        dir.path().join("exports").to_str().unwrap(),
+    ]);
+    assert_exit(&o, 2);
+    let zip = std::fs::File::open(dir.path().join("exports/amazon/amazon-images-1.zip")).unwrap();
+    let zip = zip::ZipArchive::new(zip).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "0012345678905.MAIN.jpg",
+            "0012345678905.PT01.jpg",
+            "4006381333931.MAIN.jpg",
+            "B07XJ8C8F5.MAIN.jpg"
+        ]
+    );
+}
+
+/// A folder's catalog is read by `process` as by the other doors: its problems are said
+/// in the summary and kept in the manifest; two folders with a catalog each are refused.
+#[test]
+fn process_reads_the_folders_catalog_and_says_what_it_could_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    std::fs::create_dir_all(a.join("MUG")).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), a.join("MUG/1.png")).unwrap();
+    std::fs::write(
+        a.join("catalog.csv"),
+        "Dateiname;Artikelnummer;EAN;Farbe\nMUG/1.png;MUG-RED;4.00638E+12;rot\ngone.png;X;;\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = process(&a, "amazon-main", &out);
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(text.contains("CSV, semicolon-separated"), "{text}");
+    assert!(text.contains("line 2, column 3 (identifier)"), "{text}");
+    assert!(text.contains("a row names gone.png"), "{text}");
+    assert!(!text.contains("rot"), "cell text echoed: {text}");
+    let h = handoff(&out, "MUG/1", "amazon-main");
+    assert_eq!(h["context"]["sku"], "MUG-RED");
+    let m = read_json(&out.join("manifest.json"));
+    assert_eq!(m["catalog"]["unused_columns"][0]["header"], "Farbe");
+
+    std::fs::write(b.join("catalog.csv"), "file,sku\nx.png,X\n").unwrap();
+    std::fs::copy(fixtures().join("ROCKET02_1.png"), b.join("x.png")).unwrap();
+    let o = shelfready(&[
+        "process",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        dir.path().join("out2").to_str().unwrap(),
+    ]);
+    assert_exit(&o, 64);
+    assert!(stderr(&o).contains("each hold a catalog"), "{}", stderr(&o));
+}

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
 }
 
 pub fn shelfready(args: &[&str]) -> Output {
@@ -17,7 +19,8 @@ pub fn shelfready(args: &[&str]) -> Output {
         .expect("run shelfready")
 }
 
-/// The README's main job, run once for all tests that read its outputs.
+/// The edge-case fixtures through three specs, run once for all tests that read its outputs
+/// (the README's first command runs the demo folder instead: `seller::the_readme_first_command_*`).
 pub struct FixtureRun {
     pub _dir: tempfile::TempDir,
     pub out: PathBuf,
