@@ -54,12 +54,15 @@ pub fn process(
         .enumerate()
         .map(|(i, input)| Item {
             seq: i as i64 + 1,
+            // A folder's catalog speaks for the photos in that folder only.
             context: match fc
                 .as_ref()
                 .and_then(|f| Some((&f.root, f.catalog.as_ref()?)))
             {
-                Some((root, c)) => c.context(&relative(&input.path, root), input.context),
-                None => input.context,
+                Some((root, c)) if input.path.starts_with(root) => {
+                    c.context(&relative(&input.path, root), input.context)
+                }
+                _ => input.context,
             },
             key: input.key,
             wanted_name: input.wanted_name,
@@ -116,9 +119,17 @@ fn folder_catalog(
     inputs: &[PathBuf],
     found: &[crate::intake::Input],
 ) -> Result<Option<FolderCatalog>, CliError> {
+    if let Some(file) = inputs.iter().find(|p| p.is_file() && is_catalog(p)) {
+        return Err(CliError::Usage(format!(
+            "{} is a catalog: give the folder it is in, and it is read for the photos there",
+            file.display()
+        )));
+    }
+    // A folder named twice (`demo` and `demo/`) is one folder.
+    let mut seen = std::collections::HashSet::new();
     let mut with: Vec<FolderCatalog> = inputs
         .iter()
-        .filter(|p| p.is_dir())
+        .filter(|p| p.is_dir() && seen.insert(p.canonicalize().ok()))
         .filter_map(|root| match read_catalog(root) {
             (catalog, Some(report)) => Some(FolderCatalog {
                 root: root.clone(),

@@ -637,9 +637,11 @@ impl CatalogReport {
                 p.line, p.column, p.field, p.message
             ));
         }
-        for m in &self.missing_files {
+        // The names are the catalog's cells: counted here, listed in the manifest.
+        if !self.missing_files.is_empty() {
             out.push(format!(
-                "{file}: a row names {m}, which the batch does not hold"
+                "{file}: {} row(s) name a file the batch does not hold (the manifest's catalog.missing_files lists them)",
+                self.missing_files.len()
             ));
         }
         for u in &self.unlisted_files {

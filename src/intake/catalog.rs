@@ -835,17 +835,21 @@ impl Catalog {
     }
 }
 
-/// A file name's stem: its last part without its extension.
 /// The product a listed file belongs to when no SKU is given: the one its folder or name
-/// says, else the photo alone (as the exports group it).
+/// says, else the photo alone (as the exports group it). An image URL's host and path are
+/// not folders of the drop: its file name alone tells.
 fn product_of_name(name: &str) -> String {
     let mut parts: Vec<String> = name.split(['/', '\\']).map(str::to_string).collect();
     parts.pop();
+    if crate::intake::is_url(name) {
+        parts.clear();
+    }
     crate::handoff::context_from_path(&parts, stem(name))
         .sku
         .unwrap_or_else(|| stem(name).to_string())
 }
 
+/// A file name's stem: its last part without its extension.
 fn stem(name: &str) -> &str {
     let last = name.rsplit(['/', '\\']).next().unwrap_or(name);
     last.rsplit_once('.').map_or(last, |(s, _)| s)
@@ -1044,12 +1048,15 @@ mod tests {
                    mug.png,4006381333931\n\
                    bowl.png,4006381333931\n\
                    CUP/1.png,036000291452\n\
-                   CUP/2.png,036000291452\n";
+                   CUP/2.png,036000291452\n\
+                   https://cdn.example.com/p/plate.jpg,5901234123457\n\
+                   https://cdn.example.com/p/bowl.jpg,5901234123457\n";
         let r = Catalog::parse(csv.as_bytes())
             .unwrap()
             .report("catalog.csv", &[]);
         let at: Vec<u64> = r.problems.iter().map(|p| p.line).collect();
-        assert_eq!(at, [3], "{:?}", r.problems);
+        // An image URL's host and path are no product folder: plate and bowl differ.
+        assert_eq!(at, [3, 7], "{:?}", r.problems);
     }
 
     #[test]

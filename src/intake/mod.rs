@@ -53,7 +53,20 @@ pub fn is_catalog(path: &Path) -> bool {
 
 /// A drop's catalog, if it has one, and its report (with why it could not be used).
 pub fn read_catalog(drop: &Path) -> (Option<Catalog>, Option<CatalogReport>) {
-    let Some(path) = CATALOGS.iter().map(|c| drop.join(c)).find(|p| p.is_file()) else {
+    // Any case, as `is_catalog` tells (`Catalog.CSV` from a Windows share), in the order
+    // of CATALOGS; links are refused when read.
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(drop)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| is_catalog(Path::new(n)))
+        .collect();
+    names.sort_by_key(|n| {
+        let n = n.to_string_lossy().to_ascii_lowercase();
+        (CATALOGS.iter().position(|c| *c == n), n)
+    });
+    let Some(path) = names.first().map(|n| drop.join(n)) else {
         return (None, None);
     };
     let path = path.as_path();

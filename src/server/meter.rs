@@ -3,7 +3,7 @@
 //! can outgrow a limit. The multipart parser buffers a part's headers until they end, with
 //! no limit of its own: without the meter, one endless header would be held in memory.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -31,6 +31,11 @@ pub struct Meter {
     fields: AtomicU64,
     /// 0: none, 1: too large, 2: framing.
     refused: AtomicU8,
+    /// Set once the upload is refused and its rest is being read through: what the
+    /// parser skips of a refused field is then not framing, and the body ends at
+    /// `drain_until` bytes instead.
+    draining: AtomicBool,
+    drain_until: AtomicU64,
 }
 
 impl Meter {
@@ -42,6 +47,14 @@ impl Meter {
     /// The body's bytes so far, framing included.
     pub fn total(&self) -> u64 {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// The upload is refused and up to `more` bytes of its rest are read only to be
+    /// dropped: framing is no longer counted, and the body ends past those bytes.
+    pub fn drain(&self, more: u64) {
+        self.drain_until
+            .store(self.total().saturating_add(more), Ordering::Relaxed);
+        self.draining.store(true, Ordering::Relaxed);
     }
 
     /// Why the body was stopped, if it was.
@@ -58,6 +71,11 @@ impl Meter {
         let total = self.total.fetch_add(n, Ordering::Relaxed) + n;
         let refusal = if total > max_body {
             Refusal::TooLarge
+        } else if self.draining.load(Ordering::Relaxed) {
+            if total <= self.drain_until.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            Refusal::Framing
         } else if total.saturating_sub(self.fields.load(Ordering::Relaxed)) > MAX_FRAMING {
             Refusal::Framing
         } else {

@@ -108,35 +108,64 @@ fn multipart_error(e: MultipartError, meter: &Meter, max: u64) -> ApiError {
     )
 }
 
-/// An upload's fingerprint: sha256 over each field's name, file name and bytes, in order,
-/// so that the same files and fields sent again (with any boundary) match, and anything
-/// else does not.
+/// An upload's fingerprint: sha256 over each field's name, file name, length and bytes'
+/// digest, in order, so that the same files and fields sent again (with any boundary)
+/// match, and anything else does not. Every part is framed by its length or a tag: no
+/// bytes can be moved from one field into another's name and hash the same.
 #[derive(Default)]
-struct Fingerprint(sha2::Sha256);
+struct Fingerprint {
+    outer: sha2::Sha256,
+    /// The field being read: its bytes' hash and count.
+    field: Option<(sha2::Sha256, u64)>,
+}
+
+/// Marks fingerprints framed as above; one without it (kept by an earlier version) is
+/// taken at its key's word.
+const FINGERPRINT_VERSION: &str = "v2:";
 
 impl Fingerprint {
     fn field(&mut self, name: &str, file_name: Option<&str>) {
         use sha2::Digest;
-        // Lengths first: ("ab", "c") and ("a", "bc") differ.
-        for part in [Some(name), file_name] {
-            let text = part.unwrap_or("\u{0}");
-            self.0.update((text.len() as u64).to_le_bytes());
-            self.0.update(text.as_bytes());
+        self.close();
+        self.outer.update((name.len() as u64).to_le_bytes());
+        self.outer.update(name.as_bytes());
+        match file_name {
+            Some(f) => {
+                self.outer.update([1]);
+                self.outer.update((f.len() as u64).to_le_bytes());
+                self.outer.update(f.as_bytes());
+            }
+            None => self.outer.update([0]),
         }
+        self.field = Some((sha2::Sha256::new(), 0));
     }
 
     fn bytes(&mut self, chunk: &[u8]) {
         use sha2::Digest;
-        self.0.update(chunk);
+        if let Some((h, n)) = &mut self.field {
+            h.update(chunk);
+            *n += chunk.len() as u64;
+        }
     }
 
-    fn hex(self) -> String {
+    fn close(&mut self) {
         use sha2::Digest;
-        self.0
+        if let Some((h, n)) = self.field.take() {
+            self.outer.update(n.to_le_bytes());
+            self.outer.update(h.finalize());
+        }
+    }
+
+    fn hex(mut self) -> String {
+        use sha2::Digest;
+        self.close();
+        let digest: String = self
+            .outer
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect()
+            .collect();
+        format!("{FINGERPRINT_VERSION}{digest}")
     }
 }
 
@@ -287,13 +316,13 @@ async fn replay(
 }
 
 /// Refuses a key's reuse for another upload. A batch recorded before fingerprints were
-/// kept is taken at its key's word.
+/// kept, or kept another way, is taken at its key's word.
 fn same_upload(first: &KeyedBatch, fingerprint: &str) -> Result<(), ApiError> {
-    if first
+    let kept = first
         .fingerprint
         .as_deref()
-        .is_some_and(|k| k != fingerprint)
-    {
+        .filter(|k| k.starts_with(FINGERPRINT_VERSION));
+    if kept.is_some_and(|k| k != fingerprint) {
         return Err(ApiError::new(
             ErrorCode::IdempotencyKeyReused,
             format!("this Idempotency-Key was used for batch {}, an upload of other files or fields; a new upload needs a new key", first.id),
@@ -412,15 +441,13 @@ const LINGER_BYTES: u64 = 64 << 20;
 /// close).
 async fn linger(mp: &mut Multipart, meter: &Meter, max: u64) {
     let cap = max.min(LINGER_BYTES);
-    let mut read = 0u64;
+    // What the parser skips of the field that was refused counts toward the cap, not as
+    // framing: the meter would otherwise cut the body short and the client lose the answer.
+    meter.drain(cap);
     let drain = async {
         while let Ok(Some(mut f)) = mp.next_field().await {
             while let Ok(Some(c)) = f.chunk().await {
                 meter.field_bytes(c.len() as u64);
-                read += c.len() as u64;
-                if read > cap {
-                    return;
-                }
             }
         }
     };
@@ -765,6 +792,63 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A field: its name, file name, and its bytes in the chunks they arrived in.
+    type Sent<'a> = (&'a str, Option<&'a str>, &'a [&'a [u8]]);
+
+    fn print(fields: &[Sent]) -> String {
+        let mut f = Fingerprint::default();
+        for (name, file, chunks) in fields {
+            f.field(name, *file);
+            for c in *chunks {
+                f.bytes(c);
+            }
+        }
+        f.hex()
+    }
+
+    #[test]
+    fn a_fingerprint_tells_apart_uploads_that_share_their_bytes() {
+        let two = print(&[
+            ("files", Some("a.png"), &[b"AAAA"]),
+            ("files", Some("b.png"), &[b"BB"]),
+        ]);
+        assert!(two.starts_with(FINGERPRINT_VERSION));
+        // The same fields cut into other chunks (another boundary, another client).
+        assert_eq!(
+            two,
+            print(&[
+                ("files", Some("a.png"), &[b"AA", b"AA"]),
+                ("files", Some("b.png"), &[b"B", b"B"]),
+            ])
+        );
+        // One field whose bytes hold what the other two sent, names and all.
+        let mut forged = b"AAAA".to_vec();
+        forged.extend_from_slice(&5u64.to_le_bytes());
+        forged.extend_from_slice(b"files");
+        forged.extend_from_slice(&[1]);
+        forged.extend_from_slice(&5u64.to_le_bytes());
+        forged.extend_from_slice(b"b.png");
+        forged.extend_from_slice(b"BB");
+        assert_ne!(two, print(&[("files", Some("a.png"), &[&forged])]));
+        // No file name is not a file name of a NUL.
+        assert_ne!(
+            print(&[("specs", None, &[b"x"])]),
+            print(&[("specs", Some("\u{0}"), &[b"x"])])
+        );
+        // A fingerprint kept another way is taken at the key's word; a current one is held.
+        let kept = |fingerprint: &str| KeyedBatch {
+            id: "b".into(),
+            fingerprint: Some(fingerprint.into()),
+        };
+        assert!(same_upload(&kept("0badc0de"), &two).is_ok());
+        assert!(same_upload(&kept(&two), &two).is_ok());
+        let other = print(&[("files", Some("a.png"), &[b"AAAA"])]);
+        assert_eq!(
+            same_upload(&kept(&other), &two).unwrap_err().code,
+            ErrorCode::IdempotencyKeyReused
+        );
+    }
 
     #[test]
     fn upload_names_cannot_leave_the_batch() {

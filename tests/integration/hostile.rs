@@ -192,7 +192,7 @@ fn a_name_with_a_line_break_stays_on_one_log_line() {
         d.join("mug\nERROR forged: every photo failed.png"),
     )
     .unwrap();
-    // A catalog row naming a file the drop does not hold is a note with the name in it.
+    // A catalog row naming a file the drop does not hold is counted in a note, not named.
     std::fs::write(
         d.join("catalog.csv"),
         "file,sku\n\"gone\nWARN forged row.png\",X-1\n",

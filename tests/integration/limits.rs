@@ -74,6 +74,18 @@ fn an_upload_names_each_spec_once_and_its_fields_are_never_echoed() {
     );
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.body.len() < 1000 && !String::from_utf8_lossy(&r.body).contains("ZZZZ"));
+    // 30 MB of it, sent whole without waiting for a 100 Continue: the rest of the refused
+    // field is read through, so the client finishes sending and hears the 413.
+    let boundary = "b0undary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"specs\"\r\n\r\n{}\r\n--{boundary}--\r\n",
+        "Z".repeat(30 << 20)
+    );
+    let request = format!(
+        "POST /v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    assert_eq!(raw(&server, &request), 413);
 
     // The queue holds 4 outputs: 3 photos x 2 specs is more than it ever takes.
     let r = upload(

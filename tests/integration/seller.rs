@@ -636,14 +636,60 @@ fn process_reads_the_folders_catalog_and_says_what_it_could_not_use() {
     let text = stdout(&o);
     assert!(text.contains("CSV, semicolon-separated"), "{text}");
     assert!(text.contains("line 2, column 3 (identifier)"), "{text}");
-    assert!(text.contains("a row names gone.png"), "{text}");
+    assert!(
+        text.contains("1 row(s) name a file the batch does not hold"),
+        "{text}"
+    );
+    assert!(!text.contains("gone.png"), "a cell echoed: {text}");
     assert!(!text.contains("rot"), "cell text echoed: {text}");
     let h = handoff(&out, "MUG/1", "amazon-main");
     assert_eq!(h["context"]["sku"], "MUG-RED");
     let m = read_json(&out.join("manifest.json"));
     assert_eq!(m["catalog"]["unused_columns"][0]["header"], "Farbe");
 
-    std::fs::write(b.join("catalog.csv"), "file,sku\nx.png,X\n").unwrap();
+    // A photo named beside the folder is not the catalog's, though a row names its file.
+    let loose = dir.path().join("loose");
+    std::fs::create_dir_all(&loose).unwrap();
+    std::fs::copy(fixtures().join("MUG01_1.png"), loose.join("1.png")).unwrap();
+    std::fs::write(a.join("catalog.csv"), "file;sku\n1.png;MUG-RED\n").unwrap();
+    let o = shelfready(&[
+        "process",
+        a.to_str().unwrap(),
+        &format!("{}/", a.display()),
+        loose.join("1.png").to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        dir.path().join("out3").to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    let out3 = dir.path().join("out3");
+    assert_eq!(
+        handoff(&out3, "MUG/1", "amazon-main")["context"]["sku"],
+        "MUG-RED"
+    );
+    assert_eq!(
+        handoff(&out3, "1", "amazon-main")["context"]["from"],
+        "folder"
+    );
+    // A catalog named as a file is not taken for a photo; its folder is what to give.
+    let o = shelfready(&[
+        "process",
+        a.join("catalog.csv").to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--out",
+        dir.path().join("out4").to_str().unwrap(),
+    ]);
+    assert_exit(&o, 64);
+    assert!(
+        stderr(&o).contains("give the folder it is in"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Any case of the name is the catalog; two folders with one each are refused.
+    std::fs::write(b.join("Catalog.CSV"), "file,sku\nx.png,X\n").unwrap();
     std::fs::copy(fixtures().join("ROCKET02_1.png"), b.join("x.png")).unwrap();
     let o = shelfready(&[
         "process",
