@@ -83,7 +83,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("key_sweep_12mp", |b| {
         b.iter_batched(
             || sweep.clone(),
-            |mut f| key_sweep(&mut f, &key),
+            |mut f| key_sweep(&mut f, &key, None),
             BatchSize::LargeInput,
         )
     });

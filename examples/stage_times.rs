@@ -67,7 +67,7 @@ fn main() -> Result<()> {
         let (c, s) = fastest(runs, || classify_as(&frame, None));
         add("2 classify".into(), s);
         if let Some(k) = c.sweep_key() {
-            key_sweep(&mut frame, k);
+            key_sweep(&mut frame, k, None);
         }
         let c = std::cell::RefCell::new(Some(c));
         let (a, s) = timed_fastest(runs, || {

@@ -254,6 +254,10 @@ enum Command {
         /// Retry: take the source as a cut-out or as a scene.
         #[arg(long, requires = "retry", value_parser = ["cutout", "scene"])]
         treat_as: Option<String>,
+        /// Retry: areas inside the product in the backdrop's colour are the backdrop
+        /// showing through (clear) or the product's own (keep).
+        #[arg(long, requires = "retry", value_parser = ["clear", "keep"])]
+        enclosed: Option<String>,
         /// The spec file the output was made with, when it is not a built-in.
         #[arg(long)]
         spec: Option<PathBuf>,
@@ -569,6 +573,7 @@ fn run(cli: Cli) -> Result<u8> {
             align,
             max_upscale,
             treat_as,
+            enclosed,
             spec,
             owner,
             check,
@@ -595,6 +600,13 @@ fn run(cli: Cli) -> Result<u8> {
                         shelfready::spec::TreatAs::Scene
                     } else {
                         shelfready::spec::TreatAs::Cutout
+                    }
+                }),
+                enclosed: enclosed.map(|e| {
+                    if e == "keep" {
+                        shelfready::spec::Enclosed::Keep
+                    } else {
+                        shelfready::spec::Enclosed::Clear
                     }
                 }),
             };

@@ -44,6 +44,8 @@ pub enum CheckName {
     JpegQuality,
     ChromaSubsampling,
     Progressive,
+    /// Areas a sweep photo's product encloses in the backdrop's colour.
+    EnclosedBackdrop,
 }
 
 impl CheckName {
@@ -61,6 +63,7 @@ impl CheckName {
             Sharpness => "Is it sharp enough to list?",
             PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
             CutoutSource => "Are the edges and shadow acceptable for a mockup?",
+            EnclosedBackdrop => "Is that area the backdrop showing through (a handle, a gap: make it again with the enclosed backdrop cleared) or a part of the product (make it again keeping it)?",
             JpegQuality | ColorSpace => "Approve it as it is, or export it again from the original?",
             Decodes | Format | Dimensions | MetadataStripped | Alpha | MarketplaceBounds
             | FileSize | ChromaSubsampling | Progressive => {

@@ -67,6 +67,7 @@ function render(item) {
     if (f.max_upscale.value) change.max_upscale = Number(f.max_upscale.value);
     if (f.align.value) change.align = f.align.value;
     if (f.treat_as.value) change.treat_as = f.treat_as.value;
+    if (f.enclosed.value) change.enclosed = f.enclosed.value;
     decide(li, { decision: "retry", override: change });
   });
   li.addEventListener("focusin", () => select(cards.indexOf(li), false));

@@ -114,6 +114,9 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         CutoutSource => {
             "the background was removed by colour: check its edges before the mockup".into()
         }
+        EnclosedBackdrop => {
+            "an area inside the product is the backdrop's colour: make it again with the enclosed backdrop cleared if the sweep shows through (a handle, a gap), or kept if it is the product's".into()
+        }
         BackgroundPurity | ShadowToEdge | BorderPurity => {
             "marks or a shadow on the background: clean the cut-out, or approve it as it is".into()
         }

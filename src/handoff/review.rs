@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{CheckName, Timestamp};
-use crate::spec::{Align, Spec, TreatAs};
+use crate::spec::{Align, Enclosed, Spec, TreatAs};
 
 /// One route a waiting output can take: the checks that send it there, who owns it, what
 /// they do, and how long they have.
@@ -101,6 +101,11 @@ pub struct Override {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub treat_as: Option<TreatAs>,
+    /// What the areas the product encloses in the backdrop's colour are: `clear` (the
+    /// backdrop showing through a handle or a gap) or `keep` (a part of the product).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub enclosed: Option<Enclosed>,
 }
 
 impl Override {
@@ -130,6 +135,9 @@ impl Override {
         if self.treat_as.is_some() {
             s.treat_as = self.treat_as;
         }
+        if self.enclosed.is_some() {
+            s.enclosed = self.enclosed;
+        }
         Ok(s)
     }
 
@@ -154,6 +162,11 @@ impl Override {
         }
         if let Some(t) = self.treat_as {
             parts.push(format!("treat as {}", t.as_str()));
+        }
+        match self.enclosed {
+            Some(Enclosed::Clear) => parts.push("enclosed backdrop cleared".into()),
+            Some(Enclosed::Keep) => parts.push("enclosed areas kept as product".into()),
+            None => {}
         }
         if parts.is_empty() {
             "no change".into()

@@ -213,7 +213,7 @@ pub fn locate(frame: &Frame, classified: Classified) -> Analysis {
 pub fn analyse(frame: &mut Frame) -> Analysis {
     let classified = classify(frame);
     if let Some(key) = classified.sweep_key() {
-        key_sweep(frame, key);
+        key_sweep(frame, key, None);
     }
     locate(frame, classified)
 }

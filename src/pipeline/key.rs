@@ -5,7 +5,8 @@
 
 use rayon::prelude::*;
 
-use super::Frame;
+use super::{Frame, Rect};
+use crate::spec::Enclosed;
 
 /// How to key one sweep photo: the sweep's colour by row and the distance ramp.
 #[derive(Debug, Clone, Copy)]
@@ -15,13 +16,42 @@ pub struct SweepKey {
     pub(super) high: u8,
 }
 
+/// Areas the product encloses that are the backdrop's colour: the sweep seen through a
+/// handle or between legs, or a white part of the product. The pixels cannot tell which;
+/// a person can, and says so with [`Enclosed`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct EnclosedBackdrop {
+    pub areas: u32,
+    /// Their pixels together, and the product box's, in source pixels.
+    pub pixels: u64,
+    pub product_pixels: u64,
+    /// The largest, in source pixels.
+    pub largest: Option<Rect>,
+    /// What a reviewer said of them: cleared to the background, or kept as product.
+    /// `None`: kept as product, undecided.
+    pub decided: Option<Enclosed>,
+}
+
+/// An enclosed area counts from this many pixels, or this share of the product's box if
+/// more: a handle's hole does; a glint or a white logo dot does not.
+const MIN_ENCLOSED_PX: usize = 64;
+const MIN_ENCLOSED_SHARE: f64 = 0.0005;
+/// At least this share of an enclosed area must be the backdrop's colour (keyed alpha 0):
+/// a white part with shading or texture is the product's own.
+const ENCLOSED_BACKDROP_SHARE: f64 = 0.5;
+
 /// Writes the keyed alpha of a sweep photo into the frame: background 0, product 255, a
 /// ramp between. Only sweep reached from the image border counts as background: a
-/// sweep-coloured part the product encloses (a white cup's lip and inside) stays opaque.
-pub fn key_sweep(frame: &mut Frame, key: &SweepKey) {
+/// sweep-coloured part the product encloses (a white cup's lip and inside) stays opaque,
+/// unless `enclosed` says to clear it. Returns what the product encloses.
+pub fn key_sweep(
+    frame: &mut Frame,
+    key: &SweepKey,
+    enclosed: Option<Enclosed>,
+) -> EnclosedBackdrop {
     let (w, h) = (frame.width as usize, frame.height as usize);
     if w == 0 || h == 0 {
-        return;
+        return EnclosedBackdrop::default();
     }
     let (lo, hi) = (f64::from(key.low), f64::from(key.high));
     let model = key.model;
@@ -57,7 +87,7 @@ pub fn key_sweep(frame: &mut Frame, key: &SweepKey) {
     // the image's border or open pixels outside the box, which connect to that border.
     let rows: Vec<usize> = (0..h).filter(|&y| spans[y].is_some()).collect();
     let (Some(&y0), Some(&y1)) = (rows.first(), rows.last()) else {
-        return;
+        return EnclosedBackdrop::default();
     };
     let x0 = spans.iter().flatten().map(|s| s.0).min().unwrap_or(0);
     let x1 = spans.iter().flatten().map(|s| s.1).max().unwrap_or(w - 1);
@@ -68,8 +98,10 @@ pub fn key_sweep(frame: &mut Frame, key: &SweepKey) {
         y1: (y1 + 1).min(h - 1),
     };
     flood_from_edge(&mut state, w, region);
-    // Background-like but walled off from the border by product: part of the product. The
-    // flooded pixels keep their ramp, so the soft edge at the true boundary stays.
+    let found = enclosed_areas(&mut state, &frame.pixels, w, region, enclosed);
+    // Background-like but walled off from the border by product: part of the product,
+    // unless cleared above. The flooded pixels keep their ramp, so the soft edge at the
+    // true boundary stays.
     let Region { x0, y0, x1, y1 } = region;
     frame.pixels[y0 * w * 4..(y1 + 1) * w * 4]
         .par_chunks_mut(w * 4)
@@ -77,11 +109,92 @@ pub fn key_sweep(frame: &mut Frame, key: &SweepKey) {
         .for_each(|(row, state)| {
             let pixels = row[x0 * 4..(x1 + 1) * 4].chunks_exact_mut(4);
             for (p, &s) in pixels.zip(&state[x0..=x1]) {
-                if s == OPEN {
+                if s == OPEN || s == ENCLOSED {
                     p[3] = 255;
                 }
             }
         });
+    found
+}
+
+/// Labels the open pixels of `region` the flood did not reach (walled off by product)
+/// as [`ENCLOSED`], area by area, and reports the areas that are the backdrop's colour.
+/// With [`Enclosed::Clear`], those areas are marked [`REACHED`] instead: background, with
+/// their keyed ramp.
+fn enclosed_areas(
+    state: &mut [u8],
+    pixels: &[u8],
+    w: usize,
+    region: Region,
+    enclosed: Option<Enclosed>,
+) -> EnclosedBackdrop {
+    let Region { x0, y0, x1, y1 } = region;
+    let product_pixels = ((x1 - x0 + 1) * (y1 - y0 + 1)) as u64;
+    let min_px = MIN_ENCLOSED_PX.max((product_pixels as f64 * MIN_ENCLOSED_SHARE) as usize);
+    let mut found = EnclosedBackdrop {
+        product_pixels,
+        decided: enclosed,
+        ..EnclosedBackdrop::default()
+    };
+    let mut area: Vec<usize> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let start = y * w + x;
+            if state[start] != OPEN {
+                continue;
+            }
+            area.clear();
+            state[start] = ENCLOSED;
+            stack.push(start);
+            while let Some(i) = stack.pop() {
+                area.push(i);
+                let (px, py) = (i % w, i / w);
+                let next = [
+                    (px > x0).then(|| i - 1),
+                    (px < x1).then(|| i + 1),
+                    (py > y0).then(|| i - w),
+                    (py < y1).then(|| i + w),
+                ];
+                for n in next.into_iter().flatten() {
+                    if state[n] == OPEN {
+                        state[n] = ENCLOSED;
+                        stack.push(n);
+                    }
+                }
+            }
+            let backdrop = area.iter().filter(|&&i| pixels[i * 4 + 3] == 0).count();
+            if area.len() < min_px
+                || (backdrop as f64) < area.len() as f64 * ENCLOSED_BACKDROP_SHARE
+            {
+                continue;
+            }
+            found.areas += 1;
+            found.pixels += area.len() as u64;
+            let (mut ax0, mut ay0, mut ax1, mut ay1) = (usize::MAX, usize::MAX, 0, 0);
+            for &i in &area {
+                let (px, py) = (i % w, i / w);
+                (ax0, ay0, ax1, ay1) = (ax0.min(px), ay0.min(py), ax1.max(px), ay1.max(py));
+            }
+            let rect = Rect {
+                x: ax0 as u32,
+                y: ay0 as u32,
+                w: (ax1 - ax0 + 1) as u32,
+                h: (ay1 - ay0 + 1) as u32,
+            };
+            if found.largest.is_none_or(|l| {
+                u64::from(l.w) * u64::from(l.h) < u64::from(rect.w) * u64::from(rect.h)
+            }) {
+                found.largest = Some(rect);
+            }
+            if enclosed == Some(Enclosed::Clear) {
+                for &i in &area {
+                    state[i] = REACHED;
+                }
+            }
+        }
+    }
+    found
 }
 
 /// A pixel rectangle, edges included.
@@ -93,10 +206,12 @@ struct Region {
     y1: usize,
 }
 
-/// Flood states of a pixel: product, background-like, background-like and reached.
+/// Flood states of a pixel: product, background-like, background-like and reached, and
+/// background-like but walled off by product.
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
 const REACHED: u8 = 2;
+const ENCLOSED: u8 = 3;
 
 /// Turns the [`OPEN`] pixels of `region` (in a state map `w` wide) that connect to the
 /// region's edge through open pixels (4-connected) into [`REACHED`]; pixels outside the
@@ -229,7 +344,7 @@ mod tests {
             low: 8,
             high: 36,
         };
-        key_sweep(&mut f, &key);
+        let found = key_sweep(&mut f, &key, None);
         assert_eq!(alpha(&f, 0, 0), 0, "sweep at the corner");
         assert_eq!(alpha(&f, 10, 30), 0, "sweep beside the product");
         assert_eq!(alpha(&f, 16, 30), 255, "dark frame");
@@ -238,6 +353,46 @@ mod tests {
         assert_eq!(alpha(&f, 19, 30), 255, "soft pixel inside the frame");
         // The soft pixel on the true boundary keeps its ramp: (20 - 8) / 28 of 255.
         assert_eq!(alpha(&f, 14, 30), 109, "soft pixel at the boundary");
+        // ... and reported: it could as well be the sweep seen through a handle.
+        assert_eq!(
+            (found.areas, found.pixels, found.decided),
+            (1, 22 * 22, None)
+        );
+        assert_eq!(
+            found.largest,
+            Some(Rect {
+                x: 19,
+                y: 19,
+                w: 22,
+                h: 22
+            })
+        );
+
+        // A reviewer said it is the backdrop: cleared, its soft pixel keeping its ramp.
+        let mut f = framed_patch();
+        let found = key_sweep(&mut f, &key, Some(Enclosed::Clear));
+        assert_eq!(found.decided, Some(Enclosed::Clear));
+        assert_eq!(alpha(&f, 30, 30), 0, "cleared patch");
+        assert_eq!(alpha(&f, 19, 30), 109, "soft pixel inside the frame");
+        assert_eq!(alpha(&f, 16, 30), 255, "the frame stays");
+        // A reviewer said it is the product's: kept.
+        let mut f = framed_patch();
+        assert_eq!(
+            key_sweep(&mut f, &key, Some(Enclosed::Keep)).decided,
+            Some(Enclosed::Keep)
+        );
+        assert_eq!(alpha(&f, 30, 30), 255);
+        // A small enclosed glint (under 64 px) is the product's, and not reported.
+        let mut f = Frame::from_rgba(60, 60, [240, 240, 240, 255].repeat(60 * 60));
+        for y in 20..40 {
+            for x in 20..40 {
+                let inner = (28..32).contains(&x) && (28..32).contains(&y);
+                let i = (y * 60 + x) * 4;
+                f.pixels[i..i + 3].copy_from_slice(&[if inner { 240 } else { 60 }; 3]);
+            }
+        }
+        assert_eq!(key_sweep(&mut f, &key, None).areas, 0);
+        assert_eq!(alpha(&f, 30, 30), 255);
 
         // A product across the whole width: the sweep above and below it each reach the
         // border, though the product's box touches both sides.
@@ -245,7 +400,7 @@ mod tests {
         for i in (28 * 60 * 4..32 * 60 * 4).step_by(4) {
             f.pixels[i..i + 3].copy_from_slice(&[60; 3]);
         }
-        key_sweep(&mut f, &key);
+        key_sweep(&mut f, &key, None);
         assert_eq!(
             [alpha(&f, 30, 10), alpha(&f, 30, 30), alpha(&f, 30, 50)],
             [0, 255, 0]

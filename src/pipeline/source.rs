@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use super::analyse::{classify_as, locate, SourceKind};
-use super::key::key_sweep;
+use super::key::{key_sweep, EnclosedBackdrop};
 use super::measure::laplacian_variance;
 use super::render::{cut_out, render, Cutout, Rendered};
 use super::verify::{verify, RenderFacts};
@@ -88,9 +88,10 @@ pub fn process_source(
     }
     // One classification serves every spec: the first that says how to take the source.
     let classified = classify_as(&frame, specs.iter().find_map(|s| s.treat_as));
-    if let Some(key) = classified.sweep_key() {
-        key_sweep(&mut frame, key);
-    }
+    let enclosed = match classified.sweep_key() {
+        Some(key) => key_sweep(&mut frame, key, specs.iter().find_map(|s| s.enclosed)),
+        None => EnclosedBackdrop::default(),
+    };
     let analysis = locate(&frame, classified);
     let cut = match cut_out(frame, &analysis) {
         Ok(c) => c,
@@ -105,7 +106,7 @@ pub fn process_source(
             if stop() {
                 return Err(cancelled());
             }
-            make_output(&cut, spec)
+            make_output(&cut, spec, enclosed)
         })
         .collect();
     SourceResult {
@@ -116,7 +117,7 @@ pub fn process_source(
 }
 
 /// Render, encode and verify one spec's output from the cut-out.
-fn make_output(cut: &Cutout, spec: &Spec) -> Result<Output, Failure> {
+fn make_output(cut: &Cutout, spec: &Spec, enclosed: EnclosedBackdrop) -> Result<Output, Failure> {
     let rendered = render(cut, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let mut operations = cut.operations.clone();
     operations.extend(rendered.operations.iter().cloned());
@@ -129,6 +130,7 @@ fn make_output(cut: &Cutout, spec: &Spec) -> Result<Output, Failure> {
     ));
     let facts = RenderFacts {
         quality: Some(quality),
+        enclosed,
         ..render_facts(&rendered, cut.kind)
     };
     let checks = verify(&bytes, spec, &facts);
@@ -151,6 +153,7 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         wanted_scale: p.wanted_scale,
         kind,
         quality: None,
+        enclosed: EnclosedBackdrop::default(),
         sharpness: laplacian_variance(
             &rendered.pixels,
             rendered.width,

@@ -10,6 +10,7 @@ use super::analyse::SourceKind;
 use super::color;
 use super::decode::{probe, DecodeError, Limits};
 use super::jpeg_info;
+use super::key::EnclosedBackdrop;
 use super::measure::{
     backdrop_colour, background_stats, laplacian_variance, solid_box, visible_box,
 };
@@ -29,6 +30,8 @@ pub struct RenderFacts {
     pub sharpness: f64,
     /// The quality the encoder was asked for (after any size step-down), when known.
     pub quality: Option<u8>,
+    /// Areas of a sweep photo the product encloses in the backdrop's colour.
+    pub enclosed: EnclosedBackdrop,
 }
 
 /// What is being verified: an output this pipeline rendered (held to the spec exactly), or
@@ -480,6 +483,9 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     let Mode::Output(facts) = mode else {
         return checks;
     };
+    if let Some(check) = enclosed_check(&facts.enclosed) {
+        checks.push(check);
+    }
     if facts.kind == SourceKind::Scene {
         checks.push(Check::new(
             CheckName::PlainBackground,
@@ -500,6 +506,38 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         ));
     }
     checks
+}
+
+/// The areas a sweep photo's product encloses in the backdrop's colour, when it has any:
+/// undecided, they wait for a person (the sweep through a handle or a white part of the
+/// product look the same); decided, the check says what was done.
+fn enclosed_check(e: &EnclosedBackdrop) -> Option<Check> {
+    let largest = e.largest?;
+    let share = e.pixels as f64 / e.product_pixels.max(1) as f64;
+    let measured = json!({ "areas": e.areas, "share_of_product": round3(share),
+        "largest": [largest.x, largest.y, largest.w, largest.h] });
+    let (passed, message) = match e.decided {
+        None => (false, format!(
+            "{} area(s) inside the product are the backdrop's colour ({:.1}% of the product's box; the largest at {},{} in the source, {}x{} px): the backdrop seen through a handle or a gap, or a white part of the product. Kept as product until someone says which.",
+            e.areas, share * 100.0, largest.x, largest.y, largest.w, largest.h
+        )),
+        Some(crate::spec::Enclosed::Clear) => (true, format!(
+            "{} area(s) inside the product in the backdrop's colour were cleared to the background, as a reviewer asked.",
+            e.areas
+        )),
+        Some(crate::spec::Enclosed::Keep) => (true, format!(
+            "{} area(s) inside the product in the backdrop's colour were kept as the product's, as a reviewer asked.",
+            e.areas
+        )),
+    };
+    Some(Check::new(
+        CheckName::EnclosedBackdrop,
+        measured,
+        json!(e.decided.map_or("decided by a person", |d| d.as_str())),
+        passed,
+        Severity::Review,
+        message,
+    ))
 }
 
 /// Share of the longest side kept clear around the product before the background is

@@ -266,6 +266,30 @@ pub struct Spec {
     /// (a reviewer's retry sets it for one photo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treat_as: Option<TreatAs>,
+    /// What the areas a sweep photo's product encloses in the backdrop's colour are (a
+    /// reviewer's retry sets it for one photo): without it, they are kept and asked about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enclosed: Option<Enclosed>,
+}
+
+/// What the areas a product encloses in the backdrop's colour are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Enclosed {
+    /// The backdrop showing through (a handle, the gap between legs): cleared to the
+    /// background like the rest of it.
+    Clear,
+    /// A part of the product in the backdrop's colour: kept.
+    Keep,
+}
+
+impl Enclosed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Enclosed::Clear => "clear",
+            Enclosed::Keep => "keep",
+        }
+    }
 }
 
 /// How to take a source whatever its pixels suggest.

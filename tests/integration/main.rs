@@ -4,6 +4,7 @@
 mod bad_input;
 mod browser;
 mod catalogs;
+mod checks;
 mod cli;
 mod color;
 mod doors;

@@ -1,0 +1,138 @@
+//! Checks as strict as a marketplace's reviewer, on images drawn in the test: each case
+//! ends in the state, the route and the question a person would expect.
+
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+use serde_json::json;
+
+use crate::server::{follow, get, post_json, specs, upload, Server};
+use crate::util::{assert_exit, handoff, process, shelfready};
+
+/// The sweep's grey, as a studio's light-grey paper photographs.
+const SWEEP: [u8; 3] = [230, 230, 232];
+const MUG: [u8; 3] = [40, 90, 160];
+
+/// A blue mug on a grey sweep, its handle a ring the sweep shows through, with a little
+/// sensor noise; saved as a supplier's JPEG. The hole's centre is at (1125, 825).
+fn mug_on_sweep(path: &Path) {
+    let (w, h) = (1600u32, 1600u32);
+    let mut seed = 0x2545_f491_u32;
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        let (fx, fy) = (f64::from(x), f64::from(y));
+        let body = (450..1050).contains(&x) && (450..1200).contains(&y);
+        let ring = |cx: f64, cy: f64, rx: f64, ry: f64| {
+            ((fx - cx) / rx).powi(2) + ((fy - cy) / ry).powi(2) <= 1.0
+        };
+        let handle = ring(1125.0, 825.0, 175.0, 225.0) && !ring(1125.0, 825.0, 95.0, 145.0);
+        let base = if body || handle { MUG } else { SWEEP };
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let n = (seed >> 29) as i16 - 3;
+        Rgb(base.map(|c| (i16::from(c) + n / 2).clamp(0, 255) as u8))
+    });
+    let mut out = std::fs::File::create(path).unwrap();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+        .encode_image(&img)
+        .unwrap();
+}
+
+/// The mean colour of a 20 px square of the amazon-main output at `(x, y)`.
+fn patch(out: &Path, name: &str, x: u32, y: u32) -> [u32; 3] {
+    let img = image::open(out.join(format!("amazon-main/{name}.jpg")))
+        .unwrap()
+        .to_rgb8();
+    let mut sum = [0u32; 3];
+    for yy in y..y + 20 {
+        for xx in x..x + 20 {
+            let p = img.get_pixel(xx, yy).0;
+            (0..3).for_each(|c| sum[c] += u32::from(p[c]));
+        }
+    }
+    sum.map(|s| s / 400)
+}
+
+#[test]
+fn the_sweep_through_a_handle_waits_for_a_person_and_is_cleared_or_kept_at_every_door() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    mug_on_sweep(&src.join("MUG7_1.jpg"));
+    let out = dir.path().join("out");
+    assert_exit(&process(&src, "amazon-main", &out), 2);
+    let h = handoff(&out, "MUG7_1", "amazon-main");
+    assert_eq!(h["state"], "needs_review");
+    assert_eq!(h["next_actor"]["checks"], json!(["enclosed_backdrop"]));
+    assert_eq!(h["next_actor"]["owner"], "review");
+    let question = h["next_actor"]["question"].as_str().unwrap();
+    assert!(
+        question.contains(
+            "the backdrop seen through a handle or a gap, or a white part of the product"
+        ) && question.contains("the largest at ")
+            && question.contains("Is that area the backdrop showing through"),
+        "{question}"
+    );
+    // Undecided, the hole keeps the sweep's grey: nothing is guessed away. The product
+    // (850x750) is scaled 2x onto the 2000 px canvas at (150, 250): the hole's centre is
+    // at (1500, 1000).
+    let grey = patch(&out, "MUG7_1", 1490, 990);
+    assert!(grey.iter().all(|&c| (222..=240).contains(&c)), "{grey:?}");
+
+    // The command line: cleared, the hole is the canvas's pure white.
+    let o = shelfready(&[
+        "review",
+        out.to_str().unwrap(),
+        "--retry",
+        "MUG7_1.amazon-main",
+        "--enclosed",
+        "clear",
+    ]);
+    assert_exit(&o, 0);
+    let h = handoff(&out, "MUG7_1", "amazon-main");
+    assert_eq!(h["state"], "ready", "{}", h["quality"]);
+    assert_eq!(h["overrides"]["enclosed"], "clear");
+    assert_eq!(patch(&out, "MUG7_1", 1490, 990), [255, 255, 255]);
+    // The mug's blue is untouched beside it.
+    let blue = patch(&out, "MUG7_1", 700, 1000);
+    assert!(blue[2] > 140 && blue[0] < 60, "{blue:?}");
+
+    // The server: kept as the product's, by a reviewer over HTTP.
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let bytes = std::fs::read(src.join("MUG7_1.jpg")).unwrap();
+    let r = upload(
+        &server,
+        &[specs("amazon-main"), ("files", Some("MUG7_1.jpg"), bytes)],
+        &[],
+    );
+    assert_eq!(r.status, 202);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    follow(&server, &id, &[]);
+    let asset = server.url(&format!("/v1/assets/{id}.1.amazon-main"));
+    let waiting = get(&asset, &[]).json();
+    assert_eq!(waiting["state"], "needs_review");
+    assert_eq!(
+        waiting["next_actor"]["checks"],
+        json!(["enclosed_backdrop"])
+    );
+    let r = post_json(
+        &format!("{asset}/review"),
+        &[],
+        &json!({"decision": "retry", "override": {"enclosed": "keep"}}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let kept = r.json();
+    assert_eq!(kept["state"], "ready");
+    let check = kept["quality"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "enclosed_backdrop")
+        .unwrap();
+    assert_eq!(
+        (check["passed"].clone(), check["threshold"].clone()),
+        (json!(true), json!("keep"))
+    );
+    assert!(check["message"]
+        .as_str()
+        .unwrap()
+        .contains("kept as the product's"));
+}
