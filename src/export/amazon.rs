@@ -1,6 +1,6 @@
 //! Amazon: zips for Seller Central's bulk image upload. Each image is named
 //! `<identifier>.<variant>.<ext>` at the zip's root: MAIN for the product's first position,
-//! PT01-PT08 for the next ones in order, SWCH for a swatch. The identifier is the ASIN,
+//! PT01-PT99 for the next ones in order, SWCH for a swatch. The identifier is the ASIN,
 //! UPC, EAN, JAN or ISBN, never the seller SKU. A product's images stay in one zip; a zip
 //! that would pass the size limit is closed and the next one started.
 
@@ -11,8 +11,9 @@ use super::{extension, ExportError, Included, Product, Target, Written};
 use crate::handoff::Handoff;
 use crate::identifier::{identify, sku_as_identifier};
 
-/// Amazon shows a main image and up to 8 others per product (PT01-PT08).
-pub const MAX_PARTS: usize = 8;
+/// Amazon's file naming takes a main image and up to 99 others per product (PT01-PT99,
+/// docs/rules.md amazon-variant-codes).
+pub const MAX_PARTS: usize = 99;
 
 /// Per-entry bytes a stored zip entry adds besides its data and name (local header,
 /// central directory record).
@@ -112,7 +113,7 @@ pub fn write(products: &[Product], t: &Target) -> Result<Written, ExportError> {
                 w.leave_out(
                     &p.sku,
                     h,
-                    format!("Amazon shows a main image and {MAX_PARTS} others (PT01-PT{MAX_PARTS:02}); this is number {}", parts + 2),
+                    format!("Amazon's file names hold a main image and {MAX_PARTS} others (PT01-PT{MAX_PARTS:02}); this is number {}", parts + 2),
                 );
                 continue;
             };

@@ -11,16 +11,12 @@ use crate::quality::{Check, CheckName};
 fn explained_by(check: CheckName, cause: CheckName) -> bool {
     use CheckName::*;
     match cause {
-        // The whole photo was placed: its "product" is the photo, background and all.
+        // The whole photo was placed: its "product" is the photo, background and all. Its
+        // size is its own cause: a photo too small stays too small whatever a retoucher
+        // does to its background.
         PlainBackground => matches!(
             check,
-            FillRatio
-                | Centering
-                | Upscale
-                | BackgroundPurity
-                | BorderPurity
-                | ShadowToEdge
-                | CutoutSource
+            FillRatio | Centering | BackgroundPurity | BorderPurity | ShadowToEdge | CutoutSource
         ),
         // Enlargement stopped at the spec's limit: the product is smaller than asked.
         Upscale => check == FillRatio,
@@ -31,13 +27,26 @@ fn explained_by(check: CheckName, cause: CheckName) -> bool {
     }
 }
 
-/// The failed checks that no other failed check explains, in their order.
+/// How soon a cause is to be said, by who can fix it: a source too small blocks whatever
+/// else is done (only the supplier can give a larger one), so it comes before what a
+/// retoucher or a reviewer could settle.
+fn rank(name: CheckName) -> u8 {
+    match name {
+        CheckName::Upscale => 0,
+        _ => 1,
+    }
+}
+
+/// The failed checks that no other failed check explains: those that stop a file first,
+/// then by [`rank`], then in their order.
 pub fn causes<'a>(failed: &[&'a Check]) -> Vec<&'a Check> {
-    failed
+    let mut causes: Vec<&Check> = failed
         .iter()
         .copied()
         .filter(|c| !failed.iter().any(|by| explained_by(c.name, by.name)))
-        .collect()
+        .collect();
+    causes.sort_by_key(|c| (c.severity != crate::quality::Severity::Fail, rank(c.name)));
+    causes
 }
 
 /// Who is to act on a failure, and how, by the kind of failure: a damaged source is the
@@ -94,13 +103,20 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         Upscale => {
             let ratio = shortfall(c);
             match &h.provenance.source {
-                Some(s) => {
-                    let long = (f64::from(s.width.max(s.height)) * ratio).ceil();
-                    format!(
-                        "too small: supply an original of at least {long:.0} px on its longest side (this one has {}), or approve the product smaller than asked",
+                // The photo has the pixels, the product does not: it is small in the frame.
+                Some(s) => match product_needs(c, h) {
+                    Some((spans, needs)) if needs <= f64::from(s.width.max(s.height)) => format!(
+                        "the product is small in the photo: it spans about {spans:.0} px of this {} px photo and needs {needs:.0}; shoot or crop it to fill more of the frame, or approve it smaller than asked",
                         s.width.max(s.height)
-                    )
-                }
+                    ),
+                    _ => {
+                        let long = (f64::from(s.width.max(s.height)) * ratio).ceil();
+                        format!(
+                            "too small: supply an original of at least {long:.0} px on its longest side (this one has {}), or approve the product smaller than asked",
+                            s.width.max(s.height)
+                        )
+                    }
+                },
                 None => {
                     "too small: supply a larger original, or approve the product smaller than asked"
                         .into()
@@ -134,6 +150,22 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         Decodes | Format | Dimensions | MetadataStripped | Alpha | MarketplaceBounds | FileSize
         | ChromaSubsampling | Progressive => c.message.clone(),
     }
+}
+
+/// About how many pixels the product spans in the source, and how many it would need to
+/// fill the frame as asked without enlarging past the limit: its span on the canvas (the
+/// fill measured) over the enlargement it got (the limit).
+fn product_needs(c: &Check, h: &Handoff) -> Option<(f64, f64)> {
+    let asset = h.asset.as_ref()?;
+    let fill = h
+        .quality
+        .iter()
+        .find(|q| q.name == CheckName::FillRatio)?
+        .measured
+        .as_f64()?;
+    let scale = c.threshold.as_f64().filter(|s| *s > 0.0)?;
+    let spans = f64::from(asset.width.max(asset.height)) * fill / scale;
+    Some((spans, (spans * shortfall(c)).ceil()))
 }
 
 /// How much larger the source would have to be to pass an upscale check.
@@ -203,7 +235,7 @@ pub fn todo(handoffs: &[&Handoff]) -> Option<String> {
         let failed: Vec<&Check> = h.quality.iter().filter(|c| !c.passed).collect();
         checks.extend(causes(&failed).into_iter().map(|c| (c, *h)));
     }
-    checks.sort_by_key(|(c, _)| c.severity != crate::quality::Severity::Fail);
+    checks.sort_by_key(|(c, _)| (c.severity != crate::quality::Severity::Fail, rank(c.name)));
     for (c, h) in checks {
         // The largest shortfall names the size that satisfies every spec.
         let weight = if c.name == CheckName::Upscale {

@@ -392,7 +392,9 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         let visible = off_of(r);
         let solid = solid_box(&img.data, w, img.channels, backdrop).map(off_of);
         let off = solid.map_or(visible, |s| s.min(visible));
-        let limit = (f64::from(w.max(h)) * 0.002).max(2.0);
+        // Relative to the canvas (docs/rules.md, house-centering): 1% of its long side is
+        // more than a shopper can see and less than any framing mistake.
+        let limit = (f64::from(w.max(h)) * CENTERING_SHARE).max(2.0);
         checks.push(Check::new(
             CheckName::Centering,
             json!(round3(off)),
@@ -539,6 +541,9 @@ fn enclosed_check(e: &EnclosedBackdrop) -> Option<Check> {
         message,
     ))
 }
+
+/// How far off the canvas centre the product may sit, as a share of the long side.
+const CENTERING_SHARE: f64 = 0.01;
 
 /// Share of the longest side kept clear around the product before the background is
 /// judged: JPEG ringing and soft edges live within a block or two of the product.

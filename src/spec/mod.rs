@@ -324,6 +324,9 @@ pub struct Bounds {
     pub min_short_side: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_long_side: Option<u32>,
+    /// Width plus height, where the marketplace bounds the two together (eBay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_side_sum: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_pixels: Option<u64>,
     /// Width / height, where the marketplace requires one.
@@ -357,6 +360,12 @@ impl Bounds {
         if let Some(max) = self.max_long_side.filter(|&max| long > max) {
             out.push(format!(
                 "{long} px on the longest side is over {m}'s maximum of {max} px"
+            ));
+        }
+        let sum = u64::from(width) + u64::from(height);
+        if let Some(max) = self.max_side_sum.filter(|&max| sum > u64::from(max)) {
+            out.push(format!(
+                "width plus height is {sum} px, over {m}'s maximum of {max} px"
             ));
         }
         let pixels = u64::from(width) * u64::from(height);
@@ -406,6 +415,9 @@ impl Bounds {
         }
         if let Some(s) = self.min_short_side {
             parts.push(format!("shortest side at least {s} px"));
+        }
+        if let Some(s) = self.max_side_sum {
+            parts.push(format!("width + height at most {s} px"));
         }
         if let Some(p) = self.max_pixels {
             parts.push(format!("at most {:.1} MP", p as f64 / 1e6));

@@ -136,3 +136,126 @@ fn the_sweep_through_a_handle_waits_for_a_person_and_is_cleared_or_kept_at_every
         .unwrap()
         .contains("kept as the product's"));
 }
+
+/// The line of one photo in a `process` summary.
+fn line_of(stdout: &[u8], name: &str) -> String {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .find(|l| l.starts_with("  ") && l.contains(name))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_source_too_small_is_the_first_cause_and_the_suppliers_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    // 128 px of a busy scene: no background to remove would make it large enough.
+    let mut seed = 7u32;
+    let busy = RgbImage::from_fn(128, 128, |_, _| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        Rgb([(seed >> 8) as u8, (seed >> 16) as u8, (seed >> 24) as u8])
+    });
+    busy.save(src.join("TINY_1.png")).unwrap();
+    // A 2400 px cut-out whose product spans 300 px: the photo is large, the product small.
+    let small = image::RgbaImage::from_fn(2400, 2400, |x, y| {
+        if (1050..1350).contains(&x) && (1000..1300).contains(&y) {
+            image::Rgba([200, 40, 40, 255])
+        } else {
+            image::Rgba([0, 0, 0, 0])
+        }
+    });
+    small.save(src.join("FAR_1.png")).unwrap();
+    let out = dir.path().join("out");
+    let o = process(&src, "amazon-main", &out);
+    assert_exit(&o, 2);
+
+    let h = handoff(&out, "TINY_1", "amazon-main");
+    assert_eq!(
+        h["next_actor"]["checks"],
+        json!(["upscale", "plain_background"])
+    );
+    assert_eq!(h["next_actor"]["owner"], "supplier");
+    let question = h["next_actor"]["question"].as_str().unwrap();
+    assert!(
+        question.starts_with("The source is too small"),
+        "{question}"
+    );
+    let line = line_of(&o.stdout, "TINY_1");
+    assert!(
+        line.contains("too small: supply an original of at least")
+            && line.contains("(this one has 128)")
+            && line.ends_with("also: busy background"),
+        "{line}"
+    );
+
+    let h = handoff(&out, "FAR_1", "amazon-main");
+    assert_eq!(h["next_actor"]["owner"], "supplier");
+    let line = line_of(&o.stdout, "FAR_1");
+    // 300 px, enlarged at most 2x where 1700 px (85% of 2000) were asked: it needs 850.
+    let number_after = |words: &str| -> f64 {
+        let rest = &line[line.find(words).unwrap_or_else(|| panic!("{line}")) + words.len()..];
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(line.contains("the product is small in the photo"), "{line}");
+    assert!(line.contains("of this 2400 px photo"), "{line}");
+    assert!(
+        (number_after("spans about ") - 300.0).abs() <= 6.0,
+        "{line}"
+    );
+    assert!(
+        (number_after(" and needs ") - 850.0).abs() <= 17.0,
+        "{line}"
+    );
+    assert!(!line.contains("supply an original"), "{line}");
+}
+
+#[test]
+fn centring_is_judged_relative_to_the_canvas() {
+    use shelfready::pipeline::verify::{verify, RenderFacts};
+    // A 1500 px canvas, its product (85%) drawn `off` px right of the centre.
+    let mut spec = shelfready::spec::builtin("shopify").unwrap().unwrap();
+    (spec.width, spec.height) = (1500, 1500);
+    let facts = RenderFacts {
+        scale: 1.0,
+        wanted_scale: 1.0,
+        kind: shelfready::pipeline::SourceKind::Cutout,
+        sharpness: 100.0,
+        quality: None,
+        enclosed: Default::default(),
+    };
+    let centring = |off: u32| {
+        let (x0, y0) = (112 + off, 112);
+        let img = RgbImage::from_fn(1500, 1500, |x, y| {
+            if (x0..x0 + 1275).contains(&x) && (y0..y0 + 1275).contains(&y) {
+                Rgb(MUG)
+            } else {
+                Rgb([255, 255, 255])
+            }
+        });
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
+            .encode_image(&img)
+            .unwrap();
+        let checks = verify(&bytes, &spec, &facts);
+        let c = checks
+            .into_iter()
+            .find(|c| c.name == shelfready::pipeline::CheckName::Centering)
+            .unwrap();
+        (
+            c.passed,
+            c.measured.as_f64().unwrap(),
+            c.threshold.as_f64().unwrap(),
+        )
+    };
+    // 4 px on 1500 is nothing a shopper sees; 1% of the long side is the bound.
+    let (passed, measured, limit) = centring(4);
+    assert!(passed && (3.5..=4.5).contains(&measured), "{measured}");
+    assert_eq!(limit, 15.0);
+    assert!(!centring(40).0);
+}

@@ -14,6 +14,58 @@ fn repo(path: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap()
 }
 
+/// One key of a spec file: its name, whether it is in `[bounds]`, and the comment block
+/// above it (past the keys it also covers).
+struct Cited {
+    key: String,
+    in_bounds: bool,
+    comment: String,
+}
+
+fn citations(text: &str) -> Vec<Cited> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut in_bounds = false;
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with('[') {
+            in_bounds = line.trim() == "[bounds]";
+            continue;
+        }
+        let Some((key, _)) = line.split_once(" = ") else {
+            continue;
+        };
+        if line.starts_with('#')
+            || ["id", "description", "next_actor", "marketplace"].contains(&key)
+        {
+            continue;
+        }
+        let mut j = i;
+        while j > 0 && !lines[j - 1].starts_with('#') && lines[j - 1].contains(" = ") {
+            j -= 1;
+        }
+        let mut comment = String::new();
+        while j > 0 && lines[j - 1].starts_with('#') {
+            comment.insert_str(0, lines[j - 1]);
+            j -= 1;
+        }
+        out.push(Cited {
+            key: key.to_string(),
+            in_bounds,
+            comment,
+        });
+    }
+    out
+}
+
+/// The anchors a comment cites (`[rules.md#amazon-size, checked ...]`).
+fn anchors(comment: &str) -> Vec<&str> {
+    comment
+        .split("[rules.md#")
+        .skip(1)
+        .map(|cite| cite.split([']', ',']).next().unwrap())
+        .collect()
+}
+
 #[test]
 fn every_builtin_number_cites_a_rule_that_exists() {
     let rules = repo("docs/rules.md");
@@ -24,31 +76,13 @@ fn every_builtin_number_cites_a_rule_that_exists() {
         .collect();
     for id in builtin_ids() {
         let text = repo(&format!("assets/specs/{id}.toml"));
-        let lines: Vec<&str> = text.lines().collect();
-        for (i, line) in lines.iter().enumerate() {
-            let Some((key, _)) = line.split_once(" = ") else {
-                continue;
-            };
-            if line.starts_with('#')
-                || ["id", "description", "next_actor", "marketplace"].contains(&key)
-            {
-                continue;
-            }
-            // The comment block above this key, past the keys it also covers.
-            let mut j = i;
-            while j > 0 && !lines[j - 1].starts_with('#') && lines[j - 1].contains(" = ") {
-                j -= 1;
-            }
-            let mut comment = String::new();
-            while j > 0 && lines[j - 1].starts_with('#') {
-                comment.insert_str(0, lines[j - 1]);
-                j -= 1;
-            }
+        for c in citations(&text) {
             assert!(
-                comment.contains("[rules.md#"),
-                "{id}.toml: `{key}` cites no rule"
+                c.comment.contains("[rules.md#"),
+                "{id}.toml: `{}` cites no rule",
+                c.key
             );
-            for cite in comment.split("[rules.md#").skip(1) {
+            for cite in c.comment.split("[rules.md#").skip(1) {
                 let anchor = cite.split([']', ',']).next().unwrap();
                 assert!(
                     headings.contains(&anchor),
@@ -67,6 +101,57 @@ fn every_builtin_number_cites_a_rule_that_exists() {
             "{id}.toml cites outside the repo"
         );
     }
+}
+
+/// A bound fails an output; a recommendation only sends it to review. So a spec's
+/// `[bounds]` may cite only rules whose kind is a limit, and a size target only advice.
+#[test]
+fn a_bounds_kind_in_rules_md_matches_its_severity_in_the_spec() {
+    let rules = repo("docs/rules.md");
+    let kind_of = |anchor: &str| -> String {
+        let section = rules
+            .split(&format!("### {anchor}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no rules.md#{anchor}"));
+        let section = section.split("\n### ").next().unwrap();
+        section
+            .lines()
+            .find_map(|l| l.strip_prefix("- Kind: "))
+            .unwrap_or_else(|| panic!("rules.md#{anchor} states no kind"))
+            .to_string()
+    };
+    for id in builtin_ids() {
+        let text = repo(&format!("assets/specs/{id}.toml"));
+        for c in citations(&text) {
+            for anchor in anchors(&c.comment)
+                .into_iter()
+                .filter(|a| !a.starts_with("house-"))
+            {
+                let kind = kind_of(anchor);
+                if c.in_bounds && c.key != "formats" || c.key == "max_bytes" {
+                    assert!(
+                        kind.starts_with("limit"),
+                        "{id}.toml bounds `{}` by rules.md#{anchor}, whose kind is {kind:?}",
+                        c.key
+                    );
+                }
+                if c.key == "target_bytes" {
+                    assert!(
+                        kind.starts_with("recommendation"),
+                        "{id}.toml aims `target_bytes` at rules.md#{anchor}, whose kind is {kind:?}"
+                    );
+                }
+            }
+        }
+    }
+    // The audit's corrections, held: eBay bounds width + height (9000x9000 is over, 10,000
+    // x 1,000 is not), and Etsy bounds no size.
+    let ebay = builtin("ebay").unwrap().unwrap().bounds.unwrap();
+    assert!(!ebay.broken(9000, 9000, "jpeg", None).is_empty());
+    assert!(ebay.broken(10_000, 1_000, "jpeg", None).is_empty());
+    assert_eq!(ebay.max_long_side, None);
+    let etsy = builtin("etsy").unwrap().unwrap().bounds.unwrap();
+    assert!(etsy.broken(600, 600, "jpeg", None).is_empty());
 }
 
 #[test]

@@ -276,7 +276,9 @@ fn the_summary_has_one_line_per_photo_in_plain_words() {
         adobe.contains("busy background: remove it first"),
         "{adobe}"
     );
-    // The busy background is the cause; its consequences are not asked again.
+    // A busy photo too small for the canvas: the size comes first (only the supplier can
+    // fix it), the busy background second; the fill and centring they explain are not
+    // asked again.
     let h = handoff(&run.out, "CMYK11_1", "amazon-main");
     let checks: Vec<&str> = h["next_actor"]["checks"]
         .as_array()
@@ -284,8 +286,9 @@ fn the_summary_has_one_line_per_photo_in_plain_words() {
         .iter()
         .map(|c| c.as_str().unwrap())
         .collect();
-    assert_eq!(checks, ["plain_background"]);
-    assert_eq!(h["next_actor"]["questions"].as_array().unwrap().len(), 1);
+    assert_eq!(checks, ["upscale", "plain_background"]);
+    assert_eq!(h["next_actor"]["questions"].as_array().unwrap().len(), 2);
+    assert_eq!(h["next_actor"]["owner"], "supplier");
     let m = read_json(&run.out.join("manifest.json"));
     assert_eq!(m["summary"]["photos"]["failed"], 1);
 }

@@ -931,8 +931,10 @@ fn the_review_queue_routes_by_cause_and_decisions_move_outputs_on() {
     assert!(deep["due"].as_str().unwrap() > deep["since"].as_str().unwrap());
     assert_eq!(deep["overdue"], false);
     assert_eq!(item(&q, "ADOBE04_1.jpg")["route"], "retouch");
+    // A busy photo too small for the canvas (P3TAG05, 752 px) is the supplier's first.
+    assert_eq!(item(&q, "P3TAG05_1.png")["route"], "supplier");
     let only = get(&server.url("/v1/review?route=retouch"), &ana).json();
-    assert_eq!(only["count"], 2);
+    assert_eq!(only["count"], 1);
     let by_check = get(&server.url("/v1/review?check=sharpness"), &ana).json();
     assert_eq!(by_check["count"], 1);
     assert_eq!(by_check["waiting"][0]["source"], "DEEP09_1.png");
