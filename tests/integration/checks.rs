@@ -259,3 +259,80 @@ fn centring_is_judged_relative_to_the_canvas() {
     assert_eq!(limit, 15.0);
     assert!(!centring(40).0);
 }
+
+/// A 2000 px JPEG: a pure white margin, inside it a near-white (`plate`) backdrop, on it a
+/// red product.
+fn plate_photo(plate: u8) -> Vec<u8> {
+    let img = RgbImage::from_fn(2000, 2000, |x, y| {
+        let inside = |a: u32, b: u32| (a..b).contains(&x) && (a..b).contains(&y);
+        if (600..1400).contains(&x) && (500..1500).contains(&y) {
+            Rgb([180, 30, 30])
+        } else if inside(150, 1850) {
+            Rgb([plate, plate, plate.saturating_sub(1)])
+        } else {
+            Rgb([255, 255, 255])
+        }
+    });
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
+        .encode_image(&img)
+        .unwrap();
+    bytes
+}
+
+#[test]
+fn a_near_white_backdrop_framed_by_pure_white_is_background_in_check_and_verify_alike() {
+    use shelfready::pipeline::verify::{check_existing, verify, RenderFacts};
+    use shelfready::pipeline::{CheckName, Limits};
+    let spec = shelfready::spec::builtin("amazon-main").unwrap().unwrap();
+    let purity = |checks: Vec<shelfready::pipeline::Check>| {
+        checks
+            .into_iter()
+            .find(|c| c.name == CheckName::BackgroundPurity)
+            .unwrap()
+    };
+    let facts = RenderFacts {
+        scale: 1.0,
+        wanted_scale: 1.0,
+        kind: shelfready::pipeline::SourceKind::Cutout,
+        sharpness: 100.0,
+        quality: None,
+        enclosed: Default::default(),
+    };
+    for plate in [244u8, 250] {
+        let bytes = plate_photo(plate);
+        let checked =
+            purity(check_existing(&bytes, &[&spec], &Limits::default()).unwrap()[0].clone());
+        let verified = purity(verify(&bytes, &spec, &facts));
+        assert!(!checked.passed, "{}", checked.message);
+        assert_eq!(checked.measured, verified.measured);
+        assert_eq!(checked.passed, verified.passed);
+        let worst = checked.measured["worst_difference"].as_u64().unwrap();
+        assert!(worst >= u64::from(255 - plate), "{worst}");
+        // 244 reads as product (over the visibility step) and is found as a framed
+        // backdrop; 250 reads as background and is measured as such.
+        if plate == 244 {
+            assert!(
+                checked.message.contains("near-white backdrop"),
+                "{}",
+                checked.message
+            );
+        }
+    }
+    // The command line says the same (shelfready's own outputs still pass `check`:
+    // rules::check_passes_shelfreadys_own_outputs).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plate.jpg"), plate_photo(244)).unwrap();
+    let o = shelfready(&[
+        "check",
+        dir.path().join("plate.jpg").to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("review") && l.contains("near-white backdrop")),
+        "{text}"
+    );
+}
