@@ -46,6 +46,8 @@ pub enum CheckName {
     Progressive,
     /// Areas a sweep photo's product encloses in the backdrop's colour.
     EnclosedBackdrop,
+    /// A frame, border or rule line drawn around the picture.
+    FrameLine,
 }
 
 impl CheckName {
@@ -63,6 +65,7 @@ impl CheckName {
             Sharpness => "Is it sharp enough to list?",
             PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
             CutoutSource => "Are the edges and shadow acceptable for a mockup?",
+            FrameLine => "Is it a frame or line drawn around the picture (remove it from the source and make it again) or a part of the product (approve it)?",
             EnclosedBackdrop => "Is that area the backdrop showing through (a handle, a gap: make it again with the enclosed backdrop cleared) or a part of the product (make it again keeping it)?",
             JpegQuality | ColorSpace => "Approve it as it is, or export it again from the original?",
             Decodes | Format | Dimensions | MetadataStripped | Alpha | MarketplaceBounds

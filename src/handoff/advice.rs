@@ -16,7 +16,13 @@ fn explained_by(check: CheckName, cause: CheckName) -> bool {
         // does to its background.
         PlainBackground => matches!(
             check,
-            FillRatio | Centering | BackgroundPurity | BorderPurity | ShadowToEdge | CutoutSource
+            FillRatio
+                | Centering
+                | BackgroundPurity
+                | BorderPurity
+                | ShadowToEdge
+                | CutoutSource
+                | FrameLine
         ),
         // Enlargement stopped at the spec's limit: the product is smaller than asked.
         Upscale => check == FillRatio,
@@ -129,6 +135,9 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         }
         CutoutSource => {
             "the background was removed by colour: check its edges before the mockup".into()
+        }
+        FrameLine => {
+            "a frame or line runs around the picture: remove it from the source, or approve it if it is the product's".into()
         }
         EnclosedBackdrop => {
             "an area inside the product is the backdrop's colour: make it again with the enclosed backdrop cleared if the sweep shows through (a handle, a gap), or kept if it is the product's".into()

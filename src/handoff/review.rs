@@ -55,7 +55,7 @@ impl Default for Routing {
                 ),
                 route(
                     "retouch",
-                    vec![PlainBackground, CutoutSource, BackgroundPurity, BorderPurity, ShadowToEdge],
+                    vec![PlainBackground, CutoutSource, BackgroundPurity, BorderPurity, ShadowToEdge, FrameLine],
                     "retouch",
                     "remove the background (or the shadow, frame or speck at the edge) and drop the cut-out in again, or approve it as it is",
                     48.0,

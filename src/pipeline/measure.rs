@@ -305,6 +305,54 @@ pub fn framed_backdrop(
     near.get(near.len() * 9 / 10).copied()
 }
 
+/// A frame or line drawn around the picture: sides of the product's box that are an
+/// unbroken line (nearly every pixel off the background) with the background again a few
+/// pixels inside it. A product that fills its box (a book, a boxed item) has no
+/// background inside its edge; a product that touches its box does so at a few places.
+/// Returns how many sides are framed (a frame is 3 or 4; a rule line 1).
+pub fn framed_sides(pixels: &[u8], w: u32, channels: u8, bg: Background, product: Rect) -> u8 {
+    /// The line's share of a side, and how far inside it the background must be again.
+    const LINE_SHARE: f64 = 0.9;
+    const INSIDE_SHARE: f64 = 0.6;
+    const MAX_LINE: u32 = 12;
+    if product.w <= 4 * MAX_LINE || product.h <= 4 * MAX_LINE {
+        return 0;
+    }
+    let n = usize::from(channels);
+    let seen = |x: u32, y: u32| {
+        let i = (y as usize * w as usize + x as usize) * n;
+        is_seen(&pixels[i..i + n], bg, false, VISIBLE_DIFF)
+    };
+    // The share of seen pixels along row `y` (or column `x`) of the box, ends excluded.
+    let row = |y: u32| {
+        let xs = product.x + MAX_LINE..product.right() - MAX_LINE;
+        xs.clone().filter(|&x| seen(x, y)).count() as f64 / xs.len() as f64
+    };
+    let col = |x: u32| {
+        let ys = product.y + MAX_LINE..product.bottom() - MAX_LINE;
+        ys.clone().filter(|&y| seen(x, y)).count() as f64 / ys.len() as f64
+    };
+    // From the box's edge inward: the line, then the background again within MAX_LINE.
+    let framed = |share_at: &dyn Fn(u32) -> f64| -> bool {
+        share_at(0) >= LINE_SHARE && (1..=MAX_LINE).any(|d| share_at(d) <= 1.0 - INSIDE_SHARE)
+    };
+    let (x0, y0, x1, y1) = (
+        product.x,
+        product.y,
+        product.right() - 1,
+        product.bottom() - 1,
+    );
+    [
+        framed(&|d| row(y0 + d)),
+        framed(&|d| row(y1 - d)),
+        framed(&|d| col(x0 + d)),
+        framed(&|d| col(x1 - d)),
+    ]
+    .iter()
+    .filter(|&&f| f)
+    .count() as u8
+}
+
 fn flat_on_white(p: &[u8]) -> [u8; 3] {
     let a = u32::from(p.get(3).copied().unwrap_or(255));
     [0, 1, 2].map(|c| ((u32::from(p[c]) * a + 255 * (255 - a) + 127) / 255) as u8)

@@ -12,7 +12,8 @@ use super::decode::{probe, DecodeError, Limits};
 use super::jpeg_info;
 use super::key::EnclosedBackdrop;
 use super::measure::{
-    backdrop_colour, background_stats, framed_backdrop, laplacian_variance, solid_box, visible_box,
+    backdrop_colour, background_stats, framed_backdrop, framed_sides, laplacian_variance,
+    solid_box, visible_box,
 };
 use crate::quality::{capitalise, Check, CheckName, Severity};
 use crate::spec::{sizes_words, Align, Background, Spec, Subsampling};
@@ -370,6 +371,24 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
             !bg.reaches_edge,
             Severity::Review,
             "Off-background pixels run unbroken from the product to the edge of the frame: a shadow or backdrop reaching the edge, or a cropped product.".into(),
+        ));
+    }
+
+    // A frame or a line drawn around the picture (docs/rules.md, amazon-main-background:
+    // "a visual frame, line, or border"): the product's box is then the frame's.
+    if let Some(r) = product {
+        let sides = framed_sides(&img.data, w, img.channels, backdrop, r);
+        checks.push(Check::new(
+            CheckName::FrameLine,
+            json!(sides),
+            json!(0),
+            sides == 0,
+            Severity::Review,
+            if sides == 0 {
+                "No frame or line runs along the picture's edges.".into()
+            } else {
+                format!("A line runs the whole length of {sides} side(s) of the picture with background inside it: a frame, border or rule drawn around the product, which marketplaces suppress.")
+            },
         ));
     }
 

@@ -336,3 +336,58 @@ fn a_near_white_backdrop_framed_by_pure_white_is_background_in_check_and_verify_
         "{text}"
     );
 }
+
+#[test]
+fn a_frame_drawn_around_the_picture_waits_and_a_product_filling_its_box_does_not() {
+    // A dark 6 px frame 100 px inside the edge, white inside it, a red product within.
+    let framed = RgbImage::from_fn(2000, 2000, |x, y| {
+        let inside = |a: u32, b: u32| (a..b).contains(&x) && (a..b).contains(&y);
+        if inside(100, 1900) && !inside(106, 1894) {
+            Rgb([60, 60, 60])
+        } else if (500..1500).contains(&x) && (400..1600).contains(&y) {
+            Rgb([180, 30, 30])
+        } else {
+            Rgb([255, 255, 255])
+        }
+    });
+    // A book cover: a rectangle that fills its own box, edge to edge.
+    let book = RgbImage::from_fn(2000, 2000, |x, y| {
+        if (300..1700).contains(&x) && (150..1850).contains(&y) {
+            Rgb([30, 60, 160])
+        } else {
+            Rgb([255, 255, 255])
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    for (name, img) in [("framed.png", framed), ("book.png", book)] {
+        img.save(dir.path().join(name)).unwrap();
+    }
+    let o = shelfready(&[
+        "check",
+        dir.path().join("framed.png").to_str().unwrap(),
+        dir.path().join("book.png").to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)));
+    // Whether the file's frame_line check failed.
+    let frame_of = |file: &str| {
+        let entry = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["path"].as_str().unwrap().ends_with(file))
+            .unwrap_or_else(|| panic!("{file} not in {report}"));
+        let check = entry["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "frame_line")
+            .unwrap_or_else(|| panic!("no frame_line in {entry}"));
+        check["passed"] == false
+    };
+    assert!(frame_of("framed.png"), "{report}");
+    assert!(!frame_of("book.png"), "{report}");
+}
