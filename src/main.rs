@@ -230,7 +230,7 @@ enum Command {
         #[arg(long, value_name = "ID", group = "act")]
         reject: Option<String>,
         /// Make the output with this id again with a change (--fill, --align,
-        /// --max-upscale, --treat-as).
+        /// --max-upscale, --treat-as, --enclosed).
         #[arg(long, value_name = "ID", group = "act")]
         retry: Option<String>,
         /// Record that the next stage received the output with this id.

@@ -92,7 +92,7 @@ pub fn render_queue(out: &Path, waiting: &[Handoff], now: crate::handoff::Timest
     let first = &waiting[0].id;
     let _ = write!(
         s,
-        "\nDecide with: shelfready review {o} --approve {first}\n         or: shelfready review {o} --reject {first} --note \"why\"\n         or: shelfready review {o} --retry {first} --fill 0.8 (or --align bottom, --max-upscale 3, --treat-as cutout|scene)\n",
+        "\nDecide with: shelfready review {o} --approve {first}\n         or: shelfready review {o} --reject {first} --note \"why\"\n         or: shelfready review {o} --retry {first} --fill 0.8 (or --align bottom, --max-upscale 3, --treat-as cutout|scene, --enclosed clear|keep)\n",
         o = out.display()
     );
     s

@@ -38,7 +38,7 @@ fn explained_by(check: CheckName, cause: CheckName) -> bool {
 /// retoucher or a reviewer could settle.
 fn rank(name: CheckName) -> u8 {
     match name {
-        CheckName::Upscale => 0,
+        CheckName::Upscale | CheckName::CutOff => 0,
         _ => 1,
     }
 }
@@ -112,7 +112,7 @@ fn check_words(c: &Check, h: &Handoff) -> String {
                 // The photo has the pixels, the product does not: it is small in the frame.
                 Some(s) => match product_needs(c, h) {
                     Some((spans, needs)) if needs <= f64::from(s.width.max(s.height)) => format!(
-                        "the product is small in the photo: it spans about {spans:.0} px of this {} px photo and needs {needs:.0}; shoot or crop it to fill more of the frame, or approve it smaller than asked",
+                        "the product is small in the photo: it spans {spans:.0} px of this {} px photo and needs {needs:.0}; shoot it closer or at a higher resolution, or approve it smaller than asked",
                         s.width.max(s.height)
                     ),
                     _ => {
@@ -135,6 +135,9 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         }
         CutoutSource => {
             "the background was removed by colour: check its edges before the mockup".into()
+        }
+        CutOff => {
+            "the product runs into the photo's edge: supply a photo with the whole product in the frame, or approve it if nothing is missing".into()
         }
         FrameLine => {
             "a frame or line runs around the picture: remove it from the source, or approve it if it is the product's".into()
@@ -161,19 +164,12 @@ fn check_words(c: &Check, h: &Handoff) -> String {
     }
 }
 
-/// About how many pixels the product spans in the source, and how many it would need to
-/// fill the frame as asked without enlarging past the limit: its span on the canvas (the
-/// fill measured) over the enlargement it got (the limit).
+/// How many pixels the product spans in the source (its box as trimmed, longest side),
+/// and how many it would need to fill the frame as asked without enlarging past the limit.
 fn product_needs(c: &Check, h: &Handoff) -> Option<(f64, f64)> {
-    let asset = h.asset.as_ref()?;
-    let fill = h
-        .quality
-        .iter()
-        .find(|q| q.name == CheckName::FillRatio)?
-        .measured
-        .as_f64()?;
-    let scale = c.threshold.as_f64().filter(|s| *s > 0.0)?;
-    let spans = f64::from(asset.width.max(asset.height)) * fill / scale;
+    let trim = h.provenance.operations.iter().find(|o| o.name == "trim")?;
+    let side = |k: &str| trim.params.get(k).and_then(serde_json::Value::as_f64);
+    let spans = side("w")?.max(side("h")?);
     Some((spans, (spans * shortfall(c)).ceil()))
 }
 

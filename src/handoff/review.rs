@@ -48,9 +48,9 @@ impl Default for Routing {
             routes: vec![
                 route(
                     "supplier",
-                    vec![Upscale],
+                    vec![Upscale, CutOff],
                     "supplier",
-                    "supply a larger original, or approve the product smaller than asked",
+                    "supply a larger original, or one with the whole product in the frame; or approve it as it is",
                     72.0,
                 ),
                 route(

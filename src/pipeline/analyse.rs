@@ -208,6 +208,61 @@ pub fn locate(frame: &Frame, classified: Classified) -> Analysis {
     }
 }
 
+/// Where a product runs into the source's own edge: cut off by the photo's frame, so part
+/// of it is missing whatever is done to it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CutOff {
+    /// Sides of the photo the product runs into (0-4).
+    pub sides: u8,
+    /// Its pixels on those sides, together.
+    pub pixels: u32,
+}
+
+/// Which sides of the photo the product (not a scene's whole frame) runs into: sides its
+/// box touches where at least 8 px, or 2% of the box's span, of the border row are solid
+/// product (alpha at least 128). A soft edge or a speck grazing the border is not a cut.
+pub fn cut_off(frame: &Frame, analysis: &Analysis) -> CutOff {
+    let Some(r) = analysis
+        .product
+        .filter(|_| analysis.kind != SourceKind::Scene)
+    else {
+        return CutOff::default();
+    };
+    let (w, h) = (frame.width, frame.height);
+    let solid =
+        |x: u32, y: u32| frame.pixels[(y as usize * w as usize + x as usize) * 4 + 3] >= 128;
+    let mut cut = CutOff::default();
+    // Each side: whether the box touches it, and its border row (`true`: a row at `y`;
+    // `false`: a column at `x`) along the box's span.
+    let sides = [
+        (r.y == 0, true, 0),
+        (r.bottom() == h, true, h - 1),
+        (r.x == 0, false, 0),
+        (r.right() == w, false, w - 1),
+    ];
+    for (touches, row, at) in sides {
+        if !touches {
+            continue;
+        }
+        let (span, n) = if row {
+            (
+                r.w,
+                (r.x..r.right()).filter(|&x| solid(x, at)).count() as u32,
+            )
+        } else {
+            (
+                r.h,
+                (r.y..r.bottom()).filter(|&y| solid(at, y)).count() as u32,
+            )
+        };
+        if n >= (span / 50).max(8) {
+            cut.sides += 1;
+            cut.pixels += n;
+        }
+    }
+    cut
+}
+
 /// The three steps in order (classify, key a sweep's alpha into the frame, locate), for
 /// tests and benches; the per-source call runs them one by one.
 pub fn analyse(frame: &mut Frame) -> Analysis {
@@ -578,6 +633,10 @@ fn border_samples(frame: &Frame) -> Vec<(f64, [u8; 3])> {
     samples
 }
 
+/// The share of a photo's border a plain sweep must cover for the photo to be taken as a
+/// sweep shot.
+const SWEEP_BORDER: f64 = 0.8;
+
 /// Looks for a plain sweep around the border; returns the key to cut the product out of it.
 fn detect_sweep(frame: &Frame) -> Option<(SourceKind, SweepKey)> {
     detect_sweep_with(frame, true)
@@ -590,17 +649,40 @@ fn detect_sweep_with(frame: &Frame, strict: bool) -> Option<(SourceKind, SweepKe
         return None;
     }
     let samples = border_samples(frame);
-    let model = RowModel::fit(&samples)?;
+    // Fitted on the border near its median colour: a product cut off by the photo's frame
+    // is part of the border, and would tilt a fit over all of it.
+    let median: [f64; 3] = [0, 1, 2].map(|c| {
+        let mut v: Vec<f64> = samples.iter().map(|s| f64::from(s.1[c])).collect();
+        percentile(&mut v, 0.5)
+    });
+    let near: Vec<(f64, [u8; 3])> = samples
+        .iter()
+        .filter(|s| (0..3).all(|c| (f64::from(s.1[c]) - median[c]).abs() <= 40.0))
+        .copied()
+        .collect();
+    let model = RowModel::fit(&near)?;
     let mut res: Vec<f64> = samples.iter().map(|s| model.distance(s.0, &s.1)).collect();
-    // A sweep: nearly all of the border sits close to one smooth colour.
-    if strict && (percentile(&mut res.clone(), 0.5) > 8.0 || percentile(&mut res, 0.9) > 20.0) {
+    // A sweep: most of the border sits close to one smooth colour.
+    if strict && percentile(&mut res, 0.5) > 8.0 {
         return None;
     }
+    let total = samples.len();
     let inliers: Vec<_> = samples
-        .into_iter()
+        .iter()
         .filter(|s| model.distance(s.0, &s.1) <= 20.0)
+        .copied()
         .collect();
     let model = RowModel::fit(&inliers)?;
+    // Refitted on the sweep alone, at least SWEEP_BORDER of the border is that sweep; the
+    // rest may be a product the photo's frame cuts off (said by the cut-off check), not a
+    // busy background.
+    let on_sweep = samples
+        .iter()
+        .filter(|s| model.distance(s.0, &s.1) <= 20.0)
+        .count();
+    if strict && (on_sweep as f64) < total as f64 * SWEEP_BORDER {
+        return None;
+    }
     let mut res: Vec<f64> = inliers.iter().map(|s| model.distance(s.0, &s.1)).collect();
     let noise = percentile(&mut res, 0.99);
     let key_low = (noise + 3.0).clamp(6.0, 40.0) as u8;

@@ -33,9 +33,13 @@ pub struct EnclosedBackdrop {
 }
 
 /// An enclosed area counts from this many pixels, or this share of the product's box if
-/// more: a handle's hole does; a glint or a white logo dot does not.
+/// more: a handle's hole does; a glint or a white logo dot does not ...
 const MIN_ENCLOSED_PX: usize = 64;
-const MIN_ENCLOSED_SHARE: f64 = 0.0005;
+const MIN_ENCLOSED_SHARE: f64 = 0.002;
+/// ... and is at least this wide and tall, or this share of the box's shorter side if
+/// more: a clipped highlight's stripe on a glossy product is not a hole.
+const MIN_ENCLOSED_SIDE: usize = 8;
+const MIN_ENCLOSED_SIDE_SHARE: f64 = 0.06;
 /// At least this share of an enclosed area must be the backdrop's colour (keyed alpha 0):
 /// a white part with shading or texture is the product's own.
 const ENCLOSED_BACKDROP_SHARE: f64 = 0.5;
@@ -129,15 +133,19 @@ fn enclosed_areas(
     enclosed: Option<Enclosed>,
 ) -> EnclosedBackdrop {
     let Region { x0, y0, x1, y1 } = region;
-    let product_pixels = ((x1 - x0 + 1) * (y1 - y0 + 1)) as u64;
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let product_pixels = (bw * bh) as u64;
     let min_px = MIN_ENCLOSED_PX.max((product_pixels as f64 * MIN_ENCLOSED_SHARE) as usize);
+    let min_side = MIN_ENCLOSED_SIDE.max((bw.min(bh) as f64 * MIN_ENCLOSED_SIDE_SHARE) as usize);
     let mut found = EnclosedBackdrop {
         product_pixels,
         decided: enclosed,
         ..EnclosedBackdrop::default()
     };
-    let mut area: Vec<usize> = Vec::new();
-    let mut stack: Vec<usize> = Vec::new();
+    // Pixels are kept only to clear them; otherwise an area is its counts and its box.
+    let clear = enclosed == Some(Enclosed::Clear);
+    let mut area: Vec<u32> = Vec::new();
+    let mut stack: Vec<u32> = Vec::new();
     for y in y0..=y1 {
         for x in x0..=x1 {
             let start = y * w + x;
@@ -145,11 +153,19 @@ fn enclosed_areas(
                 continue;
             }
             area.clear();
+            let (mut count, mut backdrop) = (0usize, 0usize);
+            let (mut ax0, mut ay0, mut ax1, mut ay1) = (x, y, x, y);
             state[start] = ENCLOSED;
-            stack.push(start);
+            stack.push(start as u32);
             while let Some(i) = stack.pop() {
-                area.push(i);
+                let i = i as usize;
+                count += 1;
+                backdrop += usize::from(pixels[i * 4 + 3] == 0);
+                if clear {
+                    area.push(i as u32);
+                }
                 let (px, py) = (i % w, i / w);
+                (ax0, ay0, ax1, ay1) = (ax0.min(px), ay0.min(py), ax1.max(px), ay1.max(py));
                 let next = [
                     (px > x0).then(|| i - 1),
                     (px < x1).then(|| i + 1),
@@ -159,38 +175,33 @@ fn enclosed_areas(
                 for n in next.into_iter().flatten() {
                     if state[n] == OPEN {
                         state[n] = ENCLOSED;
-                        stack.push(n);
+                        stack.push(n as u32);
                     }
                 }
             }
-            let backdrop = area.iter().filter(|&&i| pixels[i * 4 + 3] == 0).count();
-            if area.len() < min_px
-                || (backdrop as f64) < area.len() as f64 * ENCLOSED_BACKDROP_SHARE
+            let (aw, ah) = (ax1 - ax0 + 1, ay1 - ay0 + 1);
+            // Small, thin (a highlight's stripe) or mostly not the backdrop's colour: the
+            // product's own.
+            if count < min_px
+                || aw.min(ah) < min_side
+                || (backdrop as f64) < count as f64 * ENCLOSED_BACKDROP_SHARE
             {
                 continue;
             }
             found.areas += 1;
-            found.pixels += area.len() as u64;
-            let (mut ax0, mut ay0, mut ax1, mut ay1) = (usize::MAX, usize::MAX, 0, 0);
-            for &i in &area {
-                let (px, py) = (i % w, i / w);
-                (ax0, ay0, ax1, ay1) = (ax0.min(px), ay0.min(py), ax1.max(px), ay1.max(py));
-            }
+            found.pixels += count as u64;
             let rect = Rect {
                 x: ax0 as u32,
                 y: ay0 as u32,
-                w: (ax1 - ax0 + 1) as u32,
-                h: (ay1 - ay0 + 1) as u32,
+                w: aw as u32,
+                h: ah as u32,
             };
-            if found.largest.is_none_or(|l| {
-                u64::from(l.w) * u64::from(l.h) < u64::from(rect.w) * u64::from(rect.h)
-            }) {
+            let size = |r: Rect| u64::from(r.w) * u64::from(r.h);
+            if found.largest.is_none_or(|l| size(l) < size(rect)) {
                 found.largest = Some(rect);
             }
-            if enclosed == Some(Enclosed::Clear) {
-                for &i in &area {
-                    state[i] = REACHED;
-                }
+            for &i in &area {
+                state[i as usize] = REACHED;
             }
         }
     }

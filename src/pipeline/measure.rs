@@ -310,31 +310,51 @@ pub fn framed_backdrop(
 /// pixels inside it. A product that fills its box (a book, a boxed item) has no
 /// background inside its edge; a product that touches its box does so at a few places.
 /// Returns how many sides are framed (a frame is 3 or 4; a rule line 1).
-pub fn framed_sides(pixels: &[u8], w: u32, channels: u8, bg: Background, product: Rect) -> u8 {
-    /// The line's share of a side, and how far inside it the background must be again.
+pub fn framed_sides(
+    pixels: &[u8],
+    w: u32,
+    h: u32,
+    channels: u8,
+    bg: Background,
+    product: Rect,
+) -> u8 {
+    /// The line's share of a side; the share of a row inside it that must be the
+    /// background itself (within BACKGROUND_DIFF: a pale product face is not background);
+    /// where the line may start (JPEG ringing can widen the box by a pixel or two).
     const LINE_SHARE: f64 = 0.9;
     const INSIDE_SHARE: f64 = 0.6;
-    const MAX_LINE: u32 = 12;
-    if product.w <= 4 * MAX_LINE || product.h <= 4 * MAX_LINE {
+    const BACKGROUND_DIFF: u8 = 3;
+    const START: u32 = 3;
+    // A line is at most 1.5% of the canvas thick (at least 12 px).
+    let max_line = (w.max(h) * 3 / 200).max(12);
+    if product.w <= 4 * max_line || product.h <= 4 * max_line {
         return 0;
     }
     let n = usize::from(channels);
-    let seen = |x: u32, y: u32| {
+    let px = |x: u32, y: u32| {
         let i = (y as usize * w as usize + x as usize) * n;
-        is_seen(&pixels[i..i + n], bg, false, VISIBLE_DIFF)
+        &pixels[i..i + n]
     };
-    // The share of seen pixels along row `y` (or column `x`) of the box, ends excluded.
-    let row = |y: u32| {
-        let xs = product.x + MAX_LINE..product.right() - MAX_LINE;
-        xs.clone().filter(|&x| seen(x, y)).count() as f64 / xs.len() as f64
+    let seen = |x: u32, y: u32| is_seen(px(x, y), bg, false, VISIBLE_DIFF);
+    let clear = |x: u32, y: u32| !is_seen(px(x, y), bg, false, BACKGROUND_DIFF);
+    // The share of pixels along row `y` (or column `x`) of the box, ends excluded, that
+    // pass `test`.
+    let row = |y: u32, test: &dyn Fn(u32, u32) -> bool| {
+        let xs = product.x + max_line..product.right() - max_line;
+        xs.clone().filter(|&x| test(x, y)).count() as f64 / xs.len() as f64
     };
-    let col = |x: u32| {
-        let ys = product.y + MAX_LINE..product.bottom() - MAX_LINE;
-        ys.clone().filter(|&y| seen(x, y)).count() as f64 / ys.len() as f64
+    let col = |x: u32, test: &dyn Fn(u32, u32) -> bool| {
+        let ys = product.y + max_line..product.bottom() - max_line;
+        ys.clone().filter(|&y| test(x, y)).count() as f64 / ys.len() as f64
     };
-    // From the box's edge inward: the line, then the background again within MAX_LINE.
-    let framed = |share_at: &dyn Fn(u32) -> f64| -> bool {
-        share_at(0) >= LINE_SHARE && (1..=MAX_LINE).any(|d| share_at(d) <= 1.0 - INSIDE_SHARE)
+    type Share<'a> = &'a dyn Fn(u32, &dyn Fn(u32, u32) -> bool) -> f64;
+    // From the box's edge inward: the line (starting within START), then the background
+    // itself again within the line's largest thickness.
+    let framed = |share_at: Share| -> bool {
+        let Some(start) = (0..START).find(|&d| share_at(d, &seen) >= LINE_SHARE) else {
+            return false;
+        };
+        (start + 1..=start + max_line).any(|d| share_at(d, &clear) >= INSIDE_SHARE)
     };
     let (x0, y0, x1, y1) = (
         product.x,
@@ -343,10 +363,10 @@ pub fn framed_sides(pixels: &[u8], w: u32, channels: u8, bg: Background, product
         product.bottom() - 1,
     );
     [
-        framed(&|d| row(y0 + d)),
-        framed(&|d| row(y1 - d)),
-        framed(&|d| col(x0 + d)),
-        framed(&|d| col(x1 - d)),
+        framed(&|d, t| row(y0 + d, t)),
+        framed(&|d, t| row(y1 - d, t)),
+        framed(&|d, t| col(x0 + d, t)),
+        framed(&|d, t| col(x1 - d, t)),
     ]
     .iter()
     .filter(|&&f| f)

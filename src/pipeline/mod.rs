@@ -23,7 +23,9 @@ pub mod verify;
 pub mod fuzzing;
 
 pub use crate::quality::{Check, CheckName, Operation, Severity, SourceInfo};
-pub use analyse::{analyse, classify, classify_as, locate, Analysis, Classified, Rect, SourceKind};
+pub use analyse::{
+    analyse, classify, classify_as, cut_off, locate, Analysis, Classified, CutOff, Rect, SourceKind,
+};
 pub use decode::{decode, DecodeError, Frame, Limits};
 pub use encode::{encode, EncodeError};
 pub use key::key_sweep;

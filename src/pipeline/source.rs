@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::analyse::{classify_as, locate, SourceKind};
+use super::analyse::{classify_as, cut_off, locate, CutOff, SourceKind};
 use super::key::{key_sweep, EnclosedBackdrop};
 use super::measure::laplacian_variance;
 use super::render::{cut_out, render, Cutout, Rendered};
@@ -93,6 +93,7 @@ pub fn process_source(
         None => EnclosedBackdrop::default(),
     };
     let analysis = locate(&frame, classified);
+    let edge_cut = cut_off(&frame, &analysis);
     let cut = match cut_out(frame, &analysis) {
         Ok(c) => c,
         Err(e) => {
@@ -106,7 +107,7 @@ pub fn process_source(
             if stop() {
                 return Err(cancelled());
             }
-            make_output(&cut, spec, enclosed)
+            make_output(&cut, spec, enclosed, edge_cut)
         })
         .collect();
     SourceResult {
@@ -117,7 +118,12 @@ pub fn process_source(
 }
 
 /// Render, encode and verify one spec's output from the cut-out.
-fn make_output(cut: &Cutout, spec: &Spec, enclosed: EnclosedBackdrop) -> Result<Output, Failure> {
+fn make_output(
+    cut: &Cutout,
+    spec: &Spec,
+    enclosed: EnclosedBackdrop,
+    cut_off: CutOff,
+) -> Result<Output, Failure> {
     let rendered = render(cut, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let mut operations = cut.operations.clone();
     operations.extend(rendered.operations.iter().cloned());
@@ -131,6 +137,7 @@ fn make_output(cut: &Cutout, spec: &Spec, enclosed: EnclosedBackdrop) -> Result<
     let facts = RenderFacts {
         quality: Some(quality),
         enclosed,
+        cut_off,
         ..render_facts(&rendered, cut.kind)
     };
     let checks = verify(&bytes, spec, &facts);
@@ -154,6 +161,7 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         kind,
         quality: None,
         enclosed: EnclosedBackdrop::default(),
+        cut_off: CutOff::default(),
         sharpness: laplacian_variance(
             &rendered.pixels,
             rendered.width,

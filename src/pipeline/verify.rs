@@ -6,7 +6,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use serde_json::json;
 
-use super::analyse::SourceKind;
+use super::analyse::{CutOff, SourceKind};
 use super::color;
 use super::decode::{probe, DecodeError, Limits};
 use super::jpeg_info;
@@ -33,6 +33,8 @@ pub struct RenderFacts {
     pub quality: Option<u8>,
     /// Areas of a sweep photo the product encloses in the backdrop's colour.
     pub enclosed: EnclosedBackdrop,
+    /// Where the product runs into the source's own edge.
+    pub cut_off: CutOff,
 }
 
 /// What is being verified: an output this pipeline rendered (held to the spec exactly), or
@@ -374,20 +376,23 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         ));
     }
 
-    // A frame or a line drawn around the picture (docs/rules.md, amazon-main-background:
-    // "a visual frame, line, or border"): the product's box is then the frame's.
-    if let Some(r) = product {
-        let sides = framed_sides(&img.data, w, img.channels, backdrop, r);
+    // A frame drawn around a picture made elsewhere (docs/rules.md, house-frame-line): the
+    // product's box is then the frame's. Outputs of `process` are not judged so: their
+    // source's alpha, or its sweep key, already told product from background (a frame
+    // drawn on a sweep photo encloses backdrop and waits as such), and a product's own
+    // outline (a tablet's bezel, a ladder's rails) looks like one.
+    if let (Some(r), Mode::Existing) = (product, mode) {
+        let sides = framed_sides(&img.data, w, h, img.channels, backdrop, r);
         checks.push(Check::new(
             CheckName::FrameLine,
             json!(sides),
-            json!(0),
-            sides == 0,
+            json!(FRAME_SIDES - 1),
+            sides < FRAME_SIDES,
             Severity::Review,
-            if sides == 0 {
-                "No frame or line runs along the picture's edges.".into()
+            if sides < FRAME_SIDES {
+                "No frame runs around the picture.".into()
             } else {
-                format!("A line runs the whole length of {sides} side(s) of the picture with background inside it: a frame, border or rule drawn around the product, which marketplaces suppress.")
+                format!("A line runs the whole length of {sides} sides of the picture with background inside it: a frame or border drawn around the product, which marketplaces suppress.")
             },
         ));
     }
@@ -520,6 +525,23 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     if let Some(check) = enclosed_check(&facts.enclosed) {
         checks.push(check);
     }
+    // A product the source's frame cuts off (docs/rules.md, amazon-main-whole-product):
+    // part of it is missing, and only a new photo can bring it back.
+    if facts.kind != SourceKind::Scene {
+        let c = facts.cut_off;
+        checks.push(Check::new(
+            CheckName::CutOff,
+            json!(c.sides),
+            json!(0),
+            c.sides == 0,
+            Severity::Review,
+            if c.sides == 0 {
+                "The product is whole: it does not run into the source's edges.".into()
+            } else {
+                format!("The product runs into {} edge(s) of the source photo ({} px along them): part of it is cut off by the photo's frame.", c.sides, c.pixels)
+            },
+        ));
+    }
     if facts.kind == SourceKind::Scene {
         checks.push(Check::new(
             CheckName::PlainBackground,
@@ -573,6 +595,10 @@ fn enclosed_check(e: &EnclosedBackdrop) -> Option<Check> {
         message,
     ))
 }
+
+/// Sides of a picture a line must run along to be a frame: a product's own rails or edges
+/// make one or two.
+const FRAME_SIDES: u8 = 3;
 
 /// How far off the canvas centre the product may sit, as a share of the long side.
 const CENTERING_SHARE: f64 = 0.01;
