@@ -526,6 +526,18 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
             .map_err(|e| classify(e, &fmt, n, bytes, format, limits))?,
     };
     let cmyk_converted = !operations.is_empty();
+    // A CMYK JPEG with no profile has no colour of its own: the decoder subtracts the ink
+    // from white, uncalibrated (docs/rules.md, house-cmyk-default). Said, not hidden.
+    if icc.is_none()
+        && format == ImageFormat::Jpeg
+        && super::jpeg_info::inspect(bytes).is_some_and(|i| i.components == 4)
+    {
+        operations.push(Operation::new(
+            "cmyk_to_srgb",
+            json!({ "profile": "none embedded", "default": true,
+                "conversion": "uncalibrated: each colour is (1 - ink) x (1 - K), no press profile; colours may be off by several dE from the printed ones" }),
+        ));
+    }
 
     let exif_orientation = orientation.to_exif();
     if exif_orientation != 1 {

@@ -25,6 +25,8 @@ pub struct JpegInfo {
     pub subsampling: Option<&'static str>,
     /// Progressive (SOF2) rather than baseline/extended sequential.
     pub progressive: bool,
+    /// Colour components in the frame: 1 grey, 3 YCbCr or RGB, 4 CMYK or YCCK.
+    pub components: u8,
 }
 
 /// Annex K.1 luminance table in natural (row-major) order: libjpeg's `std_luminance_quant_tbl`.
@@ -74,6 +76,7 @@ struct QuantTable {
 struct Frame {
     subsampling: Option<&'static str>,
     progressive: bool,
+    components: u8,
 }
 
 /// Reads the markers up to the first scan. None when the bytes are not a JPEG or the
@@ -118,6 +121,7 @@ pub fn inspect(bytes: &[u8]) -> Option<JpegInfo> {
                     quality: luma.as_ref().and_then(estimate_quality),
                     subsampling: frame.subsampling,
                     progressive: frame.progressive,
+                    components: frame.components,
                 });
             }
             // APPn, COM, DHT, DAC, DRI, DNL, JPGn, ...: skipped by their length.
@@ -220,6 +224,7 @@ fn parse_frame(payload: &[u8], progressive: bool) -> Option<Frame> {
     Some(Frame {
         subsampling: name_subsampling(&factors),
         progressive,
+        components: factors.len() as u8,
     })
 }
 
@@ -445,6 +450,7 @@ mod tests {
                         quality: Some(quality),
                         subsampling: Some(name),
                         progressive,
+                        components: 3,
                     };
                     assert_eq!(info, Some(expected), "q{quality} {name} prog={progressive}");
                     checked += 1;
@@ -485,6 +491,7 @@ mod tests {
                     quality: Some(quality),
                     subsampling: Some("grey"),
                     progressive,
+                    components: 1,
                 };
                 assert_eq!(inspect(&bytes), Some(expected));
             }

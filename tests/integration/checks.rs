@@ -442,3 +442,23 @@ fn a_product_the_photos_frame_cuts_off_goes_to_the_supplier_not_to_retouching() 
         );
     }
 }
+
+#[test]
+fn a_cmyk_photo_without_a_profile_says_how_it_was_converted() {
+    let run = crate::util::fixture_run();
+    let ops = |name: &str| {
+        handoff(&run.out, name, "amazon-main")["provenance"]["operations"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // No profile: the documented default, said as such.
+    let untagged = ops("CMYK11_1");
+    assert_eq!(untagged[0]["name"], "cmyk_to_srgb", "{untagged:?}");
+    assert_eq!(untagged[0]["params"]["default"], true);
+    assert_eq!(untagged[0]["params"]["profile"], "none embedded");
+    // With its own profile: converted through it, and no default is claimed.
+    let tagged = ops("CMYK12_1");
+    assert_eq!(tagged[0]["name"], "icc_to_srgb", "{tagged:?}");
+    assert!(tagged.iter().all(|o| o["name"] != "cmyk_to_srgb"));
+}
