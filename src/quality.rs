@@ -50,6 +50,8 @@ pub enum CheckName {
     FrameLine,
     /// The product runs into the source photo's own edge.
     CutOff,
+    /// Several product-sized items in one picture.
+    SeveralItems,
 }
 
 impl CheckName {
@@ -67,6 +69,7 @@ impl CheckName {
             Sharpness => "Is it sharp enough to list?",
             PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
             CutoutSource => "Are the edges and shadow acceptable for a mockup?",
+            SeveralItems => "Is it one product (a pair, a set sold together, one item in parts) or several products or views in one image? A main image shows the product for sale, once.",
             CutOff => "Is the whole product in the picture? If part of it is missing, supply a photo with all of it in the frame.",
             FrameLine => "Is it a frame or line drawn around the picture (remove it from the source and make it again) or a part of the product (approve it)?",
             EnclosedBackdrop => "Is that area the backdrop showing through (a handle, a gap: make it again with the enclosed backdrop cleared) or a part of the product (make it again keeping it)?",

@@ -136,6 +136,9 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         CutoutSource => {
             "the background was removed by colour: check its edges before the mockup".into()
         }
+        SeveralItems => {
+            "several items in one picture: approve it if they are one product (a pair, a set), or supply one photo per product or view".into()
+        }
         CutOff => {
             "the product runs into the photo's edge: supply a photo with the whole product in the frame, or approve it if nothing is missing".into()
         }

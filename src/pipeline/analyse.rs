@@ -76,6 +76,9 @@ pub struct Analysis {
     pub kind: SourceKind,
     /// The product's box, specks excluded; `None` when nothing is visible.
     pub product: Option<Rect>,
+    /// Separate product-sized items in it (islands at least a quarter of the largest): a
+    /// pair or a set, or several products or views in one image.
+    pub items: u8,
     /// Boxes of the islands dropped as specks.
     pub specks: Vec<Rect>,
     /// Edge RGB is stored multiplied by alpha (composited onto black), as some background
@@ -192,16 +195,18 @@ pub fn locate(frame: &Frame, classified: Classified) -> Analysis {
                 w: frame.width,
                 h: frame.height,
             }),
+            items: 1,
             specks: Vec::new(),
             premultiplied_edges: false,
             grid: Grid::default(),
         };
     }
     let stats = classified.alpha.unwrap_or_else(|| AlphaStats::of(frame));
-    let (product, specks, grid) = find_product(frame, &stats);
+    let (product, specks, grid, items) = find_product(frame, &stats);
     Analysis {
         kind,
         product,
+        items,
         specks,
         premultiplied_edges: stats.edges.premultiplied() && kind == SourceKind::Cutout,
         grid,
@@ -442,7 +447,14 @@ fn all_clear(block: &[u8]) -> bool {
     alpha_or(block) < ALPHA_THRESHOLD
 }
 
-fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, Grid) {
+/// What finding the product gave: its box, the specks dropped, their grid, and how many
+/// separate product-sized items it is made of.
+type Found = (Option<Rect>, Vec<Rect>, Grid, u8);
+
+/// An island this share of the largest one (by solid pixels) is an item of its own.
+const ITEM_SHARE: f64 = 0.25;
+
+fn find_product(frame: &Frame, stats: &AlphaStats) -> Found {
     let (w, h) = (frame.width, frame.height);
     let AlphaStats {
         cell,
@@ -464,7 +476,7 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
         (0..rows_u).find(occupied_rows),
         (0..rows_u).rev().find(occupied_rows),
     ) else {
-        return (None, Vec::new(), Grid::default());
+        return (None, Vec::new(), Grid::default(), 0);
     };
     // Row by row (the grid's order in memory), each row only searched outside the span
     // found so far.
@@ -539,7 +551,7 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
     });
     let largest = islands.iter().flatten().map(|i| i.area).max().unwrap_or(0);
     if largest == 0 {
-        return (None, Vec::new(), Grid::default());
+        return (None, Vec::new(), Grid::default(), 0);
     }
     let keep: Vec<bool> = islands
         .iter()
@@ -599,7 +611,13 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> (Option<Rect>, Vec<Rect>, 
         w: x1 - x0 + 1,
         h: y1 - y0 + 1,
     });
-    (product, specks, grid)
+    let items = islands
+        .iter()
+        .flatten()
+        .filter(|i| i.area as f64 >= largest as f64 * ITEM_SHARE)
+        .count()
+        .min(usize::from(u8::MAX)) as u8;
+    (product, specks, grid, items)
 }
 
 fn percentile(v: &mut [f64], q: f64) -> f64 {

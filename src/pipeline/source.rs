@@ -94,6 +94,7 @@ pub fn process_source(
     };
     let analysis = locate(&frame, classified);
     let edge_cut = cut_off(&frame, &analysis);
+    let items = analysis.items;
     let cut = match cut_out(frame, &analysis) {
         Ok(c) => c,
         Err(e) => {
@@ -107,7 +108,7 @@ pub fn process_source(
             if stop() {
                 return Err(cancelled());
             }
-            make_output(&cut, spec, enclosed, edge_cut)
+            make_output(&cut, spec, (enclosed, edge_cut, items))
         })
         .collect();
     SourceResult {
@@ -121,8 +122,7 @@ pub fn process_source(
 fn make_output(
     cut: &Cutout,
     spec: &Spec,
-    enclosed: EnclosedBackdrop,
-    cut_off: CutOff,
+    (enclosed, cut_off, items): (EnclosedBackdrop, CutOff, u8),
 ) -> Result<Output, Failure> {
     let rendered = render(cut, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let mut operations = cut.operations.clone();
@@ -138,6 +138,7 @@ fn make_output(
         quality: Some(quality),
         enclosed,
         cut_off,
+        items,
         ..render_facts(&rendered, cut.kind)
     };
     let checks = verify(&bytes, spec, &facts);
@@ -162,6 +163,7 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         quality: None,
         enclosed: EnclosedBackdrop::default(),
         cut_off: CutOff::default(),
+        items: 1,
         sharpness: laplacian_variance(
             &rendered.pixels,
             rendered.width,

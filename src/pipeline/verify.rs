@@ -35,6 +35,8 @@ pub struct RenderFacts {
     pub enclosed: EnclosedBackdrop,
     /// Where the product runs into the source's own edge.
     pub cut_off: CutOff,
+    /// Separate product-sized items in the source's product.
+    pub items: u8,
 }
 
 /// What is being verified: an output this pipeline rendered (held to the spec exactly), or
@@ -524,6 +526,22 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     };
     if let Some(check) = enclosed_check(&facts.enclosed) {
         checks.push(check);
+    }
+    // Several items, or several views, in one image (docs/rules.md, house-several-items):
+    // a pair or a set is one product, which only a person can tell.
+    if facts.kind != SourceKind::Scene {
+        checks.push(Check::new(
+            CheckName::SeveralItems,
+            json!(facts.items),
+            json!(1),
+            facts.items <= 1,
+            Severity::Review,
+            if facts.items <= 1 {
+                "The product is one item.".into()
+            } else {
+                format!("The picture holds {} separate items of a product's size: several products or views in one image, or one product in parts (a pair, a set).", facts.items)
+            },
+        ));
     }
     // A product the source's frame cuts off (docs/rules.md, amazon-main-whole-product):
     // part of it is missing, and only a new photo can bring it back.

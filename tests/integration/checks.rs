@@ -226,6 +226,7 @@ fn centring_is_judged_relative_to_the_canvas() {
         quality: None,
         enclosed: Default::default(),
         cut_off: Default::default(),
+        items: 1,
     };
     let centring = |off: u32| {
         let (x0, y0) = (112 + off, 112);
@@ -297,6 +298,7 @@ fn a_near_white_backdrop_framed_by_pure_white_is_background_in_check_and_verify_
         quality: None,
         enclosed: Default::default(),
         cut_off: Default::default(),
+        items: 1,
     };
     for plate in [244u8, 250] {
         let bytes = plate_photo(plate);
@@ -461,4 +463,47 @@ fn a_cmyk_photo_without_a_profile_says_how_it_was_converted() {
     let tagged = ops("CMYK12_1");
     assert_eq!(tagged[0]["name"], "icc_to_srgb", "{tagged:?}");
     assert!(tagged.iter().all(|o| o["name"] != "cmyk_to_srgb"));
+}
+
+#[test]
+fn two_products_in_one_cut_out_wait_with_the_question_a_reviewer_would_ask() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    // Two bottles side by side, apart; and one bottle with a small cap lying beside it.
+    let draw = |boxes: &[(u32, u32, u32, u32)]| {
+        image::RgbaImage::from_fn(1600, 1600, |x, y| {
+            if boxes
+                .iter()
+                .any(|&(x0, y0, x1, y1)| (x0..x1).contains(&x) && (y0..y1).contains(&y))
+            {
+                image::Rgba([40, 120, 60, 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            }
+        })
+    };
+    draw(&[(300, 300, 650, 1300), (950, 300, 1300, 1300)])
+        .save(src.join("TWO_1.png"))
+        .unwrap();
+    draw(&[(300, 300, 650, 1300), (900, 1150, 1000, 1300)])
+        .save(src.join("ONE_1.png"))
+        .unwrap();
+    let out = dir.path().join("out");
+    let o = process(&src, "amazon-main", &out);
+    assert_exit(&o, 2);
+    let two = handoff(&out, "TWO_1", "amazon-main");
+    assert_eq!(two["state"], "needs_review");
+    assert_eq!(two["next_actor"]["checks"], json!(["several_items"]));
+    assert!(
+        two["next_actor"]["question"]
+            .as_str()
+            .unwrap()
+            .contains("Is it one product (a pair, a set sold together"),
+        "{}",
+        two["next_actor"]
+    );
+    // A part a quarter of the product's size or less (a cap) is the product's.
+    let one = handoff(&out, "ONE_1", "amazon-main");
+    assert_eq!(one["state"], "ready", "{}", one["quality"]);
 }
