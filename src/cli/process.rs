@@ -7,7 +7,7 @@ use super::CliError;
 use crate::engine::Engine;
 use crate::handoff::CatalogReport;
 use crate::handoff::{BatchManifest, Clock};
-use crate::intake::{collect_inputs, is_catalog, read_catalog, Catalog};
+use crate::intake::{catalog_path, collect_inputs, is_catalog, read_catalog, Catalog};
 use crate::job::{Batch, Intake, Item, JobOptions, Observer, Plain};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
@@ -60,7 +60,7 @@ pub fn process(
                 .and_then(|f| Some((&f.root, f.catalog.as_ref()?)))
             {
                 Some((root, c)) if input.path.starts_with(root) => {
-                    c.context(&relative(&input.path, root), input.context)
+                    c.context(&catalog_path(&input.path, root), input.context)
                 }
                 _ => input.context,
             },
@@ -152,17 +152,9 @@ fn folder_catalog(
         let rels: Vec<String> = found
             .iter()
             .filter(|i| i.path.starts_with(&fc.root))
-            .map(|i| relative(&i.path, &fc.root))
+            .map(|i| catalog_path(&i.path, &fc.root))
             .collect();
         fc.report = c.report(&fc.report.file, &rels);
     }
     Ok(Some(fc))
-}
-
-/// A photo's path under the folder its catalog is in, as the catalog names it.
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/")
 }

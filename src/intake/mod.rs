@@ -45,6 +45,15 @@ pub fn still_written(path: &Path) -> bool {
     is_temporary(&name) && !name.starts_with('.')
 }
 
+/// A photo's path under the folder its catalog is in, as the catalog's rows name it:
+/// `/`-separated, whatever the platform.
+pub fn catalog_path(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
 /// Whether a file is a drop's catalog (at the top of the drop).
 pub fn is_catalog(path: &Path) -> bool {
     path.file_name()

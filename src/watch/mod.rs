@@ -19,8 +19,8 @@ use settle::{entries, Settle};
 use crate::engine::Engine;
 use crate::handoff::{CatalogReport, Clock, Handoff, State, SystemClock};
 use crate::intake::{
-    collect_inputs, fetch_rows, free_file, is_catalog, name_of, read_catalog, still_written,
-    CATALOGS,
+    catalog_path, collect_inputs, fetch_rows, free_file, is_catalog, name_of, read_catalog,
+    still_written, CATALOGS,
 };
 use crate::job::{duplicate, Batch, Handling, Intake, Item, JobOptions, Observer, Outcome};
 use crate::pipeline::Limits;
@@ -293,13 +293,7 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     let rels: Vec<String> = walk
         .inputs
         .iter()
-        .map(|i| {
-            i.path
-                .strip_prefix(&base)
-                .unwrap_or(&i.path)
-                .to_string_lossy()
-                .replace('\\', "/")
-        })
+        .map(|i| catalog_path(&i.path, &base))
         .collect();
     if let (Some(c), Some(r)) = (&catalog, report.as_mut()) {
         // Rows naming no file of the drop, and photos no row names: listed, never dropped.

@@ -13,6 +13,29 @@ use crate::util::{assert_exit, handoff, process, shelfready};
 const SWEEP: [u8; 3] = [230, 230, 232];
 const MUG: [u8; 3] = [40, 90, 160];
 
+/// `img` saved as a JPEG at `quality`, as a supplier's camera or tool writes one.
+fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(img)
+        .unwrap();
+    bytes
+}
+
+/// What rendering knows of an output made from a plain cut-out, for calling verify alone.
+fn cutout_facts() -> shelfready::pipeline::verify::RenderFacts {
+    shelfready::pipeline::verify::RenderFacts {
+        scale: 1.0,
+        wanted_scale: 1.0,
+        kind: shelfready::pipeline::SourceKind::Cutout,
+        sharpness: 100.0,
+        quality: None,
+        enclosed: Default::default(),
+        cut_off: Default::default(),
+        items: 1,
+    }
+}
+
 /// A blue mug on a grey sweep, its handle a ring the sweep shows through, with a little
 /// sensor noise; saved as a supplier's JPEG. The hole's centre is at (1125, 825).
 fn mug_on_sweep(path: &Path) {
@@ -30,10 +53,7 @@ fn mug_on_sweep(path: &Path) {
         let n = (seed >> 29) as i16 - 3;
         Rgb(base.map(|c| (i16::from(c) + n / 2).clamp(0, 255) as u8))
     });
-    let mut out = std::fs::File::create(path).unwrap();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
-        .encode_image(&img)
-        .unwrap();
+    std::fs::write(path, jpeg(&img, 92)).unwrap();
 }
 
 /// The mean colour of a 20 px square of the amazon-main output at `(x, y)`.
@@ -214,20 +234,11 @@ fn a_source_too_small_is_the_first_cause_and_the_suppliers_to_fix() {
 
 #[test]
 fn centring_is_judged_relative_to_the_canvas() {
-    use shelfready::pipeline::verify::{verify, RenderFacts};
+    use shelfready::pipeline::verify::verify;
     // A 1500 px canvas, its product (85%) drawn `off` px right of the centre.
     let mut spec = shelfready::spec::builtin("shopify").unwrap().unwrap();
     (spec.width, spec.height) = (1500, 1500);
-    let facts = RenderFacts {
-        scale: 1.0,
-        wanted_scale: 1.0,
-        kind: shelfready::pipeline::SourceKind::Cutout,
-        sharpness: 100.0,
-        quality: None,
-        enclosed: Default::default(),
-        cut_off: Default::default(),
-        items: 1,
-    };
+    let facts = cutout_facts();
     let centring = |off: u32| {
         let (x0, y0) = (112 + off, 112);
         let img = RgbImage::from_fn(1500, 1500, |x, y| {
@@ -237,10 +248,7 @@ fn centring_is_judged_relative_to_the_canvas() {
                 Rgb([255, 255, 255])
             }
         });
-        let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90)
-            .encode_image(&img)
-            .unwrap();
+        let bytes = jpeg(&img, 90);
         let checks = verify(&bytes, &spec, &facts);
         let c = checks
             .into_iter()
@@ -272,16 +280,12 @@ fn plate_photo(plate: u8) -> Vec<u8> {
             Rgb([255, 255, 255])
         }
     });
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95)
-        .encode_image(&img)
-        .unwrap();
-    bytes
+    jpeg(&img, 95)
 }
 
 #[test]
 fn a_near_white_backdrop_framed_by_pure_white_is_background_in_check_and_verify_alike() {
-    use shelfready::pipeline::verify::{check_existing, verify, RenderFacts};
+    use shelfready::pipeline::verify::{check_existing, verify};
     use shelfready::pipeline::{CheckName, Limits};
     let spec = shelfready::spec::builtin("amazon-main").unwrap().unwrap();
     let purity = |checks: Vec<shelfready::pipeline::Check>| {
@@ -290,16 +294,7 @@ fn a_near_white_backdrop_framed_by_pure_white_is_background_in_check_and_verify_
             .find(|c| c.name == CheckName::BackgroundPurity)
             .unwrap()
     };
-    let facts = RenderFacts {
-        scale: 1.0,
-        wanted_scale: 1.0,
-        kind: shelfready::pipeline::SourceKind::Cutout,
-        sharpness: 100.0,
-        quality: None,
-        enclosed: Default::default(),
-        cut_off: Default::default(),
-        items: 1,
-    };
+    let facts = cutout_facts();
     for plate in [244u8, 250] {
         let bytes = plate_photo(plate);
         let checked =
@@ -420,10 +415,7 @@ fn a_product_the_photos_frame_cuts_off_goes_to_the_supplier_not_to_retouching() 
             Rgb(SWEEP.map(|c| c - n))
         }
     });
-    let mut out = std::fs::File::create(src.join("CUTSWEEP_1.jpg")).unwrap();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
-        .encode_image(&shot)
-        .unwrap();
+    std::fs::write(src.join("CUTSWEEP_1.jpg"), jpeg(&shot, 92)).unwrap();
     let out = dir.path().join("out");
     let o = process(&src, "amazon-main", &out);
     assert_exit(&o, 2);
