@@ -473,12 +473,20 @@ impl Handling for Moves<'_> {
         if !moved && source.exists() {
             return Ok(None);
         }
-        // Moved out before a stop: its handoffs stand in the store.
+        // Moved out before a stop: its handoffs stand in the store, unless a write the
+        // disk refused failed one (the start put it back on the queue): made again from
+        // where it was moved.
         let hs: Vec<Handoff> = opts
             .specs
             .iter()
             .filter_map(|s| self.store.handoff(self.id, &item.key, &s.id).ok().flatten())
             .collect();
+        let retry = hs.iter().any(|h| {
+            h.state == State::Failed && h.error.as_ref().is_some_and(|e| e.code.is_retryable())
+        });
+        if retry && source.exists() {
+            return Ok(None);
+        }
         Ok(Some(if hs.len() == opts.specs.len() {
             Outcome::Done(hs)
         } else {
@@ -531,16 +539,31 @@ impl Handling for Moves<'_> {
         } else {
             self.opts.archive()
         };
-        let moved = move_keeping(source, &home.join(self.label).join(rel_of(&item.key)))?;
-        // A reviewer's retry reads the source from where it now is.
-        self.store
-            .set_asset_original(self.id, &item.key, &absolute(&moved))?;
+        let dest = home.join(self.label).join(rel_of(&item.key));
+        let moved = if source.starts_with(absolute(&home)) {
+            source.clone() // failed again where a start took it from: it stays
+        } else {
+            let moved = move_keeping(source, &dest)?;
+            // A reviewer's retry reads the source from where it now is.
+            self.store
+                .set_asset_original(self.id, &item.key, &absolute(&moved))?;
+            // Made again from quarantine: the failed handoffs beside it are superseded by
+            // the ones written beside its new place.
+            for s in &self.opts.specs {
+                let _ = std::fs::remove_file(manifest_beside(source, &s.id));
+            }
+            moved
+        };
         for h in hs {
-            let path = PathBuf::from(format!("{}.{}.json", moved.display(), h.goal.spec_id));
-            crate::store::write_manifest(&path, h)?;
+            crate::store::write_manifest(&manifest_beside(&moved, &h.goal.spec_id), h)?;
         }
         Ok(Some(moved.display().to_string()))
     }
+}
+
+/// Where a moved source's handoff for a spec is written: beside it.
+fn manifest_beside(source: &Path, spec: &str) -> PathBuf {
+    PathBuf::from(format!("{}.{spec}.json", source.display()))
 }
 
 /// A source's path under its drop (keys are `<drop>/<path>`).
@@ -581,6 +604,9 @@ fn resume(w: &Running) -> Result<(), WatchError> {
     let (opts, store) = (w.opts, w.store);
     for id in store.batches_from("watch", BatchState::Receiving)? {
         store.delete_batch(&id)?;
+    }
+    for id in store.requeue_retryable("watch")? {
+        tracing::warn!(batch = %id, "trying again what a write failure stopped (a full disk?)");
     }
     for id in store.batches_from("watch", BatchState::Processing)? {
         let label = name_of(&store.batch_dir(&id));

@@ -540,3 +540,83 @@ fn a_write_the_disk_refuses_fails_its_output_and_the_next_start_makes_it() {
     assert!(outputs.iter().all(|o| o.2 == State::Ready && o.3.is_some()));
     assert!(jobs.requeue_retryable("upload").unwrap().is_empty());
 }
+
+#[test]
+fn a_watched_photo_a_full_disk_failed_is_made_from_quarantine_at_the_next_start() {
+    // The state a full disk leaves in a watched drop: the watcher's batch settled, the
+    // output failed with a write failure, the source moved to quarantine with its handoff.
+    let specs = vec![Spec::resolve("amazon-main").unwrap()];
+    let name = "MUG01_1.png";
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out, data) = (
+        dir.path().join("inbox"),
+        dir.path().join("outbox"),
+        dir.path().join("data"),
+    );
+    let quarantined = inbox.join("quarantine/order-9").join(name);
+    std::fs::create_dir_all(quarantined.parent().unwrap()).unwrap();
+    std::fs::copy(fixtures().join(name), &quarantined).unwrap();
+    {
+        let jobs = SqliteStore::open(&data).unwrap();
+        jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
+            .unwrap();
+        jobs.set_batch_home("b1", &out.join("order-9"), "watch")
+            .unwrap();
+        jobs.add_asset(
+            "b1",
+            &AssetRow {
+                original: quarantined.display().to_string(),
+                ..asset(1, name)
+            },
+        )
+        .unwrap();
+        let batch = jobs.batch("b1");
+        let disk = FillingDisk {
+            inner: batch.as_ref(),
+            full: AtomicBool::new(true),
+        };
+        let (outputs, _) = run_into(&disk, Some(&jobs), &specs, &[name]);
+        assert_eq!(outputs[0].2, State::Failed);
+        let failed = jobs.handoff("b1", name, "amazon-main").unwrap().unwrap();
+        std::fs::write(
+            format!("{}.amazon-main.json", quarantined.display()),
+            serde_json::to_vec(&failed).unwrap(),
+        )
+        .unwrap();
+    }
+
+    // The next start of the real watcher makes it, from quarantine, and archives it.
+    let mut w = crate::watch::start(&inbox, &out, &data, &["--spec", "amazon-main", "--once"]);
+    let status = crate::util::wait_for(
+        "the watcher to finish",
+        std::time::Duration::from_secs(60),
+        || w.try_wait().unwrap(),
+    );
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut w.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("trying again what a write failure stopped"),
+        "{log}"
+    );
+    let m = crate::util::read_json(&out.join("order-9/manifest.json"));
+    let h = &m["handoffs"][0];
+    assert_eq!(h["state"], "ready", "{h}");
+    let made = out
+        .join("order-9")
+        .join(h["asset"]["path"].as_str().unwrap());
+    let img = image::open(&made).unwrap();
+    assert_eq!((img.width(), img.height()), (2000, 2000));
+    let archived = inbox.join("archive/order-9").join(name);
+    assert_eq!(
+        std::fs::read(&archived).unwrap(),
+        std::fs::read(fixtures().join(name)).unwrap()
+    );
+    let beside = crate::util::read_json(Path::new(&format!(
+        "{}.amazon-main.json",
+        archived.display()
+    )));
+    assert_eq!(beside["state"], "ready");
+    // Nothing of it is left in quarantine: neither the source nor its superseded handoff.
+    assert!(crate::util::files_under(&inbox.join("quarantine")).is_empty());
+}
