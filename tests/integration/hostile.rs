@@ -316,6 +316,29 @@ fn a_restart_deletes_only_what_its_records_say_was_abandoned() {
     assert_eq!(r.status, 202);
     let id = r.json()["id"].as_str().unwrap().to_string();
     follow(&server, &id, &[]);
+    // A second process on the data folder in use refuses to start, says who holds it,
+    // and takes nothing from the first.
+    for door in [
+        &["serve", "--listen", "127.0.0.1:0"][..],
+        &["watch", "."][..],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+            .args(door)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("SHELFREADY_TOKEN")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(75), "{door:?}: {err}");
+        assert!(err.contains("in use by another shelfready run"), "{err}");
+        assert!(err.contains(&format!("pid {}", server.child.id())), "{err}");
+    }
+    assert_eq!(
+        crate::server::get(&server.url(&format!("/v1/batches/{id}")), &[]).status,
+        200
+    );
     assert_eq!(server.signal("-TERM"), Some(0));
     let batch = data.join("batches").join(&id);
     assert!(batch.join("outputs/amazon-main/mug.jpg").is_file());
@@ -342,6 +365,25 @@ fn a_restart_deletes_only_what_its_records_say_was_abandoned() {
         "a cut-off upload the store marked is removed"
     );
     assert_eq!(server.signal("-TERM"), Some(0));
+
+    // A database whose pages are damaged is not ready, whatever opens.
+    // Everything past each file's header is overwritten (the write-ahead log too: its
+    // pages would otherwise stand in for the file's).
+    let damaged = [("shelfready.db", 100), ("shelfready.db-wal", 32)].map(|(f, header)| {
+        let path = data.join(f);
+        let good = std::fs::read(&path).unwrap_or_default();
+        let mut bad = good.clone();
+        bad.iter_mut().skip(header).for_each(|b| *b = 0xA5);
+        std::fs::write(&path, &bad).unwrap();
+        (path, good)
+    });
+    match Server::try_start(&data, &[]) {
+        Ok(server) => assert_ne!(crate::server::get(&server.url("/readyz"), &[]).status, 200),
+        Err(log) => assert!(log.contains("database disk image is malformed"), "{log}"),
+    }
+    for (path, good) in damaged {
+        std::fs::write(path, good).unwrap();
+    }
 
     // The database lost: the server refuses to start, and deletes nothing.
     for f in ["shelfready.db", "shelfready.db-wal", "shelfready.db-shm"] {

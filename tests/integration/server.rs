@@ -21,6 +21,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, extra: &[&str]) -> Server {
+        Self::try_start(data, extra).unwrap_or_else(|log| panic!("the server did not start: {log}"))
+    }
+
+    /// The server, or what it wrote before it gave up starting.
+    pub fn try_start(data: &Path, extra: &[&str]) -> Result<Server, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
@@ -49,14 +54,18 @@ impl Server {
                 log2.lock().unwrap().push_str(&(line + "\n"));
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the server did not start: {}", log.lock().unwrap()));
-        Server {
+        let Ok(addr) = rx.recv_timeout(Duration::from_secs(30)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            // The reader thread may still hold the last lines.
+            std::thread::sleep(Duration::from_millis(100));
+            return Err(log.lock().unwrap().clone());
+        };
+        Ok(Server {
             child,
             base: format!("http://{addr}"),
             log,
-        }
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
