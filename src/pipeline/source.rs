@@ -10,7 +10,6 @@ use serde_json::json;
 
 use super::analyse::{classify_as, cut_off, locate, CutOff, SourceKind};
 use super::key::{key_sweep, EnclosedBackdrop};
-use super::measure::laplacian_variance;
 use super::render::{cut_out, render, Cutout, Rendered};
 use super::verify::{verify, RenderFacts};
 use super::{decode, encode, EncodeError, Limits, Operation, SourceInfo};
@@ -164,13 +163,6 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         enclosed: EnclosedBackdrop::default(),
         cut_off: CutOff::default(),
         items: 1,
-        sharpness: laplacian_variance(
-            &rendered.pixels,
-            rendered.width,
-            rendered.height,
-            usize::from(rendered.channels),
-            (p.x, p.y, p.x + p.w - 1, p.y + p.h - 1),
-        ),
     }
 }
 

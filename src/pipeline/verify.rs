@@ -26,9 +26,6 @@ pub struct RenderFacts {
     pub scale: f64,
     pub wanted_scale: f64,
     pub kind: SourceKind,
-    /// Variance of the Laplacian over the subject, on the rendered pixels: measured before
-    /// lossy encoding, whose block noise would otherwise read as detail.
-    pub sharpness: f64,
     /// The quality the encoder was asked for (after any size step-down), when known.
     pub quality: Option<u8>,
     /// Areas of a sweep photo the product encloses in the backdrop's colour.
@@ -499,16 +496,16 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         ));
     }
     if let Some(r) = product {
-        let sharp = match mode {
-            Mode::Output(p) => p.sharpness,
-            Mode::Existing => laplacian_variance(
-                &img.data,
-                w,
-                h,
-                channels,
-                (r.x, r.y, r.right() - 1, r.bottom() - 1),
-            ),
-        };
+        // On the written file in both modes, so `check` and verify agree: before encoding,
+        // a soft photo's grain reads as detail that lossy encoding then takes away
+        // (docs/rules.md, house-sharpness).
+        let sharp = laplacian_variance(
+            &img.data,
+            w,
+            h,
+            channels,
+            (r.x, r.y, r.right() - 1, r.bottom() - 1),
+        );
         checks.push(Check::new(
             CheckName::Sharpness,
             json!(round3(sharp)),

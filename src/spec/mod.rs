@@ -469,7 +469,7 @@ fn default_max_upscale() -> f64 {
     1.5
 }
 fn default_sharpness_floor() -> f64 {
-    4.0
+    4.5
 }
 
 /// Largest canvas side a spec may ask for.

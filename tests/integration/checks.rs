@@ -28,7 +28,6 @@ fn cutout_facts() -> shelfready::pipeline::verify::RenderFacts {
         scale: 1.0,
         wanted_scale: 1.0,
         kind: shelfready::pipeline::SourceKind::Cutout,
-        sharpness: 100.0,
         quality: None,
         enclosed: Default::default(),
         cut_off: Default::default(),
@@ -498,4 +497,87 @@ fn two_products_in_one_cut_out_wait_with_the_question_a_reviewer_would_ask() {
     // A part a quarter of the product's size or less (a cap) is the product's.
     let one = handoff(&out, "ONE_1", "amazon-main");
     assert_eq!(one["state"], "ready", "{}", one["quality"]);
+}
+
+/// A cut-out of a faintly striped box with camera grain, sharp or made soft (drawn at a
+/// sixteenth of its size and enlarged, as a small photo blown up is), at a camera's 3600 px,
+/// as a background remover writes it.
+fn grainy_cutout(path: &Path, soft: bool) {
+    use image::{imageops, Rgba, RgbaImage};
+    let size = 3600u32;
+    let step = if soft { 16 } else { 1 };
+    let drawn = RgbaImage::from_fn(size / step, size / step, |x, y| {
+        let (x, y) = (x * step, y * step);
+        let inside = (600..3000).contains(&x) && (400..3200).contains(&y);
+        if !inside {
+            return Rgba([0, 0, 0, 0]);
+        }
+        let stripe = (x / 48 + y / 80) % 2 == 0;
+        let lift = if stripe { 0 } else { 20 };
+        Rgba([200 + lift, 180 + lift, 160 + lift, 255])
+    });
+    let mut img = if soft {
+        imageops::resize(&drawn, size, size, imageops::FilterType::CatmullRom)
+    } else {
+        drawn
+    };
+    let mut seed = 0x9e37_79b9_u32;
+    for p in img.pixels_mut().filter(|p| p[3] > 0) {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let n = i16::from((seed >> 24) as u8 % 7) - 3;
+        for c in 0..3 {
+            p[c] = (i16::from(p[c]) + n).clamp(0, 255) as u8;
+        }
+    }
+    img.save(path).unwrap();
+}
+
+#[test]
+fn sharpness_is_judged_on_the_written_file_so_check_gives_process_s_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    grainy_cutout(&input.join("SOFT.png"), true);
+    grainy_cutout(&input.join("SHARP.png"), false);
+    let out = dir.path().join("out");
+    let spec = "google-merchant";
+    process(&input, spec, &out);
+    // The soft one's grain, which the lossy WebP takes away, would read as detail before
+    // encoding (above 10 here); in the file it does not.
+    let mut measured = Vec::new();
+    for (name, soft) in [("SOFT", true), ("SHARP", false)] {
+        let h = handoff(&out, name, spec);
+        let s = crate::util::check(&h, "sharpness");
+        assert_eq!(s["passed"], !soft, "{name}: {s}");
+        assert_eq!(
+            h["state"],
+            if soft { "needs_review" } else { "ready" },
+            "{name}"
+        );
+        measured.push((name, s["measured"].clone()));
+    }
+    // `check` on the written files measures what verify measured.
+    let o = shelfready(&[
+        "check",
+        out.join(spec).to_str().unwrap(),
+        "--spec",
+        spec,
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (name, value) in measured {
+        let file = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"].as_str().unwrap().contains(name))
+            .unwrap();
+        let s = file["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "sharpness")
+            .unwrap();
+        assert_eq!(s["measured"], value, "{name}");
+    }
 }
