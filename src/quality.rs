@@ -52,6 +52,8 @@ pub enum CheckName {
     CutOff,
     /// Several product-sized items in one picture.
     SeveralItems,
+    /// The product's colours in the file against the source's, each through its profile.
+    ColorFidelity,
 }
 
 impl CheckName {
@@ -74,6 +76,7 @@ impl CheckName {
             FrameLine => "Is it a frame or line drawn around the picture (remove it from the source and make it again) or a part of the product (approve it)?",
             EnclosedBackdrop => "Is that area the backdrop showing through (a handle, a gap: make it again with the enclosed backdrop cleared) or a part of the product (make it again keeping it)?",
             JpegQuality | ColorSpace => "Approve it as it is, or export it again from the original?",
+            ColorFidelity => "Do the product's colours look as they do in the source? Approve it if they do; if not, reject it and have the source saved again in sRGB (or with its colour profile embedded), and report the file.",
             Decodes | Format | Dimensions | MetadataStripped | Alpha | MarketplaceBounds
             | FileSize | ChromaSubsampling | Progressive => {
                 "Fix the spec or the source, and make it again?"

@@ -159,6 +159,9 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         FileSizeTarget => {
             "the file is over the recommended size: approve it, or lower the spec's quality".into()
         }
+        ColorFidelity => {
+            "the colours differ from the source's: compare the output with the source; if they look wrong, have the source saved again in sRGB (or with its colour profile) and report the file, or approve it".into()
+        }
         JpegQuality | ColorSpace => {
             format!("{} Export it again from the original.", c.message)
         }

@@ -8,6 +8,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use super::color;
+use super::fidelity::SourceColours;
 use super::{Operation, SourceInfo};
 use crate::error::ErrorCode;
 
@@ -111,6 +112,9 @@ pub struct Frame {
     pub source: SourceInfo,
     /// What decoding did (orientation, colour conversion), for provenance.
     pub operations: Vec<Operation>,
+    /// The source's colours through its own profile, cell by cell, for comparing the
+    /// written file with (taken from the numbers as stored, before any conversion).
+    pub colours: Option<SourceColours>,
 }
 
 impl Frame {
@@ -130,6 +134,7 @@ impl Frame {
                 exif_orientation: 1,
             },
             operations: Vec::new(),
+            colours: None,
         }
     }
 }
@@ -235,12 +240,16 @@ fn decoder_words(text: &str) -> String {
     out
 }
 
+/// A CMYK JPEG decoded to sRGB: its pixels, its profile's description, and its colours
+/// taken from the ink values (as stored, before orientation).
+pub(crate) type CmykDecoded = (image::RgbaImage, String, Option<SourceColours>);
+
 /// Decodes a CMYK JPEG to sRGB through its embedded CMYK profile. `None` when the file is
 /// not CMYK after all (the generic path then handles it).
 pub(crate) fn decode_cmyk_jpeg(
     bytes: &[u8],
     icc: &[u8],
-) -> Option<Result<(image::RgbaImage, String), DecodeError>> {
+) -> Option<Result<CmykDecoded, DecodeError>> {
     use zune_core::colorspace::ColorSpace;
     let opts = zune_core::options::DecoderOptions::default()
         .jpeg_set_out_colorspace(ColorSpace::CMYK)
@@ -267,9 +276,10 @@ pub(crate) fn decode_cmyk_jpeg(
             cmyk.iter_mut().for_each(|v| *v = 255 - *v);
         }
         let (rgba, description) = color::cmyk_to_srgb(icc, &cmyk).map_err(corrupt)?;
+        let colours = SourceColours::of_cmyk(w as u32, h as u32, &cmyk, icc);
         let img = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
             .ok_or_else(|| corrupt("pixel count does not match the header".into()))?;
-        Ok((img, description))
+        Ok((img, description, colours))
     })())
 }
 
@@ -497,6 +507,15 @@ fn open<'a>(
 
 /// Decodes one source under `limits`.
 pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    decode_as(bytes, limits, true)
+}
+
+/// Decodes one source for a preview: its colours are not kept for comparing.
+pub(crate) fn decode_pixels(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
+    decode_as(bytes, limits, false)
+}
+
+fn decode_as(bytes: &[u8], limits: &Limits, with_colours: bool) -> Result<Frame, DecodeError> {
     let n = bytes.len() as u64;
     let (format, fmt, mut decoder) = open(bytes, limits)?;
     let (width, height) = decoder.dimensions();
@@ -512,8 +531,10 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
     let cmyk_icc = icc
         .as_deref()
         .filter(|p| format == ImageFormat::Jpeg && color::is_cmyk_profile(p));
+    let mut colours = None;
     let mut image = match cmyk_icc.and_then(|p| decode_cmyk_jpeg(bytes, p)) {
-        Some(Ok((img, description))) => {
+        Some(Ok((img, description, from_ink))) => {
+            colours = from_ink;
             operations.push(Operation::new(
                 "icc_to_srgb",
                 json!({ "from": description, "intent": "perceptual", "source": "cmyk" }),
@@ -539,6 +560,12 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
         ));
     }
 
+    if !cmyk_converted && with_colours {
+        colours = SourceColours::of_image(&image, icc.as_deref());
+    }
+    let colours = colours
+        .filter(|_| with_colours)
+        .map(|c| c.oriented(orientation));
     let exif_orientation = orientation.to_exif();
     if exif_orientation != 1 {
         image.apply_orientation(orientation);
@@ -606,6 +633,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Frame, DecodeError> {
             exif_orientation,
         },
         operations,
+        colours,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod color;
 pub mod contact_sheet;
 pub mod decode;
 pub mod encode;
+pub mod fidelity;
 pub mod jpeg_info;
 pub mod key;
 pub mod measure;

@@ -4,11 +4,13 @@
 //! analyse, render, encode and verify.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde_json::json;
 
 use super::analyse::{classify_as, cut_off, locate, CutOff, SourceKind};
+use super::fidelity::{ColourFacts, ColourReference};
 use super::key::{key_sweep, EnclosedBackdrop};
 use super::render::{cut_out, render, Cutout, Rendered};
 use super::verify::{verify, RenderFacts};
@@ -29,6 +31,8 @@ pub struct Output {
     pub checks: Vec<Check>,
     /// What was done for this spec (cut-out, render, encode), after the source's own.
     pub operations: Vec<Operation>,
+    /// What verify was told of the rendering that the file cannot show.
+    pub facts: RenderFacts,
 }
 
 /// What one source gave.
@@ -82,6 +86,7 @@ pub fn process_source(
     };
     let source = frame.source.clone();
     let operations = std::mem::take(&mut frame.operations);
+    let colours = frame.colours.take();
     if stop() {
         return SourceResult::failed(specs.len(), Some(source), operations, cancelled());
     }
@@ -101,13 +106,16 @@ pub fn process_source(
             return SourceResult::failed(specs.len(), Some(source), operations, f);
         }
     };
+    // Which cells are product is the cut-out's alpha (a sweep's key, an enclosed area
+    // cleared), once for every spec.
+    let reference = colours.map(|c| Arc::new(c.product_cells(cut.rect, &cut.pixels)));
     let outputs = specs
         .par_iter()
         .map(|spec| {
             if stop() {
                 return Err(cancelled());
             }
-            make_output(&cut, spec, (enclosed, edge_cut, items))
+            make_output(&cut, spec, (enclosed, edge_cut, items), reference.as_ref())
         })
         .collect();
     SourceResult {
@@ -122,6 +130,7 @@ fn make_output(
     cut: &Cutout,
     spec: &Spec,
     (enclosed, cut_off, items): (EnclosedBackdrop, CutOff, u8),
+    reference: Option<&Arc<ColourReference>>,
 ) -> Result<Output, Failure> {
     let rendered = render(cut, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
     let mut operations = cut.operations.clone();
@@ -138,6 +147,7 @@ fn make_output(
         enclosed,
         cut_off,
         items,
+        colour: reference.map(|r| ColourFacts::new(Arc::clone(r), cut.rect, &rendered.placement)),
         ..render_facts(&rendered, cut.kind)
     };
     let checks = verify(&bytes, spec, &facts);
@@ -149,6 +159,7 @@ fn make_output(
         has_alpha: rendered.channels == 4,
         checks,
         operations,
+        facts,
     })
 }
 
@@ -163,6 +174,7 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         enclosed: EnclosedBackdrop::default(),
         cut_off: CutOff::default(),
         items: 1,
+        colour: None,
     }
 }
 

@@ -6,7 +6,7 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use thiserror::Error;
 
-use super::decode::{decode, DecodeError, Limits};
+use super::decode::{decode_pixels, DecodeError, Limits};
 
 #[derive(Debug, Error)]
 pub enum ThumbnailError {
@@ -50,7 +50,7 @@ pub fn preview(
     max_side: u32,
     limits: &Limits,
 ) -> Result<image::RgbImage, ThumbnailError> {
-    let frame = decode(bytes, limits)?;
+    let frame = decode_pixels(bytes, limits)?;
     let (w, h) = (frame.width, frame.height);
     let scale = (f64::from(max_side.max(1)) / f64::from(w.max(h))).min(1.0);
     let tw = ((f64::from(w) * scale).round() as u32).max(1);

@@ -9,6 +9,7 @@ use serde_json::json;
 use super::analyse::{CutOff, SourceKind};
 use super::color;
 use super::decode::{probe, DecodeError, Limits};
+use super::fidelity::{self, ColourFacts};
 use super::jpeg_info;
 use super::key::EnclosedBackdrop;
 use super::measure::{
@@ -19,7 +20,7 @@ use crate::quality::{capitalise, Check, CheckName, Severity};
 use crate::spec::{sizes_words, Align, Background, Spec, Subsampling};
 
 /// Facts from rendering that the file itself cannot show.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RenderFacts {
     /// Scale applied to the cut-out, and the scale the fill ratio asked for (above
     /// `scale` when capped by the spec's `max_upscale`).
@@ -34,6 +35,8 @@ pub struct RenderFacts {
     pub cut_off: CutOff,
     /// Separate product-sized items in the source's product.
     pub items: u8,
+    /// The source's colours and where its product landed, when decoding took them.
+    pub colour: Option<ColourFacts>,
 }
 
 /// What is being verified: an output this pipeline rendered (held to the spec exactly), or
@@ -521,6 +524,10 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     let Mode::Output(facts) = mode else {
         return checks;
     };
+    // Only an output has a source to compare with: `check` judges a file alone.
+    if let Some(colour) = &facts.colour {
+        checks.push(colour_check(colour, img, icc.as_deref(), spec));
+    }
     if let Some(check) = enclosed_check(&facts.enclosed) {
         checks.push(check);
     }
@@ -577,6 +584,55 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         ));
     }
     checks
+}
+
+/// The product's colours in the file, read through its embedded profile, against the
+/// source's through its own (docs/rules.md, house-color-fidelity).
+fn colour_check(colour: &ColourFacts, img: &Pixels, icc: Option<&[u8]>, spec: &Spec) -> Check {
+    let f = fidelity::compare(
+        colour,
+        &img.data,
+        (img.width, img.height),
+        img.channels,
+        icc,
+    );
+    let (max_mean, max_p95) = (spec.max_delta_e_mean, spec.max_delta_e_p95);
+    let threshold = json!({ "mean": max_mean, "p95": max_p95 });
+    let round2 = |v: f64| (v * 100.0).round() / 100.0;
+    let (Some(mean), Some(p95)) = (f.mean, f.p95) else {
+        return Check::new(
+            CheckName::ColorFidelity,
+            json!({ "mean": null, "p95": null, "cells": f.cells }),
+            threshold,
+            true,
+            Severity::Review,
+            format!(
+                "Too few plain areas inside the product ({} of the {} needed) to compare its colours with the source's: not judged.",
+                f.cells,
+                fidelity::MIN_CELLS
+            ),
+        );
+    };
+    // The message says what the manifest records.
+    let (mean, p95) = (round2(mean), round2(p95));
+    let passed = mean <= max_mean && p95 <= max_p95;
+    Check::new(
+        CheckName::ColorFidelity,
+        json!({ "mean": mean, "p95": p95, "cells": f.cells }),
+        threshold,
+        passed,
+        Severity::Review,
+        if passed {
+            format!(
+                "Product colours match the source's: ΔE2000 {mean:.1} on average (95% within {p95:.1}) over {} plain areas inside the product.",
+                f.cells
+            )
+        } else {
+            format!(
+                "Product colours differ from the source's by ΔE2000 {mean:.1} on average (95% within {p95:.1}): a colour profile may have been ignored or misapplied; compare the output with the source."
+            )
+        },
+    )
 }
 
 /// The areas a sweep photo's product encloses in the backdrop's colour, when it has any:

@@ -253,6 +253,13 @@ pub struct Spec {
     /// sent to review as possibly blurry.
     #[serde(default = "default_sharpness_floor")]
     pub sharpness_floor: f64,
+    /// Largest mean CIEDE2000 between the product's colours in the output and in the source
+    /// (each read through its own profile); above it, or above `max_delta_e_p95` at the 95th
+    /// percentile, the output is sent to review.
+    #[serde(default = "default_max_delta_e_mean")]
+    pub max_delta_e_mean: f64,
+    #[serde(default = "default_max_delta_e_p95")]
+    pub max_delta_e_p95: f64,
     /// Who acts on a ready image: `export:amazon`, `mockup`, ...
     pub next_actor: String,
     /// A spec extending a built-in that breaks the marketplace's bounds on purpose says so
@@ -471,6 +478,12 @@ fn default_max_upscale() -> f64 {
 fn default_sharpness_floor() -> f64 {
     4.5
 }
+fn default_max_delta_e_mean() -> f64 {
+    1.0
+}
+fn default_max_delta_e_p95() -> f64 {
+    2.5
+}
 
 /// Largest canvas side a spec may ask for.
 const MAX_CANVAS_SIDE: u32 = 10_000;
@@ -672,6 +685,14 @@ impl Spec {
         }
         if !(self.sharpness_floor >= 0.0 && self.sharpness_floor.is_finite()) {
             return Err(self.invalid("sharpness_floor", "must be 0 or more"));
+        }
+        for (field, v) in [
+            ("max_delta_e_mean", self.max_delta_e_mean),
+            ("max_delta_e_p95", self.max_delta_e_p95),
+        ] {
+            if !(v >= 0.0 && v.is_finite()) {
+                return Err(self.invalid(field, "must be 0 or more (a CIEDE2000 difference)"));
+            }
         }
         if self.background == Background::Transparent && self.format == Format::Jpeg {
             return Err(self.invalid(

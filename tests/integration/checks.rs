@@ -32,6 +32,7 @@ fn cutout_facts() -> shelfready::pipeline::verify::RenderFacts {
         enclosed: Default::default(),
         cut_off: Default::default(),
         items: 1,
+        colour: None,
     }
 }
 
