@@ -582,3 +582,246 @@ fn sharpness_is_judged_on_the_written_file_so_check_gives_process_s_verdict() {
         assert_eq!(s["measured"], value, "{name}");
     }
 }
+
+/// The Adobe RGB (1998) profile of the tagged fixture, as a camera or editor embeds it.
+fn adobe_rgb_icc() -> Vec<u8> {
+    use image::ImageDecoder;
+    let bytes = std::fs::read(crate::util::fixtures().join("ADOBE04_1.jpg")).unwrap();
+    image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes))
+        .unwrap()
+        .icc_profile()
+        .unwrap()
+        .unwrap()
+}
+
+/// A cut-out of a product in saturated bands of colour (red, green, blue, orange, purple,
+/// teal), feathered at its edge, with a camera's grain; its numbers are Adobe RGB's.
+fn banded_cutout() -> image::RgbaImage {
+    const BANDS: [[u8; 3]; 6] = [
+        [200, 40, 45],
+        [60, 160, 70],
+        [40, 70, 190],
+        [225, 150, 40],
+        [140, 55, 165],
+        [45, 160, 165],
+    ];
+    let (w, h) = (1500u32, 1500u32);
+    let mut seed = 0x0bad_5eed_u32;
+    image::RgbaImage::from_fn(w, h, |x, y| {
+        let (dx, dy) = (f64::from(x) - 750.0, f64::from(y) - 750.0);
+        let outside = (dx / 600.0).hypot(dy / 650.0) - 1.0; // in radii
+        let alpha = (0.5 - outside * 600.0 / 3.0).clamp(0.0, 1.0);
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let n = i16::from((seed >> 29) as u8) - 3;
+        let band = BANDS[((y.saturating_sub(100)) / 217).min(5) as usize];
+        let c = band.map(|v| (i16::from(v) + n).clamp(0, 255) as u8);
+        image::Rgba([c[0], c[1], c[2], (alpha * 255.0).round() as u8])
+    })
+}
+
+fn png_with(img: &image::RgbaImage, icc: Option<Vec<u8>>) -> Vec<u8> {
+    use image::ImageEncoder;
+    let mut bytes = Vec::new();
+    let mut e = image::codecs::png::PngEncoder::new(&mut bytes);
+    if let Some(icc) = icc {
+        e.set_icc_profile(icc).unwrap();
+    }
+    e.write_image(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::Rgba8,
+    )
+    .unwrap();
+    bytes
+}
+
+fn colour_check(checks: &[shelfready::pipeline::Check]) -> &shelfready::pipeline::Check {
+    checks
+        .iter()
+        .find(|c| c.name == shelfready::pipeline::CheckName::ColorFidelity)
+        .expect("a color_fidelity check")
+}
+
+#[test]
+fn colour_fidelity_passes_an_adobe_rgb_photo_made_right_and_catches_a_profile_gone_wrong() {
+    use std::sync::atomic::AtomicBool;
+
+    use shelfready::pipeline::{color, encode, process_source, verify, Limits, Rendered};
+
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    let adobe = adobe_rgb_icc();
+    let product = banded_cutout();
+    let tagged = png_with(&product, Some(adobe.clone()));
+    std::fs::write(src.join("BANDS21_1.png"), &tagged).unwrap();
+
+    // Made right, through the command line: its colours are the source's.
+    let out = dir.path().join("out");
+    assert_exit(&process(&src, "amazon-main,shopify", &out), 0);
+    for spec in ["amazon-main", "shopify"] {
+        let h = handoff(&out, "BANDS21_1", spec);
+        assert_eq!(h["state"], "ready", "{spec}: {}", h["quality"]);
+        let c = crate::util::check(&h, "color_fidelity");
+        let m = &c["measured"];
+        assert!(
+            c["passed"] == true
+                && m["mean"].as_f64().unwrap() < 0.5
+                && m["p95"].as_f64().unwrap() < 1.5
+                && m["cells"].as_u64().unwrap() > 1000,
+            "{spec}: {c}"
+        );
+        assert_eq!(c["threshold"], json!({ "mean": 1.0, "p95": 2.5 }), "{spec}");
+        assert_eq!(c["severity"], "review");
+    }
+
+    // The same output from the library, with what verify was told of its rendering.
+    let spec = shelfready::spec::builtin("amazon-main").unwrap().unwrap();
+    let made = |bytes: &[u8]| {
+        let r = process_source(bytes, &[&spec], &Limits::default(), &AtomicBool::new(false));
+        r.outputs.into_iter().next().unwrap().unwrap()
+    };
+    let right = made(&tagged);
+    let written = std::fs::read(out.join("amazon-main/BANDS21_1.jpg")).unwrap();
+    assert!(right.bytes == written, "the library made another file");
+    let failed = |checks: &[shelfready::pipeline::Check]| -> Vec<String> {
+        checks
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| c.name.as_str())
+            .collect()
+    };
+    let differs = |c: &shelfready::pipeline::Check, what: &str| {
+        let mean = c.measured["mean"].as_f64().unwrap();
+        assert!(
+            !c.passed && mean > 1.5 && c.severity == shelfready::pipeline::Severity::Review,
+            "{what}: {c:?}"
+        );
+        assert!(
+            c.message.starts_with(&format!(
+                "Product colours differ from the source's by ΔE2000 {mean:.1} on average (95% within "
+            )) && c
+                .message
+                .ends_with("a colour profile may have been ignored or misapplied; compare the output with the source."),
+            "{what}: {}",
+            c.message
+        );
+    };
+
+    // The profile ignored at decode: the same numbers taken as sRGB, made into a file
+    // like any other. Only the colour check can tell.
+    let ignored = made(&png_with(&product, None));
+    let checks = verify(&ignored.bytes, &spec, &right.facts);
+    assert_eq!(failed(&checks), ["color_fidelity"]);
+    differs(colour_check(&checks), "profile ignored");
+
+    // The profile applied twice: the right output's colours taken from Adobe RGB to sRGB
+    // once more, and encoded as the spec says.
+    let img = image::load_from_memory(&written).unwrap().to_rgba8();
+    let mut rgba = img.into_raw();
+    color::to_srgb_in_place(&adobe, &mut rgba).unwrap();
+    let twice = Rendered {
+        width: 2000,
+        height: 2000,
+        channels: 3,
+        pixels: rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        placement: Default::default(),
+        operations: Vec::new(),
+    };
+    let twice = encode(&twice, &spec).unwrap();
+    let checks = verify(&twice, &spec, &right.facts);
+    assert_eq!(failed(&checks), ["color_fidelity"]);
+    differs(colour_check(&checks), "profile applied twice");
+
+    // The right numbers under the wrong profile: the source's embedded in the output.
+    use image::ImageEncoder;
+    let mut stamped = Vec::new();
+    let mut e = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut stamped, 90);
+    e.set_icc_profile(adobe.clone()).unwrap();
+    e.encode_image(&image::load_from_memory(&written).unwrap().to_rgb8())
+        .unwrap();
+    let checks = verify(&stamped, &spec, &right.facts);
+    differs(colour_check(&checks), "the source's profile embedded");
+
+    // A failed colour check waits for a person, with the question they decide.
+    use shelfready::handoff::{advice, Context, Handoff, Provenance, Routing, State, SystemClock};
+    let provenance = Provenance {
+        source_key: "in/BANDS21_1.png".into(),
+        source_path: "in/BANDS21_1.png".into(),
+        source_sha256: String::new(),
+        source_bytes: 0,
+        source: None,
+        operations: Vec::new(),
+        tool_version: String::new(),
+        pipeline_version: String::new(),
+    };
+    let mut h = Handoff::received(
+        "BANDS21_1.amazon-main".into(),
+        &spec,
+        provenance,
+        Context::default(),
+        &SystemClock,
+    );
+    h.transition(State::Processing, "shelfready", None, &SystemClock)
+        .unwrap();
+    h.quality = verify(&twice, &spec, &right.facts);
+    let h = h.settled(&spec, &Routing::default(), &SystemClock).unwrap();
+    assert_eq!(h.state, State::NeedsReview);
+    assert_eq!(h.next_actor.actor, "review");
+    assert_eq!(h.next_actor.owner.as_deref(), Some("review"));
+    let question = h.next_actor.question.as_deref().unwrap();
+    assert!(
+        question.starts_with("Product colours differ from the source's")
+            && question.contains("Do the product's colours look as they do in the source?"),
+        "{question}"
+    );
+    let line = advice::todo(&[&h]).unwrap();
+    assert!(
+        line.starts_with(
+            "the colours differ from the source's: compare the output with the source"
+        ),
+        "{line}"
+    );
+}
+
+/// Every output made from the fixtures keeps its source's colours, whatever the source was
+/// stored as: Adobe RGB, Display P3, CMYK with a profile and without, grey, 16-bit,
+/// turned by EXIF, a sweep photo keyed to white.
+#[test]
+fn every_fixture_output_keeps_its_sources_colours() {
+    let run = crate::util::fixture_run();
+    let mut judged = Vec::new();
+    for e in walkdir::WalkDir::new(run.out.join("manifests")) {
+        let path = e.unwrap().into_path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let h = crate::util::read_json(&path);
+        if h["asset"].is_null() {
+            continue;
+        }
+        let c = crate::util::check(&h, "color_fidelity");
+        assert_eq!(c["passed"], true, "{}: {c}", h["id"]);
+        if c["measured"]["mean"].is_number() {
+            judged.push(h["id"].as_str().unwrap().to_string());
+        }
+    }
+    for name in [
+        "ADOBE04_1",
+        "P3TAG05_1",
+        "CMYK11_1",
+        "CMYK12_1",
+        "GREY10_1",
+        "DEEP09_1",
+        "ROTATED06_1",
+    ] {
+        assert!(
+            judged.iter().any(|id| id.starts_with(name)),
+            "{name} not judged: {judged:?}"
+        );
+    }
+}

@@ -474,3 +474,40 @@ fn check_passes_shelfreadys_own_outputs() {
     ]);
     assert_exit(&o, 0);
 }
+
+/// The colour-fidelity check holds every built-in, and a spec that does not say, to the
+/// numbers its rule states.
+#[test]
+fn colour_fidelity_thresholds_are_the_numbers_of_house_color_fidelity() {
+    let rules = repo("docs/rules.md");
+    let section = rules
+        .split("### house-color-fidelity\n")
+        .nth(1)
+        .expect("rules.md#house-color-fidelity")
+        .split("\n### ")
+        .next()
+        .unwrap();
+    let number = |key: &str| -> f64 {
+        section
+            .split(&format!("`{key} = "))
+            .nth(1)
+            .and_then(|s| s.split('`').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("house-color-fidelity states no `{key} = ...`"))
+    };
+    let (mean, p95) = (number("max_delta_e_mean"), number("max_delta_e_p95"));
+    for id in builtin_ids() {
+        let spec = builtin(id).unwrap().unwrap();
+        assert_eq!(
+            (spec.max_delta_e_mean, spec.max_delta_e_p95),
+            (mean, p95),
+            "{id}"
+        );
+    }
+    let own = Spec::from_toml(
+        "mine.toml",
+        "width = 1000\nheight = 1000\nfill_ratio = 0.8\nbackground = \"#FFFFFF\"\nformat = \"jpeg\"\nnext_actor = \"review\"\n",
+    )
+    .unwrap();
+    assert_eq!((own.max_delta_e_mean, own.max_delta_e_p95), (mean, p95));
+}
