@@ -25,7 +25,7 @@ pub(crate) fn is_visible(p: &[u8], bg: Background, opaque_counts: bool) -> bool 
 }
 
 /// Whether a pixel's flattened colour differs from `bg` by more than `diff`.
-fn is_seen(p: &[u8], bg: Background, opaque_counts: bool, diff: u8) -> bool {
+pub(super) fn is_seen(p: &[u8], bg: Background, opaque_counts: bool, diff: u8) -> bool {
     let alpha = p.get(3).copied().unwrap_or(255);
     if opaque_counts && alpha >= OPAQUE_ALPHA {
         return true;

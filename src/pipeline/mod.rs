@@ -12,6 +12,7 @@ pub mod decode;
 pub mod encode;
 pub mod jpeg_info;
 pub mod key;
+pub mod marks;
 pub mod measure;
 pub mod render;
 pub mod source;
