@@ -455,6 +455,12 @@ fn a_cmyk_photo_without_a_profile_says_how_it_was_converted() {
     let tagged = ops("CMYK12_1");
     assert_eq!(tagged[0]["name"], "icc_to_srgb", "{tagged:?}");
     assert!(tagged.iter().all(|o| o["name"] != "cmyk_to_srgb"));
+    assert!(tagged.iter().all(|o| o["name"] != "assume_srgb"));
+    // An RGB photo without a profile is read as sRGB, and says so.
+    let rgb = ops("MUG01_1");
+    assert_eq!(rgb[0]["name"], "assume_srgb", "{rgb:?}");
+    assert_eq!(rgb[0]["params"]["default"], true);
+    assert!(untagged.iter().all(|o| o["name"] != "assume_srgb"));
 }
 
 #[test]
