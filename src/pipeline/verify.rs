@@ -258,7 +258,7 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         }),
         ok,
         if output { Severity::Fail } else { Severity::Review },
-        if output {
+        if output || ok {
             format!("The colour space is {measured}.")
         } else {
             format!("The colours are stored as {measured}, not sRGB: marketplaces and browsers show sRGB, so colours may shift.")
