@@ -283,6 +283,11 @@ pub fn cut_off(frame: &Frame, analysis: &Analysis) -> CutOff {
             cut.pixels += n;
         }
     }
+    // A cut-out whose canvas was trimmed to the product (a remover's "crop" option) runs
+    // into three or four sides: nothing says a part is missing, and render adds the margin.
+    if cut.sides >= 3 && analysis.kind == SourceKind::Cutout {
+        return CutOff::default();
+    }
     cut
 }
 
@@ -641,21 +646,21 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> Found {
         y0: i.y0,
         x1: i.x1,
         y1: i.y1,
-        area: i.area,
+        solidity: i.area as f64
+            / (f64::from((i.x1 - i.x0 + 1) * (i.y1 - i.y0 + 1)) * f64::from(cell * cell)),
     };
-    let main = islands
-        .iter()
-        .flatten()
-        .find(|i| i.area == largest)
-        .map(cells_of);
+    let is_item = |i: &Island| i.area as f64 >= largest as f64 * ITEM_SHARE;
+    let mut item_islands: Vec<&Island> = islands.iter().flatten().filter(|i| is_item(i)).collect();
+    item_islands.sort_by_key(|i| std::cmp::Reverse(i.area));
+    let item_boxes: Vec<marks::IslandBox> = item_islands.into_iter().map(cells_of).collect();
     let others: Vec<marks::IslandBox> = islands
         .iter()
         .zip(&keep)
         .filter_map(|(i, k)| i.as_ref().filter(|_| *k))
-        .filter(|i| (i.area as f64) < largest as f64 * ITEM_SHARE)
+        .filter(|i| !is_item(i))
         .map(cells_of)
         .collect();
-    let marks = main.map_or_else(Marks::default, |m| marks::find(m, &others, cols, rows));
+    let marks = marks::find(&item_boxes, &others, cols, rows);
     (product, specks, grid, items, marks)
 }
 

@@ -416,9 +416,24 @@ fn a_product_the_photos_frame_cuts_off_goes_to_the_supplier_not_to_retouching() 
         }
     });
     std::fs::write(src.join("CUTSWEEP_1.jpg"), jpeg(&shot, 92)).unwrap();
+    // A cut-out whose canvas a remover trimmed to the product (a box with rounded corners):
+    // it touches every side, and nothing of it is missing.
+    image::RgbaImage::from_fn(800, 1200, |x, y| {
+        let (dx, dy) = (x.min(799 - x), y.min(1199 - y));
+        let corner = dx < 100 && dy < 100 && (100 - dx).pow(2) + (100 - dy).pow(2) > 100 * 100;
+        if corner {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([40, 120, 60, 255])
+        }
+    })
+    .save(src.join("TRIMMED_1.png"))
+    .unwrap();
     let out = dir.path().join("out");
     let o = process(&src, "amazon-main", &out);
     assert_exit(&o, 2);
+    let trimmed = handoff(&out, "TRIMMED_1", "amazon-main");
+    assert_eq!(trimmed["state"], "ready", "{}", trimmed["quality"]);
     for name in ["CUTPNG_1", "CUTSWEEP_1"] {
         let h = handoff(&out, name, "amazon-main");
         assert_eq!(h["state"], "needs_review", "{name}");
