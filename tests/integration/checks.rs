@@ -654,6 +654,18 @@ fn text_or_a_badge_beside_the_product_waits_for_the_retoucher_in_process_and_che
     bottle_with("", (0, 0), black, true)
         .save(src.join("BADGE_1.png"))
         .unwrap();
+    let mut with_capsules = bottle_with("", (0, 0), black, false);
+    for i in 0..5 {
+        let x = 520 + i * 75;
+        imageproc::drawing::draw_filled_ellipse_mut(
+            &mut with_capsules,
+            (x, 1420),
+            22,
+            40,
+            image::Rgba([230, 180, 40, 255]),
+        );
+    }
+    with_capsules.save(src.join("CAPSULES_1.png")).unwrap();
     // A label printed on the bottle is the product's.
     bottle_with("OLIVE", (600, 700), [240, 240, 230, 255], false)
         .save(src.join("LABEL_1.png"))
@@ -679,6 +691,9 @@ fn text_or_a_badge_beside_the_product_waits_for_the_retoucher_in_process_and_che
     }
     let label = handoff(&out, "LABEL_1", "amazon-main");
     assert_eq!(label["state"], "ready", "{}", label["quality"]);
+    // Five capsules in a row below their bottle are like parts, not letters.
+    let capsules = handoff(&out, "CAPSULES_1", "amazon-main");
+    assert_eq!(capsules["state"], "ready", "{}", capsules["quality"]);
 
     // `check` finds the same on a picture made elsewhere: the text on white, in a JPEG.
     let flat = |img: &image::RgbaImage| {
