@@ -54,6 +54,8 @@ pub enum CheckName {
     SeveralItems,
     /// The product's colours in the file against the source's, each through its profile.
     ColorFidelity,
+    /// Text, a logo or a badge beside the product.
+    TextOrLogo,
 }
 
 impl CheckName {
@@ -71,6 +73,7 @@ impl CheckName {
             Sharpness => "Is it sharp enough to list?",
             PlainBackground => "Is it a lifestyle shot to use as an additional image, or does it need background removal first?",
             CutoutSource => "Are the edges and shadow acceptable for a mockup?",
+            TextOrLogo => "Is it part of the product (printed on it, or sold with it: approve it) or text, a logo or a badge added to the picture (have it removed, and make it again)? Marketplaces suppress main images with text, logos, badges or watermarks beside the product.",
             SeveralItems => "Is it one product (a pair, a set sold together, one item in parts) or several products or views in one image? A main image shows the product for sale, once.",
             CutOff => "Is the whole product in the picture? If part of it is missing, supply a photo with all of it in the frame.",
             FrameLine => "Is it a frame or line drawn around the picture (remove it from the source and make it again) or a part of the product (approve it)?",

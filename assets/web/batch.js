@@ -67,7 +67,12 @@ async function load() {
       if (o.file) {
         loadImage(img, "/v1/assets/" + encodeURIComponent(o.id) + "/thumb?size=320");
       } else {
-        img.alt = "no image: " + a.line.trim();
+        // No file to show: the reason, in a box the size of a preview (an image's alt
+        // text would spill over the tile).
+        const none = document.createElement("div");
+        none.className = "no-image";
+        none.textContent = "no image: " + a.line.trim();
+        img.replaceWith(none);
       }
       tiles.push(li);
     }

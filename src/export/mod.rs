@@ -550,11 +550,7 @@ fn products<'a>(handoffs: &'a [Handoff], opts: &Options, w: &mut Written) -> Vec
 /// A handoff's product: its SKU, else its file's stem (a photo with no SKU is a product
 /// of its own).
 fn product_key(h: &Handoff) -> String {
-    h.context.sku.clone().unwrap_or_else(|| {
-        let key = &h.provenance.source_key;
-        let name = key.rsplit('/').next().unwrap_or(key);
-        name.rsplit_once('.').map_or(name, |(s, _)| s).to_string()
-    })
+    crate::handoff::product_of(h.context.sku.as_deref(), &h.provenance.source_key)
 }
 
 /// A name part made of lower-case letters, digits and single dashes: accents dropped to

@@ -24,6 +24,9 @@ fn explained_by(check: CheckName, cause: CheckName) -> bool {
                 | CutoutSource
                 | FrameLine
         ),
+        // Text or a badge beside the product is in its box: the product looks small and
+        // off-centre because of it.
+        TextOrLogo => matches!(check, FillRatio | Centering),
         // Enlargement stopped at the spec's limit: the product is smaller than asked.
         Upscale => check == FillRatio,
         // The whole background is off: its edge and anything reaching it are too.
@@ -141,6 +144,9 @@ fn check_words(c: &Check, h: &Handoff) -> String {
         }
         CutOff => {
             "the product runs into the photo's edge: supply a photo with the whole product in the frame, or approve it if nothing is missing".into()
+        }
+        TextOrLogo => {
+            "text, a logo or a badge beside the product: have it removed from the source, or approve it if it is the product's".into()
         }
         FrameLine => {
             "a frame or line runs around the picture: remove it from the source, or approve it if it is the product's".into()

@@ -39,6 +39,16 @@ pub struct Context {
 
 /// Context from a file's folders under its input root and its stem (see the module
 /// comment for the rule).
+/// The product a photo belongs to: its SKU (from a catalog, its folder or its name), else
+/// the photo alone, by its file's stem. Intake's duplicate check and the exports' grouping
+/// both say so, and must agree.
+pub fn product_of(sku: Option<&str>, file_name: &str) -> String {
+    sku.map(str::to_string).unwrap_or_else(|| {
+        let last = file_name.rsplit(['/', '\\']).next().unwrap_or(file_name);
+        last.rsplit_once('.').map_or(last, |(s, _)| s).to_string()
+    })
+}
+
 pub fn context_from_path(folders: &[String], stem: &str) -> Context {
     let by_name = context_from_name(stem);
     let Some(folder) = folders.last().filter(|f| !f.is_empty()) else {

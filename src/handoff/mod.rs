@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::error::{Category, ErrorCode, Failure};
 pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
-pub use context::{context_from_name, context_from_path, position, position_only, Context};
+pub use context::{
+    context_from_name, context_from_path, position, position_only, product_of, Context,
+};
 pub use photo::{Photo, PhotoCounts, PhotoOutput};
 pub use review::{Override, Receipt, Route, Routing};
 

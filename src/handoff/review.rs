@@ -55,9 +55,9 @@ impl Default for Routing {
                 ),
                 route(
                     "retouch",
-                    vec![PlainBackground, CutoutSource, BackgroundPurity, BorderPurity, ShadowToEdge, FrameLine],
+                    vec![PlainBackground, CutoutSource, BackgroundPurity, BorderPurity, ShadowToEdge, FrameLine, TextOrLogo],
                     "retouch",
-                    "remove the background (or the shadow, frame or speck at the edge) and drop the cut-out in again, or approve it as it is",
+                    "remove the background (or the shadow, frame, text or speck beside the product) and drop the cut-out in again, or approve it as it is",
                     48.0,
                 ),
                 route(

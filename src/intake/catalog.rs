@@ -844,9 +844,8 @@ fn product_of_name(name: &str) -> String {
     if crate::intake::is_url(name) {
         parts.clear();
     }
-    crate::handoff::context_from_path(&parts, stem(name))
-        .sku
-        .unwrap_or_else(|| stem(name).to_string())
+    let sku = crate::handoff::context_from_path(&parts, stem(name)).sku;
+    crate::handoff::product_of(sku.as_deref(), name)
 }
 
 /// A file name's stem: its last part without its extension.

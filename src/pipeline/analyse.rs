@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::key::{key_sweep, RowModel, SweepKey};
+use super::marks::{self, Marks};
 use super::measure::{alpha_or, unseen_ends};
 use super::Frame;
 use crate::spec::TreatAs;
@@ -79,6 +80,8 @@ pub struct Analysis {
     /// Separate product-sized items in it (islands at least a quarter of the largest): a
     /// pair or a set, or several products or views in one image.
     pub items: u8,
+    /// Text, logos or badges beside the product.
+    pub marks: Marks,
     /// Boxes of the islands dropped as specks.
     pub specks: Vec<Rect>,
     /// Edge RGB is stored multiplied by alpha (composited onto black), as some background
@@ -196,21 +199,36 @@ pub fn locate(frame: &Frame, classified: Classified) -> Analysis {
                 h: frame.height,
             }),
             items: 1,
+            marks: Marks::default(),
             specks: Vec::new(),
             premultiplied_edges: false,
             grid: Grid::default(),
         };
     }
     let stats = classified.alpha.unwrap_or_else(|| AlphaStats::of(frame));
-    let (product, specks, grid, items) = find_product(frame, &stats);
+    let (product, specks, grid, items, marks) = find_product(frame, &stats);
     Analysis {
         kind,
         product,
         items,
+        marks,
         specks,
         premultiplied_edges: stats.edges.premultiplied() && kind == SourceKind::Cutout,
         grid,
     }
+}
+
+/// Step 3 for a finished picture (a file `check` reads): `frame`'s alpha says what is
+/// product, as a cut-out's would.
+pub fn locate_in_picture(frame: &Frame) -> Analysis {
+    locate(
+        frame,
+        Classified {
+            kind: SourceKind::Cutout,
+            key: None,
+            alpha: None,
+        },
+    )
 }
 
 /// Where a product runs into the source's own edge: cut off by the photo's frame, so part
@@ -264,6 +282,11 @@ pub fn cut_off(frame: &Frame, analysis: &Analysis) -> CutOff {
             cut.sides += 1;
             cut.pixels += n;
         }
+    }
+    // A cut-out whose canvas was trimmed to the product (a remover's "crop" option) runs
+    // into three or four sides: nothing says a part is missing, and render adds the margin.
+    if cut.sides >= 3 && analysis.kind == SourceKind::Cutout {
+        return CutOff::default();
     }
     cut
 }
@@ -449,7 +472,7 @@ fn all_clear(block: &[u8]) -> bool {
 
 /// What finding the product gave: its box, the specks dropped, their grid, and how many
 /// separate product-sized items it is made of.
-type Found = (Option<Rect>, Vec<Rect>, Grid, u8);
+type Found = (Option<Rect>, Vec<Rect>, Grid, u8, Marks);
 
 /// An island this share of the largest one (by solid pixels) is an item of its own.
 const ITEM_SHARE: f64 = 0.25;
@@ -476,7 +499,7 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> Found {
         (0..rows_u).find(occupied_rows),
         (0..rows_u).rev().find(occupied_rows),
     ) else {
-        return (None, Vec::new(), Grid::default(), 0);
+        return (None, Vec::new(), Grid::default(), 0, Marks::default());
     };
     // Row by row (the grid's order in memory), each row only searched outside the span
     // found so far.
@@ -551,7 +574,7 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> Found {
     });
     let largest = islands.iter().flatten().map(|i| i.area).max().unwrap_or(0);
     if largest == 0 {
-        return (None, Vec::new(), Grid::default(), 0);
+        return (None, Vec::new(), Grid::default(), 0, Marks::default());
     }
     let keep: Vec<bool> = islands
         .iter()
@@ -617,7 +640,28 @@ fn find_product(frame: &Frame, stats: &AlphaStats) -> Found {
         .filter(|i| i.area as f64 >= largest as f64 * ITEM_SHARE)
         .count()
         .min(usize::from(u8::MAX)) as u8;
-    (product, specks, grid, items)
+    // Beside the product: kept islands that are not items may be text, logos or badges.
+    let cells_of = |i: &Island| marks::IslandBox {
+        x0: i.x0,
+        y0: i.y0,
+        x1: i.x1,
+        y1: i.y1,
+        solidity: i.area as f64
+            / (f64::from((i.x1 - i.x0 + 1) * (i.y1 - i.y0 + 1)) * f64::from(cell * cell)),
+    };
+    let is_item = |i: &Island| i.area as f64 >= largest as f64 * ITEM_SHARE;
+    let mut item_islands: Vec<&Island> = islands.iter().flatten().filter(|i| is_item(i)).collect();
+    item_islands.sort_by_key(|i| std::cmp::Reverse(i.area));
+    let item_boxes: Vec<marks::IslandBox> = item_islands.into_iter().map(cells_of).collect();
+    let others: Vec<marks::IslandBox> = islands
+        .iter()
+        .zip(&keep)
+        .filter_map(|(i, k)| i.as_ref().filter(|_| *k))
+        .filter(|i| !is_item(i))
+        .map(cells_of)
+        .collect();
+    let marks = marks::find(&item_boxes, &others, cols, rows);
+    (product, specks, grid, items, marks)
 }
 
 fn percentile(v: &mut [f64], q: f64) -> f64 {

@@ -549,10 +549,10 @@ fn decode_as(bytes: &[u8], limits: &Limits, with_colours: bool) -> Result<Frame,
     let cmyk_converted = !operations.is_empty();
     // A CMYK JPEG with no profile has no colour of its own: the decoder subtracts the ink
     // from white, uncalibrated (docs/rules.md, house-cmyk-default). Said, not hidden.
-    if icc.is_none()
+    let untagged_cmyk = icc.is_none()
         && format == ImageFormat::Jpeg
-        && super::jpeg_info::inspect(bytes).is_some_and(|i| i.components == 4)
-    {
+        && super::jpeg_info::inspect(bytes).is_some_and(|i| i.components == 4);
+    if untagged_cmyk {
         operations.push(Operation::new(
             "cmyk_to_srgb",
             json!({ "profile": "none embedded", "default": true,
@@ -617,7 +617,20 @@ fn decode_as(bytes: &[u8], limits: &Limits, with_colours: bool) -> Result<Frame,
                 (rgba, Some("unreadable".into()))
             }
         },
-        None => (image.into_rgba8().into_raw(), None),
+        None => {
+            // Without a profile the numbers have no defined colour: read as sRGB, as
+            // browsers and marketplaces read them (docs/rules.md, house-untagged). A
+            // wide-gamut photo whose profile a tool stripped looks duller, and nothing in
+            // its pixels tells it apart; the handoff says what was assumed.
+            if !untagged_cmyk {
+                operations.push(Operation::new(
+                    "assume_srgb",
+                    json!({ "profile": "none embedded", "default": true,
+                        "note": "read as sRGB; a wide-gamut (Display P3, Adobe RGB) photo saved without its profile looks duller than it should" }),
+                ));
+            }
+            (image.into_rgba8().into_raw(), None)
+        }
     };
     Ok(Frame {
         width: w,

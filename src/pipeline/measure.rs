@@ -25,7 +25,7 @@ pub(crate) fn is_visible(p: &[u8], bg: Background, opaque_counts: bool) -> bool 
 }
 
 /// Whether a pixel's flattened colour differs from `bg` by more than `diff`.
-fn is_seen(p: &[u8], bg: Background, opaque_counts: bool, diff: u8) -> bool {
+pub(super) fn is_seen(p: &[u8], bg: Background, opaque_counts: bool, diff: u8) -> bool {
     let alpha = p.get(3).copied().unwrap_or(255);
     if opaque_counts && alpha >= OPAQUE_ALPHA {
         return true;
@@ -269,38 +269,43 @@ pub fn framed_backdrop(
     bg: [u8; 3],
     product: Rect,
 ) -> Option<u8> {
-    /// How far inside the box the ring runs: past the edge's antialiasing and JPEG blocks'
-    /// ringing at the step from the margin.
-    const INSET: u32 = 4;
+    /// How far inside the box the rings run: past the edge's antialiasing and JPEG blocks'
+    /// ringing at the step from the margin; and again further in, where a backdrop still
+    /// is and the ringing beside a product's straight edge a few pixels inside the box
+    /// (a part that widens the box a little) is not.
+    const INSETS: [u32; 2] = [4, 10];
     /// Off the background by at most this, and nearly grey: a backdrop, not a colour.
     const NEAR: u8 = 24;
     const SPREAD: u8 = 12;
-    /// The share of the ring that must be such.
+    /// The share of each ring that must be such.
     const SHARE: f64 = 0.6;
-    if product.w <= 2 * INSET + 2 || product.h <= 2 * INSET + 2 {
+    let inner = INSETS[1];
+    if product.w <= 2 * inner + 2 || product.h <= 2 * inner + 2 {
         return None;
     }
-    let (x0, y0) = (product.x + INSET, product.y + INSET);
-    let (x1, y1) = (product.right() - 1 - INSET, product.bottom() - 1 - INSET);
     let n = usize::from(channels);
-    let ring = (x0..=x1)
-        .flat_map(|x| [(x, y0), (x, y1)])
-        .chain((y0 + 1..y1).flat_map(|y| [(x0, y), (x1, y)]));
-    let mut near = Vec::new();
-    let mut total = 0usize;
-    for (x, y) in ring {
-        let i = (y as usize * w as usize + x as usize) * n;
-        let f = flat_on_white(&pixels[i..i + n]);
-        total += 1;
-        let d = (0..3).map(|c| f[c].abs_diff(bg[c])).max().unwrap_or(0);
-        let spread = f.iter().max().unwrap_or(&0) - f.iter().min().unwrap_or(&0);
-        if (1..=NEAR).contains(&d) && spread <= SPREAD {
-            near.push(d);
+    let ring_near = |inset: u32| -> Option<Vec<u8>> {
+        let (x0, y0) = (product.x + inset, product.y + inset);
+        let (x1, y1) = (product.right() - 1 - inset, product.bottom() - 1 - inset);
+        let ring = (x0..=x1)
+            .flat_map(|x| [(x, y0), (x, y1)])
+            .chain((y0 + 1..y1).flat_map(|y| [(x0, y), (x1, y)]));
+        let mut near = Vec::new();
+        let mut total = 0usize;
+        for (x, y) in ring {
+            let i = (y as usize * w as usize + x as usize) * n;
+            let f = flat_on_white(&pixels[i..i + n]);
+            total += 1;
+            let d = (0..3).map(|c| f[c].abs_diff(bg[c])).max().unwrap_or(0);
+            let spread = f.iter().max().unwrap_or(&0) - f.iter().min().unwrap_or(&0);
+            if (1..=NEAR).contains(&d) && spread <= SPREAD {
+                near.push(d);
+            }
         }
-    }
-    if total == 0 || (near.len() as f64) < total as f64 * SHARE {
-        return None;
-    }
+        (total > 0 && near.len() as f64 >= total as f64 * SHARE).then_some(near)
+    };
+    let mut near = ring_near(INSETS[0])?;
+    ring_near(inner)?;
     near.sort_unstable();
     near.get(near.len() * 9 / 10).copied()
 }

@@ -13,6 +13,7 @@ pub mod encode;
 pub mod fidelity;
 pub mod jpeg_info;
 pub mod key;
+pub mod marks;
 pub mod measure;
 pub mod render;
 pub mod source;

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::analyse::{classify_as, cut_off, locate, CutOff, SourceKind};
 use super::fidelity::{ColourFacts, ColourReference};
 use super::key::{key_sweep, EnclosedBackdrop};
+use super::marks::Marks;
 use super::render::{cut_out, render, Cutout, Rendered};
 use super::verify::{verify, RenderFacts};
 use super::{decode, encode, EncodeError, Limits, Operation, SourceInfo};
@@ -97,8 +98,12 @@ pub fn process_source(
         None => EnclosedBackdrop::default(),
     };
     let analysis = locate(&frame, classified);
-    let edge_cut = cut_off(&frame, &analysis);
-    let items = analysis.items;
+    let found = Found {
+        enclosed,
+        cut_off: cut_off(&frame, &analysis),
+        items: analysis.items,
+        marks: analysis.marks,
+    };
     let cut = match cut_out(frame, &analysis) {
         Ok(c) => c,
         Err(e) => {
@@ -115,7 +120,7 @@ pub fn process_source(
             if stop() {
                 return Err(cancelled());
             }
-            make_output(&cut, spec, (enclosed, edge_cut, items), reference.as_ref())
+            make_output(&cut, spec, found, reference.as_ref())
         })
         .collect();
     SourceResult {
@@ -125,11 +130,20 @@ pub fn process_source(
     }
 }
 
+/// What analysing the source found that every spec's verification reports.
+#[derive(Clone, Copy)]
+struct Found {
+    enclosed: EnclosedBackdrop,
+    cut_off: CutOff,
+    items: u8,
+    marks: Marks,
+}
+
 /// Render, encode and verify one spec's output from the cut-out.
 fn make_output(
     cut: &Cutout,
     spec: &Spec,
-    (enclosed, cut_off, items): (EnclosedBackdrop, CutOff, u8),
+    found: Found,
     reference: Option<&Arc<ColourReference>>,
 ) -> Result<Output, Failure> {
     let rendered = render(cut, spec).map_err(|e| Failure::new(e.code(), e.to_string()))?;
@@ -144,9 +158,10 @@ fn make_output(
     ));
     let facts = RenderFacts {
         quality: Some(quality),
-        enclosed,
-        cut_off,
-        items,
+        enclosed: found.enclosed,
+        cut_off: found.cut_off,
+        items: found.items,
+        marks: found.marks,
         colour: reference.map(|r| ColourFacts::new(Arc::clone(r), cut.rect, &rendered.placement)),
         ..render_facts(&rendered, cut.kind)
     };
@@ -174,6 +189,7 @@ pub fn render_facts(rendered: &Rendered, kind: SourceKind) -> RenderFacts {
         enclosed: EnclosedBackdrop::default(),
         cut_off: CutOff::default(),
         items: 1,
+        marks: Marks::default(),
         colour: None,
     }
 }

@@ -6,16 +6,18 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader};
 use serde_json::json;
 
-use super::analyse::{CutOff, SourceKind};
+use super::analyse::{cut_off, locate_in_picture, CutOff, SourceKind};
 use super::color;
 use super::decode::{probe, DecodeError, Limits};
 use super::fidelity::{self, ColourFacts};
 use super::jpeg_info;
 use super::key::EnclosedBackdrop;
+use super::marks::Marks;
 use super::measure::{
-    backdrop_colour, background_stats, framed_backdrop, framed_sides, laplacian_variance,
-    solid_box, visible_box,
+    backdrop_colour, background_stats, framed_backdrop, framed_sides, is_seen, laplacian_variance,
+    solid_box, visible_box, VISIBLE_DIFF,
 };
+use super::Frame;
 use crate::quality::{capitalise, Check, CheckName, Severity};
 use crate::spec::{sizes_words, Align, Background, Spec, Subsampling};
 
@@ -37,6 +39,8 @@ pub struct RenderFacts {
     pub items: u8,
     /// The source's colours and where its product landed, when decoding took them.
     pub colour: Option<ColourFacts>,
+    /// Text, logos or badges beside the source's product.
+    pub marks: Marks,
 }
 
 /// What is being verified: an output this pipeline rendered (held to the spec exactly), or
@@ -257,7 +261,7 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
         }),
         ok,
         if output { Severity::Fail } else { Severity::Review },
-        if output {
+        if output || ok {
             format!("The colour space is {measured}.")
         } else {
             format!("The colours are stored as {measured}, not sRGB: marketplaces and browsers show sRGB, so colours may shift.")
@@ -521,6 +525,23 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
             ),
         ));
     }
+    // What the product is made of: for an output, as its source's analysis found it; for
+    // a picture made elsewhere, found in the file the same way, its backdrop taken as a
+    // cut-out's transparency.
+    let parts = match mode {
+        Mode::Output(f) => (f.kind != SourceKind::Scene).then_some((f.items, f.marks, f.cut_off)),
+        // Nothing to tell product from: no backdrop colour and no transparency.
+        Mode::Existing if img.channels == 3 && backdrop == Background::Transparent => None,
+        Mode::Existing => product.map(|_| parts_of_picture(img, backdrop)),
+    };
+    if let Some((items, marks, cut)) = parts {
+        let photo = if output {
+            "the source photo"
+        } else {
+            "the picture"
+        };
+        checks.extend(parts_checks(items, marks, cut, photo));
+    }
     let Mode::Output(facts) = mode else {
         return checks;
     };
@@ -530,39 +551,6 @@ fn judge(file: &ReadBack, bytes: &[u8], spec: &Spec, mode: Mode) -> Vec<Check> {
     }
     if let Some(check) = enclosed_check(&facts.enclosed) {
         checks.push(check);
-    }
-    // Several items, or several views, in one image (docs/rules.md, house-several-items):
-    // a pair or a set is one product, which only a person can tell.
-    if facts.kind != SourceKind::Scene {
-        checks.push(Check::new(
-            CheckName::SeveralItems,
-            json!(facts.items),
-            json!(1),
-            facts.items <= 1,
-            Severity::Review,
-            if facts.items <= 1 {
-                "The product is one item.".into()
-            } else {
-                format!("The picture holds {} separate items of a product's size: several products or views in one image, or one product in parts (a pair, a set).", facts.items)
-            },
-        ));
-    }
-    // A product the source's frame cuts off (docs/rules.md, amazon-main-whole-product):
-    // part of it is missing, and only a new photo can bring it back.
-    if facts.kind != SourceKind::Scene {
-        let c = facts.cut_off;
-        checks.push(Check::new(
-            CheckName::CutOff,
-            json!(c.sides),
-            json!(0),
-            c.sides == 0,
-            Severity::Review,
-            if c.sides == 0 {
-                "The product is whole: it does not run into the source's edges.".into()
-            } else {
-                format!("The product runs into {} edge(s) of the source photo ({} px along them): part of it is cut off by the photo's frame.", c.sides, c.pixels)
-            },
-        ));
     }
     if facts.kind == SourceKind::Scene {
         checks.push(Check::new(
@@ -633,6 +621,84 @@ fn colour_check(colour: &ColourFacts, img: &Pixels, icc: Option<&[u8]>, spec: &S
             )
         },
     )
+}
+
+/// Items, marks and cut-off of a picture made elsewhere: its pixels that differ from the
+/// backdrop (or, on transparency, are seen) are the product, as a cut-out's alpha says.
+fn parts_of_picture(img: &Pixels, backdrop: Background) -> (u8, Marks, CutOff) {
+    let n = usize::from(img.channels);
+    let alpha: Vec<u8> = img
+        .data
+        .chunks_exact(n)
+        .flat_map(|p| {
+            let a = if is_seen(p, backdrop, false, VISIBLE_DIFF) {
+                255
+            } else {
+                0
+            };
+            [p[0], p[1], p[2], a]
+        })
+        .collect();
+    let frame = Frame::from_rgba(img.width, img.height, alpha);
+    let a = locate_in_picture(&frame);
+    (a.items, a.marks, cut_off(&frame, &a))
+}
+
+/// The checks of what the product is made of, on `photo` (the source photo of an output,
+/// or the picture itself): several items (docs/rules.md, house-several-items: a pair or a
+/// set is one product, which only a person can tell), text or badges beside it
+/// (house-text-and-badges), and a frame that cuts it off (amazon-main-whole-product: only
+/// a new photo brings the missing part back).
+fn parts_checks(items: u8, marks: Marks, c: CutOff, photo: &str) -> [Check; 3] {
+    let marks_words = match (marks.text_lines, marks.corner_marks) {
+        (0, 0) => String::new(),
+        (t, 0) => format!("{t} line(s) of text"),
+        (0, m) => format!("{m} mark(s) alone in a corner (a badge or a logo)"),
+        (t, m) => {
+            format!("{t} line(s) of text and {m} mark(s) alone in a corner (a badge or a logo)")
+        }
+    };
+    [
+        Check::new(
+            CheckName::SeveralItems,
+            json!(items),
+            json!(1),
+            items <= 1,
+            Severity::Review,
+            if items <= 1 {
+                "The product is one item.".into()
+            } else {
+                format!("The picture holds {items} separate items of a product's size: several products or views in one image, or one product in parts (a pair, a set).")
+            },
+        ),
+        Check::new(
+            CheckName::TextOrLogo,
+            json!(marks),
+            json!(Marks::default()),
+            !marks.any(),
+            Severity::Review,
+            if marks.any() {
+                format!("Beside the product in {photo}: {marks_words}.")
+            } else {
+                "Nothing stands beside the product but its own parts.".into()
+            },
+        ),
+        Check::new(
+            CheckName::CutOff,
+            json!(c.sides),
+            json!(0),
+            c.sides == 0,
+            Severity::Review,
+            if c.sides == 0 {
+                format!("The product is whole: it does not run into the edges of {photo}.")
+            } else {
+                format!(
+                    "The product runs into {} edge(s) of {photo} ({} px along them): part of it is cut off by its frame.",
+                    c.sides, c.pixels
+                )
+            },
+        ),
+    ]
 }
 
 /// The areas a sweep photo's product encloses in the backdrop's colour, when it has any:

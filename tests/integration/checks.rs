@@ -33,6 +33,7 @@ fn cutout_facts() -> shelfready::pipeline::verify::RenderFacts {
         cut_off: Default::default(),
         items: 1,
         colour: None,
+        marks: Default::default(),
     }
 }
 
@@ -416,9 +417,24 @@ fn a_product_the_photos_frame_cuts_off_goes_to_the_supplier_not_to_retouching() 
         }
     });
     std::fs::write(src.join("CUTSWEEP_1.jpg"), jpeg(&shot, 92)).unwrap();
+    // A cut-out whose canvas a remover trimmed to the product (a box with rounded corners):
+    // it touches every side, and nothing of it is missing.
+    image::RgbaImage::from_fn(800, 1200, |x, y| {
+        let (dx, dy) = (x.min(799 - x), y.min(1199 - y));
+        let corner = dx < 100 && dy < 100 && (100 - dx).pow(2) + (100 - dy).pow(2) > 100 * 100;
+        if corner {
+            image::Rgba([0, 0, 0, 0])
+        } else {
+            image::Rgba([40, 120, 60, 255])
+        }
+    })
+    .save(src.join("TRIMMED_1.png"))
+    .unwrap();
     let out = dir.path().join("out");
     let o = process(&src, "amazon-main", &out);
     assert_exit(&o, 2);
+    let trimmed = handoff(&out, "TRIMMED_1", "amazon-main");
+    assert_eq!(trimmed["state"], "ready", "{}", trimmed["quality"]);
     for name in ["CUTPNG_1", "CUTSWEEP_1"] {
         let h = handoff(&out, name, "amazon-main");
         assert_eq!(h["state"], "needs_review", "{name}");
@@ -455,6 +471,12 @@ fn a_cmyk_photo_without_a_profile_says_how_it_was_converted() {
     let tagged = ops("CMYK12_1");
     assert_eq!(tagged[0]["name"], "icc_to_srgb", "{tagged:?}");
     assert!(tagged.iter().all(|o| o["name"] != "cmyk_to_srgb"));
+    assert!(tagged.iter().all(|o| o["name"] != "assume_srgb"));
+    // An RGB photo without a profile is read as sRGB, and says so.
+    let rgb = ops("MUG01_1");
+    assert_eq!(rgb[0]["name"], "assume_srgb", "{rgb:?}");
+    assert_eq!(rgb[0]["params"]["default"], true);
+    assert!(untagged.iter().all(|o| o["name"] != "assume_srgb"));
 }
 
 #[test]
@@ -824,4 +846,139 @@ fn every_fixture_output_keeps_its_sources_colours() {
             "{name} not judged: {judged:?}"
         );
     }
+}
+
+/// A green bottle cut-out on 1600 px with `text` drawn at `at` in `colour` (on the
+/// transparent area, as an overlay a seller's tool adds, or on the bottle itself), and a
+/// red badge in the top right corner when `badge`.
+fn bottle_with(text: &str, at: (i32, i32), colour: [u8; 4], badge: bool) -> image::RgbaImage {
+    use image::Rgba;
+    let font = ab_glyph::FontRef::try_from_slice(include_bytes!(
+        "../../assets/fonts/DejaVuSansCondensed.ttf"
+    ))
+    .unwrap();
+    let mut img = image::RgbaImage::from_fn(1600, 1600, |x, y| {
+        let bottle = (500..900).contains(&x) && (300..1300).contains(&y);
+        let neck = (630..770).contains(&x) && (180..300).contains(&y);
+        if bottle || neck {
+            Rgba([40, 120, 60, 255])
+        } else {
+            Rgba([0, 0, 0, 0])
+        }
+    });
+    if badge {
+        imageproc::drawing::draw_filled_circle_mut(
+            &mut img,
+            (1450, 150),
+            90,
+            Rgba([200, 30, 30, 255]),
+        );
+    }
+    imageproc::drawing::draw_text_mut(
+        &mut img,
+        Rgba(colour),
+        at.0,
+        at.1,
+        ab_glyph::PxScale::from(64.0),
+        &font,
+        text,
+    );
+    img
+}
+
+#[test]
+fn text_or_a_badge_beside_the_product_waits_for_the_retoucher_in_process_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir(&src).unwrap();
+    let black = [20, 20, 20, 255];
+    bottle_with("FREE SHIPPING", (450, 1380), black, false)
+        .save(src.join("TEXT_1.png"))
+        .unwrap();
+    bottle_with("", (0, 0), black, true)
+        .save(src.join("BADGE_1.png"))
+        .unwrap();
+    let mut with_capsules = bottle_with("", (0, 0), black, false);
+    for i in 0..5 {
+        let x = 520 + i * 75;
+        imageproc::drawing::draw_filled_ellipse_mut(
+            &mut with_capsules,
+            (x, 1420),
+            22,
+            40,
+            image::Rgba([230, 180, 40, 255]),
+        );
+    }
+    with_capsules.save(src.join("CAPSULES_1.png")).unwrap();
+    // A label printed on the bottle is the product's.
+    bottle_with("OLIVE", (600, 700), [240, 240, 230, 255], false)
+        .save(src.join("LABEL_1.png"))
+        .unwrap();
+    let out = dir.path().join("out");
+    let o = process(&src, "amazon-main", &out);
+    assert_exit(&o, 2);
+    for (name, words) in [
+        ("TEXT_1", "1 line(s) of text"),
+        ("BADGE_1", "1 mark(s) alone in a corner"),
+    ] {
+        let h = handoff(&out, name, "amazon-main");
+        assert_eq!(h["state"], "needs_review", "{name}");
+        let next = &h["next_actor"];
+        assert_eq!(next["checks"], json!(["text_or_logo"]), "{name}: {next}");
+        assert_eq!(next["owner"], "retouch", "{name}");
+        let q = next["question"].as_str().unwrap();
+        assert!(q.contains(words), "{name}: {q}");
+        assert!(
+            q.contains("text, a logo or a badge added to the picture"),
+            "{q}"
+        );
+    }
+    let label = handoff(&out, "LABEL_1", "amazon-main");
+    assert_eq!(label["state"], "ready", "{}", label["quality"]);
+    // Five capsules in a row below their bottle are like parts, not letters.
+    let capsules = handoff(&out, "CAPSULES_1", "amazon-main");
+    assert_eq!(capsules["state"], "ready", "{}", capsules["quality"]);
+
+    // `check` finds the same on a picture made elsewhere: the text on white, in a JPEG.
+    let flat = |img: &image::RgbaImage| {
+        image::RgbImage::from_fn(img.width(), img.height(), |x, y| {
+            let p = img.get_pixel(x, y);
+            let a = u16::from(p[3]);
+            Rgb([0, 1, 2].map(|c| ((u16::from(p[c]) * a + 255 * (255 - a)) / 255) as u8))
+        })
+    };
+    let made = dir.path().join("made");
+    std::fs::create_dir(&made).unwrap();
+    std::fs::write(
+        made.join("text.jpg"),
+        jpeg(
+            &flat(&bottle_with("FREE SHIPPING", (450, 1380), black, false)),
+            90,
+        ),
+    )
+    .unwrap();
+    let o = shelfready(&[
+        "check",
+        made.to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let text = report["files"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "text_or_logo")
+        .unwrap();
+    assert_eq!(text["passed"], false, "{text}");
+    assert_eq!(text["measured"]["text_lines"], 1, "{text}");
+    // And a shelfready output that is ready passes it.
+    let o = shelfready(&[
+        "check",
+        out.join("amazon-main/LABEL_1.jpg").to_str().unwrap(),
+        "--spec",
+        "amazon-main",
+    ]);
+    assert_exit(&o, 0);
 }
