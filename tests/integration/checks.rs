@@ -142,12 +142,7 @@ fn the_sweep_through_a_handle_waits_for_a_person_and_is_cleared_or_kept_at_every
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let kept = r.json();
     assert_eq!(kept["state"], "ready");
-    let check = kept["quality"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "enclosed_backdrop")
-        .unwrap();
+    let check = crate::util::check(&kept, "enclosed_backdrop");
     assert_eq!(
         (check["passed"].clone(), check["threshold"].clone()),
         (json!(true), json!("keep"))
@@ -377,12 +372,7 @@ fn a_frame_drawn_around_the_picture_waits_and_a_product_filling_its_box_does_not
             .iter()
             .find(|e| e["path"].as_str().unwrap().ends_with(file))
             .unwrap_or_else(|| panic!("{file} not in {report}"));
-        let check = entry["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "frame_line")
-            .unwrap_or_else(|| panic!("no frame_line in {entry}"));
+        let check = crate::util::check(entry, "frame_line");
         check["passed"] == false
     };
     assert!(frame_of("framed.png"), "{report}");
@@ -595,12 +585,7 @@ fn sharpness_is_judged_on_the_written_file_so_check_gives_process_s_verdict() {
             .iter()
             .find(|f| f["path"].as_str().unwrap().contains(name))
             .unwrap();
-        let s = file["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == "sharpness")
-            .unwrap();
+        let s = crate::util::check(file, "sharpness");
         assert_eq!(s["measured"], value, "{name}");
     }
 }
@@ -965,12 +950,7 @@ fn text_or_a_badge_beside_the_product_waits_for_the_retoucher_in_process_and_che
         "--json",
     ]);
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let text = report["files"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "text_or_logo")
-        .unwrap();
+    let text = crate::util::check(&report["files"][0], "text_or_logo");
     assert_eq!(text["passed"], false, "{text}");
     assert_eq!(text["measured"]["text_lines"], 1, "{text}");
     // And a shelfready output that is ready passes it.

@@ -61,9 +61,15 @@ pub fn handoff(out: &Path, name: &str, spec: &str) -> Value {
     read_json(&out.join("manifests").join(format!("{name}.{spec}.json")))
 }
 
+/// The check `name` of a handoff (its `quality`) or of a file in `check --json`'s report
+/// (its `checks`).
 pub fn check<'a>(h: &'a Value, name: &str) -> &'a Value {
-    h["quality"]
-        .as_array()
+    let list = if h["quality"].is_array() {
+        &h["quality"]
+    } else {
+        &h["checks"]
+    };
+    list.as_array()
         .unwrap()
         .iter()
         .find(|c| c["name"] == name)
