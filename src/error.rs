@@ -79,6 +79,9 @@ pub enum ErrorCode {
     ReviewSourceGone,
     // The run itself.
     Cancelled,
+    /// A source whose processing stopped unfinished more times than a worker may take it
+    /// up (each time the process running it died: out of memory, killed): not tried again.
+    WorkerLost,
     InternalError,
 }
 
@@ -161,7 +164,7 @@ impl ErrorCode {
             NotFound => Category::NotFound,
             ServerBusy => Category::Busy,
             RenderResizeFailed | EncodeJpegFailed | EncodePngFailed | EncodeWebpFailed
-            | InternalError => Category::Internal,
+            | WorkerLost | InternalError => Category::Internal,
         }
     }
 

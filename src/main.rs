@@ -157,6 +157,19 @@ enum Command {
         #[command(flatten)]
         args: shelfready::server::ServeArgs,
     },
+    /// Work the queue of a job database shared with `serve` (--database-url
+    /// postgres://...): take one photo at a time per worker, make it for its batch's
+    /// specs, record the outputs, settle batches; until SIGTERM or Ctrl-C, which finish
+    /// or give back the photos in flight. Takes the same config, flags and environment as
+    /// `serve` (--listen and the upload limits are not used). Run as many as you have
+    /// machines; `serve --workers 0` then only takes uploads and answers.
+    ///
+    /// Exit status: 0 stopped, 64 wrong configuration, 74 database or data folder not
+    /// reachable, 75 a SQLite data folder in use (workers need a shared database).
+    Worker {
+        #[command(flatten)]
+        args: shelfready::server::ServeArgs,
+    },
     /// Turn a folder into an inbox: every folder dropped into it (and loose files) is made
     /// into conforming files in <out>/<drop>/, and each source is moved to
     /// <inbox>/archive/ (ready, needs review) or <inbox>/quarantine/ (failed) with its
@@ -371,7 +384,7 @@ fn main() -> ExitCode {
     };
     // A service logs what it does (a line per batch and file); a command prints its own
     // summary and logs only warnings.
-    let default_log = if matches!(cli.command, Command::Serve { .. }) {
+    let default_log = if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
         "info"
     } else {
         "warn"
@@ -483,6 +496,25 @@ fn run(cli: Cli) -> Result<u8> {
                 },
                 watch_beside,
             )?;
+            Ok(0)
+        }
+        Command::Worker { args } => {
+            let config = shelfready::server::ServeConfig::load(&args)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            if args.print_config {
+                out!("{}", config.to_toml());
+                return Ok(0);
+            }
+            let store = config.database_url.as_deref().map_or_else(
+                || config.data_dir.display().to_string(),
+                shelfready::server::config::hide_password,
+            );
+            shelfready::server::work(config, |n| {
+                eprintln!(
+                    "shelfready worker: {n} worker(s) on {store}, {}",
+                    shelfready::job::worker_name()
+                );
+            })?;
             Ok(0)
         }
         Command::Watch {

@@ -83,6 +83,7 @@ pub fn process(
             cancel: opts.cancel,
             routing: &crate::handoff::Routing::default(),
             retry: None,
+            worker: None,
         },
         observer,
         settle_stopped: true,

@@ -242,6 +242,10 @@ pub struct Provenance {
     pub tool_version: String,
     /// See [`PIPELINE_VERSION`].
     pub pipeline_version: String,
+    /// Where it was made: the host's name and the process id (`host:pid`), so an operator
+    /// of many workers sees where work ran. Absent in handoffs made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// The manifest of one output (one source x one spec).

@@ -50,6 +50,17 @@ pub fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {
     })
 }
 
+/// This process as handoffs name where they were made: `host:pid`.
+pub fn worker_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let host = gethostname::gethostname();
+        let host = host.to_string_lossy();
+        let host = if host.is_empty() { "localhost" } else { &host };
+        format!("{host}:{}", std::process::id())
+    })
+}
+
 /// Everything a source job needs besides the source.
 pub struct JobOptions<'a> {
     pub specs: &'a [Spec],
@@ -62,6 +73,10 @@ pub struct JobOptions<'a> {
     pub routing: &'a Routing,
     /// A reviewer's retry: the one output is made again from where its handoff stands.
     pub retry: Option<&'a Retry>,
+    /// The worker making it, for its provenance: a queue worker of `serve` or `shelfready
+    /// worker` ([`worker_name`]); none for a run on the machine at hand (the command line,
+    /// the watcher), whose manifests then stay byte-identical from run to run.
+    pub worker: Option<&'a str>,
 }
 
 /// A reviewer's retry of one output (run with one spec, the change already applied to it).
@@ -113,6 +128,7 @@ pub fn run_source(store: &dyn Store, job: SourceJob, opts: &JobOptions) -> Vec<H
         operations: Vec::new(),
         tool_version: TOOL_VERSION.into(),
         pipeline_version: PIPELINE_VERSION.into(),
+        worker: opts.worker.map(str::to_owned),
     };
     let received = |spec: &Spec| match opts.retry {
         Some(r) => retried(r, provenance.clone(), opts),

@@ -158,6 +158,7 @@ pub fn retry(
         cancel: run.cancel,
         routing: run.routing,
         retry: Some(&r),
+        worker: None,
     };
     if let Err(f) = &run.job.bytes {
         if f.code == ErrorCode::SourceUnreadable {

@@ -13,13 +13,13 @@ use super::config::ServeConfig;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::engine::Engine;
-use crate::handoff::{BatchManifest, Clock, ErrorCode, State, SystemClock, Timestamp};
+use crate::handoff::{BatchManifest, ErrorCode, State, SystemClock};
 use crate::job::{
-    batch_manifest, Batch, BatchSource, Item, JobOptions, Observer, Outcome, Plain, SourceDone,
+    batch_manifest, Batch, BatchSource, Item, JobOptions, Observer, Outcome, SourceDone,
 };
 use crate::pipeline::Limits;
 use crate::spec::{builtin, builtin_ids, suggestions, Spec, SpecError};
-use crate::store::{AssetRow, BatchState, JobStore, StoreError, Work};
+use crate::store::{AssetRow, BatchState, JobStore, StoreError};
 
 /// One change a client following a batch sees.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -56,9 +56,13 @@ pub struct App {
     /// sources in flight stop between stages.
     pub stopping: AtomicBool,
     /// Sources running on the engine right now.
-    running: AtomicUsize,
+    pub(super) running: AtomicUsize,
     /// This server's name as a worker on the job store's queue.
-    worker: String,
+    pub(super) worker: String,
+    /// Rung when this process queues work.
+    pub(super) wake: super::worker::Wake,
+    /// The sources this process's workers hold.
+    pub(super) held: super::worker::Held,
 }
 
 pub use crate::store::asset_id;
@@ -91,10 +95,13 @@ impl App {
             pending: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            wake: Default::default(),
+            held: Default::default(),
+            // Unique across restarts of a process that got the same pid.
             worker: format!(
-                "server-{}-{}",
-                std::process::id(),
-                crate::store::new_batch_id()
+                "{}-{}",
+                crate::job::worker_name(),
+                &crate::store::new_batch_id()[..6]
             ),
         })
     }
@@ -204,7 +211,7 @@ impl App {
 
     /// A batch of this server's, for the one runner: its outputs in `store`, followed by
     /// the server (events, webhooks, metrics).
-    fn runner<'a>(
+    pub(super) fn runner<'a>(
         &'a self,
         id: &'a str,
         store: &'a dyn crate::store::Store,
@@ -223,96 +230,15 @@ impl App {
                 cancel: &self.stopping,
                 routing,
                 retry: None,
+                worker: Some(crate::job::worker_name()),
             },
             observer: self,
             settle_stopped: false,
         }
     }
 
-    /// Puts a batch's sources on the job store's queue of work and starts a worker on the
-    /// engine for each (so many batches share the engine's bound, in the order they
-    /// came). The worker that completes a batch's last source settles it.
-    pub fn enqueue(self: &Arc<Self>, batch: &str) -> Result<(), StoreError> {
-        let waiting = self.store.queue_work(batch, &SystemClock.now())?;
-        if waiting == 0 {
-            self.settle(batch);
-            return Ok(());
-        }
-        self.pending.fetch_add(waiting, Ordering::SeqCst);
-        for _ in 0..waiting {
-            let app = self.clone();
-            self.engine.spawn(move || app.work_next());
-        }
-        Ok(())
-    }
-
-    /// Claims the next source on the queue and runs it, on an engine thread.
-    fn work_next(&self) {
-        let _pending = Countdown(&self.pending);
-        if self.stopping.load(Ordering::SeqCst) {
-            // Left on the queue for the next start.
-            return;
-        }
-        let now = SystemClock.now();
-        let lease_until = Timestamp::from_unix(now.unix().saturating_add(LEASE_SECONDS));
-        let claimed =
-            self.store
-                .claim_work(&self.worker, &now, lease_until.as_ref().unwrap_or(&now));
-        let work = match claimed {
-            Ok(Some(w)) => w,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::error!("cannot take work from the queue: {e}");
-                return;
-            }
-        };
-        self.running.fetch_add(1, Ordering::SeqCst);
-        let _running = Countdown(&self.running);
-        let (batch, key) = (&work.batch, &work.asset.source_key);
-        let outcome = self.run_work(&work).unwrap_or_else(|e| {
-            tracing::error!(batch = %batch, "{e}");
-            Outcome::Done(Vec::new())
-        });
-        let finished = if matches!(outcome, Outcome::Stopped) {
-            self.store
-                .release_work(batch, key, &self.worker)
-                .map(|()| None)
-        } else {
-            self.store
-                .complete_work(batch, key, &self.worker, &SystemClock.now())
-        };
-        match finished {
-            Ok(Some(0)) => self.settle(batch),
-            Ok(_) => {}
-            Err(e) => tracing::error!(batch = %batch, "{e}"),
-        }
-    }
-
-    /// One claimed source, through the one runner.
-    fn run_work(&self, work: &Work) -> Result<Outcome, String> {
-        let Some(row) = self
-            .store
-            .batch_row(&work.batch)
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(Outcome::Done(Vec::new())); // the batch was deleted meanwhile
-        };
-        let specs = self.specs_of(&row.specs).map_err(|e| e.message)?;
-        let item = item_of(&self.store.batch_dir(&work.batch), work.asset.clone());
-        let store = self.store.batch(&work.batch);
-        let routing = self.config.routing();
-        let run = self.runner(&work.batch, store.as_ref(), &specs, &routing);
-        let claims = run
-            .claim(std::slice::from_ref(&item))
-            .map_err(|e| e.to_string())?;
-        match claims.first() {
-            Some(claim) => run.run_one(&item, claim, &Plain).map_err(|e| e.to_string()),
-            None => Ok(Outcome::Done(Vec::new())),
-        }
-    }
-
     /// Settles a batch whose sources are all done: its manifest from what the store holds.
-    fn settle(&self, batch: &str) {
+    pub(super) fn settle(&self, batch: &str) {
         if let Err(e) = self.try_settle(batch) {
             // Followers are not left waiting on a batch that cannot settle.
             tracing::error!(batch = %batch, "{e}");
@@ -464,9 +390,6 @@ impl Observer for App {
     }
 }
 
-/// How long a worker holds a claimed source before another may take it over.
-const LEASE_SECONDS: i64 = 15 * 60;
-
 /// A batch's handoffs grouped by their source's key.
 fn by_source(
     handoffs: Vec<crate::handoff::Handoff>,
@@ -482,7 +405,7 @@ fn by_source(
 }
 
 /// A source of the queue as the runner takes it.
-fn item_of(dir: &std::path::Path, a: AssetRow) -> Item {
+pub(super) fn item_of(dir: &std::path::Path, a: AssetRow) -> Item {
     Item {
         seq: a.seq,
         wanted_name: super::upload::wanted_name(&a.source_key),
@@ -493,14 +416,5 @@ fn item_of(dir: &std::path::Path, a: AssetRow) -> Item {
         key: a.source_key,
         origin: a.upload_name,
         context: a.context,
-    }
-}
-
-/// Counts a source (waiting or running) down however it ends.
-struct Countdown<'a>(&'a AtomicUsize);
-
-impl Drop for Countdown<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

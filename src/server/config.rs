@@ -18,6 +18,11 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Where the database, uploads, outputs and manifests are kept.
     pub data_dir: PathBuf,
+    /// The job database: absent (or `sqlite://`) for the SQLite file in the data folder,
+    /// `postgres://user:password@host/db` for one shared by many processes (`serve`
+    /// nodes and `shelfready worker`s on one database and one data folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
     /// Bearer token every route but /healthz and /readyz requires; required to listen
     /// anywhere but loopback.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,6 +32,18 @@ pub struct ServeConfig {
     pub spec_dir: Option<PathBuf>,
     /// Worker threads (0: one per core).
     pub jobs: usize,
+    /// Queue workers in this process: sources taken from the job store's queue at once
+    /// (absent: one per worker thread; 0: this node only takes uploads and answers, the
+    /// `shelfready worker`s on its database do the work).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+    /// Seconds a worker's claim of a source lasts unless renewed (its heartbeat renews it
+    /// every third of this while the source runs); a worker that died loses its sources
+    /// to the others after this long.
+    pub lease_secs: u64,
+    /// Times a source may be taken up by a worker; one whose workers all died holding it
+    /// (it crashes the process?) fails with `worker-lost` after this many.
+    pub max_attempts: u32,
     /// Largest upload request body, in bytes.
     pub max_body_bytes: u64,
     /// Most files in one batch.
@@ -86,7 +103,11 @@ impl Default for ServeConfig {
             data_dir: PathBuf::from("shelfready-data"),
             token: None,
             spec_dir: None,
+            database_url: None,
             jobs: 0,
+            workers: None,
+            lease_secs: 60,
+            max_attempts: 3,
             max_body_bytes: 2 * 1024 * 1024 * 1024,
             max_files: 1000,
             max_file_bytes: Limits::default().max_bytes,
@@ -122,6 +143,10 @@ pub struct ServeArgs {
     /// Data folder [default: ./shelfready-data].
     #[arg(long, env = "SHELFREADY_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Job database URL: sqlite://<file> or postgres://... [default: the SQLite file in
+    /// the data folder].
+    #[arg(long, env = "SHELFREADY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Bearer token clients must send (required off loopback).
     #[arg(long, env = "SHELFREADY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -131,6 +156,16 @@ pub struct ServeArgs {
     /// Worker threads [default: one per core].
     #[arg(long, short, env = "SHELFREADY_JOBS")]
     pub jobs: Option<usize>,
+    /// Sources this process takes from the queue at once; 0: none (an API-only node)
+    /// [default: one per worker thread].
+    #[arg(long, env = "SHELFREADY_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds a worker's claim lasts unless renewed [default: 60].
+    #[arg(long, env = "SHELFREADY_LEASE_SECS")]
+    pub lease_secs: Option<u64>,
+    /// Times a source may be taken up before it fails as `worker-lost` [default: 3].
+    #[arg(long, env = "SHELFREADY_MAX_ATTEMPTS")]
+    pub max_attempts: Option<u32>,
     /// Largest upload body in bytes [default: 2 GiB].
     #[arg(long, env = "SHELFREADY_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<u64>,
@@ -197,6 +232,8 @@ pub enum ConfigError {
     Zero { key: &'static str },
     #[error("{key} may be at most {max}")]
     TooLarge { key: &'static str, max: u64 },
+    #[error("workers = 0 leaves the work to `shelfready worker` processes, which need a job database they can share: set database_url (SHELFREADY_DATABASE_URL) to a postgres:// URL, or leave workers unset")]
+    NoWorkers,
     #[error("tokens: {0}")]
     Tokens(String),
 }
@@ -210,6 +247,7 @@ impl ConfigError {
             | ConfigError::OpenWithoutToken { .. }
             | ConfigError::Zero { .. }
             | ConfigError::TooLarge { .. }
+            | ConfigError::NoWorkers
             | ConfigError::Tokens(_) => ErrorCode::UsageError,
         }
     }
@@ -229,6 +267,8 @@ impl ServeConfig {
             listen,
             data_dir,
             jobs,
+            lease_secs,
+            max_attempts,
             max_body_bytes,
             max_files,
             max_file_bytes,
@@ -249,6 +289,12 @@ impl ServeConfig {
         }
         if args.token.is_some() {
             c.token = args.token.clone();
+        }
+        if args.database_url.is_some() {
+            c.database_url = args.database_url.clone();
+        }
+        if args.workers.is_some() {
+            c.workers = args.workers;
         }
         if args.spec_dir.is_some() {
             c.spec_dir = args.spec_dir.clone();
@@ -294,10 +340,19 @@ impl ServeConfig {
             ("max_connections", self.max_connections as u64),
             ("header_timeout_secs", self.header_timeout_secs),
             ("body_timeout_secs", self.body_timeout_secs),
+            ("lease_secs", self.lease_secs),
+            ("max_attempts", u64::from(self.max_attempts)),
         ] {
             if v == 0 {
                 return Err(ConfigError::Zero { key });
             }
+        }
+        let shared = self
+            .database_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("sqlite:"));
+        if self.workers == Some(0) && !shared {
+            return Err(ConfigError::NoWorkers);
         }
         // Past these the runtime itself gives out (a semaphore's permits, a timer's
         // deadline), and no real setting comes near them.
@@ -364,6 +419,7 @@ impl ServeConfig {
         if shown.webhook_secret.is_some() {
             shown.webhook_secret = Some("(set, hidden)".into());
         }
+        shown.database_url = shown.database_url.as_deref().map(hide_password);
         for t in shown
             .reviewers
             .values_mut()
@@ -372,6 +428,28 @@ impl ServeConfig {
             *t = "(set, hidden)".into();
         }
         toml::to_string(&shown).unwrap_or_default()
+    }
+}
+
+/// A database URL with its password replaced, for logs and `--print-config`.
+pub fn hide_password(url: &str) -> String {
+    // scheme://user:password@host...: the password is between the first ':' after the
+    // scheme's '//' and the last '@' before the path.
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.find('/') {
+        Some(slash) => rest[..slash]
+            .rfind('@')
+            .map_or(("", rest), |at| (&rest[..at], &rest[at + 1..])),
+        None => rest
+            .rfind('@')
+            .map_or(("", rest), |at| (&rest[..at], &rest[at + 1..])),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:(hidden)@{host}"),
+        None if auth.is_empty() => url.to_string(),
+        None => format!("{scheme}://{auth}@{host}"),
     }
 }
 
@@ -391,6 +469,8 @@ mod tests {
             reviewers: [("ana".to_string(), "t2".to_string())].into(),
             readers: [("carl".to_string(), "t3".to_string())].into(),
             webhook_secret: Some("s".into()),
+            database_url: Some("postgres://h/d".into()),
+            workers: Some(2),
             ..Default::default()
         };
         let keys: toml::Table = toml::from_str(&toml::to_string(&every).unwrap()).unwrap();
@@ -412,6 +492,24 @@ mod tests {
                 "the sample config does not name {env}"
             );
         }
+    }
+
+    #[test]
+    fn a_database_password_is_never_shown() {
+        assert_eq!(
+            hide_password("postgres://shop:s3cr@t@db.example:5432/jobs"),
+            "postgres://shop:(hidden)@db.example:5432/jobs"
+        );
+        assert_eq!(
+            hide_password("postgres://db.example/jobs"),
+            "postgres://db.example/jobs"
+        );
+        assert_eq!(hide_password("sqlite://x/y.db"), "sqlite://x/y.db");
+        let c = ServeConfig {
+            database_url: Some("postgresql://a:pw@h/d".into()),
+            ..Default::default()
+        };
+        assert!(!c.to_toml().contains("pw"), "{}", c.to_toml());
     }
 
     #[test]

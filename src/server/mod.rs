@@ -19,6 +19,7 @@ mod review;
 mod routes;
 mod upload;
 mod webhook;
+mod worker;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -162,6 +163,12 @@ fn load_spec_dir(config: &ServeConfig) -> Result<BTreeMap<String, Spec>, ServerE
     Ok(specs)
 }
 
+/// The job store a configuration names: the SQLite file in the data folder unless a
+/// database URL says otherwise.
+fn open_store(config: &ServeConfig) -> Result<Arc<dyn crate::store::JobStore>, ServerError> {
+    Ok(Arc::new(SqliteStore::open(&config.data_dir)?))
+}
+
 /// Runs the server until SIGTERM or Ctrl-C. `on_listening` gets the bound address (port
 /// 0 picks a free one); `beside` starts what runs beside the server over its store and
 /// engine (the watched inbox of `serve --watch`), once the server has resumed its batches.
@@ -171,7 +178,7 @@ pub fn serve(
     beside: impl FnOnce(&Arc<App>) -> Result<(), ServerError>,
 ) -> Result<(), ServerError> {
     let extra_specs = load_spec_dir(&config)?;
-    let store = SqliteStore::open(&config.data_dir)?;
+    let store = open_store(&config)?;
     let engine = Engine::new(config.jobs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -180,7 +187,8 @@ pub fn serve(
         .map_err(ServerError::Runtime)?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let app = App::new(config, Arc::new(store), engine, extra_specs);
+        let workers = config.workers.unwrap_or(engine.threads());
+        let app = App::new(config, store, engine, extra_specs);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|error| ServerError::Listen { listen, error })?;
@@ -191,6 +199,7 @@ pub fn serve(
         if resumed > 0 {
             tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
         }
+        app.start_workers(workers).map_err(ServerError::Runtime)?;
         beside(&app)?;
         webhook::start(app.clone());
         on_listening(local);
@@ -208,13 +217,40 @@ pub fn serve(
             }
         })
         .await;
-        // Sources in flight check the stop between stages; give them time to stop.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while app.running() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_for_running(&app).await;
         Ok(())
     })
+}
+
+/// Runs queue workers only, on the job store `config` names, until SIGTERM or Ctrl-C:
+/// `shelfready worker`. `on_started` gets the number of workers.
+pub fn work(config: ServeConfig, on_started: impl FnOnce(usize)) -> Result<(), ServerError> {
+    let extra_specs = load_spec_dir(&config)?;
+    let store = open_store(&config)?;
+    let engine = Engine::new(config.jobs)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServerError::Runtime)?;
+    runtime.block_on(async move {
+        let workers = config.workers.unwrap_or(engine.threads()).max(1);
+        let app = App::new(config, store, engine, extra_specs);
+        app.start_workers(workers).map_err(ServerError::Runtime)?;
+        on_started(workers);
+        shutdown_signal().await;
+        // Sources in flight stop between stages and go back to the queue.
+        app.stopping.store(true, Ordering::SeqCst);
+        wait_for_running(&app).await;
+        Ok(())
+    })
+}
+
+/// Sources in flight check the stop between stages; gives them time to stop.
+async fn wait_for_running(app: &App) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while app.running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn shutdown_signal() {
@@ -236,5 +272,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::warn!("stopping: no new uploads; work in flight is checkpointed for the next start");
+    tracing::warn!(
+        "stopping: no new work is taken; work in flight is checkpointed for the next start"
+    );
 }

@@ -396,6 +396,17 @@ pub trait JobStore: Send + Sync {
         now: &Timestamp,
     ) -> Result<Option<usize>, StoreError>;
 
+    /// Extends `worker`'s lease of a claimed source; false if it no longer holds it.
+    fn renew_lease(
+        &self,
+        _batch: &str,
+        _key: &str,
+        _worker: &str,
+        _until: &Timestamp,
+    ) -> Result<bool, StoreError> {
+        Ok(true)
+    }
+
     /// Gives a claimed source back to the queue undone (a stop came first).
     fn release_work(&self, batch: &str, key: &str, worker: &str) -> Result<(), StoreError>;
 }
@@ -405,6 +416,8 @@ pub trait JobStore: Send + Sync {
 pub struct Work {
     pub batch: String,
     pub asset: AssetRow,
+    /// How many times the source has been claimed, this claim included.
+    pub attempts: u32,
 }
 
 /// An asset id: the batch, the source's number in it, the spec (`<batch>.<seq>.<spec>`).

@@ -389,6 +389,7 @@ fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError>
             cancel: stop,
             routing: &opts.routing,
             retry: None,
+            worker: None,
         },
         observer,
         settle_stopped: false,

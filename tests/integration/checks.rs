@@ -765,6 +765,7 @@ fn colour_fidelity_passes_an_adobe_rgb_photo_made_right_and_catches_a_profile_go
         operations: Vec::new(),
         tool_version: String::new(),
         pipeline_version: String::new(),
+        worker: None,
     };
     let mut h = Handoff::received(
         "BANDS21_1.amazon-main".into(),

@@ -37,6 +37,7 @@ fn a_batch_survives_a_restart_with_every_transition_recorded() {
         cancel: &cancel,
         routing: &shelfready::handoff::Routing::default(),
         retry: None,
+        worker: None,
     };
     let first = {
         let store = SqliteStore::open(dir.path()).unwrap();

@@ -119,6 +119,7 @@ fn options<'a>(specs: &'a [Spec], cancel: &'a AtomicBool) -> JobOptions<'a> {
         cancel,
         routing: ROUTING.get_or_init(Routing::default),
         retry: None,
+        worker: None,
     }
 }
 

@@ -88,6 +88,7 @@ pub(super) fn claim(
         Ok(Work {
             asset: asset_row(r)?,
             batch: r.get(7)?,
+            attempts: 1,
         })
     })
     .optional()
