@@ -204,6 +204,12 @@ impl App {
         })
     }
 
+    /// Whether other processes may work this node's batches: a job database other than
+    /// the data folder's own SQLite file.
+    pub fn store_is_shared(&self) -> bool {
+        self.config.shared_database()
+    }
+
     /// Sources running on the engine right now.
     pub fn running(&self) -> usize {
         self.running.load(Ordering::SeqCst)

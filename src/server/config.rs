@@ -319,6 +319,14 @@ impl ServeConfig {
         })
     }
 
+    /// Whether other processes may share the job database: one other than the data
+    /// folder's own SQLite file.
+    pub fn shared_database(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("sqlite:"))
+    }
+
     pub fn routing(&self) -> crate::handoff::Routing {
         crate::handoff::Routing {
             routes: self.routes.clone(),
@@ -347,11 +355,7 @@ impl ServeConfig {
                 return Err(ConfigError::Zero { key });
             }
         }
-        let shared = self
-            .database_url
-            .as_deref()
-            .is_some_and(|u| !u.starts_with("sqlite:"));
-        if self.workers == Some(0) && !shared {
+        if self.workers == Some(0) && !self.shared_database() {
             return Err(ConfigError::NoWorkers);
         }
         // Past these the runtime itself gives out (a semaphore's permits, a timer's

@@ -403,92 +403,132 @@ pub async fn batch_events(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     // Subscribed before the snapshot is read: nothing falls between the two.
     let rx = app.events.subscribe();
-    let app2 = app.clone();
-    let id2 = id.clone();
-    let (settled, snapshot) = blocking(move || {
-        let row = batch_row(&app2, &id2)?;
-        let assets = app2.store.assets(&id2)?;
-        let store = app2.store.batch(&id2);
-        let mut events = Vec::new();
-        let names = assets
-            .iter()
-            .map(|a| (a.source_key.clone(), (a.seq, a.upload_name.clone())))
-            .collect::<BTreeMap<_, _>>();
-        for h in crate::store::Store::handoffs(&store) {
-            let Some((seq, source)) = names.get(&h.provenance.source_key) else {
-                continue;
-            };
-            events.push(Event {
-                batch: id2.clone(),
-                kind: "asset".into(),
-                asset: Some(AssetEvent {
-                    id: asset_id(&id2, *seq, &h.goal.spec_id),
-                    source: source.clone(),
-                    name: h
-                        .id
-                        .strip_suffix(&format!(".{}", h.goal.spec_id))
-                        .unwrap_or(&h.id)
-                        .to_string(),
-                    spec_id: h.goal.spec_id.clone(),
-                    state: h.state,
-                }),
-            });
-        }
-        Ok((row.state == BatchState::Settled, events))
-    })
-    .await?;
-    let settled_event = Event {
-        batch: id.clone(),
-        kind: "settled".into(),
-        asset: None,
+    let (settled, snapshot) = {
+        let (app, id) = (app.clone(), id.clone());
+        blocking(move || events_of(&app, &id)).await?
     };
     // An output that settled between the subscription and the snapshot is in both: it is
     // sent once.
-    let sent: std::collections::HashSet<(String, &'static str)> = snapshot
-        .iter()
-        .filter_map(|e| e.asset.as_ref().map(|a| (a.id.clone(), a.state.as_str())))
-        .collect();
-    let sent = Arc::new(sent);
-    let head = stream::iter(snapshot);
-    let live = stream::unfold((rx, settled), move |(mut rx, done)| {
-        let id = id.clone();
-        let sent = sent.clone();
+    let mut follow = Follow {
+        rx,
+        sent: Default::default(),
+        queue: Default::default(),
+        done: false,
+        // Work done by other processes on a shared database reaches this node only
+        // through the database: it is read again every second. So is a batch whose
+        // events this follower fell behind on.
+        poll: tokio::time::interval(std::time::Duration::from_secs(1)),
+        polling: app.store_is_shared(),
+    };
+    follow.take(snapshot, settled, &id);
+    let live = stream::unfold(follow, move |mut f| {
+        let (app, id) = (app.clone(), id.clone());
         async move {
-            if done {
-                return None;
-            }
             loop {
-                match rx.recv().await {
-                    Ok(e) if e.batch == id => {
-                        let again = e
-                            .asset
-                            .as_ref()
-                            .is_some_and(|a| sent.contains(&(a.id.clone(), a.state.as_str())));
-                        if again {
-                            continue;
+                if let Some(e) = f.queue.pop_front() {
+                    return Some((e, f));
+                }
+                if f.done {
+                    return None;
+                }
+                tokio::select! {
+                    got = f.rx.recv() => match got {
+                        Ok(e) if e.batch == id => {
+                            let end = e.kind == "settled";
+                            f.take(e.asset.is_some().then_some(e).into_iter().collect(), end, &id);
                         }
-                        let end = e.kind == "settled";
-                        return Some((e, (rx, end)));
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => f.polling = true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    },
+                    _ = f.poll.tick(), if f.polling => {
+                        let (app, id2) = (app.clone(), id.clone());
+                        match blocking(move || events_of(&app, &id2)).await {
+                            Ok((settled, events)) => f.take(events, settled, &id),
+                            Err(e) => tracing::warn!(batch = %id, "following a batch: {}", e.message),
+                        }
                     }
-                    Ok(_) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
             }
         }
     });
-    let tail: Vec<Event> = if settled {
-        vec![settled_event]
-    } else {
-        Vec::new()
-    };
-    let events = head.chain(stream::iter(tail)).chain(live).map(|e| {
+    let events = live.map(|e| {
         Ok(SseEvent::default()
             .event(e.kind.clone())
             .json_data(&e)
             .unwrap_or_else(|_| SseEvent::default().event(e.kind)))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// One client following a batch: what it was sent, what it is to be sent next.
+struct Follow {
+    rx: tokio::sync::broadcast::Receiver<Event>,
+    sent: std::collections::HashSet<(String, &'static str)>,
+    queue: std::collections::VecDeque<Event>,
+    done: bool,
+    poll: tokio::time::Interval,
+    polling: bool,
+}
+
+impl Follow {
+    /// Queues the asset events not sent yet, then, once the batch has settled, its
+    /// `settled` event (always the last).
+    fn take(&mut self, events: Vec<Event>, settled: bool, batch: &str) {
+        if self.done {
+            return;
+        }
+        for e in events {
+            let new = e
+                .asset
+                .as_ref()
+                .is_some_and(|a| self.sent.insert((a.id.clone(), a.state.as_str())));
+            if new {
+                self.queue.push_back(e);
+            }
+        }
+        if settled {
+            self.done = true;
+            self.queue.push_back(Event {
+                batch: batch.to_string(),
+                kind: "settled".into(),
+                asset: None,
+            });
+        }
+    }
+}
+
+/// A batch's outputs as they stand, as events, and whether it has settled.
+fn events_of(app: &App, id: &str) -> Result<(bool, Vec<Event>), ApiError> {
+    let row = batch_row(app, id)?;
+    let assets = app.store.assets(id)?;
+    let store = app.store.batch(id);
+    let names = assets
+        .iter()
+        .map(|a| (a.source_key.clone(), (a.seq, a.upload_name.clone())))
+        .collect::<BTreeMap<_, _>>();
+    let mut events = Vec::new();
+    for h in crate::store::Store::handoffs(&store) {
+        let Some((seq, source)) = names.get(&h.provenance.source_key) else {
+            continue;
+        };
+        events.push(Event {
+            batch: id.to_string(),
+            kind: "asset".into(),
+            asset: Some(AssetEvent {
+                id: asset_id(id, *seq, &h.goal.spec_id),
+                source: source.clone(),
+                name: h
+                    .id
+                    .strip_suffix(&format!(".{}", h.goal.spec_id))
+                    .unwrap_or(&h.id)
+                    .to_string(),
+                spec_id: h.goal.spec_id.clone(),
+                state: h.state,
+            }),
+        });
+    }
+    Ok((row.state == BatchState::Settled, events))
 }
 
 /// Writes into a channel, in chunks: the zip is made on a blocking thread while the
