@@ -50,8 +50,6 @@ pub struct App {
     pub extra_specs: BTreeMap<String, Spec>,
     pub events: broadcast::Sender<Event>,
     pub metrics: Metrics,
-    /// Sources waiting or in flight, across batches.
-    pub pending: AtomicUsize,
     /// Set by SIGTERM: no new uploads; sources not started are left for the next start,
     /// sources in flight stop between stages.
     pub stopping: AtomicBool,
@@ -92,7 +90,6 @@ impl App {
             extra_specs,
             events,
             metrics: Metrics::default(),
-            pending: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             wake: Default::default(),

@@ -48,7 +48,7 @@ impl Default for Metrics {
         registry.register("outputs", "Outputs by handoff state", outputs.clone());
         registry.register(
             "queue_depth",
-            "Source photos waiting or in flight",
+            "Outputs (photos x specs) waiting or in flight, in every process on the job database",
             queue.clone(),
         );
         registry.register(

@@ -863,6 +863,8 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, ApiErro
 pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
     let text = blocking(move || {
         let by_state = app.store.outputs_by_state()?;
+        // From the database: other processes may be working the queue.
+        let queued = app.store.queued_outputs()?;
         let now = crate::handoff::Clock::now(&crate::handoff::SystemClock);
         let overdue = app
             .store
@@ -870,9 +872,7 @@ pub async fn metrics(State(app): State<Arc<App>>) -> Result<Response, ApiError> 
             .iter()
             .filter(|(_, _, h)| crate::review::overdue(h, now))
             .count();
-        Ok(app
-            .metrics
-            .render(&by_state, app.pending.load(Ordering::SeqCst), overdue))
+        Ok(app.metrics.render(&by_state, queued, overdue))
     })
     .await?;
     Ok((

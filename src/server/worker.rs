@@ -70,7 +70,6 @@ impl App {
             self.settle(batch);
             return Ok(());
         }
-        self.pending.fetch_add(waiting, Ordering::SeqCst);
         self.wake.ring();
         Ok(())
     }
@@ -159,9 +158,6 @@ impl App {
         };
         self.held.lock().remove(&(batch.clone(), key.clone()));
         self.running.fetch_sub(1, Ordering::SeqCst);
-        let _ = self
-            .pending
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
         match finished {
             Ok(Some(0)) => self.settle(batch),
             Ok(_) => {}
