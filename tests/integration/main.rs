@@ -12,6 +12,8 @@ mod export;
 mod hostile;
 mod job_store;
 mod limits;
+mod pg;
+mod pg_store;
 mod review;
 mod rules;
 mod seams;
