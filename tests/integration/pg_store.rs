@@ -13,7 +13,9 @@ use shelfready::handoff::{context_from_name, FixedClock, Routing, State, Timesta
 use shelfready::job::{run_source, JobOptions, SourceJob};
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
-use shelfready::store::{open_job_store, AssetRow, JobStore, SourceName, StoreError};
+use shelfready::store::{
+    open_job_store, AssetRow, JobStore, SourceName, StoreError, RECEIVING_MARK,
+};
 
 use crate::pg::{database, server, Backend, TestDb, BOTH};
 use crate::util::fixtures;
@@ -318,4 +320,46 @@ fn an_unreachable_or_wrong_database_url_is_a_clear_error() {
     let jobs = open_job_store(Some(&url), data.path()).unwrap();
     assert_eq!(jobs.root(), other.path());
     assert!(other.path().join("shelfready.db").is_file());
+}
+
+#[test]
+fn a_young_upload_folder_is_left_to_the_node_that_may_still_be_receiving_it() {
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let jobs = db.open();
+        let batches = db.data.path().join("batches");
+        for name in ["young", "old", "unmarked"] {
+            std::fs::create_dir_all(batches.join(name)).unwrap();
+        }
+        std::fs::write(batches.join("young").join(RECEIVING_MARK), b"").unwrap();
+        let old_mark = batches.join("old").join(RECEIVING_MARK);
+        std::fs::write(&old_mark, b"").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options()
+            .write(true)
+            .open(&old_mark)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let removed = jobs.remove_abandoned_uploads().unwrap();
+        let left: BTreeSet<String> = std::fs::read_dir(&batches)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        match backend {
+            // The folder's only owner: every marked folder without a row was cut off.
+            Backend::Sqlite => {
+                assert_eq!(removed, 2);
+                assert_eq!(left, BTreeSet::from(["unmarked".to_string()]));
+            }
+            // Shared with other nodes: only a mark older than an hour is abandoned.
+            Backend::Postgres => {
+                assert_eq!(removed, 1);
+                assert_eq!(
+                    left,
+                    BTreeSet::from(["unmarked".to_string(), "young".to_string()])
+                );
+            }
+        }
+    }
 }
