@@ -113,19 +113,22 @@ pub(super) fn renew(
 
 /// Whether `worker` holds the source, locking its row until the transaction ends (on
 /// PostgreSQL): a claim cannot take the source over between this check and the write
-/// it guards. SQLite writes one at a time, so its check is as good.
+/// it guards (claims skip locked rows). SQLite writes one at a time, so its check is as
+/// good.
 pub(super) fn hold(
     db: &mut dyn Conn,
     batch: &str,
     key: &str,
     worker: &str,
 ) -> Result<bool, StoreError> {
-    let held = db.execute(
-        "UPDATE assets SET worker = worker
-         WHERE batch_id = ?1 AND source_key = ?2 AND worker = ?3 AND done_at IS NULL",
-        &[batch.into(), key.into(), worker.into()],
-    )?;
-    Ok(held > 0)
+    let sql = format!(
+        "SELECT 1 FROM assets
+         WHERE batch_id = ?1 AND source_key = ?2 AND worker = ?3 AND done_at IS NULL {}",
+        db.dialect().row_lock()
+    );
+    Ok(db
+        .query_opt(&sql, &[batch.into(), key.into(), worker.into()])?
+        .is_some())
 }
 
 /// Marks a held source done; `None` when the worker no longer holds it. Listeners on the

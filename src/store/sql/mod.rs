@@ -148,6 +148,16 @@ impl Dialect {
         }
     }
 
+    /// What ends a SELECT that reads a row to guard a write in the same transaction: on
+    /// PostgreSQL the row stays locked until the transaction ends. SQLite's writer holds
+    /// the whole database.
+    pub(crate) fn row_lock(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => "FOR UPDATE",
+        }
+    }
+
     /// Whether many processes share the data folder. With SQLite one process owns it (it
     /// holds the folder's lock); with PostgreSQL every worker and API node opens the same
     /// database and folder, and the database alone coordinates them.
