@@ -363,3 +363,25 @@ fn a_young_upload_folder_is_left_to_the_node_that_may_still_be_receiving_it() {
         }
     }
 }
+
+#[test]
+fn a_store_connects_again_after_the_server_closed_its_connection() {
+    let db = TestDb::new(Backend::Postgres);
+    let jobs = db.open();
+    jobs.create_batch("b", &["amazon-main".into()], &at(0), None)
+        .unwrap();
+    let url = db.url.clone().unwrap();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let cut = admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(cut, 1, "the store's one connection");
+    // The loss is learned by the next call (which may fail); the one after connects again.
+    let _ = jobs.batch_ids();
+    assert_eq!(jobs.batch_ids().unwrap(), ["b"]);
+    assert!(jobs.reachable());
+}
