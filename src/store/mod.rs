@@ -239,6 +239,10 @@ pub struct KeyedBatch {
 /// deliveries, and what a door learned at intake. The doors hold an `Arc<dyn JobStore>`;
 /// SQLite and a data folder is the embedded implementation, PostgreSQL and a shared data
 /// folder the second ([`open_job_store`] opens either from a URL), not a change to any door.
+///
+/// Every method blocks its thread on the database. On PostgreSQL (its sync client runs a
+/// small runtime of its own) a call made, or a store dropped, on a thread running async
+/// code panics: call from rayon's threads, `spawn_blocking` or plain threads.
 pub trait JobStore: Send + Sync {
     /// The data folder.
     fn root(&self) -> &Path;
@@ -417,10 +421,11 @@ pub trait JobStore: Send + Sync {
 
     /// Blocks up to `timeout` for work to be queued; true when told, false at the
     /// timeout. On PostgreSQL a connection of its own LISTENs for [`JobStore::queue_work`]
-    /// (and released work) from any process; the first call starts listening, so work
-    /// queued before it is what the caller's claim before waiting finds. It may wake for
-    /// work another worker takes first: the caller claims, then waits again. SQLite has
-    /// no one to tell it: it sleeps the timeout (the caller polls).
+    /// (and released work) from any process. Listening starts at the first call, and
+    /// what is queued between two calls wakes the next one at once; so a worker claims
+    /// until the queue is empty, then waits, then claims again. It may wake for work
+    /// another worker takes first. SQLite has no one to tell it: it sleeps the timeout
+    /// (the caller polls).
     fn wait_for_work(&self, timeout: std::time::Duration) -> Result<bool, StoreError>;
 
     /// Outputs (sources x their batch's specs) queued and not done, across all batches:
