@@ -385,3 +385,36 @@ fn a_store_connects_again_after_the_server_closed_its_connection() {
     assert_eq!(jobs.batch_ids().unwrap(), ["b"]);
     assert!(jobs.reachable());
 }
+
+#[test]
+fn queued_and_completed_work_is_notified_with_its_batch_id() {
+    use postgres::fallible_iterator::FallibleIterator;
+    let db = TestDb::new(Backend::Postgres);
+    let jobs = db.open();
+    let mut listener =
+        postgres::Client::connect(db.url.as_deref().unwrap(), postgres::NoTls).unwrap();
+    listener
+        .batch_execute("LISTEN shelfready_work; LISTEN shelfready_events")
+        .unwrap();
+    queued_batch(jobs.as_ref(), "b7", 1);
+    let w = jobs.claim_work("w", &at(1), &at(61)).unwrap().unwrap();
+    assert_eq!(
+        jobs.complete_work("b7", &w.asset.source_key, "w", &at(2))
+            .unwrap(),
+        Some(0)
+    );
+    let told: Vec<(String, String)> = listener
+        .notifications()
+        .timeout_iter(Duration::from_secs(2))
+        .take(2)
+        .map(|n| Ok((n.channel().to_string(), n.payload().to_string())))
+        .collect()
+        .unwrap();
+    assert_eq!(
+        told,
+        [
+            ("shelfready_work".to_string(), "b7".to_string()),
+            ("shelfready_events".to_string(), "b7".to_string())
+        ]
+    );
+}
