@@ -13,7 +13,7 @@ use super::config::ServeConfig;
 use super::error::ApiError;
 use super::metrics::Metrics;
 use crate::engine::Engine;
-use crate::handoff::{BatchManifest, ErrorCode, State, SystemClock};
+use crate::handoff::{BatchManifest, Clock, ErrorCode, State, SystemClock, Timestamp};
 use crate::job::{
     batch_manifest, Batch, BatchSource, Item, JobOptions, Observer, Outcome, SourceDone,
 };
@@ -331,7 +331,19 @@ impl App {
     /// answer and sends again); batches being processed are queued again. What was
     /// finished before the stop is kept (`current`), so nothing is made twice.
     pub fn recover(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let now = SystemClock.now().unix();
         for id in self.store.batches_from("upload", BatchState::Receiving)? {
+            // On a shared database another node may be receiving it right now: only one
+            // left for an hour is abandoned (no upload takes that long between its rows).
+            if self.config.shared_database() {
+                let created = self.store.batch_row(&id)?.and_then(|r| {
+                    serde_json::from_value::<Timestamp>(serde_json::Value::String(r.created_at))
+                        .ok()
+                });
+                if created.is_some_and(|t| now - t.unix() < 3600) {
+                    continue;
+                }
+            }
             tracing::warn!(batch = %id, "removing a batch whose upload did not finish");
             self.store.delete_batch(&id)?;
         }

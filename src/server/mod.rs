@@ -39,7 +39,7 @@ pub use openapi::{document as openapi_document, served_routes};
 use crate::engine::{Engine, EngineError};
 use crate::handoff::ErrorCode;
 use crate::spec::{Spec, SpecError};
-use crate::store::{SqliteStore, StoreError};
+use crate::store::StoreError;
 
 #[derive(Debug, Error)]
 pub enum ServerError {
@@ -166,12 +166,19 @@ fn load_spec_dir(config: &ServeConfig) -> Result<BTreeMap<String, Spec>, ServerE
 /// The job store a configuration names: the SQLite file in the data folder unless a
 /// database URL says otherwise.
 fn open_store(config: &ServeConfig) -> Result<Arc<dyn crate::store::JobStore>, ServerError> {
-    Ok(Arc::new(SqliteStore::open(&config.data_dir)?))
+    Ok(crate::store::open_job_store(
+        config.database_url.as_deref(),
+        &config.data_dir,
+    )?)
 }
 
 /// Runs the server until SIGTERM or Ctrl-C. `on_listening` gets the bound address (port
 /// 0 picks a free one); `beside` starts what runs beside the server over its store and
 /// engine (the watched inbox of `serve --watch`), once the server has resumed its batches.
+///
+/// The job store blocks (PostgreSQL's client runs a runtime of its own), so it is opened,
+/// used at start and dropped outside the async runtime; routes reach it on blocking
+/// threads.
 pub fn serve(
     config: ServeConfig,
     on_listening: impl FnOnce(SocketAddr),
@@ -185,41 +192,40 @@ pub fn serve(
         .thread_name("shelfready-http")
         .build()
         .map_err(ServerError::Runtime)?;
+    let listen = config.listen;
+    let workers = config.workers.unwrap_or(engine.threads());
+    let app = App::new(config, store, engine, extra_specs);
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(listen))
+        .map_err(|error| ServerError::Listen { listen, error })?;
+    let local = listener
+        .local_addr()
+        .map_err(|error| ServerError::Listen { listen, error })?;
+    let resumed = app.recover()?;
+    if resumed > 0 {
+        tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
+    }
+    app.start_workers(workers).map_err(ServerError::Runtime)?;
+    beside(&app)?;
+    webhook::start(app.clone());
+    on_listening(local);
+    let limits = listen::ConnectionLimits {
+        max_connections: app.config.max_connections,
+        header_timeout: Duration::from_secs(app.config.header_timeout_secs),
+    };
+    let app2 = app.clone();
     runtime.block_on(async move {
-        let listen = config.listen;
-        let workers = config.workers.unwrap_or(engine.threads());
-        let app = App::new(config, store, engine, extra_specs);
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|error| ServerError::Listen { listen, error })?;
-        let local = listener
-            .local_addr()
-            .map_err(|error| ServerError::Listen { listen, error })?;
-        let resumed = app.recover()?;
-        if resumed > 0 {
-            tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
-        }
-        app.start_workers(workers).map_err(ServerError::Runtime)?;
-        beside(&app)?;
-        webhook::start(app.clone());
-        on_listening(local);
-        let limits = listen::ConnectionLimits {
-            max_connections: app.config.max_connections,
-            header_timeout: Duration::from_secs(app.config.header_timeout_secs),
-        };
-        listen::serve(listener, router(app.clone()), limits, {
-            let app = app.clone();
-            async move {
-                shutdown_signal().await;
-                // No new uploads; queued photos stay queued in the database for the
-                // next start; photos in flight stop between stages.
-                app.stopping.store(true, Ordering::SeqCst);
-            }
+        listen::serve(listener, router(app2.clone()), limits, async move {
+            shutdown_signal().await;
+            // No new uploads; queued photos stay queued in the database for the next
+            // start; photos in flight stop between stages.
+            app2.stopping.store(true, Ordering::SeqCst);
         })
         .await;
-        wait_for_running(&app).await;
-        Ok(())
-    })
+    });
+    drop(runtime);
+    wait_for_running(&app);
+    Ok(())
 }
 
 /// Runs queue workers only, on the job store `config` names, until SIGTERM or Ctrl-C:
@@ -232,24 +238,22 @@ pub fn work(config: ServeConfig, on_started: impl FnOnce(usize)) -> Result<(), S
         .enable_all()
         .build()
         .map_err(ServerError::Runtime)?;
-    runtime.block_on(async move {
-        let workers = config.workers.unwrap_or(engine.threads()).max(1);
-        let app = App::new(config, store, engine, extra_specs);
-        app.start_workers(workers).map_err(ServerError::Runtime)?;
-        on_started(workers);
-        shutdown_signal().await;
-        // Sources in flight stop between stages and go back to the queue.
-        app.stopping.store(true, Ordering::SeqCst);
-        wait_for_running(&app).await;
-        Ok(())
-    })
+    let workers = config.workers.unwrap_or(engine.threads()).max(1);
+    let app = App::new(config, store, engine, extra_specs);
+    app.start_workers(workers).map_err(ServerError::Runtime)?;
+    on_started(workers);
+    runtime.block_on(shutdown_signal());
+    // Sources in flight stop between stages and go back to the queue.
+    app.stopping.store(true, Ordering::SeqCst);
+    wait_for_running(&app);
+    Ok(())
 }
 
 /// Sources in flight check the stop between stages; gives them time to stop.
-async fn wait_for_running(app: &App) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while app.running() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+fn wait_for_running(app: &App) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while app.running() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -297,8 +297,9 @@ fn short_text(field: &str, text: Option<&str>) -> Result<(), ApiError> {
 /// change is sent to the batch's event streams.
 async fn after_change(app: &Arc<App>, batch: &str, id: &str, h: &Handoff) {
     let app2 = app.clone();
-    let b = batch.to_string();
+    let (b, id2, h2) = (batch.to_string(), id.to_string(), h.clone());
     let refreshed = blocking(move || {
+        super::webhook::notify(&app2, &b, &id2, &h2);
         let settled = app2
             .store
             .batch_row(&b)?
@@ -318,7 +319,6 @@ async fn after_change(app: &Arc<App>, batch: &str, id: &str, h: &Handoff) {
             e.message()
         );
     }
-    super::webhook::notify(app, batch, id, h);
     let _ = app.events.send(Event {
         batch: batch.to_string(),
         kind: "asset".into(),

@@ -259,8 +259,11 @@ pub async fn asset_source(
     req: Request,
 ) -> Result<Response, ApiError> {
     let app2 = app.clone();
-    let (batch, asset, h) = blocking(move || app2.find_asset(&id)).await?;
-    let path = app.store.batch_dir(&batch).join(&asset.original);
+    let (path, h) = blocking(move || {
+        let (batch, asset, h) = app2.find_asset(&id)?;
+        Ok((app2.store.batch_dir(&batch).join(&asset.original), h))
+    })
+    .await?;
     if !path.is_file() {
         return Err(ApiError::new(
             ErrorCode::NotFound,

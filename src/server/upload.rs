@@ -224,7 +224,9 @@ pub async fn create_batch(
         ));
     }
     if let Some(k) = &idempotency_key {
-        if let Some(first) = app.store.batch_with_key(k)? {
+        let (store, k) = (app.store.clone(), k.clone());
+        let first = super::routes::blocking(move || Ok(store.batch_with_key(&k)?)).await?;
+        if let Some(first) = first {
             return replay(&app, &mut mp, &meter, first).await;
         }
     }
@@ -242,7 +244,10 @@ pub async fn create_batch(
         return Err(queue_full(&app, waiting));
     }
     let id = crate::store::new_batch_id();
-    let dir = app.store.batch_dir(&id);
+    let dir = {
+        let (store, id) = (app.store.clone(), id.clone());
+        super::routes::blocking(move || Ok(store.batch_dir(&id))).await?
+    };
     let mut got = Received {
         meter,
         ..Received::default()
@@ -269,11 +274,11 @@ pub async fn create_batch(
             .await
             .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
     match done {
-        Ok(batch) if batch == id => accepted(&app, &id, false),
+        Ok(batch) if batch == id => accepted(&app, &id, false).await,
         // The same key raced in twice: the first one stands.
         Ok(first) => {
             let _ = tokio::fs::remove_dir_all(&dir).await;
-            accepted(&app, &first, true)
+            accepted(&app, &first, true).await
         }
         Err(e) => {
             // Whatever was recorded goes too: a retry with the same key starts afresh.
@@ -289,7 +294,7 @@ pub async fn create_batch(
 /// answered with the first batch when it sends the same fields and files, refused with 409
 /// when it sends others (a new upload needs a new key).
 async fn replay(
-    app: &App,
+    app: &Arc<App>,
     mp: &mut Multipart,
     meter: &Meter,
     first: KeyedBatch,
@@ -312,7 +317,7 @@ async fn replay(
         }
     }
     same_upload(&first, &print.hex())?;
-    accepted(app, &first.id, true)
+    accepted(app, &first.id, true).await
 }
 
 /// Refuses a key's reuse for another upload. A batch recorded before fingerprints were
@@ -331,19 +336,24 @@ fn same_upload(first: &KeyedBatch, fingerprint: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn accepted(app: &App, id: &str, replayed: bool) -> Result<Response, ApiError> {
-    let row = app
-        .store
-        .batch_row(id)?
-        .ok_or_else(|| ApiError::not_found("batch", id))?;
-    let assets = app.store.assets(id)?.len();
+async fn accepted(app: &Arc<App>, id: &str, replayed: bool) -> Result<Response, ApiError> {
+    let (store, id2) = (app.store.clone(), id.to_string());
+    let (row, assets, catalog) = super::routes::blocking(move || {
+        let row = store
+            .batch_row(&id2)?
+            .ok_or_else(|| ApiError::not_found("batch", &id2))?;
+        let assets = store.assets(&id2)?.len();
+        let catalog = crate::job::Intake::load(store.as_ref(), &id2)?.catalog;
+        Ok((row, assets, catalog))
+    })
+    .await?;
     let body = Created {
         id: id.to_string(),
         state: row.state,
         assets,
         specs: row.specs,
         replayed,
-        catalog: crate::job::Intake::load(app.store.as_ref(), id)?.catalog,
+        catalog,
         links: Links::of(id),
     };
     let mut r = (StatusCode::ACCEPTED, Json(body)).into_response();

@@ -88,8 +88,31 @@ impl App {
             std::thread::Builder::new()
                 .name("shelfready-heartbeat".into())
                 .spawn(move || app.heartbeat())?;
+            if self.config.shared_database() {
+                let app = self.clone();
+                std::thread::Builder::new()
+                    .name("shelfready-listen".into())
+                    .spawn(move || app.listen_for_work())?;
+            }
         }
         Ok(())
+    }
+
+    /// Wakes this process's idle workers when another process queues work (PostgreSQL
+    /// tells its listeners; the workers' own polling is the fallback).
+    fn listen_for_work(self: Arc<Self>) {
+        while !self.stopping.load(Ordering::SeqCst) {
+            match self.store.wait_for_work(Duration::from_secs(1)) {
+                Ok(true) => self.wake.ring(),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(
+                        "not told of new work (the workers look every {IDLE_POLL:?}): {e}"
+                    );
+                    std::thread::sleep(Duration::from_secs(5));
+                }
+            }
+        }
     }
 
     /// One worker: takes a source, runs it on the engine and waits for it, again and
@@ -188,7 +211,9 @@ impl App {
                 ),
             ));
         }
-        let store = self.store.batch(&work.batch);
+        // Its writes take effect only while this worker holds the source: one whose lease
+        // ran out and was taken over cannot overwrite what the new holder made.
+        let store = self.store.batch_for_worker(&work.batch, &self.worker);
         let routing = self.config.routing();
         let run = self.runner(&work.batch, store.as_ref(), &specs, &routing);
         let claims = run

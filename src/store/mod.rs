@@ -1,17 +1,19 @@
 //! Where outputs and handoffs live. The doors talk to a [`Store`]; the output folder of the
-//! CLI is its first implementation ([`FolderStore`]), the SQLite job store and object
-//! storage later ones.
+//! CLI is its first implementation ([`FolderStore`]), a batch of the job store
+//! ([`JobStore`]: SQLite or PostgreSQL, [`open_job_store`]) the second; object storage
+//! comes later.
 
 mod folder;
+mod jobs;
 mod journal;
 mod lock;
 mod records;
 mod rules;
-mod sqlite;
+mod sql;
 
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
+pub use jobs::{open_job_store, BatchStore, SqlStore, SqliteStore};
 pub use records::{AssetRow, BatchMark, BatchRow, BatchState, Delivery, RecordedTransition};
-pub use sqlite::{BatchStore, SqliteStore};
 
 use thiserror::Error;
 
@@ -43,6 +45,19 @@ pub enum StoreError {
     Database { error: String },
     #[error("{folder} holds {batches} batch folder(s) but no job database (shelfready.db): restore the database from a backup, or move the batches folder away to start afresh; nothing was changed")]
     NoDatabase { folder: String, batches: usize },
+    /// `target` names hosts, ports, database and user, never the password.
+    #[error("cannot reach the job database ({target}): {error}")]
+    Unreachable { target: String, error: String },
+    #[error("the database URL cannot be used: {error}")]
+    BadDatabaseUrl { error: String },
+    /// A worker's write for a source it no longer holds: its lease ran out and another
+    /// worker took the source over (that worker's records stand).
+    #[error("{key} of batch {batch} is no longer held by worker {worker}: another worker took it over, and its records stand")]
+    LeaseLost {
+        batch: String,
+        key: String,
+        worker: String,
+    },
 }
 
 /// The file an upload in progress keeps in its batch folder until the batch is recorded: a
@@ -57,9 +72,12 @@ impl StoreError {
             StoreError::Write { .. } => ErrorCode::OutputWriteFailed,
             StoreError::Manifest { .. } => ErrorCode::ManifestWriteFailed,
             StoreError::Read { .. } => ErrorCode::StoreUnreadable,
-            StoreError::Database { .. } | StoreError::NoDatabase { .. } => {
-                ErrorCode::DatabaseFailed
-            }
+            StoreError::Database { .. }
+            | StoreError::NoDatabase { .. }
+            | StoreError::Unreachable { .. }
+            | StoreError::BadDatabaseUrl { .. } => ErrorCode::DatabaseFailed,
+            // Another worker holds the source: a conflict, not worth another try.
+            StoreError::LeaseLost { .. } => ErrorCode::StoreLocked,
         }
     }
 }
@@ -198,13 +216,6 @@ impl<T: Store + ?Sized> Store for Box<T> {
     }
 }
 
-/// The job store of `serve` and `watch`, and of the command line pointed at their batches:
-/// batches and the door each came from, their sources (assets) and where each is kept,
-/// the output and handoff standing for each source and spec with every transition (review
-/// decisions and receipts are transitions and handoffs put through [`Store`]), webhook
-/// deliveries, and what a door learned at intake. The doors hold an `Arc<dyn JobStore>`;
-/// SQLite and a data folder is the embedded implementation, and a second backend is a
-/// second implementation, not a change to any door.
 /// An upload's idempotency key and the fingerprint of what it sent: a retry with the key
 /// must send the same.
 #[derive(Debug, Clone, Copy)]
@@ -221,6 +232,17 @@ pub struct KeyedBatch {
     pub fingerprint: Option<String>,
 }
 
+/// The job store of `serve` and `watch`, and of the command line pointed at their batches:
+/// batches and the door each came from, their sources (assets) and where each is kept,
+/// the output and handoff standing for each source and spec with every transition (review
+/// decisions and receipts are transitions and handoffs put through [`Store`]), webhook
+/// deliveries, and what a door learned at intake. The doors hold an `Arc<dyn JobStore>`;
+/// SQLite and a data folder is the embedded implementation, PostgreSQL and a shared data
+/// folder the second ([`open_job_store`] opens either from a URL), not a change to any door.
+///
+/// Every method blocks its thread on the database. On PostgreSQL (its sync client runs a
+/// small runtime of its own) a call made, or a store dropped, on a thread running async
+/// code panics: call from rayon's threads, `spawn_blocking` or plain threads.
 pub trait JobStore: Send + Sync {
     /// The data folder.
     fn root(&self) -> &Path;
@@ -291,7 +313,7 @@ pub trait JobStore: Send + Sync {
     /// Outputs of every batch by handoff state (for metrics).
     fn outputs_by_state(&self) -> Result<Vec<(String, u64)>, StoreError>;
 
-    /// The folder of one batch's files: the one set with [`SqliteStore::set_batch_home`]
+    /// The folder of one batch's files: the one set with [`JobStore::set_batch_home`]
     /// (a watched inbox's outbox), else `batches/<id>` in the data folder.
     fn batch_dir(&self, id: &str) -> PathBuf;
 
@@ -352,7 +374,7 @@ pub trait JobStore: Send + Sync {
     /// did not take), as JSON, so a batch finished after a restart reports it too.
     fn set_batch_intake(&self, id: &str, json: &str) -> Result<(), StoreError>;
 
-    /// What [`SqliteStore::set_batch_intake`] kept.
+    /// What [`JobStore::set_batch_intake`] kept.
     fn batch_intake(&self, id: &str) -> Result<Option<String>, StoreError>;
 
     /// Ids of the batches a door made that are in a state, oldest first.
@@ -361,19 +383,50 @@ pub trait JobStore: Send + Sync {
     /// The store of one batch, as the engine's jobs use it.
     fn batch(&self, id: &str) -> Box<dyn Store + '_>;
 
+    /// The store of one batch for a worker of the queue: its `put_output`,
+    /// `remove_output` and `put_handoff` for a source take effect only while `worker`
+    /// holds that source ([`JobStore::claim_work`]), and fail with
+    /// [`StoreError::LeaseLost`] once it does not (its lease ran out and another worker
+    /// took the source over: that worker's output and handoff stand). The handoff's check
+    /// and write are one transaction. Name claims, `current` and the batch manifest are
+    /// not guarded.
+    fn batch_for_worker(&self, id: &str, worker: &str) -> Box<dyn Store + '_>;
+
     /// Puts a batch's sources on the queue of work (those not done and not queued yet);
     /// returns how many of its sources are not done.
     fn queue_work(&self, batch: &str, now: &Timestamp) -> Result<usize, StoreError>;
 
     /// Claims the next queued source (oldest batch first, then upload order) for
     /// `worker` until `lease_until`: a source nobody holds, or one whose holder's lease
-    /// ran out. `None` when the queue is empty.
+    /// ran out. `None` when the queue is empty. Each claim counts one attempt
+    /// ([`Work::attempts`]); concurrent claims, from any number of processes on one
+    /// database, never hand out the same source.
     fn claim_work(
         &self,
         worker: &str,
         now: &Timestamp,
         lease_until: &Timestamp,
     ) -> Result<Option<Work>, StoreError>;
+
+    /// Moves the lease `worker` holds on a source to `until` (a heartbeat while the work
+    /// runs); false when it no longer holds it (done, released, or taken over after its
+    /// lease ran out).
+    fn renew_lease(
+        &self,
+        batch: &str,
+        key: &str,
+        worker: &str,
+        until: &Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Blocks up to `timeout` for work to be queued; true when told, false at the
+    /// timeout. On PostgreSQL a connection of its own LISTENs for [`JobStore::queue_work`]
+    /// (and released work) from any process. Listening starts at the first call, and
+    /// what is queued between two calls wakes the next one at once; so a worker claims
+    /// until the queue is empty, then waits, then claims again. It may wake for work
+    /// another worker takes first. SQLite has no one to tell it: it sleeps the timeout
+    /// (the caller polls).
+    fn wait_for_work(&self, timeout: std::time::Duration) -> Result<bool, StoreError>;
 
     /// Outputs (sources x their batch's specs) queued and not done, across all batches:
     /// the work an upload is weighed against.
@@ -396,18 +449,8 @@ pub trait JobStore: Send + Sync {
         now: &Timestamp,
     ) -> Result<Option<usize>, StoreError>;
 
-    /// Extends `worker`'s lease of a claimed source; false if it no longer holds it.
-    fn renew_lease(
-        &self,
-        _batch: &str,
-        _key: &str,
-        _worker: &str,
-        _until: &Timestamp,
-    ) -> Result<bool, StoreError> {
-        Ok(true)
-    }
-
-    /// Gives a claimed source back to the queue undone (a stop came first).
+    /// Gives a claimed source back to the queue undone (a stop came first); the claim does
+    /// not count as an attempt.
     fn release_work(&self, batch: &str, key: &str, worker: &str) -> Result<(), StoreError>;
 }
 
@@ -416,7 +459,8 @@ pub trait JobStore: Send + Sync {
 pub struct Work {
     pub batch: String,
     pub asset: AssetRow,
-    /// How many times the source has been claimed, this claim included.
+    /// How many times the source was claimed, this claim included (a worker gives up on
+    /// a source after so many: the store does not decide).
     pub attempts: u32,
 }
 

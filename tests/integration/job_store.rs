@@ -1,5 +1,5 @@
-//! The SQLite job store under the one per-source call: names, outputs, handoffs and every
-//! transition in a real database file, kept across a restart.
+//! The job store under the one per-source call, on SQLite and on PostgreSQL: names,
+//! outputs, handoffs and every transition in a real database, kept across a restart.
 
 use std::sync::atomic::AtomicBool;
 
@@ -7,8 +7,9 @@ use shelfready::handoff::{context_from_name, FixedClock, State, Timestamp};
 use shelfready::job::{run_source, JobOptions, SourceJob};
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
-use shelfready::store::{Idempotency, JobStore, KeyedBatch, SourceName, SqliteStore, Store};
+use shelfready::store::{Idempotency, KeyedBatch, SourceName, Store};
 
+use crate::pg::{Backend, TestDb, BOTH};
 use crate::util::fixtures;
 
 fn job(key: &str, name: &str, fixture: &str) -> SourceJob {
@@ -25,7 +26,14 @@ fn job(key: &str, name: &str, fixture: &str) -> SourceJob {
 
 #[test]
 fn a_batch_survives_a_restart_with_every_transition_recorded() {
-    let dir = tempfile::tempdir().unwrap();
+    for backend in BOTH {
+        a_batch_survives_a_restart(backend);
+    }
+}
+
+fn a_batch_survives_a_restart(backend: Backend) {
+    let db = TestDb::new(backend);
+    let dir = &db.data;
     let clock = FixedClock(Timestamp::from_unix(1_800_000_000).unwrap());
     let specs = vec![Spec::resolve("amazon-main").unwrap()];
     let cancel = AtomicBool::new(false);
@@ -40,7 +48,7 @@ fn a_batch_survives_a_restart_with_every_transition_recorded() {
         worker: None,
     };
     let first = {
-        let store = SqliteStore::open(dir.path()).unwrap();
+        let store = db.open();
         let key = |fingerprint| Idempotency {
             key: "key-1",
             fingerprint,
@@ -85,7 +93,7 @@ fn a_batch_survives_a_restart_with_every_transition_recorded() {
         hs[0].clone()
     };
     // A new process: the database and files are read back, nothing is made again.
-    let store = SqliteStore::open(dir.path()).unwrap();
+    let store = db.open();
     assert!(store.reachable());
     let batch = store.batch("b1");
     assert_eq!(

@@ -1,6 +1,6 @@
-//! What every store promises, run against both: the output folder (the command line's) and
-//! a batch of the SQLite job store (the server's and the watcher's). A batch through the
-//! one runner comes out the same in either.
+//! What every store promises, run against each: the output folder (the command line's) and
+//! a batch of the job store (the server's and the watcher's) on SQLite and on PostgreSQL. A
+//! batch through the one runner comes out the same in any of them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -14,6 +14,7 @@ use shelfready::store::{
     sha256_hex, AssetRow, FolderStore, JobStore, SourceName, SqliteStore, Store, StoreError,
 };
 
+use crate::pg::{Backend, TestDb, BOTH};
 use crate::util::fixtures;
 
 fn clock() -> &'static FixedClock {
@@ -21,19 +22,21 @@ fn clock() -> &'static FixedClock {
     CLOCK.get_or_init(|| FixedClock(Timestamp::from_unix(1_800_000_000).unwrap()))
 }
 
-/// Runs `check` on an output folder and on a SQLite batch, each in a new temp folder; the
-/// second argument is the folder the store's output paths are under.
-fn on_both(check: impl Fn(&dyn Store, &Path)) {
+/// Runs `check` on an output folder and on a batch of the job store on each backend, each
+/// new; the second argument is the folder the store's output paths are under.
+fn on_every_store(check: impl Fn(&dyn Store, &Path)) {
     let dir = tempfile::tempdir().unwrap();
     let folder = FolderStore::open(&dir.path().join("out"), "contract test").unwrap();
     check(&folder, &dir.path().join("out"));
 
-    let data = tempfile::tempdir().unwrap();
-    let jobs = SqliteStore::open(data.path()).unwrap();
-    jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
-        .unwrap();
-    let batch = jobs.batch("b1");
-    check(batch.as_ref(), &jobs.batch_dir("b1"));
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let jobs = db.open();
+        jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
+            .unwrap();
+        let batch = jobs.batch("b1");
+        check(batch.as_ref(), &jobs.batch_dir("b1"));
+    }
 }
 
 fn source(key: &str, name: &str) -> SourceName {
@@ -45,7 +48,7 @@ fn source(key: &str, name: &str) -> SourceName {
 
 #[test]
 fn a_name_is_claimed_once_and_never_moves_to_another_source() {
-    on_both(|store, _| {
+    on_every_store(|store, _| {
         let first = store.claim_name("a/MUG01_1.png", "MUG01_1").unwrap();
         assert_eq!(first.name, "MUG01_1");
         assert_eq!(first.taken_by, None);
@@ -69,7 +72,7 @@ fn an_output_stays_current_only_for_its_source_its_spec_and_its_bytes() {
     let other_spec = Spec::resolve("shopify").unwrap();
     let bytes = std::fs::read(fixtures().join("MUG01_1.png")).unwrap();
     let sha = sha256_hex(&bytes);
-    on_both(|store, root| {
+    on_every_store(|store, root| {
         let opts_cancel = AtomicBool::new(false);
         let opts = options(std::slice::from_ref(&spec), &opts_cancel);
         let src = source("MUG01_1.png", "MUG01_1");
@@ -224,32 +227,36 @@ fn a_batch_through_the_runner_comes_out_the_same_in_either_store() {
     let folder = FolderStore::open(out.path(), "contract test").unwrap();
     let (in_folder, told) = run_into(&folder, None, &specs, &names);
 
-    let data = tempfile::tempdir().unwrap();
-    let jobs = SqliteStore::open(data.path()).unwrap();
-    let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
-    jobs.create_batch("b1", &ids, &clock().0, None).unwrap();
-    let batch = jobs.batch("b1");
-    let (in_db, told_db) = run_into(batch.as_ref(), Some(&jobs), &specs, &names);
-
-    assert_eq!(in_folder, in_db);
     assert_eq!(in_folder.len(), names.len() * specs.len());
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let jobs = db.open();
+        let ids: Vec<String> = specs.iter().map(|s| s.id.clone()).collect();
+        jobs.create_batch("b1", &ids, &clock().0, None).unwrap();
+        let batch = jobs.batch("b1");
+        let (in_db, told_db) = run_into(batch.as_ref(), Some(jobs.as_ref()), &specs, &names);
+        assert_eq!(in_folder, in_db, "{backend:?}");
+        assert_eq!(*told_db.started.lock().unwrap(), [4]);
+        let mut done = told_db.done.lock().unwrap().clone();
+        done.sort();
+        assert_eq!(done, [1, 2, 3, 4]);
+        assert_eq!(*told_db.settled.lock().unwrap(), ["b1"]);
+        // The job store knows the batch settled.
+        assert_eq!(
+            jobs.batch_row("b1").unwrap().unwrap().state,
+            shelfready::store::BatchState::Settled
+        );
+    }
     let broken: Vec<_> = in_folder
         .iter()
         .filter(|o| o.0.starts_with("BROKEN08_1"))
         .collect();
     assert!(broken.iter().all(|o| o.2 == State::Failed && o.3.is_none()));
-    for t in [&told, &told_db] {
-        assert_eq!(*t.started.lock().unwrap(), [4]);
-        let mut done = t.done.lock().unwrap().clone();
-        done.sort();
-        assert_eq!(done, [1, 2, 3, 4]);
-        assert_eq!(*t.settled.lock().unwrap(), ["b1"]);
-    }
-    // The job store knows the batch settled.
-    assert_eq!(
-        jobs.batch_row("b1").unwrap().unwrap().state,
-        shelfready::store::BatchState::Settled
-    );
+    assert_eq!(*told.started.lock().unwrap(), [4]);
+    let mut done = told.done.lock().unwrap().clone();
+    done.sort();
+    assert_eq!(done, [1, 2, 3, 4]);
+    assert_eq!(*told.settled.lock().unwrap(), ["b1"]);
 }
 
 #[test]
@@ -393,6 +400,32 @@ fn the_queue_hands_each_source_to_one_worker_at_a_time(jobs: &dyn JobStore) {
     );
 }
 
+/// What the queue test leaves: w2 holds new/b.png until 140, w4 new/a.png until 142.
+fn claim_all(jobs: &dyn JobStore, worker: &str, now: i64) -> Vec<(String, String)> {
+    let mut left = Vec::new();
+    while let Some(w) = claim(jobs, worker, now) {
+        left.push(w);
+    }
+    left.sort();
+    left
+}
+
+#[test]
+fn the_postgres_queue_hands_each_source_to_one_worker_at_a_time() {
+    let db = TestDb::new(Backend::Postgres);
+    the_queue_hands_each_source_to_one_worker_at_a_time(db.open().as_ref());
+    // A restart of one process does not release what the others hold: the leases do.
+    let jobs = db.open();
+    assert!(claim_all(jobs.as_ref(), "next", 100).is_empty());
+    assert_eq!(
+        claim_all(jobs.as_ref(), "next", 200),
+        [
+            ("new".to_string(), "a.png".to_string()),
+            ("new".to_string(), "b.png".to_string())
+        ]
+    );
+}
+
 #[test]
 fn the_sqlite_queue_hands_each_source_to_one_worker_at_a_time() {
     let data = tempfile::tempdir().unwrap();
@@ -490,10 +523,17 @@ impl Store for FillingDisk<'_> {
 
 #[test]
 fn a_write_the_disk_refuses_fails_its_output_and_the_next_start_makes_it() {
+    for backend in BOTH {
+        a_write_the_disk_refuses_fails_its_output_and_is_made_again(backend);
+    }
+}
+
+fn a_write_the_disk_refuses_fails_its_output_and_is_made_again(backend: Backend) {
     let specs = vec![Spec::resolve("amazon-main").unwrap()];
     let names = ["MUG01_1.png", "ROCKET02_1.png"];
-    let data = tempfile::tempdir().unwrap();
-    let jobs = SqliteStore::open(data.path()).unwrap();
+    let db = TestDb::new(backend);
+    let jobs = db.open();
+    let jobs = jobs.as_ref();
     jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
         .unwrap();
     for (i, n) in names.iter().enumerate() {
@@ -504,7 +544,7 @@ fn a_write_the_disk_refuses_fails_its_output_and_the_next_start_makes_it() {
         inner: batch.as_ref(),
         full: AtomicBool::new(true),
     };
-    let (outputs, _) = run_into(&disk, Some(&jobs), &specs, &names);
+    let (outputs, _) = run_into(&disk, Some(jobs), &specs, &names);
     assert!(outputs
         .iter()
         .all(|o| o.2 == State::Failed && o.3.is_none()));
@@ -537,7 +577,7 @@ fn a_write_the_disk_refuses_fails_its_output_and_the_next_start_makes_it() {
         "a batch being processed is not taken twice"
     );
     disk.full.store(false, std::sync::atomic::Ordering::SeqCst);
-    let (outputs, _) = run_into(&disk, Some(&jobs), &specs, &names);
+    let (outputs, _) = run_into(&disk, Some(jobs), &specs, &names);
     assert!(outputs.iter().all(|o| o.2 == State::Ready && o.3.is_some()));
     assert!(jobs.requeue_retryable("upload").unwrap().is_empty());
 }
