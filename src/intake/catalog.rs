@@ -621,6 +621,9 @@ pub struct Catalog {
     unused: Vec<UnusedColumn>,
     /// Cells read but not usable as they are.
     problems: Vec<RowProblem>,
+    /// The row keys with folders (`cutouts/mug_1.png`) by their last part, where no other
+    /// row has that last part: an upload sends file names without their folders.
+    by_base: HashMap<String, String>,
 }
 
 impl Catalog {
@@ -741,8 +744,25 @@ impl Catalog {
                 },
             );
         }
+        let mut bases: HashMap<String, Option<String>> = HashMap::new();
+        // A URL row names the file it is fetched to (`alias`), not its last part.
+        for key in rows
+            .keys()
+            .filter(|k| k.contains('/') && !crate::intake::is_url(k))
+        {
+            bases
+                .entry(base(key).to_string())
+                .and_modify(|v| *v = None)
+                .or_insert_with(|| Some(key.clone()));
+        }
+        let by_base = bases
+            .into_iter()
+            .filter_map(|(b, key)| Some((b, key?)))
+            .filter(|(b, _)| !rows.contains_key(b))
+            .collect();
         Ok(Catalog {
             rows,
+            by_base,
             names,
             mapping,
             read_as,
@@ -806,7 +826,10 @@ impl Catalog {
 
     fn row(&self, name: &str) -> Option<&Context> {
         let key = name_key(name);
-        self.rows.get(&key).or_else(|| self.rows.get(base(&key)))
+        self.rows
+            .get(&key)
+            .or_else(|| self.rows.get(base(&key)))
+            .or_else(|| self.by_base.get(&key).and_then(|k| self.rows.get(k)))
     }
 
     pub fn len(&self) -> usize {
@@ -876,6 +899,20 @@ mod tests {
         assert_eq!((s.sku.as_deref(), s.position), (Some("CUP"), Some(2)));
         let none = c.context("other.png", context_from_name("other"));
         assert_eq!(none.from, "file_name");
+    }
+
+    #[test]
+    fn a_row_with_folders_names_an_upload_of_the_bare_file_unless_two_rows_share_its_name() {
+        let csv = "file,sku\ncutouts/mug_1.png,MUG\na/cup_1.png,CUP-A\nb/cup_1.png,CUP-B\n";
+        let c = Catalog::parse(csv.as_bytes()).unwrap();
+        // A browser or curl sends `mug_1.png` for cutouts/mug_1.png.
+        let m = c.context("mug_1.png", context_from_name("mug_1"));
+        assert_eq!(m.sku.as_deref(), Some("MUG"));
+        // Two rows end in cup_1.png: which one is meant cannot be told.
+        assert!(!c.has("cup_1.png"));
+        assert!(c.has("b/cup_1.png"));
+        let r = c.report("catalog.csv", &["mug_1.png".into()]);
+        assert!(r.unlisted_files.is_empty(), "{r:?}");
     }
 
     #[test]

@@ -71,6 +71,9 @@ impl PgTarget {
         if config.get_application_name().is_none() {
             config.application_name("shelfready");
         }
+        // The server's notices ("relation ... already exists, skipping" from the
+        // migrations' IF NOT EXISTS) are not news to an operator.
+        config.notice_callback(|n| tracing::debug!("PostgreSQL: {}", n.message()));
         Ok(PgTarget { config })
     }
 
