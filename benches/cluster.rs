@@ -18,14 +18,14 @@
 #[allow(dead_code)]
 mod pg;
 
-use std::io::Read;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use shelfready::handoff::Timestamp;
-use shelfready::store::{open_job_store, AssetRow, JobStore};
+use shelfready::store::{AssetRow, JobStore};
 
 const ROUNDS: usize = 3;
 const CLAIM_JOBS: usize = 4000;
@@ -212,23 +212,15 @@ fn serve(data: &Path, extra: &[&str]) -> (Proc, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let err = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut text = String::new();
-        let mut buf = [0u8; 4096];
-        let mut sent = false;
-        while let Ok(n) = err.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if !sent {
-                if let Some(rest) = text.split("listening on http://").nth(1) {
-                    if let Some(addr) = rest.split_whitespace().next() {
-                        let _ = tx.send(addr.to_string());
-                        sent = true;
-                    }
+        use std::io::BufRead;
+        // Whole lines: an address split across two reads is no address.
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                if let Some(addr) = rest.split_whitespace().next() {
+                    let _ = tx.send(addr.to_string());
                 }
             }
         }
@@ -274,11 +266,15 @@ fn time_batch(base: &str, photos: &[(String, Vec<u8>)]) -> f64 {
             "Content-Type",
             format!("multipart/form-data; boundary={boundary}"),
         )
+        // As curl does: the server's answer comes before the body is sent.
+        .header("Expect", "100-continue")
         .send(&body[..])
-        .unwrap();
+        .unwrap_or_else(|e| panic!("upload to {base}: {e}"));
     let start = Instant::now();
-    assert_eq!(r.status().as_u16(), 202);
-    let created: serde_json::Value = serde_json::from_reader(r.body_mut().as_reader()).unwrap();
+    let mut text = String::new();
+    r.body_mut().as_reader().read_to_string(&mut text).unwrap();
+    assert_eq!(r.status().as_u16(), 202, "{base}: {:?} {text}", r.headers());
+    let created: serde_json::Value = serde_json::from_str(&text).unwrap();
     let id = created["id"].as_str().unwrap().to_string();
     loop {
         let mut s = a.get(format!("{base}/v1/batches/{id}")).call().unwrap();
