@@ -236,6 +236,13 @@ fn two_workers_share_a_batch_and_one_killed_midway_loses_nothing() {
     for (path, bytes) in &want {
         assert!(got[path] == *bytes, "{path} differs from one machine's");
     }
-    drop(b);
+    // SIGTERM stops a worker cleanly.
+    let mut b = b;
+    Command::new("kill")
+        .args(["-TERM", &b.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = b.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", b.log());
     drop(server);
 }
