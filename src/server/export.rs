@@ -84,9 +84,15 @@ pub async fn batch_export(
         }
         None => match format {
             Format::Shopify | Format::Google => {
-                let mut entries: Vec<(String, std::path::PathBuf)> =
-                    files.iter().map(|f| (f.clone(), dir.join(f))).collect();
-                entries.push(("export.json".into(), dir.join("export.json")));
+                use crate::store::FileAt;
+                let mut entries: Vec<(String, FileAt)> = files
+                    .iter()
+                    .map(|f| (f.clone(), FileAt::Path(dir.join(f))))
+                    .collect();
+                entries.push((
+                    "export.json".into(),
+                    FileAt::Path(dir.join("export.json")),
+                ));
                 stream_zip(entries, &format!("shelfready-{id}-{}.zip", format.as_str()))
             }
             _ => {

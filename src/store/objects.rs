@@ -64,6 +64,8 @@ pub struct Objects {
     name: String,
     /// The folder, when the store is a local one.
     folder: Option<PathBuf>,
+    /// What every key is under (a batch's files: `batches/<id>/`), empty or ending in `/`.
+    prefix: String,
 }
 
 impl std::fmt::Debug for Objects {
@@ -92,6 +94,7 @@ impl Objects {
             inner: Arc::new(fs),
             name: folder.display().to_string(),
             folder: Some(folder.to_path_buf()),
+            prefix: String::new(),
         })
     }
 
@@ -165,6 +168,7 @@ impl Objects {
             inner,
             name,
             folder: None,
+            prefix: String::new(),
         };
         objects.check()?;
         Ok(objects)
@@ -175,9 +179,43 @@ impl Objects {
         &self.name
     }
 
-    /// The folder, when the files are in a local one (the embedded default).
+    /// The folder of the store's root, when the files are in a local one (the embedded
+    /// default).
     pub fn folder(&self) -> Option<&Path> {
         self.folder.as_deref()
+    }
+
+    /// Whether the files are in a local folder (every process that reads them must reach it).
+    pub fn is_local(&self) -> bool {
+        self.folder.is_some()
+    }
+
+    /// The same store with every key under `prefix` (a folder: `batches/<id>`); keys are
+    /// then given, and listed, relative to it.
+    pub fn scoped(&self, prefix: &str) -> Objects {
+        let mut o = self.clone();
+        let p = prefix.trim_matches('/');
+        if !p.is_empty() {
+            o.prefix = format!("{}{p}/", self.prefix);
+        }
+        o
+    }
+
+    /// Where the file `k` is: its path when the store is a local folder (read as any
+    /// file), else the object.
+    pub fn at(&self, k: &str) -> FileAt {
+        match self.local_path(k) {
+            Some(p) => FileAt::Path(p),
+            None => FileAt::Object {
+                objects: self.clone(),
+                key: k.to_string(),
+            },
+        }
+    }
+
+    /// The key `k` has in the whole store (with this one's prefix).
+    fn full(&self, k: &str) -> Key {
+        key(&format!("{}{k}", self.prefix))
     }
 
     /// Whether the store answers: one listing of at most a page (a bucket that went away
@@ -193,7 +231,7 @@ impl Objects {
     /// Puts a whole object: after an error there is no object, or the one there before.
     pub fn put(&self, k: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let payload = PutPayload::from(bytes.to_vec());
-        block_on(self.inner.put(&key(k), payload))?
+        block_on(self.inner.put(&self.full(k), payload))?
             .map(|_| ())
             .map_err(|e| self.write_err(k, e))
     }
@@ -201,7 +239,7 @@ impl Objects {
     /// An object's bytes; `None` when there is none.
     pub fn get(&self, k: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let got = block_on(async {
-            let r = self.inner.get(&key(k)).await?;
+            let r = self.inner.get(&self.full(k)).await?;
             r.bytes().await
         })?;
         match got {
@@ -211,9 +249,24 @@ impl Objects {
         }
     }
 
+    /// Keeps a local file by its content, as `originals/<sha256>`, and returns that key:
+    /// the same photo uploaded twice is kept once (a put of a key already there is
+    /// skipped). The file is read whole: an upload's file is bounded by its limit.
+    pub fn put_original(&self, file: &Path) -> Result<String, StoreError> {
+        let bytes = std::fs::read(file).map_err(|error| StoreError::Read {
+            path: file.display().to_string(),
+            error,
+        })?;
+        let k = format!("originals/{}", super::sha256_hex(&bytes));
+        if self.size(&k)? != Some(bytes.len() as u64) {
+            self.put(&k, &bytes)?;
+        }
+        Ok(k)
+    }
+
     /// Bytes `range` of an object.
     pub fn get_range(&self, k: &str, range: Range<u64>) -> Result<Vec<u8>, StoreError> {
-        block_on(self.inner.get_range(&key(k), range))?
+        block_on(self.inner.get_range(&self.full(k), range))?
             .map(|b| b.to_vec())
             .map_err(|e| self.read_err(k, e))
     }
@@ -221,7 +274,7 @@ impl Objects {
     /// A reader of an object, its bytes fetched as they are read (a chunk at a time):
     /// a download or a zip streams from the store without holding the object.
     pub fn reader(&self, k: &str) -> Result<ObjectReader, StoreError> {
-        let stream = block_on(self.inner.get(&key(k)))?
+        let stream = block_on(self.inner.get(&self.full(k)))?
             .map_err(|e| self.read_err(k, e))?
             .into_stream();
         Ok(ObjectReader {
@@ -234,7 +287,7 @@ impl Objects {
 
     /// An object's size in bytes; `None` when there is none.
     pub fn size(&self, k: &str) -> Result<Option<u64>, StoreError> {
-        match block_on(self.inner.head(&key(k)))? {
+        match block_on(self.inner.head(&self.full(k)))? {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.read_err(k, e)),
@@ -243,7 +296,7 @@ impl Objects {
 
     /// Deletes an object; one already gone is not an error.
     pub fn delete(&self, k: &str) -> Result<(), StoreError> {
-        match block_on(self.inner.delete(&key(k)))? {
+        match block_on(self.inner.delete(&self.full(k)))? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.write_err(k, e)),
         }
@@ -260,7 +313,7 @@ impl Objects {
 
     /// Every object under `prefix` (a folder), with its size, by key.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
-        let p = key(prefix);
+        let p = self.full(prefix);
         let listed = block_on(async {
             let mut out = Vec::new();
             let mut s = self.inner.list(Some(&p));
@@ -272,7 +325,11 @@ impl Objects {
         let mut out = Vec::with_capacity(listed.len());
         for meta in listed {
             match meta {
-                Ok(m) => out.push((key_text(&m.location), m.size)),
+                Ok(m) => {
+                    let k = key_text(&m.location);
+                    let k = k.strip_prefix(&self.prefix).unwrap_or(&k).to_string();
+                    out.push((k, m.size));
+                }
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(self.read_err(prefix, e)),
             }
@@ -281,7 +338,18 @@ impl Objects {
         Ok(out)
     }
 
+    /// The path of `k` in a local store (messages name files as before the seam).
+    fn local_path(&self, k: &str) -> Option<PathBuf> {
+        Some(self.folder.as_ref()?.join(format!("{}{k}", self.prefix)))
+    }
+
     fn read_err(&self, k: &str, e: object_store::Error) -> StoreError {
+        if let Some(path) = self.local_path(k) {
+            return StoreError::Read {
+                path: path.display().to_string(),
+                error: io_error(e),
+            };
+        }
         StoreError::ObjectRead {
             key: k.to_string(),
             store: self.name.clone(),
@@ -290,6 +358,12 @@ impl Objects {
     }
 
     fn write_err(&self, k: &str, e: object_store::Error) -> StoreError {
+        if let Some(path) = self.local_path(k) {
+            return StoreError::Write {
+                path: path.display().to_string(),
+                error: io_error(e),
+            };
+        }
         StoreError::ObjectWrite {
             key: k.to_string(),
             store: self.name.clone(),
@@ -303,6 +377,22 @@ impl Objects {
             error: e.to_string(),
         }
     }
+}
+
+/// The OS error under a local folder's failure (a full disk stays a full disk), else the
+/// message.
+fn io_error(e: object_store::Error) -> std::io::Error {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return std::io::Error::from_raw_os_error(code);
+            }
+            return std::io::Error::new(io.kind(), io.to_string());
+        }
+        cause = c.source();
+    }
+    std::io::Error::other(e.to_string())
 }
 
 /// A key as object_store takes it: `/`-separated parts, each percent-encoded where it
@@ -350,5 +440,60 @@ impl Read for ObjectReader {
         let n = buf.len().min(self.chunk.len());
         buf[..n].copy_from_slice(&self.chunk.split_to(n));
         Ok(n)
+    }
+}
+
+/// Where a file's bytes are: a local path (a walked folder, a watched inbox, the data
+/// folder), or an object of the store.
+#[derive(Debug, Clone)]
+pub enum FileAt {
+    Path(PathBuf),
+    Object { objects: Objects, key: String },
+}
+
+impl FileAt {
+    /// A reader of the bytes, streamed from the store for an object.
+    pub fn reader(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        match self {
+            FileAt::Path(p) => Ok(Box::new(std::fs::File::open(p)?)),
+            FileAt::Object { objects, key } => objects
+                .reader(key)
+                .map(|r| Box::new(r) as Box<dyn Read + Send>)
+                .map_err(std::io::Error::other),
+        }
+    }
+
+    /// The whole file.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.reader()?.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    /// Whether the file is there (an object the store cannot be asked about is not).
+    pub fn exists(&self) -> bool {
+        match self {
+            FileAt::Path(p) => p.is_file(),
+            FileAt::Object { objects, key } => objects.size(key).ok().flatten().is_some(),
+        }
+    }
+
+    /// The file's size and, for a local file, when it was last changed.
+    pub fn size_and_time(&self) -> Option<(u64, Option<std::time::SystemTime>)> {
+        match self {
+            FileAt::Path(p) => {
+                let m = std::fs::metadata(p).ok()?;
+                Some((m.len(), m.modified().ok()))
+            }
+            FileAt::Object { objects, key } => Some((objects.size(key).ok()??, None)),
+        }
+    }
+
+    /// What messages call it: the path, or the key in its store.
+    pub fn display(&self) -> String {
+        match self {
+            FileAt::Path(p) => p.display().to_string(),
+            FileAt::Object { objects, key } => format!("{key} in {}", objects.name()),
+        }
     }
 }

@@ -21,6 +21,7 @@ mod rules;
 mod s3;
 mod seams;
 mod seller;
+mod serve_s3;
 mod server;
 mod store_contract;
 mod util;
