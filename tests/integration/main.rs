@@ -7,6 +7,7 @@ mod catalogs;
 mod checks;
 mod cli;
 mod cluster;
+mod cluster_s3;
 mod color;
 mod doors;
 mod export;
