@@ -179,10 +179,10 @@ impl Objects {
         &self.name
     }
 
-    /// The folder of the store's root, when the files are in a local one (the embedded
-    /// default).
-    pub fn folder(&self) -> Option<&Path> {
-        self.folder.as_deref()
+    /// The folder of the store (with its prefix), when the files are in a local one (the
+    /// embedded default).
+    pub fn folder(&self) -> Option<PathBuf> {
+        self.local_path("")
     }
 
     /// Whether the files are in a local folder (every process that reads them must reach it).

@@ -136,6 +136,27 @@ fn an_upload_keeps_originals_outputs_and_manifests_in_the_bucket_and_streams_the
     }
     assert_eq!(names.len(), 3 + 3 + 1, "{names:?}");
 
+    // An export is made and kept in the bucket, and served from it.
+    let r = get(
+        &server.url(&format!("/v1/batches/{batch}/export?format=json")),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let exports = objects.scoped(&format!("{prefix}exports/json"));
+    let kept: Vec<String> = exports
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(kept.contains(&"export.json".to_string()), "{kept:?}");
+    let served = r.header("x-shelfready-export-files");
+    let first = served.split(", ").next().unwrap();
+    assert!(
+        exports.get(first).unwrap().as_deref() == Some(&r.body[..]),
+        "{first}"
+    );
+
     // Nothing of the batch is in the local data folder: its received copy went once the
     // batch was recorded (PostgreSQL holds the records).
     let local: Vec<String> = files_under(&data)
