@@ -37,6 +37,14 @@ pub(super) async fn exists(at: &FileAt) -> Result<bool, ApiError> {
     }
 }
 
+/// Whether the request's If-None-Match names `etag` (the client has the file).
+pub(super) fn unchanged(req: &Request, etag: &str) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
 async fn serve_object(
     objects: Objects,
     key: String,
@@ -44,12 +52,7 @@ async fn serve_object(
     req: Request,
 ) -> Result<Response, ApiError> {
     let etag = format!("\"{sha256}\"");
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut r = if matches {
+    let mut r = if unchanged(&req, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let range = req

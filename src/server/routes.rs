@@ -19,7 +19,7 @@ use tower::ServiceExt;
 
 use super::app::{asset_id, App, AssetEvent, Event};
 use super::error::ApiError;
-use super::files::{exists, serve_at};
+use super::files::{exists, serve_at, unchanged};
 use super::upload::Links;
 use crate::handoff::{BatchManifest, ErrorCode, Handoff, PhotoCounts, State as HandoffState};
 use crate::spec::Spec;
@@ -376,12 +376,7 @@ pub(super) async fn serve_file(
     req: Request,
 ) -> Result<Response, ApiError> {
     let etag = format!("\"{sha256}\"");
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut r = if matches {
+    let mut r = if unchanged(&req, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let served = tower_http::services::ServeFile::new(file)

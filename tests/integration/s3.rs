@@ -5,8 +5,8 @@
 //! on 127.0.0.1 at a free port; each test makes a bucket of its own. When python3 or moto
 //! is missing, a test that needs it fails and says what to install (never a silent pass).
 //!
-//! The server stops with the test process, as the test PostgreSQL does (pg.rs): it is
-//! spawned from a thread that lives as long as the process, with a parent-death signal.
+//! The server stops with the test process, as the test PostgreSQL does
+//! ([`crate::util::spawn_for_life`]).
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -96,52 +96,19 @@ fn start() -> Result<Server, String> {
     let log_path =
         std::env::temp_dir().join(format!("shelfready-test-moto-{}.log", std::process::id()));
     let log = std::fs::File::create(&log_path).map_err(|e| format!("moto log: {e}"))?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    // The thread that spawns the server lives for the process: the server's death signal
-    // is sent when it ends.
-    std::thread::Builder::new()
-        .name("test-moto".into())
-        .spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let mut c = Command::new("python3");
-            c.args([
-                "-m",
-                "moto.server",
-                "-H",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-            // SAFETY: runs in the child between fork and exec, where only async-signal-safe
-            // calls are allowed; prctl is one.
-            unsafe {
-                c.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            match c.spawn() {
-                Ok(mut child) => {
-                    let _ = tx.send(Ok(()));
-                    let _ = child.wait();
-                    // Stay: this thread's end would stop a server a later test may need.
-                    loop {
-                        std::thread::park();
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("python3 -m moto.server: {e}")));
-                }
-            }
-        })
-        .map_err(|e| format!("a thread for moto: {e}"))?;
-    rx.recv()
-        .map_err(|_| "the moto thread ended".to_string())??;
+    let mut c = Command::new("python3");
+    c.args([
+        "-m",
+        "moto.server",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(log);
+    crate::util::spawn_for_life("moto", c, libc::SIGKILL)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let probe = format!("http://127.0.0.1:{port}/moto-api/");
     loop {
