@@ -11,19 +11,41 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
 use super::error::ApiError;
-use super::routes::{blocking, serve_file};
+use tower::ServiceExt;
+
+use super::routes::blocking;
 use crate::handoff::ErrorCode;
 use crate::store::{FileAt, Objects};
 
 /// Bytes read from the store per chunk sent.
 const CHUNK: usize = 256 * 1024;
 
-/// Serves `at` with `sha256` as its strong ETag.
+/// Serves `at` with `sha256` as its strong ETag (If-None-Match answered 304).
 pub(super) async fn serve_at(at: FileAt, sha256: &str, req: Request) -> Result<Response, ApiError> {
-    match at {
-        FileAt::Path(p) => serve_file(&p, sha256, req).await,
-        FileAt::Object { objects, key } => serve_object(objects, key, sha256, req).await,
+    let etag = format!("\"{sha256}\"");
+    let mut r = if unchanged(&req, &etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        match at {
+            FileAt::Path(p) => tower_http::services::ServeFile::new(p)
+                .oneshot(req)
+                .await
+                .map_err(|e| ApiError::new(ErrorCode::StoreUnreadable, e.to_string()))?
+                .map(Body::new),
+            FileAt::Object { objects, key } => {
+                let range = req
+                    .headers()
+                    .get(header::RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                body_of(objects, key, range).await?
+            }
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        r.headers_mut().insert(header::ETAG, v);
     }
+    Ok(r)
 }
 
 /// Whether the file is there (a source no longer kept is a 404).
@@ -38,34 +60,11 @@ pub(super) async fn exists(at: &FileAt) -> Result<bool, ApiError> {
 }
 
 /// Whether the request's If-None-Match names `etag` (the client has the file).
-pub(super) fn unchanged(req: &Request, etag: &str) -> bool {
+fn unchanged(req: &Request, etag: &str) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
-}
-
-async fn serve_object(
-    objects: Objects,
-    key: String,
-    sha256: &str,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let etag = format!("\"{sha256}\"");
-    let mut r = if unchanged(&req, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let range = req
-            .headers()
-            .get(header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        body_of(objects, key, range).await?
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(r)
 }
 
 async fn body_of(

@@ -15,11 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
-use tower::ServiceExt;
 
 use super::app::{asset_id, App, AssetEvent, Event};
 use super::error::ApiError;
-use super::files::{exists, serve_at, unchanged};
+use super::files::{exists, serve_at};
 use super::upload::Links;
 use crate::handoff::{BatchManifest, ErrorCode, Handoff, PhotoCounts, State as HandoffState};
 use crate::spec::Spec;
@@ -369,26 +368,14 @@ async fn serve_made(path: &std::path::Path, tag: &str, req: Request) -> Result<R
     Ok(r)
 }
 
-/// A file with a strong ETag (its sha256), If-None-Match, content type, length and ranges.
+/// A local file with a strong ETag (its sha256), If-None-Match, content type, length and
+/// ranges.
 pub(super) async fn serve_file(
     file: &std::path::Path,
     sha256: &str,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let etag = format!("\"{sha256}\"");
-    let mut r = if unchanged(&req, &etag) {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let served = tower_http::services::ServeFile::new(file)
-            .oneshot(req)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::StoreUnreadable, e.to_string()))?;
-        served.map(Body::new)
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(r)
+    serve_at(FileAt::Path(file.to_path_buf()), sha256, req).await
 }
 
 #[utoipa::path(get, path = "/v1/batches/{id}/events", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "server-sent events: `asset` per settled output, then `settled`", content_type = "text/event-stream", body = ref("#/components/schemas/Event")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
