@@ -15,6 +15,7 @@ use crate::pipeline::verify::check_existing;
 use crate::pipeline::Limits;
 use crate::quality::{capitalise, Check, Severity};
 use crate::spec::Spec;
+use crate::store::FileAt;
 
 /// One file held to one spec.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +72,7 @@ pub fn check(
     let per_file = engine.map(&walk.inputs, |input| {
         let path = input.path.display().to_string();
         // Read and decoded once, judged against every spec.
-        let result = read_source(&input.path, limits).and_then(|b| {
+        let result = read_source(&FileAt::Path(input.path.clone()), limits).and_then(|b| {
             check_existing(&b, &spec_refs, limits)
                 .map_err(|e| Failure::new(e.code(), e.to_string()))
         });

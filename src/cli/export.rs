@@ -59,6 +59,7 @@ pub fn read_products(
 pub fn run(input: &Path, out: &Path, opts: &Options) -> Result<(ExportReport, PathBuf), CliError> {
     let (manifest, root) = read_manifest(input)?;
     let dir = out.join(opts.format.as_str());
+    let root = crate::store::Objects::local(&root).map_err(crate::export::ExportError::from)?;
     let report = export(&manifest, &root, &input.display().to_string(), &dir, opts)?;
     Ok((report, dir))
 }

@@ -67,7 +67,7 @@ pub fn process(
             key: input.key,
             wanted_name: input.wanted_name,
             origin: input.path.display().to_string(),
-            bytes_at: Ok(input.path),
+            bytes_at: Ok(crate::store::FileAt::Path(input.path)),
         })
         .collect();
     let id = opts.out_dir.display().to_string();

@@ -15,7 +15,7 @@ use crate::job::{read_source, refresh_manifest, SourceJob};
 use crate::pipeline::Limits;
 use crate::review::{self, QueueFilter, RetryRun};
 use crate::spec::Spec;
-use crate::store::{BatchMark, FolderStore, JobStore, SqliteStore, Store, StoreError};
+use crate::store::{BatchMark, FileAt, FolderStore, JobStore, SqliteStore, Store, StoreError};
 
 /// What to do with one output.
 pub enum Action {
@@ -218,7 +218,7 @@ fn decide_in(
                 source: review::source_of(&h),
                 origin: source.display().to_string(),
                 context: h.context.clone(),
-                bytes: read_source(&source, &d.limits),
+                bytes: read_source(&FileAt::Path(source.clone()), &d.limits),
             };
             let cancel = AtomicBool::new(false);
             let run = RetryRun {

@@ -240,7 +240,7 @@ fn write_zip(t: &Target, file: &str, entries: &[Entry]) -> Result<(), ExportErro
             .last_modified_time(zip::DateTime::default())
             .unix_permissions(0o644);
         for (name, src) in &sources {
-            let bytes = std::fs::read(src)?;
+            let bytes = src.read()?;
             z.start_file(*name, opts).map_err(std::io::Error::other)?;
             z.write_all(&bytes)?;
         }

@@ -15,13 +15,14 @@ pub mod stored;
 pub use stored::{export_stored, refresh_stored};
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::handoff::{advice, BatchManifest, Context, Handoff, State};
+use crate::store::{FileAt, Objects};
 
 /// The export.json schema version.
 pub const EXPORT_SCHEMA_VERSION: u32 = 1;
@@ -305,12 +306,13 @@ impl Written {
     }
 }
 
-/// Makes the export of `manifest`'s handoffs (their files under `root`) into `dir`, and
+/// Makes the export of `manifest`'s handoffs (their files in `root`: an output folder, or
+/// a job-store batch's files, a bucket's included) into the local folder `dir`, and
 /// writes `dir/export.json`. Files a previous export of the same folder wrote and this
 /// one does not are removed, so the folder holds exactly this export.
 pub fn export(
     manifest: &BatchManifest,
-    root: &Path,
+    root: &Objects,
     batch: &str,
     dir: &Path,
     opts: &Options,
@@ -395,7 +397,7 @@ pub fn export(
 
 /// Where a format's writer puts things, and what it builds URLs from.
 pub struct Target<'a> {
-    pub root: &'a Path,
+    pub root: &'a Objects,
     pub dir: &'a Path,
     pub base_url: Option<&'a str>,
     pub opts: &'a Options,
@@ -403,8 +405,8 @@ pub struct Target<'a> {
 
 impl Target<'_> {
     /// The output file of a handoff.
-    pub fn source(&self, h: &Handoff) -> Option<PathBuf> {
-        h.asset.as_ref().map(|a| self.root.join(&a.path))
+    pub fn source(&self, h: &Handoff) -> Option<FileAt> {
+        h.asset.as_ref().map(|a| self.root.at(&a.path))
     }
 
     /// The URL an exported file will have once `dir` is hosted at the base URL.
@@ -430,8 +432,8 @@ impl Target<'_> {
             path: h.id.clone(),
             error: std::io::Error::other("the output has no file"),
         })?;
-        let bytes = std::fs::read(&from).map_err(|error| ExportError::Read {
-            path: from.display().to_string(),
+        let bytes = from.read().map_err(|error| ExportError::Read {
+            path: from.display(),
             error,
         })?;
         write(&self.dir.join(name), &bytes)

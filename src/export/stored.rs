@@ -1,24 +1,26 @@
 //! Exports of a job-store batch (a `serve` or `watch` batch): made into the batch's own
-//! folder, outputs named by their asset ids, and made again after every decision,
-//! whichever door took it.
+//! `exports/<format>/`, outputs named by their asset ids, and made again after every
+//! decision, whichever door took it. With the batch's files in a bucket, an export is
+//! made in a temp folder and put there whole, file by file (stale files of the last
+//! export removed), so every node finds and serves it.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
 
 use super::{export, ExportError, ExportReport, Format, Options};
 use crate::handoff::BatchManifest;
-use crate::store::JobStore;
+use crate::store::{JobStore, Objects};
 
 /// The export of a job-store batch (a `serve` or `watch` batch) as it stands in
-/// `manifest`, into its folder's `exports/<format>/`, each output named by its asset id.
+/// `manifest`, into its files' `exports/<format>/`, each output named by its asset id.
+/// Returns the report and where the export's files are.
 pub fn export_stored(
     jobs: &dyn JobStore,
     batch: &str,
     manifest: &BatchManifest,
     opts: &Options,
-) -> Result<(ExportReport, PathBuf), ExportError> {
-    let root = jobs.batch_dir(batch);
-    let dir = root.join("exports").join(opts.format.as_str());
+) -> Result<(ExportReport, Objects), ExportError> {
+    let files = jobs.batch_files(batch)?;
+    let rel = format!("exports/{}", opts.format.as_str());
     let seqs: HashMap<String, i64> = jobs
         .assets(batch)?
         .into_iter()
@@ -36,8 +38,35 @@ pub fn export_stored(
             ))
         })
         .collect();
-    let report = export(manifest, &root, batch, &dir, &opts)?;
-    Ok((report, dir))
+    if let Some(folder) = files.folder() {
+        // A local folder: made in place, as it always was.
+        let dir = folder.join(&rel);
+        let report = export(manifest, &files, batch, &dir, &opts)?;
+        return Ok((report, Objects::local(&dir)?));
+    }
+    let staging = tempfile::tempdir().map_err(|error| ExportError::Write {
+        path: std::env::temp_dir().display().to_string(),
+        error,
+    })?;
+    let report = export(manifest, &files, batch, staging.path(), &opts)?;
+    let into = files.scoped(&rel);
+    let mut names: Vec<&str> = report.files.iter().map(|f| f.name.as_str()).collect();
+    names.push("export.json");
+    for name in &names {
+        let path = staging.path().join(name);
+        let bytes = std::fs::read(&path).map_err(|error| ExportError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
+        into.put(name, &bytes)?;
+    }
+    let kept: HashSet<&str> = names.into_iter().collect();
+    for (k, _) in into.list("")? {
+        if !kept.contains(k.as_str()) {
+            into.delete(&k)?;
+        }
+    }
+    Ok((report, into))
 }
 
 /// Makes every export a job-store batch has had again, with the options each was made
@@ -48,11 +77,11 @@ pub fn refresh_stored(
     batch: &str,
     manifest: &BatchManifest,
 ) -> Result<usize, ExportError> {
-    let exports = jobs.batch_dir(batch).join("exports");
+    let files = jobs.batch_files(batch)?;
     let mut made = 0;
     for format in Format::ALL {
-        let report = exports.join(format.as_str()).join("export.json");
-        let Ok(text) = std::fs::read(&report) else {
+        let report = format!("exports/{}/export.json", format.as_str());
+        let Ok(Some(text)) = files.get(&report) else {
             continue;
         };
         let Ok(old) = serde_json::from_slice::<ExportReport>(&text) else {

@@ -17,7 +17,6 @@ pub use observer::{Observer, SourceDone};
 pub use runner::{duplicate, Batch, Handling, Item, Outcome, Plain, Ran};
 pub use sheet::contact_sheet;
 
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use crate::error::{ErrorCode, Failure};
@@ -27,13 +26,14 @@ use crate::handoff::{
 };
 use crate::pipeline::{process_source, Limits, Output, Severity};
 use crate::spec::Spec;
-use crate::store::{SourceName, Store, StoreError};
+use crate::store::{FileAt, SourceName, Store, StoreError};
 
-/// Reads at most `limit + 1` bytes: a device or a file growing under us cannot exhaust memory.
-fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+/// Reads at most `limit + 1` bytes: a device or a file growing under us cannot exhaust
+/// memory (an object is streamed, and so read no further either).
+fn read_bounded(at: &FileAt, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut buf = Vec::new();
-    std::fs::File::open(path)?
+    at.reader()?
         .take(limit.saturating_add(1))
         .read_to_end(&mut buf)?;
     Ok(buf)
@@ -41,8 +41,8 @@ fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
 
 /// Reads one source, or says why it cannot be read (the pipeline names a file over the
 /// byte limit itself).
-pub fn read_source(path: &Path, limits: &Limits) -> Result<Vec<u8>, Failure> {
-    read_bounded(path, limits.max_bytes).map_err(|e| {
+pub fn read_source(at: &FileAt, limits: &Limits) -> Result<Vec<u8>, Failure> {
+    read_bounded(at, limits.max_bytes).map_err(|e| {
         Failure::new(
             ErrorCode::SourceUnreadable,
             format!("the file cannot be read: {e}"),

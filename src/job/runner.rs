@@ -9,7 +9,7 @@
 //! completes the last settles the batch), and what
 //! a door does around a source (the watcher's moves to the archive), through [`Handling`].
 
-use std::path::PathBuf;
+use crate::store::FileAt;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -34,7 +34,7 @@ pub struct Item {
     pub origin: String,
     pub context: Context,
     /// Where its bytes are, or why the door could not take them (an upload over a limit).
-    pub bytes_at: Result<PathBuf, Failure>,
+    pub bytes_at: Result<FileAt, Failure>,
 }
 
 /// What became of one source.

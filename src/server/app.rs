@@ -254,10 +254,9 @@ impl App {
             return Ok(());
         };
         let specs = self.specs_of(&row.specs).map_err(|e| e.message)?;
-        let dir = self.store.batch_dir(batch);
         let items: Vec<Item> = (self.store.assets(batch).map_err(|e| e.to_string())?)
             .into_iter()
-            .map(|a| item_of(&dir, a))
+            .map(|a| item_of(self.store.as_ref(), batch, a))
             .collect();
         let store = self.store.batch(batch);
         let routing = self.config.routing();
@@ -419,14 +418,15 @@ fn by_source(
     by_key
 }
 
-/// A source of the queue as the runner takes it.
-pub(super) fn item_of(dir: &std::path::Path, a: AssetRow) -> Item {
+/// A source of the queue as the runner takes it: its bytes in the batch's folder, or in
+/// the bucket ([`JobStore::original_at`]).
+pub(super) fn item_of(store: &dyn JobStore, batch: &str, a: AssetRow) -> Item {
     Item {
         seq: a.seq,
         wanted_name: super::upload::wanted_name(&a.source_key),
         bytes_at: match a.failure {
             Some(f) => Err(f),
-            None => Ok(dir.join(&a.original)),
+            None => Ok(store.original_at(batch, &a.original)),
         },
         key: a.source_key,
         origin: a.upload_name,

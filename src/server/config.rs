@@ -23,6 +23,11 @@ pub struct ServeConfig {
     /// nodes and `shelfready worker`s on one database and one data folder).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database_url: Option<String>,
+    /// Where originals, outputs, manifests and exports are kept: absent for the data
+    /// folder, `s3://bucket/prefix` for S3-compatible storage shared by many machines
+    /// (endpoint, region and keys from the standard `AWS_*` variables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
     /// Bearer token every route but /healthz and /readyz requires; required to listen
     /// anywhere but loopback.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +109,7 @@ impl Default for ServeConfig {
             token: None,
             spec_dir: None,
             database_url: None,
+            store_url: None,
             jobs: 0,
             workers: None,
             lease_secs: 60,
@@ -147,6 +153,10 @@ pub struct ServeArgs {
     /// the data folder].
     #[arg(long, env = "SHELFREADY_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// File store URL: s3://bucket/prefix, with the AWS_* variables (AWS_ENDPOINT_URL,
+    /// AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) [default: the data folder].
+    #[arg(long, env = "SHELFREADY_STORE_URL")]
+    pub store_url: Option<String>,
     /// Bearer token clients must send (required off loopback).
     #[arg(long, env = "SHELFREADY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -292,6 +302,9 @@ impl ServeConfig {
         }
         if args.database_url.is_some() {
             c.database_url = args.database_url.clone();
+        }
+        if args.store_url.is_some() {
+            c.store_url = args.store_url.clone();
         }
         if args.workers.is_some() {
             c.workers = args.workers;

@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::app::App;
 use super::error::ApiError;
-use super::routes::{blocking, serve_file, stream_zip};
+use super::files::serve_at;
+use super::routes::{blocking, stream_zip};
 use crate::export::{ExportReport, Format, Options};
 use crate::handoff::ErrorCode;
 
@@ -59,8 +60,8 @@ pub async fn batch_export(
                 .files
                 .iter()
                 .find(|f| f.name == name)
-                .map_or_else(|| sha_of(&dir.join(name)), |f| f.sha256.clone());
-            serve_file(&dir.join(name), &sha, req).await?
+                .map_or_else(|| sha_of(&dir.at(name)), |f| f.sha256.clone());
+            serve_at(dir.at(name), &sha, req).await?
         }
         Some(name) => {
             return Err(ApiError::new(
@@ -84,16 +85,16 @@ pub async fn batch_export(
         }
         None => match format {
             Format::Shopify | Format::Google => {
-                let mut entries: Vec<(String, std::path::PathBuf)> =
-                    files.iter().map(|f| (f.clone(), dir.join(f))).collect();
-                entries.push(("export.json".into(), dir.join("export.json")));
+                let mut entries: Vec<(String, crate::store::FileAt)> =
+                    files.iter().map(|f| (f.clone(), dir.at(f))).collect();
+                entries.push(("export.json".into(), dir.at("export.json")));
                 stream_zip(entries, &format!("shelfready-{id}-{}.zip", format.as_str()))
             }
             _ => {
                 let first = report.files.first().ok_or_else(|| {
                     ApiError::new(ErrorCode::InternalError, "the export wrote no file")
                 })?;
-                serve_file(&dir.join(&first.name), &first.sha256, req).await?
+                serve_at(dir.at(&first.name), &first.sha256, req).await?
             }
         },
     };
@@ -112,8 +113,8 @@ fn usage(e: crate::export::ExportError) -> ApiError {
     ApiError::new(e.code(), e.to_string())
 }
 
-fn sha_of(path: &std::path::Path) -> String {
-    std::fs::read(path)
+fn sha_of(at: &crate::store::FileAt) -> String {
+    at.read()
         .map(|b| crate::store::sha256_hex(&b))
         .unwrap_or_default()
 }
@@ -123,7 +124,7 @@ fn make(
     app: &App,
     batch: &str,
     opts: &Options,
-) -> Result<(ExportReport, std::path::PathBuf), ApiError> {
+) -> Result<(ExportReport, crate::store::Objects), ApiError> {
     let manifest = app.current_manifest(batch)?;
     crate::export::export_stored(app.store.as_ref(), batch, &manifest, opts).map_err(usage)
 }

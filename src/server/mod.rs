@@ -7,6 +7,7 @@ mod auth;
 pub mod config;
 mod error;
 mod export;
+mod files;
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
@@ -164,10 +165,11 @@ fn load_spec_dir(config: &ServeConfig) -> Result<BTreeMap<String, Spec>, ServerE
 }
 
 /// The job store a configuration names: the SQLite file in the data folder unless a
-/// database URL says otherwise.
+/// database URL says otherwise, its files in the data folder unless a store URL does.
 fn open_store(config: &ServeConfig) -> Result<Arc<dyn crate::store::JobStore>, ServerError> {
-    Ok(crate::store::open_job_store(
+    Ok(crate::store::open_job_store_with(
         config.database_url.as_deref(),
+        config.store_url.as_deref(),
         &config.data_dir,
     )?)
 }

@@ -206,7 +206,7 @@ pub async fn decide(
             let batch3 = batch.clone();
             app.engine.spawn(move || {
                 let store = app3.store.batch(&batch3);
-                let path = app3.store.batch_dir(&batch3).join(&asset.original);
+                let path = app3.store.original_at(&batch3, &asset.original);
                 let job = SourceJob {
                     source: review::source_of(&h),
                     origin: asset.upload_name.clone(),

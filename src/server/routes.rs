@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -16,14 +15,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream, StreamExt};
 use serde::Serialize;
-use tower::ServiceExt;
 
 use super::app::{asset_id, App, AssetEvent, Event};
 use super::error::ApiError;
+use super::files::{exists, serve_at};
 use super::upload::Links;
 use crate::handoff::{BatchManifest, ErrorCode, Handoff, PhotoCounts, State as HandoffState};
 use crate::spec::Spec;
-use crate::store::{BatchRow, BatchState};
+use crate::store::{BatchRow, BatchState, FileAt};
 
 /// A batch as `GET /v1/batches/{id}` shows it.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -201,13 +200,10 @@ pub async fn batch_list(State(app): State<Arc<App>>) -> Result<Json<Vec<BatchSum
 }
 
 /// The handoff and kept file of an asset id.
-fn find_asset(app: &App, id: &str) -> Result<(Handoff, PathBuf), ApiError> {
+fn find_asset(app: &App, id: &str) -> Result<(Handoff, FileAt), ApiError> {
     let (batch, _, h) = app.find_asset(id)?;
-    let file = h
-        .asset
-        .as_ref()
-        .map(|a| app.store.batch_dir(&batch).join(&a.path))
-        .unwrap_or_default();
+    let files = app.store.batch_files(&batch)?;
+    let file = files.at(h.asset.as_ref().map_or("", |a| a.path.as_str()));
     Ok((h, file))
 }
 
@@ -248,7 +244,7 @@ pub async fn asset_file(
             format!("asset '{id}' has no file: it is {}", h.state.as_str()),
         ));
     };
-    serve_file(&file, &a.sha256, req).await
+    serve_at(file, &a.sha256, req).await
 }
 
 #[utoipa::path(get, path = "/v1/assets/{id}/source", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "the source photo the output was made from, as it was given, with ETag and Range support", content_type = "image/*"), (status = 304, description = "unchanged (If-None-Match)"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id, or the source is no longer kept", body = ref("#/components/schemas/ErrorBody"))))]
@@ -261,16 +257,16 @@ pub async fn asset_source(
     let app2 = app.clone();
     let (path, h) = blocking(move || {
         let (batch, asset, h) = app2.find_asset(&id)?;
-        Ok((app2.store.batch_dir(&batch).join(&asset.original), h))
+        Ok((app2.store.original_at(&batch, &asset.original), h))
     })
     .await?;
-    if !path.is_file() {
+    if !exists(&path).await? {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("the source of {} is no longer kept", h.id),
         ));
     }
-    serve_file(&path, &h.provenance.source_sha256, req).await
+    serve_at(path, &h.provenance.source_sha256, req).await
 }
 
 /// Which image a preview shows, and how large.
@@ -306,10 +302,9 @@ pub async fn asset_thumb(
     let app2 = app.clone();
     let (image, tag, kept) = blocking(move || {
         let (batch, asset, h) = app2.find_asset(&id)?;
-        let dir = app2.store.batch_dir(&batch);
         let (image, sha) = if of_source {
             (
-                dir.join(&asset.original),
+                app2.store.original_at(&batch, &asset.original),
                 h.provenance.source_sha256.clone(),
             )
         } else {
@@ -319,7 +314,10 @@ pub async fn asset_thumb(
                     format!("asset '{id}' has no file: it is {}", h.state.as_str()),
                 )
             })?;
-            (dir.join(&a.path), a.sha256.clone())
+            (
+                app2.store.batch_files(&batch)?.at(&a.path),
+                a.sha256.clone(),
+            )
         };
         // Kept by content: the same image at the same size is made once.
         let tag = format!("{sha}-{size}");
@@ -337,7 +335,7 @@ pub async fn asset_thumb(
             if path.is_file() {
                 return Ok(());
             }
-            let bytes = std::fs::read(&image).map_err(|e| {
+            let bytes = image.read().map_err(|e| {
                 ApiError::new(ErrorCode::NotFound, format!("{}: {e}", image.display()))
             })?;
             let jpeg = crate::pipeline::thumbnail(&bytes, size, &limits)
@@ -370,31 +368,14 @@ async fn serve_made(path: &std::path::Path, tag: &str, req: Request) -> Result<R
     Ok(r)
 }
 
-/// A file with a strong ETag (its sha256), If-None-Match, content type, length and ranges.
+/// A local file with a strong ETag (its sha256), If-None-Match, content type, length and
+/// ranges.
 pub(super) async fn serve_file(
     file: &std::path::Path,
     sha256: &str,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let etag = format!("\"{sha256}\"");
-    let matches = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut r = if matches {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        let served = tower_http::services::ServeFile::new(file)
-            .oneshot(req)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::StoreUnreadable, e.to_string()))?;
-        served.map(Body::new)
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    Ok(r)
+    serve_at(FileAt::Path(file.to_path_buf()), sha256, req).await
 }
 
 #[utoipa::path(get, path = "/v1/batches/{id}/events", params(("id" = String, Path, description = "the id")), responses((status = 200, description = "server-sent events: `asset` per settled output, then `settled`", content_type = "text/event-stream", body = ref("#/components/schemas/Event")), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody"))))]
@@ -577,10 +558,10 @@ pub struct DownloadQuery {
 /// The entries of a batch's zip (name in the zip, file on disk): the outputs asked for
 /// with their handoff manifests, then the batch manifest.
 fn zip_entries(
-    dir: &std::path::Path,
+    dir: &crate::store::Objects,
     manifest: &BatchManifest,
     all: bool,
-) -> Vec<(String, PathBuf)> {
+) -> Vec<(String, FileAt)> {
     let mut files = Vec::new();
     let mut handoffs: Vec<&Handoff> = manifest
         .handoffs
@@ -594,14 +575,14 @@ fn zip_entries(
             Some(rest) if all => format!("outputs/{}/{rest}", h.state.as_str()),
             _ => a.path.clone(),
         };
-        files.push((name, dir.join(&a.path)));
+        files.push((name, dir.at(&a.path)));
     }
     for h in &handoffs {
         let rel = format!("manifests/{}.json", h.id);
-        files.push((rel.clone(), dir.join(rel)));
+        files.push((rel.clone(), dir.at(&rel)));
     }
-    let m = dir.join("manifest.json");
-    if m.is_file() {
+    let m = dir.at("manifest.json");
+    if m.exists() {
         files.push(("manifest.json".into(), m));
     }
     files
@@ -621,23 +602,25 @@ fn zip_time(t: std::time::SystemTime) -> Option<zip::DateTime> {
     .ok()
 }
 
-fn write_zip(files: Vec<(String, PathBuf)>, out: ChannelWriter) -> zip::result::ZipResult<()> {
+/// Writes the zip a file at a time, each streamed from where it is kept (a bucket's
+/// objects are read a chunk at a time, never a batch at once).
+fn write_zip(files: Vec<(String, FileAt)>, out: ChannelWriter) -> zip::result::ZipResult<()> {
     let mut z = zip::ZipWriter::new_stream(out);
-    for (name, path) in files {
-        let mut f = match std::fs::File::open(&path) {
+    for (name, at) in files {
+        let meta = at.size_and_time();
+        let mut f = match at.reader() {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!("zip: cannot read {}: {e}", path.display());
+                tracing::warn!("zip: cannot read {}: {e}", at.display());
                 continue;
             }
         };
-        let meta = f.metadata().ok();
-        let size = meta.as_ref().map_or(0, |m| m.len());
+        let size = meta.map_or(0, |m| m.0);
         // Images are compressed already: stored, not deflated.
         let mut opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
             .large_file(size >= u32::MAX as u64);
-        if let Some(t) = meta.and_then(|m| m.modified().ok()).and_then(zip_time) {
+        if let Some(t) = meta.and_then(|m| m.1).and_then(zip_time) {
             opts = opts.last_modified_time(t);
         }
         z.start_file(name, opts)?;
@@ -669,7 +652,7 @@ pub async fn batch_download(
     let files = blocking(move || {
         batch_row(&app2, &id2)?;
         let manifest = app2.current_manifest(&id2)?;
-        Ok(zip_entries(&app2.store.batch_dir(&id2), &manifest, all))
+        Ok(zip_entries(&app2.store.batch_files(&id2)?, &manifest, all))
     })
     .await?;
     let name = if all {
@@ -682,7 +665,7 @@ pub async fn batch_download(
 
 /// A zip of `files` (name in the zip, file on disk), made on a blocking thread while the
 /// response streams it, offered for download as `filename`.
-pub(super) fn stream_zip(files: Vec<(String, PathBuf)>, filename: &str) -> Response {
+pub(super) fn stream_zip(files: Vec<(String, FileAt)>, filename: &str) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let err_tx = tx.clone();
     tokio::task::spawn_blocking(move || {
@@ -722,6 +705,7 @@ pub async fn batch_contact_sheet(
         batch_row(&app, &id)?;
         let manifest = app.current_manifest(&id)?;
         let dir = app.store.batch_dir(&id);
+        let files = app.store.batch_files(&id)?;
         // What the sheet shows, hashed: a decision or a retry makes a new sheet.
         let shown: String = manifest
             .handoffs
@@ -739,7 +723,7 @@ pub async fn batch_contact_sheet(
                 &app.engine,
                 &format!("Batch {id}"),
                 &manifest.handoffs,
-                |h| std::fs::read(dir.join(&h.asset.as_ref()?.path)).ok(),
+                |h| files.get(&h.asset.as_ref()?.path).ok().flatten(),
                 &app.limits,
             )
             .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))?;
@@ -844,6 +828,18 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Result<&'static str, ApiErro
                 ErrorCode::DatabaseFailed,
                 "the job database does not answer",
             ));
+        }
+        let objects = app.store.objects();
+        if !objects.is_local() {
+            // The bucket answers a listing, or the node is not ready (503, so a balancer
+            // sends its traffic elsewhere until it is back).
+            if let Err(e) = objects.check() {
+                tracing::warn!("{e}");
+                return Err(ApiError::busy(
+                    format!("the file store {} does not answer", objects.name()),
+                    10,
+                ));
+            }
         }
         let probe = app.store.root().join(".ready-probe");
         std::fs::write(&probe, b"ok")

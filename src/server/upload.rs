@@ -781,9 +781,16 @@ fn record(
     }
     .save(app.store.as_ref(), id)?;
     let files = got.files.len();
+    let objects = app.store.objects();
+    let dir = app.store.batch_dir(id);
     for (shown, _, mut a) in got.files {
         if let Some(c) = &got.catalog {
             a.context = c.context(&shown, a.context);
+        }
+        // With the files in a bucket, every process reads the original from there, by
+        // its content; the received copy in the local folder goes with the folder below.
+        if !objects.is_local() && a.failure.is_none() {
+            a.original = objects.put_original(&dir.join(&a.original))?;
         }
         app.store.add_asset(id, &a)?;
         // Names are given in upload order, before any work starts, as the CLI does.
@@ -793,8 +800,13 @@ fn record(
         .set_batch_state(id, BatchState::Processing, &SystemClock.now())?;
     app.metrics.batch_created();
     tracing::info!(batch = id, files, "batch accepted");
-    // Recorded: the folder is the database's now.
-    let _ = std::fs::remove_file(app.store.batch_dir(id).join(crate::store::RECEIVING_MARK));
+    // Recorded: the folder is the database's now. With a bucket, nothing of the batch is
+    // left in it (its files are in the bucket).
+    if objects.is_local() {
+        let _ = std::fs::remove_file(dir.join(crate::store::RECEIVING_MARK));
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     app.enqueue(id)?;
     Ok(id.to_string())
 }

@@ -199,7 +199,7 @@ impl App {
             return Ok(Outcome::Done(Vec::new())); // the batch was deleted meanwhile
         };
         let specs = self.specs_of(&row.specs).map_err(|e| e.message)?;
-        let mut item = item_of(&self.store.batch_dir(&work.batch), work.asset.clone());
+        let mut item = item_of(self.store.as_ref(), &work.batch, work.asset.clone());
         if work.attempts > self.config.max_attempts {
             item.bytes_at = Err(Failure::new(
                 ErrorCode::WorkerLost,

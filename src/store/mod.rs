@@ -7,12 +7,14 @@ mod folder;
 mod jobs;
 mod journal;
 mod lock;
+mod objects;
 mod records;
 mod rules;
 mod sql;
 
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
-pub use jobs::{open_job_store, BatchStore, SqlStore, SqliteStore};
+pub use jobs::{open_job_store, open_job_store_with, BatchStore, SqlStore, SqliteStore};
+pub use objects::{FileAt, ObjectReader, Objects};
 pub use records::{AssetRow, BatchMark, BatchRow, BatchState, Delivery, RecordedTransition};
 
 use thiserror::Error;
@@ -58,6 +60,24 @@ pub enum StoreError {
         key: String,
         worker: String,
     },
+    /// `store` is the folder or `s3://bucket/prefix`; object_store's messages name the
+    /// request, never the keys that signed it.
+    #[error("cannot read {key} in the file store {store}: {error}")]
+    ObjectRead {
+        key: String,
+        store: String,
+        error: String,
+    },
+    #[error("cannot write {key} in the file store {store}: {error}")]
+    ObjectWrite {
+        key: String,
+        store: String,
+        error: String,
+    },
+    #[error("the file store {store} cannot be used: {error} (check the bucket exists and AWS_ENDPOINT_URL, AWS_REGION and the access keys)")]
+    ObjectStoreUnusable { store: String, error: String },
+    #[error("the store URL cannot be used: {error}")]
+    BadStoreUrl { error: String },
 }
 
 /// The file an upload in progress keeps in its batch folder until the batch is recorded: a
@@ -71,7 +91,11 @@ impl StoreError {
             StoreError::Locked { .. } => ErrorCode::StoreLocked,
             StoreError::Write { .. } => ErrorCode::OutputWriteFailed,
             StoreError::Manifest { .. } => ErrorCode::ManifestWriteFailed,
-            StoreError::Read { .. } => ErrorCode::StoreUnreadable,
+            StoreError::Read { .. }
+            | StoreError::ObjectRead { .. }
+            | StoreError::ObjectStoreUnusable { .. }
+            | StoreError::BadStoreUrl { .. } => ErrorCode::StoreUnreadable,
+            StoreError::ObjectWrite { .. } => ErrorCode::OutputWriteFailed,
             StoreError::Database { .. }
             | StoreError::NoDatabase { .. }
             | StoreError::Unreachable { .. }
@@ -312,6 +336,20 @@ pub trait JobStore: Send + Sync {
 
     /// Outputs of every batch by handoff state (for metrics).
     fn outputs_by_state(&self) -> Result<Vec<(String, u64)>, StoreError>;
+
+    /// Where the batches' files are: the data folder (the default), or a bucket.
+    fn objects(&self) -> &Objects;
+
+    /// One batch's files (outputs, manifests, exports), keyed as under its folder today
+    /// (`outputs/<spec>/<name>.jpg`): the store's objects under `batches/<id>/`, or, for a
+    /// batch with a home of its own (a watched inbox's outbox, [`JobStore::set_batch_home`]),
+    /// that local folder. Its writes are whole-object puts.
+    fn batch_files(&self, id: &str) -> Result<Objects, StoreError>;
+
+    /// Where an asset's kept bytes are ([`AssetRow::original`]): an object
+    /// `originals/<sha256>` of a bucket, or a path under the batch's folder (or absolute:
+    /// a watched source).
+    fn original_at(&self, batch: &str, original: &str) -> FileAt;
 
     /// The folder of one batch's files: the one set with [`JobStore::set_batch_home`]
     /// (a watched inbox's outbox), else `batches/<id>` in the data folder.

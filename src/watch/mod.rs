@@ -3,6 +3,10 @@
 //! changing, run through the same per-source job and SQLite job store as `serve`, written
 //! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
 //! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
+//!
+//! A watched inbox is a local folder by nature, and so are its batches' files: each batch
+//! is given its outbox as its home ([`JobStore::set_batch_home`]), which the job store
+//! keeps in that local folder even when its other files are in a bucket (`--store-url`).
 
 mod hold;
 mod settle;
@@ -25,7 +29,7 @@ use crate::intake::{
 use crate::job::{duplicate, Batch, Handling, Intake, Item, JobOptions, Observer, Outcome};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
-use crate::store::{new_batch_id, AssetRow, BatchState, JobStore, StoreError};
+use crate::store::{new_batch_id, AssetRow, BatchState, FileAt, JobStore, StoreError};
 
 pub use crate::intake::FetchLimits;
 
@@ -371,7 +375,7 @@ fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError>
         .map(|a| Item {
             seq: a.seq,
             wanted_name: wanted_of(&a.source_key),
-            bytes_at: Ok(PathBuf::from(&a.original)),
+            bytes_at: Ok(FileAt::Path(PathBuf::from(&a.original))),
             key: a.source_key,
             origin: a.upload_name,
             context: a.context,
@@ -464,7 +468,7 @@ impl Handling for Moves<'_> {
     type Error = WatchError;
 
     fn before(&self, item: &Item) -> Result<Option<Outcome>, WatchError> {
-        let Ok(source) = &item.bytes_at else {
+        let Ok(FileAt::Path(source)) = &item.bytes_at else {
             return Ok(None);
         };
         let opts = self.opts;
@@ -496,7 +500,7 @@ impl Handling for Moves<'_> {
     }
 
     fn read(&self, item: &Item, bytes: &[u8]) -> Result<Option<Outcome>, WatchError> {
-        let Ok(source) = &item.bytes_at else {
+        let Ok(FileAt::Path(source)) = &item.bytes_at else {
             return Ok(None);
         };
         let sha = crate::store::sha256_hex(bytes);
@@ -516,7 +520,7 @@ impl Handling for Moves<'_> {
     }
 
     fn after(&self, item: &Item, hs: &[Handoff]) -> Result<Option<String>, WatchError> {
-        let Ok(source) = &item.bytes_at else {
+        let Ok(FileAt::Path(source)) = &item.bytes_at else {
             return Ok(None);
         };
         let failed = hs.iter().any(|h| h.state == State::Failed);

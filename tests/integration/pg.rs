@@ -157,51 +157,15 @@ fn start() -> Result<Server, String> {
     if let Some((uid, gid)) = as_user {
         let _ = std::os::unix::fs::chown(&log_path, Some(uid), Some(gid));
     }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let (bin2, dir2, data2) = (bin.clone(), dir.clone(), data.clone());
-    // The thread that spawns the server lives for the process: the server's death signal
-    // is sent when it ends.
-    std::thread::Builder::new()
-        .name("test-postgres".into())
-        .spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let mut c = command(&bin2.join("postgres"), as_user, &dir2);
-            c.args(["-D", &data2.to_string_lossy()])
-                .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
-                .args(["-k", &dir2.to_string_lossy(), "-F"])
-                .args(["-c", "max_connections=200", "-c", "shared_buffers=32MB"])
-                .stdout(Stdio::null())
-                .stderr(log);
-            // SAFETY: runs in the child between fork and exec, where only async-signal-safe
-            // calls are allowed; prctl is one. It runs after the child changed user (std
-            // sets uid/gid before these hooks), which would otherwise clear the signal.
-            // SIGQUIT is PostgreSQL's immediate shutdown: its backends go with it.
-            unsafe {
-                c.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            match c.spawn() {
-                Ok(mut child) => {
-                    let _ = tx.send(Ok(()));
-                    let _ = child.wait();
-                    // Stay: this thread's end would stop a server a later test may need
-                    // (only reached if the server died on its own).
-                    loop {
-                        std::thread::park();
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(format!("postgres: {e}")));
-                }
-            }
-        })
-        .map_err(|e| format!("a thread for postgres: {e}"))?;
-    rx.recv()
-        .map_err(|_| "the postgres thread ended".to_string())??;
+    let mut c = command(&bin.join("postgres"), as_user, &dir);
+    c.args(["-D", &data.to_string_lossy()])
+        .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
+        .args(["-k", &dir.to_string_lossy(), "-F"])
+        .args(["-c", "max_connections=200", "-c", "shared_buffers=32MB"])
+        .stdout(Stdio::null())
+        .stderr(log);
+    // SIGQUIT is PostgreSQL's immediate shutdown: its backends go with it.
+    crate::util::spawn_for_life("postgres", c, libc::SIGQUIT)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ready = postgres::Client::connect(

@@ -26,10 +26,20 @@ impl Server {
 
     /// The server, or what it wrote before it gave up starting.
     pub fn try_start(data: &Path, extra: &[&str]) -> Result<Server, String> {
+        Self::try_start_env(data, extra, &[])
+    }
+
+    /// [`Server::try_start`] with environment variables of its own (a bucket's `AWS_*`).
+    pub fn try_start_env(
+        data: &Path,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Server, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env_remove("SHELFREADY_TOKEN")
             .env_remove("SHELFREADY_CONFIG")
             .env_remove("SHELFREADY_JOBS")

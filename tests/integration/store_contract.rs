@@ -156,7 +156,7 @@ fn items(names: &[&str]) -> Vec<Item> {
             wanted_name: Path::new(n).file_stem().unwrap().to_string_lossy().into(),
             origin: n.to_string(),
             context: context_from_name(n),
-            bytes_at: Ok(fixtures().join(n)),
+            bytes_at: Ok(shelfready::store::FileAt::Path(fixtures().join(n))),
         })
         .collect()
 }

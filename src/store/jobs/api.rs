@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::{asset_row, batch_row_of, deliveries, outputs, queue, SqlStore, ASSET_COLUMNS};
 use crate::handoff::{Handoff, Timestamp};
+use crate::naming;
 use crate::spec::Spec;
 use crate::store::{
-    AssetRow, BatchRow, BatchState, Delivery, Idempotency, JobStore, KeyedBatch,
+    AssetRow, BatchRow, BatchState, Delivery, FileAt, Idempotency, JobStore, KeyedBatch, Objects,
     RecordedTransition, Store, StoreError, Work, RECEIVING_MARK,
 };
 
@@ -69,7 +70,14 @@ impl JobStore for SqlStore {
 
     fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
         let dir = self.batch_dir(id);
+        let files = self.batch_files(id)?;
         let n = self.exec("DELETE FROM batches WHERE id = ?1", &[id.into()])?;
+        // A bucket's batch files go first; the local folder (what an upload left there,
+        // or the whole batch when the files are local) after. Originals in a bucket are
+        // shared by content between batches and stay.
+        if !files.is_local() {
+            files.delete_prefix("")?;
+        }
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
                 path: dir.display().to_string(),
@@ -243,6 +251,31 @@ impl JobStore for SqlStore {
         self.batch_dir_of(id)
     }
 
+    fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    fn batch_files(&self, id: &str) -> Result<Objects, StoreError> {
+        match self.batch_home(id) {
+            // A watched inbox's batch keeps its files beside the inbox, a local folder by
+            // nature: watch needs the local data folder.
+            Some(home) => Objects::local(&home),
+            None => Ok(self
+                .objects
+                .scoped(&format!("batches/{}", naming::part(id)))),
+        }
+    }
+
+    fn original_at(&self, batch: &str, original: &str) -> FileAt {
+        if !self.objects.is_local() && is_original_key(original) {
+            return FileAt::Object {
+                objects: self.objects.clone(),
+                key: original.to_string(),
+            };
+        }
+        FileAt::Path(self.batch_dir_of(batch).join(original))
+    }
+
     fn made_before(
         &self,
         source_sha256: &str,
@@ -407,4 +440,11 @@ impl JobStore for SqlStore {
     fn wait_for_work(&self, timeout: Duration) -> Result<bool, StoreError> {
         self.wait(timeout)
     }
+}
+
+/// Whether an asset's `original` names a content-addressed object: `originals/<sha256>`.
+fn is_original_key(original: &str) -> bool {
+    original
+        .strip_prefix("originals/")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }

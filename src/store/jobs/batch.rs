@@ -1,15 +1,21 @@
 //! One batch's names, outputs and handoffs in the database, as the engine's jobs use them.
 
-use std::path::PathBuf;
-
 use super::{queue, SqlStore};
 use crate::handoff::{BatchManifest, Handoff, State};
 use crate::spec::Spec;
 use crate::store::sql::Conn;
 use crate::store::{
-    rules, sha256_hex, write_atomic, BatchMark, Claim, JobStore, PutOutput, SourceName, Store,
-    StoreError,
+    manifest_json, rules, sha256_hex, BatchMark, Claim, JobStore, Objects, PutOutput, SourceName,
+    Store, StoreError,
 };
+
+/// A manifest's write failure as a manifest's (its own code), not an image's.
+fn manifest_err(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Write { path, error } => StoreError::Manifest { path, error },
+        other => other,
+    }
+}
 
 /// One batch of a [`SqlStore`]: names, outputs and handoffs scoped to it. A batch store
 /// for a worker ([`JobStore::batch_for_worker`]) writes a source's output and handoff only
@@ -21,8 +27,9 @@ pub struct BatchStore<'a> {
 }
 
 impl BatchStore<'_> {
-    fn dir(&self) -> PathBuf {
-        self.store.batch_dir(&self.batch)
+    /// The batch's files: its folder, or its prefix in the bucket.
+    fn files(&self) -> Result<Objects, StoreError> {
+        self.store.batch_files(&self.batch)
     }
 
     /// Refuses a write for `key` when this store is a worker's and the worker no longer
@@ -132,10 +139,11 @@ impl Store for BatchStore<'_> {
             spec_hash: &spec_hash,
             pipeline: &pipeline,
         };
+        // The output is read again and hashed, in a bucket too: an ETag is no sha256 (an
+        // MD5, or none for a multipart put), and a re-run reads each output once.
+        let files = self.files().ok()?;
         recorded
-            .is_current(spec, source_sha256, |p| {
-                std::fs::read(self.dir().join(p)).ok()
-            })
+            .is_current(spec, source_sha256, |p| files.get(p).ok().flatten())
             .then(|| serde_json::from_str(&handoff).ok())
             .flatten()
     }
@@ -152,11 +160,7 @@ impl Store for BatchStore<'_> {
         self.store.with(|db| self.guard(db, &source.key))?;
         // The data folder is the store's alone: nothing of anyone else's can be in the way.
         let rel = image_rel(&source.name, spec);
-        let path = self.dir().join(&rel);
-        write_atomic(&path, bytes).map_err(|error| StoreError::Write {
-            path: path.display().to_string(),
-            error,
-        })?;
+        self.files()?.put(&rel, bytes)?;
         Ok(PutOutput {
             path: rel,
             sha256: sha256_hex(bytes),
@@ -165,14 +169,7 @@ impl Store for BatchStore<'_> {
 
     fn remove_output(&self, source: &SourceName, spec: &Spec) -> Result<(), StoreError> {
         self.store.with(|db| self.guard(db, &source.key))?;
-        let path = self.dir().join(image_rel(&source.name, spec));
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Write {
-                path: path.display().to_string(),
-                error: e,
-            }),
-            _ => Ok(()),
-        }
+        self.files()?.delete(&image_rel(&source.name, spec))
     }
 
     fn put_handoff(
@@ -184,8 +181,8 @@ impl Store for BatchStore<'_> {
         // The row is the record and goes first: a manifest file the disk cannot take
         // (full, a path too long) must not leave the output unrecorded.
         let rel = manifest_rel(&source.name, spec);
-        let path = self.dir().join(&rel);
-        let json = crate::store::manifest_json(&path, handoff)?;
+        let files = self.files()?;
+        let json = manifest_json(std::path::Path::new(&rel), handoff)?;
         let batch = self.batch.as_str();
         let key = source.key.as_str();
         let spec_id = spec.id.as_str();
@@ -244,7 +241,7 @@ impl Store for BatchStore<'_> {
                 Ok(())
             })
         })?;
-        crate::store::write_manifest_text(&path, &json)
+        files.put(&rel, json.as_bytes()).map_err(manifest_err)
     }
 
     fn handoffs(&self) -> Vec<Handoff> {
@@ -274,14 +271,21 @@ impl Store for BatchStore<'_> {
     }
 
     fn put_batch(&self, manifest: &BatchManifest) -> Result<(), StoreError> {
-        let path = self.dir().join("manifest.json");
-        let json = crate::store::write_manifest(&path, manifest)?;
+        let files = self.files()?;
+        let json = manifest_json(std::path::Path::new("manifest.json"), manifest)?;
+        files
+            .put("manifest.json", json.as_bytes())
+            .map_err(manifest_err)?;
         let root = self.store.root_path();
         let mark = BatchMark {
             data_dir: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             batch: self.batch.clone(),
         };
-        crate::store::write_manifest(&self.dir().join(".shelfready").join("store.json"), &mark)?;
+        let mark_rel = ".shelfready/store.json";
+        let mark_json = manifest_json(std::path::Path::new(mark_rel), &mark)?;
+        files
+            .put(mark_rel, mark_json.as_bytes())
+            .map_err(manifest_err)?;
         self.store.exec(
             "UPDATE batches SET manifest = ?2 WHERE id = ?1",
             &[(&self.batch).into(), (&json).into()],

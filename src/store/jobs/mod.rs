@@ -27,7 +27,7 @@ mod queue;
 mod schema;
 
 pub use batch::BatchStore;
-pub use open::open_job_store;
+pub use open::{open_job_store, open_job_store_with};
 
 /// The columns of an [`AssetRow`], in the order [`asset_row`] reads them.
 const ASSET_COLUMNS: &str = "seq, source_key, upload_name, original, bytes, context, failure";
@@ -70,6 +70,8 @@ pub struct SqlStore {
     dialect: Dialect,
     /// What a caller of [`super::JobStore::wait_for_work`] blocks on.
     waiter: Box<dyn Waiter>,
+    /// Where the batches' files are: the data folder, or a bucket.
+    objects: crate::store::Objects,
     /// The data folder's lock, held for the store's life (SQLite, opened to write).
     _lock: Option<std::fs::File>,
 }
@@ -120,6 +122,16 @@ impl SqlStore {
             batch: id.to_string(),
             worker: None,
         }
+    }
+
+    /// The folder a batch was given of its own (a watched inbox's), if any.
+    fn batch_home(&self, id: &str) -> Option<PathBuf> {
+        self.row("SELECT dir FROM batches WHERE id = ?1", &[id.into()])
+            .ok()
+            .flatten()
+            .and_then(|r| r.get::<Option<String>>(0).ok())
+            .flatten()
+            .map(PathBuf::from)
     }
 
     fn batch_dir_of(&self, id: &str) -> PathBuf {

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 
 use super::{queue, schema, SqlStore};
 use crate::store::sql::{db_err, Conn, PgConn, PgTarget, PgWaiter, Sleeper, SqliteConn};
-use crate::store::{JobStore, StoreError};
+use crate::store::{JobStore, Objects, StoreError};
 
 /// Opens the job store a database URL names, its files in the data folder `data`:
 /// - none: SQLite, `<data>/shelfready.db`, the embedded default;
@@ -23,8 +23,33 @@ pub fn open_job_store(
     database_url: Option<&str>,
     data: &Path,
 ) -> Result<Arc<dyn JobStore>, StoreError> {
+    open_job_store_with(database_url, None, data)
+}
+
+/// [`open_job_store`] with the files in the store `store_url` names ([`Objects::open`]:
+/// none is the data folder; `s3://bucket/prefix` a bucket, reached before this returns).
+/// The data folder still holds what is local by nature (SQLite's database and its lock,
+/// an upload while it is received, preview thumbnails).
+pub fn open_job_store_with(
+    database_url: Option<&str>,
+    store_url: Option<&str>,
+    data: &Path,
+) -> Result<Arc<dyn JobStore>, StoreError> {
+    // The bucket is checked first: a wrong one is said before the database is touched.
+    let objects = match store_url.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => Some(Objects::open(Some(url), data)?),
+        None => None,
+    };
+    let store = open_sql(database_url, data)?;
+    Ok(Arc::new(match objects {
+        Some(o) => store.with_objects(o),
+        None => store,
+    }))
+}
+
+fn open_sql(database_url: Option<&str>, data: &Path) -> Result<SqlStore, StoreError> {
     let Some(url) = database_url.map(str::trim).filter(|u| !u.is_empty()) else {
-        return Ok(Arc::new(SqlStore::open(data)?));
+        return SqlStore::open(data);
     };
     if let Some(folder) = url.strip_prefix("sqlite://") {
         let folder = if folder.is_empty() {
@@ -32,10 +57,10 @@ pub fn open_job_store(
         } else {
             Path::new(folder)
         };
-        return Ok(Arc::new(SqlStore::open(folder)?));
+        return SqlStore::open(folder);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(SqlStore::open_postgres(url, data)?));
+        return SqlStore::open_postgres(url, data);
     }
     // Only the scheme is repeated: the rest may hold a password.
     let scheme = url.split_once("://").map_or("(none)", |(s, _)| s);
@@ -47,6 +72,12 @@ pub fn open_job_store(
 }
 
 impl SqlStore {
+    /// The same store with its files in `objects` (a bucket rather than the data folder).
+    pub fn with_objects(mut self, objects: Objects) -> SqlStore {
+        self.objects = objects;
+        self
+    }
+
     /// Opens (creating) `<root>/shelfready.db`, takes the data folder's lock for the store's
     /// life (a second process on the same folder is refused with the holder named) and
     /// applies the migrations it lacks.
@@ -103,6 +134,7 @@ impl SqlStore {
             db: Mutex::new(Box::new(conn)),
             dialect: crate::store::sql::Dialect::Postgres,
             waiter: Box::new(PgWaiter::new(&target)),
+            objects: Objects::local(root)?,
             _lock: None,
         };
         store.with(schema::migrate)?;
@@ -135,6 +167,7 @@ impl SqlStore {
             db: Mutex::new(conn),
             dialect: crate::store::sql::Dialect::Sqlite,
             waiter: Box::new(Sleeper),
+            objects: Objects::local(root)?,
             _lock: None,
         })
     }

@@ -1,0 +1,248 @@
+//! cluster.rs's scenario with the files in a bucket: `serve --workers 0` and two
+//! `shelfready worker`s, all on one PostgreSQL (pg.rs) and one S3-compatible bucket
+//! (moto, s3.rs), each with a data folder of its own (nothing is shared but the database
+//! and the bucket). A worker is SIGKILLed in the middle of the batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shelfready::store::Objects;
+
+use crate::server::{file, follow, specs, upload, Server};
+use crate::util::{files_under, fixtures};
+use crate::{pg, s3};
+
+const SOURCES: &[&str] = &[
+    "MUG01_1.png",
+    "ROCKET02_1.png",
+    "SUPPLIER03-main.jpg",
+    "GREY10_1.jpg",
+    "BROKEN08_1.png",
+    "DEEP09_1.png",
+    "ADOBE04_1.jpg",
+    "P3TAG05_1.png",
+];
+const SPECS: &str = "amazon-main,shopify";
+
+/// A `shelfready worker` on the bucket; killed when dropped.
+struct Worker {
+    child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Worker {
+    fn start(url: &str, store_url: &str, data: &Path) -> Worker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+            .args(["worker", "--database-url", url, "--store-url", store_url])
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--jobs", "1", "--workers", "1", "--lease-secs", "3"])
+            .envs(s3::env())
+            .env_remove("SHELFREADY_CONFIG")
+            .env_remove("SHELFREADY_JOBS")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start shelfready worker");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log2.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Worker { child, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The pid each recorded output's handoff names as its worker.
+fn workers_of(db: &mut postgres::Client, batch: &str) -> Vec<String> {
+    db.query(
+        "SELECT handoff::json->'provenance'->>'worker' FROM outputs WHERE batch_id = $1",
+        &[&batch],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let w: Option<String> = r.get(0);
+        w.unwrap_or_default()
+            .rsplit_once(':')
+            .map_or(String::new(), |(_, pid)| pid.to_string())
+    })
+    .collect()
+}
+
+#[test]
+fn two_workers_on_a_bucket_share_a_batch_and_one_killed_midway_loses_nothing() {
+    let url = pg::database();
+    let bucket = s3::bucket();
+    let store_url = format!("s3://{bucket}/cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::try_start_env(
+        &dir.path().join("api"),
+        &[
+            "--database-url",
+            &url,
+            "--store-url",
+            &store_url,
+            "--workers",
+            "0",
+        ],
+        &s3::env(),
+    )
+    .unwrap_or_else(|log| panic!("serve did not start: {log}"));
+    let mut a = Worker::start(&url, &store_url, &dir.path().join("a"));
+    let b = Worker::start(&url, &store_url, &dir.path().join("b"));
+
+    let parts: Vec<_> = SOURCES
+        .iter()
+        .map(|n| file(n, n))
+        .chain([specs(SPECS)])
+        .collect();
+    let r = upload(&server, &parts, &[]);
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let batch = r.json()["id"].as_str().unwrap().to_string();
+
+    // Kill worker A once it has finished a photo and holds another.
+    let mut pg = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let a_pid = a.child.id().to_string();
+    let start = Instant::now();
+    loop {
+        let done_by_a = workers_of(&mut pg, &batch).contains(&a_pid);
+        let holding: i64 = pg
+            .query_one(
+                "SELECT count(*) FROM assets WHERE batch_id = $1 AND worker LIKE $2",
+                &[&batch, &format!("%:{a_pid}-%")],
+            )
+            .unwrap()
+            .get(0);
+        if done_by_a && holding > 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "worker A never got going: {}\nB: {}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = a.child.kill(); // SIGKILL
+    let _ = a.child.wait();
+
+    let events = follow(&server, &batch, &[]);
+    assert_eq!(events.last().unwrap()["kind"], "settled", "{events:?}");
+
+    // Every output settled once; both workers made some; nothing is left claimed.
+    let workers: BTreeSet<String> = workers_of(&mut pg, &batch).into_iter().collect();
+    assert_eq!(
+        workers,
+        [a_pid.clone(), b.child.id().to_string()]
+            .into_iter()
+            .collect(),
+        "B: {}",
+        b.log()
+    );
+    for r in pg
+        .query(
+            "SELECT source_key, spec_id, count(*) FROM transitions WHERE batch_id = $1
+               AND to_state IN ('ready', 'needs_review', 'failed')
+             GROUP BY source_key, spec_id",
+            &[&batch],
+        )
+        .unwrap()
+    {
+        let (key, spec, n): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+        assert_eq!(n, 1, "{key} {spec} settled {n} times");
+    }
+    let settled: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM outputs WHERE batch_id = $1",
+            &[&batch],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(settled as usize, SOURCES.len() * 2);
+    let left: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM assets WHERE batch_id = $1
+               AND (worker IS NOT NULL OR done_at IS NULL)",
+            &[&batch],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+
+    // The outputs in the bucket are byte for byte those of one machine's run.
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for n in SOURCES {
+        std::fs::copy(fixtures().join(n), input.join(n)).unwrap();
+    }
+    let single = dir.path().join("single");
+    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(["process", input.to_str().unwrap(), "--spec", SPECS, "--out"])
+        .arg(&single)
+        .env_remove("SHELFREADY_SPECS")
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some(), "{o:?}");
+    let is_image = |p: &str| p.ends_with(".jpg") || p.ends_with(".png") || p.ends_with(".webp");
+    let want: BTreeMap<String, Vec<u8>> = files_under(&single)
+        .into_iter()
+        .map(|p| {
+            p.strip_prefix(&single)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|p| !p.contains("manifest") && !p.starts_with('.') && is_image(p))
+        .map(|p| {
+            let bytes = std::fs::read(single.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    let objects = Objects::open_with(Some(&store_url), dir.path(), s3::env()).unwrap();
+    let outputs = objects.scoped(&format!("batches/{batch}/outputs"));
+    let got: BTreeMap<String, Vec<u8>> = outputs
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| is_image(k))
+        .map(|(k, _)| {
+            let bytes = outputs.get(&k).unwrap().unwrap();
+            (k, bytes)
+        })
+        .collect();
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &want {
+        assert!(got[path] == *bytes, "{path} differs from one machine's");
+    }
+    // No process kept a batch file in its own folder.
+    for node in ["api", "a", "b"] {
+        let batches = dir.path().join(node).join("batches");
+        let local = files_under(&batches);
+        assert!(local.is_empty(), "{node} kept {local:?}");
+    }
+    drop(b);
+    drop(server);
+}
