@@ -77,31 +77,28 @@ async fn body_of(
         .await?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("{key} is no longer kept")))?;
     let kind = content_type(&key);
-    if let Some(spec) = range {
-        let Some((start, end)) = parse_range(&spec, size) else {
-            let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
+    // The whole object (200), or the one range asked for (206): streamed either way.
+    let part = match range {
+        None => None,
+        Some(spec) => match parse_range(&spec, size) {
+            Some(r) => Some(r),
+            None => {
+                let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    r.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(r);
             }
-            return Ok(r);
-        };
-        // A range is what a client asked to hold: read whole.
-        let (o, k) = (objects.clone(), key.clone());
-        let bytes = blocking(move || Ok(o.get_range(&k, start..end + 1)?)).await?;
-        let mut r = Response::new(Body::from(bytes));
-        *r.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
-            h.insert(header::CONTENT_RANGE, v);
-        }
-        return Ok(r);
-    }
+        },
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     // Read on a blocking thread (the store blocks), sent as it is read.
     tokio::task::spawn_blocking(move || {
-        let mut reader = match objects.reader(&key) {
+        let opened = match part {
+            None => objects.reader(&key),
+            Some((start, end)) => objects.range_reader(&key, start..end + 1),
+        };
+        let mut reader = match opened {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -132,7 +129,18 @@ async fn body_of(
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    match part {
+        None => {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+        }
+        Some((start, end)) => {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+            *r.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
+    }
     Ok(r)
 }
 

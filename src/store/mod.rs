@@ -1,7 +1,8 @@
 //! Where outputs and handoffs live. The doors talk to a [`Store`]; the output folder of the
 //! CLI is its first implementation ([`FolderStore`]), a batch of the job store
-//! ([`JobStore`]: SQLite or PostgreSQL, [`open_job_store`]) the second; object storage
-//! comes later.
+//! ([`JobStore`]: SQLite or PostgreSQL, [`open_job_store`]) the second. A job store's
+//! files go through [`Objects`] (objects.rs): the data folder, or an S3-compatible bucket
+//! ([`open_job_store_with`]).
 
 mod folder;
 mod jobs;
@@ -261,8 +262,9 @@ pub struct KeyedBatch {
 /// the output and handoff standing for each source and spec with every transition (review
 /// decisions and receipts are transitions and handoffs put through [`Store`]), webhook
 /// deliveries, and what a door learned at intake. The doors hold an `Arc<dyn JobStore>`;
-/// SQLite and a data folder is the embedded implementation, PostgreSQL and a shared data
-/// folder the second ([`open_job_store`] opens either from a URL), not a change to any door.
+/// SQLite and a data folder is the embedded implementation, PostgreSQL with a bucket (or
+/// a shared data folder) the second ([`open_job_store_with`] opens either from URLs), not
+/// a change to any door.
 ///
 /// Every method blocks its thread on the database. On PostgreSQL (its sync client runs a
 /// small runtime of its own) a call made, or a store dropped, on a thread running async

@@ -274,7 +274,17 @@ impl Objects {
     /// A reader of an object, its bytes fetched as they are read (a chunk at a time):
     /// a download or a zip streams from the store without holding the object.
     pub fn reader(&self, k: &str) -> Result<ObjectReader, StoreError> {
-        let stream = block_on(self.inner.get(&self.full(k)))?
+        self.reader_of(k, None)
+    }
+
+    /// A reader of bytes `range` of an object, streamed as [`Objects::reader`] streams.
+    pub fn range_reader(&self, k: &str, range: Range<u64>) -> Result<ObjectReader, StoreError> {
+        self.reader_of(k, Some(range))
+    }
+
+    fn reader_of(&self, k: &str, range: Option<Range<u64>>) -> Result<ObjectReader, StoreError> {
+        let opts = object_store::GetOptions::default().with_range(range);
+        let stream = block_on(self.inner.get_opts(&self.full(k), opts))?
             .map_err(|e| self.read_err(k, e))?
             .into_stream();
         Ok(ObjectReader {

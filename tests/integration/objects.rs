@@ -63,6 +63,15 @@ fn put_get_range_list_delete_agree_on_local_and_s3() {
             .read_to_end(&mut read)
             .unwrap();
         assert!(read == big, "{who}: the streamed object differs");
+        let mut part = Vec::new();
+        o.range_reader("batches/b1/outputs/amazon/red-mug.jpg", 1000..2_000_000)
+            .unwrap()
+            .read_to_end(&mut part)
+            .unwrap();
+        assert!(
+            part == big[1000..2_000_000],
+            "{who}: the streamed range differs"
+        );
         assert!(o.reader("batches/b1/none.jpg").is_err(), "{who}");
         // A put replaces the whole object.
         o.put("batches/b1/manifest.json", b"{\"v\":2}").unwrap();
