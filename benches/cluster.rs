@@ -14,6 +14,8 @@
 //! PostgreSQL is started from Debian's binaries on loopback (as the tests start it) and
 //! stops with the bench. Nothing is timed against a fixed number: these machines are shared.
 
+#[path = "../tests/integration/life.rs"]
+mod life;
 #[path = "../tests/integration/pg.rs"]
 #[allow(dead_code)]
 mod pg;

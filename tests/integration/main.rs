@@ -13,6 +13,7 @@ mod doors;
 mod export;
 mod hostile;
 mod job_store;
+mod life;
 mod limits;
 mod objects;
 mod pg;

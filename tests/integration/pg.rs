@@ -165,7 +165,7 @@ fn start() -> Result<Server, String> {
         .stdout(Stdio::null())
         .stderr(log);
     // SIGQUIT is PostgreSQL's immediate shutdown: its backends go with it.
-    crate::util::spawn_for_life("postgres", c, libc::SIGQUIT)?;
+    crate::life::spawn_for_life("postgres", c, libc::SIGQUIT)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ready = postgres::Client::connect(

@@ -6,7 +6,7 @@
 //! is missing, a test that needs it fails and says what to install (never a silent pass).
 //!
 //! The server stops with the test process, as the test PostgreSQL does
-//! ([`crate::util::spawn_for_life`]).
+//! ([`crate::life::spawn_for_life`]).
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,7 +108,7 @@ fn start() -> Result<Server, String> {
     .stdin(Stdio::null())
     .stdout(Stdio::null())
     .stderr(log);
-    crate::util::spawn_for_life("moto", c, libc::SIGKILL)?;
+    crate::life::spawn_for_life("moto", c, libc::SIGKILL)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let probe = format!("http://127.0.0.1:{port}/moto-api/");
     loop {
