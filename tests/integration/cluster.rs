@@ -30,19 +30,32 @@ const SOURCES: &[&str] = &[
 const SPECS: &str = "amazon-main,shopify";
 
 /// A `shelfready worker` process; killed when dropped.
-struct Worker {
-    child: Child,
+pub struct Worker {
+    pub child: Child,
     log: Arc<Mutex<String>>,
 }
 
 impl Worker {
     fn start(url: &str, data: &Path) -> Worker {
+        Self::start_with(url, data, &[], Vec::new())
+    }
+
+    /// A worker on the database `url` with a data folder `data`, more flags and
+    /// environment (a bucket's).
+    pub fn start_with(
+        url: &str,
+        data: &Path,
+        flags: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Worker {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
             .args(["worker", "--database-url", url, "--data-dir"])
             .arg(data)
+            .args(flags)
             // One photo at a time, and a short lease: a dead worker's photo is taken
             // over within seconds.
             .args(["--jobs", "1", "--workers", "1", "--lease-secs", "3"])
+            .envs(env)
             .env_remove("SHELFREADY_CONFIG")
             .env_remove("SHELFREADY_JOBS")
             .stderr(Stdio::piped())
@@ -65,7 +78,7 @@ impl Worker {
         format!(":{}", self.child.id())
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 }

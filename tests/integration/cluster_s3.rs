@@ -4,14 +4,13 @@
 //! and the bucket). A worker is SIGKILLed in the middle of the batch.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shelfready::store::Objects;
 
+use crate::cluster::Worker;
 use crate::server::{file, follow, specs, upload, Server};
 use crate::util::{files_under, fixtures};
 use crate::{pg, s3};
@@ -27,49 +26,6 @@ const SOURCES: &[&str] = &[
     "P3TAG05_1.png",
 ];
 const SPECS: &str = "amazon-main,shopify";
-
-/// A `shelfready worker` on the bucket; killed when dropped.
-struct Worker {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Worker {
-    fn start(url: &str, store_url: &str, data: &Path) -> Worker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_shelfready"))
-            .args(["worker", "--database-url", url, "--store-url", store_url])
-            .arg("--data-dir")
-            .arg(data)
-            .args(["--jobs", "1", "--workers", "1", "--lease-secs", "3"])
-            .envs(s3::env())
-            .env_remove("SHELFREADY_CONFIG")
-            .env_remove("SHELFREADY_JOBS")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start shelfready worker");
-        let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let log2 = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                log2.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Worker { child, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The pid each recorded output's handoff names as its worker.
 fn workers_of(db: &mut postgres::Client, batch: &str) -> Vec<String> {
@@ -107,8 +63,10 @@ fn two_workers_on_a_bucket_share_a_batch_and_one_killed_midway_loses_nothing() {
         &s3::env(),
     )
     .unwrap_or_else(|log| panic!("serve did not start: {log}"));
-    let mut a = Worker::start(&url, &store_url, &dir.path().join("a"));
-    let b = Worker::start(&url, &store_url, &dir.path().join("b"));
+    let on_bucket =
+        |data: &Path| Worker::start_with(&url, data, &["--store-url", &store_url], s3::env());
+    let mut a = on_bucket(&dir.path().join("a"));
+    let b = on_bucket(&dir.path().join("b"));
 
     let parts: Vec<_> = SOURCES
         .iter()
