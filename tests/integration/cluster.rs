@@ -183,28 +183,8 @@ fn two_workers_share_a_batch_and_one_killed_midway_loses_nothing() {
             .collect(),
         "{made:?}"
     );
-    for r in pg
-        .query(
-            "SELECT source_key, spec_id, count(*) FROM transitions WHERE batch_id = $1
-               AND to_state IN ('ready', 'needs_review', 'failed')
-             GROUP BY source_key, spec_id",
-            &[&batch],
-        )
-        .unwrap()
-    {
-        let (key, spec, n): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
-        assert_eq!(n, 1, "{key} {spec} settled {n} times");
-    }
     // Nothing is left claimed, and the photo A died holding was taken up a second time.
-    let left: i64 = pg
-        .query_one(
-            "SELECT count(*) FROM assets WHERE batch_id = $1
-               AND (worker IS NOT NULL OR done_at IS NULL)",
-            &[&batch],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
+    settled_once_and_released(&mut pg, &batch);
     let retaken: i64 = pg
         .query_one(
             "SELECT count(*) FROM assets WHERE batch_id = $1 AND attempts = 2",
@@ -215,32 +195,7 @@ fn two_workers_share_a_batch_and_one_killed_midway_loses_nothing() {
     assert_eq!(retaken, 1, "B: {}", b.log());
 
     // The outputs are byte for byte those of one machine's run of the same photos.
-    let input = dir.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for n in SOURCES {
-        std::fs::copy(fixtures().join(n), input.join(n)).unwrap();
-    }
-    let single = dir.path().join("single");
-    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
-        .args(["process", input.to_str().unwrap(), "--spec", SPECS, "--out"])
-        .arg(&single)
-        .env_remove("SHELFREADY_SPECS")
-        .output()
-        .unwrap();
-    assert!(o.status.code().is_some(), "{o:?}");
-    let images = |root: &Path| -> BTreeMap<String, Vec<u8>> {
-        files_under(root)
-            .into_iter()
-            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
-            .filter(|p| !p.contains("manifest") && !p.starts_with('.'))
-            .filter(|p| p.ends_with(".jpg") || p.ends_with(".png") || p.ends_with(".webp"))
-            .map(|p| {
-                let bytes = std::fs::read(root.join(&p)).unwrap();
-                (p, bytes)
-            })
-            .collect()
-    };
-    let want = images(&single);
+    let want = one_machine(dir.path(), SOURCES, SPECS);
     let got = images(&data.join("batches").join(&batch).join("outputs"));
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -258,4 +213,63 @@ fn two_workers_share_a_batch_and_one_killed_midway_loses_nothing() {
     let status = b.child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{}", b.log());
     drop(server);
+}
+
+/// Asserts every output of `batch` reached a final state once, and no source is left
+/// claimed or undone.
+pub fn settled_once_and_released(pg: &mut postgres::Client, batch: &str) {
+    for r in pg
+        .query(
+            "SELECT source_key, spec_id, count(*) FROM transitions WHERE batch_id = $1
+               AND to_state IN ('ready', 'needs_review', 'failed')
+             GROUP BY source_key, spec_id",
+            &[&batch],
+        )
+        .unwrap()
+    {
+        let (key, spec, n): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
+        assert_eq!(n, 1, "{key} {spec} settled {n} times");
+    }
+    let left: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM assets WHERE batch_id = $1
+               AND (worker IS NOT NULL OR done_at IS NULL)",
+            &[&batch],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+/// The images `shelfready process` makes of `sources` (fixtures) for `specs` on one
+/// machine, by path under its output folder, made in `dir`.
+pub fn one_machine(dir: &Path, sources: &[&str], specs: &str) -> BTreeMap<String, Vec<u8>> {
+    let input = dir.join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    for n in sources {
+        std::fs::copy(fixtures().join(n), input.join(n)).unwrap();
+    }
+    let single = dir.join("single");
+    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(["process", input.to_str().unwrap(), "--spec", specs, "--out"])
+        .arg(&single)
+        .env_remove("SHELFREADY_SPECS")
+        .output()
+        .unwrap();
+    assert!(o.status.code().is_some(), "{o:?}");
+    images(&single)
+}
+
+/// The images under `root`, by path under it.
+pub fn images(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    files_under(root)
+        .into_iter()
+        .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+        .filter(|p| !p.contains("manifest") && !p.starts_with('.'))
+        .filter(|p| p.ends_with(".jpg") || p.ends_with(".png") || p.ends_with(".webp"))
+        .map(|p| {
+            let bytes = std::fs::read(root.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect()
 }

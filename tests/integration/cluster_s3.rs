@@ -5,14 +5,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shelfready::store::Objects;
 
-use crate::cluster::Worker;
+use crate::cluster::{one_machine, settled_once_and_released, Worker};
 use crate::server::{file, follow, specs, upload, Server};
-use crate::util::{files_under, fixtures};
+use crate::util::files_under;
 use crate::{pg, s3};
 
 const SOURCES: &[&str] = &[
@@ -117,18 +116,7 @@ fn two_workers_on_a_bucket_share_a_batch_and_one_killed_midway_loses_nothing() {
         "B: {}",
         b.log()
     );
-    for r in pg
-        .query(
-            "SELECT source_key, spec_id, count(*) FROM transitions WHERE batch_id = $1
-               AND to_state IN ('ready', 'needs_review', 'failed')
-             GROUP BY source_key, spec_id",
-            &[&batch],
-        )
-        .unwrap()
-    {
-        let (key, spec, n): (String, String, i64) = (r.get(0), r.get(1), r.get(2));
-        assert_eq!(n, 1, "{key} {spec} settled {n} times");
-    }
+    settled_once_and_released(&mut pg, &batch);
     let settled: i64 = pg
         .query_one(
             "SELECT count(*) FROM outputs WHERE batch_id = $1",
@@ -137,45 +125,10 @@ fn two_workers_on_a_bucket_share_a_batch_and_one_killed_midway_loses_nothing() {
         .unwrap()
         .get(0);
     assert_eq!(settled as usize, SOURCES.len() * 2);
-    let left: i64 = pg
-        .query_one(
-            "SELECT count(*) FROM assets WHERE batch_id = $1
-               AND (worker IS NOT NULL OR done_at IS NULL)",
-            &[&batch],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
 
     // The outputs in the bucket are byte for byte those of one machine's run.
-    let input = dir.path().join("in");
-    std::fs::create_dir_all(&input).unwrap();
-    for n in SOURCES {
-        std::fs::copy(fixtures().join(n), input.join(n)).unwrap();
-    }
-    let single = dir.path().join("single");
-    let o = Command::new(env!("CARGO_BIN_EXE_shelfready"))
-        .args(["process", input.to_str().unwrap(), "--spec", SPECS, "--out"])
-        .arg(&single)
-        .env_remove("SHELFREADY_SPECS")
-        .output()
-        .unwrap();
-    assert!(o.status.code().is_some(), "{o:?}");
+    let want = one_machine(dir.path(), SOURCES, SPECS);
     let is_image = |p: &str| p.ends_with(".jpg") || p.ends_with(".png") || p.ends_with(".webp");
-    let want: BTreeMap<String, Vec<u8>> = files_under(&single)
-        .into_iter()
-        .map(|p| {
-            p.strip_prefix(&single)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|p| !p.contains("manifest") && !p.starts_with('.') && is_image(p))
-        .map(|p| {
-            let bytes = std::fs::read(single.join(&p)).unwrap();
-            (p, bytes)
-        })
-        .collect();
     let objects = Objects::open_with(Some(&store_url), dir.path(), s3::env()).unwrap();
     let outputs = objects.scoped(&format!("batches/{batch}/outputs"));
     let got: BTreeMap<String, Vec<u8>> = outputs

@@ -13,27 +13,14 @@ use shelfready::handoff::{context_from_name, FixedClock, Routing, State, Timesta
 use shelfready::job::{run_source, JobOptions, SourceJob};
 use shelfready::pipeline::Limits;
 use shelfready::spec::Spec;
-use shelfready::store::{
-    open_job_store, AssetRow, JobStore, SourceName, StoreError, RECEIVING_MARK,
-};
+use shelfready::store::{open_job_store, JobStore, SourceName, StoreError, RECEIVING_MARK};
 
 use crate::pg::{database, server, Backend, TestDb, BOTH};
+use crate::store_contract::asset;
 use crate::util::fixtures;
 
 fn at(seconds: i64) -> Timestamp {
     Timestamp::from_unix(1_800_000_000 + seconds).unwrap()
-}
-
-fn asset(seq: i64, key: &str) -> AssetRow {
-    AssetRow {
-        seq,
-        source_key: key.into(),
-        upload_name: key.into(),
-        original: format!("originals/{key}"),
-        bytes: 1,
-        context: context_from_name(key),
-        failure: None,
-    }
 }
 
 /// A batch `b` of `n` sources, queued at 0.

@@ -308,7 +308,7 @@ fn a_stopped_batch_is_left_unsettled_unless_the_door_writes_it() {
     }
 }
 
-fn asset(seq: i64, key: &str) -> AssetRow {
+pub fn asset(seq: i64, key: &str) -> AssetRow {
     AssetRow {
         seq,
         source_key: key.into(),
