@@ -3,19 +3,30 @@
 
 use std::io::Write;
 
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::prelude::*;
 
 /// Logs events at `default` and above (or as `SHELFREADY_LOG` says) to stderr, each event
 /// one line: control characters inside it are written as escapes.
 pub fn init(default: &str, ansi: bool) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHELFREADY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(OneLine { ansi })
-        .with_ansi(ansi)
+        .with_ansi(ansi);
+    tracing_subscriber::registry()
+        .with(lines.with_filter(filter(default)))
         .init();
+}
+
+/// `SHELFREADY_LOG` as `level` or `target=level,...` (tracing's `Targets`: the filter
+/// without span and field matching, which needs no regular-expression engine), or `default`
+/// when it is unset or unreadable.
+fn filter(default: &str) -> Targets {
+    std::env::var("SHELFREADY_LOG")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| default.parse().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// Makes one buffer per event, written out escaped when the event is complete.

@@ -135,6 +135,8 @@ impl Objects {
         } else {
             format!("s3://{bucket}/{prefix}")
         };
+        // The HTTP client's TLS runs on ring (Cargo.toml); installing it twice is no error.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::new();
         for (k, v) in settings {
             // Only AWS variables, as AmazonS3Builder::from_env reads them.
