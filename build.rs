@@ -22,11 +22,11 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let mut inputs = Vec::new();
-    for dir in ["src/pipeline", "src/spec", "assets/specs"] {
+    for dir in ["core/src/pipeline", "core/src/spec", "assets/specs"] {
         println!("cargo:rerun-if-changed={dir}");
         files(&root.join(dir), &mut inputs);
     }
-    for file in ["Cargo.lock", "Cargo.toml"] {
+    for file in ["Cargo.lock", "Cargo.toml", "core/Cargo.toml"] {
         println!("cargo:rerun-if-changed={file}");
         inputs.push(root.join(file));
     }

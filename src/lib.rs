@@ -1,26 +1,24 @@
 //! shelfready: makes product photos marketplace-ready.
 //!
-//! `pipeline` is the pure core and [`pipeline::process_source`] its one per-source call;
+//! `pipeline` is the pure core and [`pipeline::process_source`] its one per-source call
+//! (with `spec`, `quality`, `naming` and `error`, it is the crate `shelfready-core`, core/);
 //! `engine` runs sources on the worker threads; `job` takes one source through the
 //! pipeline into a `store`; `handoff` is the manifest model; `cli` is the command line's
 //! own part (walking folders, the batch loop, the summary).
 
+pub use shelfready_core::{error, naming, pipeline, quality, spec};
+
 pub mod cli;
 pub mod engine;
-pub mod error;
 pub mod export;
 pub mod handoff;
 pub mod identifier;
 pub mod intake;
 pub mod job;
 pub mod logging;
-pub mod naming;
-pub mod pipeline;
-pub mod quality;
 /// Review decisions and retries (in `job`, which runs them through the store).
 pub use job::review;
 pub mod server;
-pub mod spec;
 pub mod store;
 pub mod watch;
 

@@ -103,6 +103,6 @@ mod tests {
     /// Every input the `multipart` target found crashing runs through it without a panic.
     #[test]
     fn multipart_fuzz_found_inputs_do_not_panic() {
-        crate::pipeline::fuzzing::replay_regressions("multipart", super::multipart);
+        shelfready_core::regressions::replay("multipart", super::multipart);
     }
 }

@@ -2,7 +2,7 @@
 //! folder) names outputs the same way: the source's folders under its input root, then its
 //! file stem, each part transliterated to ASCII (`Größe` -> `Grosse`, `café` -> `cafe`)
 //! and cut down to characters every file system and marketplace uploader accepts.
-//! Uniqueness is the store's job ([`crate::store::Store::claim_name`]): a name, once
+//! Uniqueness is the store's job (the job store's `claim_name`): a name, once
 //! given to a source, stays that source's.
 
 /// Longest part of a name in bytes: `<name>.<spec>.json` stays far below the 255-byte

@@ -5,23 +5,29 @@ use super::{Spec, SpecError};
 const BUILTINS: &[(&str, &str)] = &[
     (
         "amazon-main",
-        include_str!("../../assets/specs/amazon-main.toml"),
+        include_str!("../../../assets/specs/amazon-main.toml"),
     ),
     (
         "amazon-additional",
-        include_str!("../../assets/specs/amazon-additional.toml"),
+        include_str!("../../../assets/specs/amazon-additional.toml"),
     ),
-    ("shopify", include_str!("../../assets/specs/shopify.toml")),
-    ("etsy", include_str!("../../assets/specs/etsy.toml")),
-    ("ebay", include_str!("../../assets/specs/ebay.toml")),
-    ("walmart", include_str!("../../assets/specs/walmart.toml")),
+    (
+        "shopify",
+        include_str!("../../../assets/specs/shopify.toml"),
+    ),
+    ("etsy", include_str!("../../../assets/specs/etsy.toml")),
+    ("ebay", include_str!("../../../assets/specs/ebay.toml")),
+    (
+        "walmart",
+        include_str!("../../../assets/specs/walmart.toml"),
+    ),
     (
         "google-merchant",
-        include_str!("../../assets/specs/google-merchant.toml"),
+        include_str!("../../../assets/specs/google-merchant.toml"),
     ),
     (
         "mockup-input",
-        include_str!("../../assets/specs/mockup-input.toml"),
+        include_str!("../../../assets/specs/mockup-input.toml"),
     ),
 ];
 

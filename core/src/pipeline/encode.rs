@@ -46,7 +46,12 @@ fn encode_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
     if img.channels != 3 {
         return Err(EncodeError::AlphaUnsupported { format: "JPEG" });
     }
-    let jpeg = compress_jpeg(img, spec)?;
+    let settings = Jpeg {
+        quality: spec.quality,
+        subsampling: spec.chroma_subsampling,
+        progressive: spec.progressive,
+    };
+    let jpeg = compress_jpeg(&img.pixels, img.width, img.height, &settings)?;
     Ok(if spec.embed_icc {
         jpeg_with_icc(&jpeg, srgb_icc())
     } else {
@@ -54,26 +59,39 @@ fn encode_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
     })
 }
 
-/// libjpeg-turbo: about twice as fast as the pure-Rust encoder on a 2000 px canvas
+/// How a JPEG is written (Huffman tables are always optimized: a few percent smaller for
+/// a few percent more time).
+pub(crate) struct Jpeg {
+    pub quality: u8,
+    pub subsampling: Subsampling,
+    pub progressive: bool,
+}
+
+/// RGB8 pixels (`width` x `height`, rows top down) as a JPEG, with libjpeg-turbo: about
+/// twice as fast as the pure-Rust encoder on a 2000 px canvas
 /// (`cargo bench --bench stages -- encode_jpeg`).
 #[cfg(feature = "libjpeg-turbo")]
-fn compress_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn compress_jpeg(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    settings: &Jpeg,
+) -> Result<Vec<u8>, EncodeError> {
     let err = |e: turbojpeg::Error| EncodeError::Jpeg(e.to_string());
     let mut c = turbojpeg::Compressor::new().map_err(err)?;
-    c.set_quality(i32::from(spec.quality)).map_err(err)?;
-    c.set_subsamp(match spec.chroma_subsampling {
+    c.set_quality(i32::from(settings.quality)).map_err(err)?;
+    c.set_subsamp(match settings.subsampling {
         Subsampling::S444 => turbojpeg::Subsamp::None,
         Subsampling::S420 => turbojpeg::Subsamp::Sub2x2,
     })
     .map_err(err)?;
-    c.set_progressive(spec.progressive).map_err(err)?;
-    // Optimized Huffman tables: a few percent smaller for a few percent more time.
+    c.set_progressive(settings.progressive).map_err(err)?;
     c.set_optimize(true).map_err(err)?;
     let image = turbojpeg::Image {
-        pixels: img.pixels.as_slice(),
-        width: img.width as usize,
-        pitch: img.width as usize * 3,
-        height: img.height as usize,
+        pixels: rgb,
+        width: width as usize,
+        pitch: width as usize * 3,
+        height: height as usize,
         format: turbojpeg::PixelFormat::RGB,
     };
     c.compress_to_vec(image).map_err(err)
@@ -81,21 +99,26 @@ fn compress_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
 
 /// The pure-Rust fallback, for builds without cmake and nasm.
 #[cfg(not(feature = "libjpeg-turbo"))]
-fn compress_jpeg(img: &Rendered, spec: &Spec) -> Result<Vec<u8>, EncodeError> {
+pub(crate) fn compress_jpeg(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    settings: &Jpeg,
+) -> Result<Vec<u8>, EncodeError> {
     let err = |e: jpeg_encoder::EncodingError| EncodeError::Jpeg(e.to_string());
     let (w, h) = (
-        u16::try_from(img.width).map_err(|_| EncodeError::Jpeg("wider than 65,535 px".into()))?,
-        u16::try_from(img.height).map_err(|_| EncodeError::Jpeg("taller than 65,535 px".into()))?,
+        u16::try_from(width).map_err(|_| EncodeError::Jpeg("wider than 65,535 px".into()))?,
+        u16::try_from(height).map_err(|_| EncodeError::Jpeg("taller than 65,535 px".into()))?,
     );
     let mut out = Vec::new();
-    let mut e = jpeg_encoder::Encoder::new(&mut out, spec.quality);
-    e.set_sampling_factor(match spec.chroma_subsampling {
+    let mut e = jpeg_encoder::Encoder::new(&mut out, settings.quality);
+    e.set_sampling_factor(match settings.subsampling {
         Subsampling::S444 => jpeg_encoder::SamplingFactor::F_1_1,
         Subsampling::S420 => jpeg_encoder::SamplingFactor::F_2_2,
     });
-    e.set_progressive(spec.progressive);
+    e.set_progressive(settings.progressive);
     e.set_optimized_huffman_tables(true);
-    e.encode(&img.pixels, w, h, jpeg_encoder::ColorType::Rgb)
+    e.encode(rgb, w, h, jpeg_encoder::ColorType::Rgb)
         .map_err(err)?;
     Ok(out)
 }

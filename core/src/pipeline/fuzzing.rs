@@ -86,31 +86,11 @@ pub fn splice(data: &[u8]) {
     }
 }
 
-/// Runs `f` on every input a fuzz target found crashing (`fuzz/regressions/<target>/`)
-/// and fails, naming the file, on the first that panics.
-#[cfg(test)]
-pub(crate) fn replay_regressions(target: &str, f: impl Fn(&[u8])) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
-        .join(target);
-    let mut paths: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no inputs in {}", dir.display());
-    for path in paths {
-        let bytes = std::fs::read(&path).unwrap();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&bytes)));
-        assert!(result.is_ok(), "{target} panicked on {}", path.display());
-    }
-}
-
 #[cfg(test)]
 mod tests {
     /// Every input the `splice` target found crashing runs through it without a panic.
     #[test]
     fn splice_fuzz_found_inputs_do_not_panic() {
-        super::replay_regressions("splice", super::splice);
+        crate::regressions::replay("splice", super::splice);
     }
 }

@@ -2,11 +2,14 @@
 //! (orientation applied, colours moved to sRGB), fitted inside a square, transparency shown
 //! on a light checkerboard (a reviewer must see what is transparent), as a small JPEG.
 
-use fast_image_resize::images::Image;
-use fast_image_resize::{FilterType, MulDiv, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions};
 use thiserror::Error;
 
+use crate::spec::Subsampling;
+
 use super::decode::{decode_pixels, DecodeError, Limits};
+use super::encode::{compress_jpeg, Jpeg};
+use super::resize;
 
 #[derive(Debug, Error)]
 pub enum ThumbnailError {
@@ -33,14 +36,13 @@ const DARK: f32 = 226.0;
 /// A JPEG preview of `bytes` whose longest side is at most `max_side` (never enlarged).
 pub fn thumbnail(bytes: &[u8], max_side: u32, limits: &Limits) -> Result<Vec<u8>, ThumbnailError> {
     let rgb = preview(bytes, max_side, limits)?;
-    let make = |e: &dyn std::fmt::Display| ThumbnailError::Make(e.to_string());
-    let mut out = Vec::new();
-    let tw16 = u16::try_from(rgb.width()).map_err(|e| make(&e))?;
-    let th16 = u16::try_from(rgb.height()).map_err(|e| make(&e))?;
-    jpeg_encoder::Encoder::new(&mut out, 82)
-        .encode(rgb.as_raw(), tw16, th16, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| make(&e))?;
-    Ok(out)
+    let settings = Jpeg {
+        quality: 82,
+        subsampling: Subsampling::S420,
+        progressive: false,
+    };
+    compress_jpeg(rgb.as_raw(), rgb.width(), rgb.height(), &settings)
+        .map_err(|e| ThumbnailError::Make(e.to_string()))
 }
 
 /// The preview's pixels: `bytes` decoded, fitted inside `max_side` (never enlarged) and
@@ -59,22 +61,15 @@ pub fn preview(
     // Premultiplied in place, like the outputs are resized (no dark fringe around a
     // cut-out), without the full-size premultiplied copy the resizer would make: a burst
     // of previews of large photos holds one decoded image per preview in flight.
-    let mut src = Image::from_vec_u8(w, h, frame.pixels, PixelType::U8x4).map_err(|e| make(&e))?;
-    MulDiv::default()
-        .multiply_alpha_inplace(&mut src)
-        .map_err(|e| make(&e))?;
+    let mut pixels = frame.pixels;
+    resize::premultiply(&mut pixels, (w, h)).map_err(|e| make(&e))?;
     let pixels = if (tw, th) == (w, h) {
-        src.into_vec()
+        pixels
     } else {
-        let mut dst = Image::new(tw, th, PixelType::U8x4);
         let options = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom))
             .use_alpha(false);
-        Resizer::new()
-            .resize(&src, &mut dst, &options)
-            .map_err(|e| make(&e))?;
-        drop(src);
-        dst.into_vec()
+        resize::rgba8(&pixels, (w, h), (tw, th), &options).map_err(|e| make(&e))?
     };
     // Over the checkerboard: a premultiplied colour is already `colour * alpha`.
     let mut rgb = Vec::with_capacity((tw * th * 3) as usize);

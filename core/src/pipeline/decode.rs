@@ -755,14 +755,14 @@ mod tests {
     #[test]
     fn fuzz_found_inputs_do_not_panic() {
         let limits = Limits::default().with_max_pixels(4_000_000);
-        crate::pipeline::fuzzing::replay_regressions("decode", |bytes| {
+        crate::regressions::replay("decode", |bytes| {
             let _ = decode(bytes, &limits);
         });
     }
 
     fn fuzz_input(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/regressions/decode")
+            .join("../fuzz/regressions/decode")
             .join(name);
         std::fs::read(path).unwrap()
     }

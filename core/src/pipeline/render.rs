@@ -1,14 +1,14 @@
 //! Rendering: cut the product out once per source, then per spec scale it to the fill
 //! ratio, place it on the canvas and flatten onto the background.
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions};
 use rayon::prelude::*;
 use serde_json::json;
 use thiserror::Error;
 
 use super::analyse::{Analysis, Rect, SourceKind};
 use super::measure::{is_visible, visible_box};
+use super::resize;
 use super::{Frame, Operation};
 use crate::error::ErrorCode;
 use crate::spec::{Align, Background, Spec};
@@ -327,9 +327,6 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
     } else if !clipped && iw == cut.rect.w && ih == cut.rect.h {
         cut.pixels.clone()
     } else {
-        let src = ImageRef::new(cut.rect.w, cut.rect.h, &cut.pixels, PixelType::U8x4)
-            .map_err(|e| RenderError::Resize(e.to_string()))?;
-        let mut dst = Image::new(pw as u32, ph as u32, PixelType::U8x4);
         // use_alpha: fast_image_resize premultiplies before filtering and divides after,
         // so transparent pixels' colour never bleeds into the edge (no dark halo).
         let mut options = ResizeOptions::new()
@@ -346,15 +343,19 @@ pub fn render(cut: &Cutout, spec: &Spec) -> Result<Rendered, RenderError> {
                 ph as f64 * ry,
             );
         }
-        Resizer::new()
-            .resize(&src, &mut dst, &options)
-            .map_err(|e| RenderError::Resize(e.to_string()))?;
+        let resized = resize::rgba8(
+            &cut.pixels,
+            (cut.rect.w, cut.rect.h),
+            (pw as u32, ph as u32),
+            &options,
+        )
+        .map_err(|e| RenderError::Resize(e.to_string()))?;
         operations.push(Operation::new(
             "resize",
             json!({ "filter": "lanczos3", "premultiplied": true, "from": [cut.rect.w, cut.rect.h],
                     "to": [iw, ih], "scale": placement.scale, "clipped_to_canvas": clipped }),
         ));
-        dst.into_vec()
+        resized
     };
     // Centre the product as it is after resizing, which is what verification measures.
     // Not along an axis where the resized cut-out was cut off at the canvas edge (a halo

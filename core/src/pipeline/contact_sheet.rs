@@ -10,7 +10,7 @@ use thiserror::Error;
 
 /// DejaVu Sans Condensed (Bitstream Vera licence, assets/fonts/LICENSE-DejaVu.txt): wide
 /// Unicode coverage, so a Cyrillic or accented file name reads as written.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansCondensed.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSansCondensed.ttf");
 
 /// The longest side of a preview on the sheet.
 pub const PREVIEW: u32 = 200;

@@ -16,6 +16,7 @@ pub mod key;
 pub mod marks;
 pub mod measure;
 pub mod render;
+pub mod resize;
 pub mod source;
 pub mod thumbnail;
 pub mod verify;
