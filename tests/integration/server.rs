@@ -878,13 +878,33 @@ pub fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
 /// A server with the token `t0` and a reviewer `ana` (token `t-ana`), and the bytes of a
 /// clean cut-out too small for amazon-main.
 fn review_server() -> (tempfile::TempDir, Server, Vec<u8>) {
+    review_server_on(false)
+}
+
+/// The review server on the embedded default, or (`shared`) on a PostgreSQL database and an
+/// S3 bucket of their own, as an API node of many machines runs.
+fn review_server_on(shared: bool) -> (tempfile::TempDir, Server, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shelfready.toml");
     std::fs::write(&config, "token = \"t0\"\n\n[reviewers]\nana = \"t-ana\"\n").unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
+    let config = config.to_str().unwrap();
+    let data = dir.path().join("data");
+    let server = if shared {
+        let (database, bucket) = (crate::pg::database(), crate::s3::bucket());
+        let store = format!("s3://{bucket}/shop");
+        let args = [
+            "--config",
+            config,
+            "--database-url",
+            &database,
+            "--store-url",
+            &store,
+        ];
+        Server::try_start_env(&data, &args, &crate::s3::env())
+            .unwrap_or_else(|log| panic!("serve did not start: {log}"))
+    } else {
+        Server::start(&data, &["--config", config])
+    };
     crate::util::small_cutout(&dir.path().join("small.png"));
     let small = std::fs::read(dir.path().join("small.png")).unwrap();
     (dir, server, small)
@@ -1179,7 +1199,18 @@ fn a_batch_exports_over_http_and_an_approval_refreshes_its_exports() {
 
 #[test]
 fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
-    let (_dir, server, small) = review_server();
+    review_page_clears_a_queue_by_keyboard(false);
+}
+
+/// The same page and keys on an API node over PostgreSQL and a bucket: decisions and the
+/// retry go through the shared database, images stream from the bucket.
+#[test]
+fn the_review_page_clears_a_queue_by_keyboard_on_postgresql_and_a_bucket() {
+    review_page_clears_a_queue_by_keyboard(true);
+}
+
+fn review_page_clears_a_queue_by_keyboard(shared: bool) {
+    let (_dir, server, small) = review_server_on(shared);
     let main = [("authorization", "Bearer t0")];
     let r = upload(
         &server,
@@ -1212,6 +1243,11 @@ fn the_review_page_clears_a_queue_by_keyboard_in_a_real_browser() {
     let shot = |name: &str| {
         if let Some(d) = &shots {
             std::fs::create_dir_all(d).unwrap();
+            let name = if shared {
+                format!("shared-{name}")
+            } else {
+                name.to_string()
+            };
             std::fs::write(d.join(name), b.screenshot()).unwrap();
         }
     };
