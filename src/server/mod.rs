@@ -210,6 +210,7 @@ pub fn serve(
     app.start_workers(workers).map_err(ServerError::Runtime)?;
     beside(&app)?;
     webhook::start(app.clone());
+    let stop = shutdown_signal(&runtime);
     on_listening(local);
     let limits = listen::ConnectionLimits {
         max_connections: app.config.max_connections,
@@ -218,7 +219,7 @@ pub fn serve(
     let app2 = app.clone();
     runtime.block_on(async move {
         listen::serve(listener, router(app2.clone()), limits, async move {
-            shutdown_signal().await;
+            stop.await;
             // No new uploads; queued photos stay queued in the database for the next
             // start; photos in flight stop between stages.
             app2.stopping.store(true, Ordering::SeqCst);
@@ -243,8 +244,9 @@ pub fn work(config: ServeConfig, on_started: impl FnOnce(usize)) -> Result<(), S
     let workers = config.workers.unwrap_or(engine.threads()).max(1);
     let app = App::new(config, store, engine, extra_specs);
     app.start_workers(workers).map_err(ServerError::Runtime)?;
+    let stop = shutdown_signal(&runtime);
     on_started(workers);
-    runtime.block_on(shutdown_signal());
+    runtime.block_on(stop);
     // Sources in flight stop between stages and go back to the queue.
     app.stopping.store(true, Ordering::SeqCst);
     wait_for_running(&app);
@@ -259,26 +261,40 @@ fn wait_for_running(app: &App) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM or Ctrl-C, listened for from the moment this returns: it is called before the
+/// process says it has started, so that a signal sent as soon as it has is a clean stop,
+/// not the default action that ends the process before anything is checkpointed.
+fn shutdown_signal(runtime: &tokio::runtime::Runtime) -> impl std::future::Future<Output = ()> {
+    let _context = runtime.enter();
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut interrupt, mut terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = received(&mut interrupt) => {},
+            _ = received(&mut terminate) => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!(
+            "stopping: no new work is taken; work in flight is checkpointed for the next start"
+        );
     }
-    tracing::warn!(
-        "stopping: no new work is taken; work in flight is checkpointed for the next start"
-    );
+}
+
+/// The next signal of `stream`; never, if it could not be listened for.
+#[cfg(unix)]
+async fn received(stream: &mut Option<tokio::signal::unix::Signal>) {
+    match stream {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
+    }
 }

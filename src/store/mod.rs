@@ -79,6 +79,12 @@ pub enum StoreError {
     ObjectStoreUnusable { store: String, error: String },
     #[error("the store URL cannot be used: {error}")]
     BadStoreUrl { error: String },
+    #[error("this database's batches keep their files in {recorded}, and this process was given {given}: start it with {start_with}, or give it a database of its own")]
+    FilesElsewhere {
+        recorded: String,
+        given: String,
+        start_with: String,
+    },
 }
 
 /// The file an upload in progress keeps in its batch folder until the batch is recorded: a
@@ -95,7 +101,8 @@ impl StoreError {
             StoreError::Read { .. }
             | StoreError::ObjectRead { .. }
             | StoreError::ObjectStoreUnusable { .. }
-            | StoreError::BadStoreUrl { .. } => ErrorCode::StoreUnreadable,
+            | StoreError::BadStoreUrl { .. }
+            | StoreError::FilesElsewhere { .. } => ErrorCode::StoreUnreadable,
             StoreError::ObjectWrite { .. } => ErrorCode::OutputWriteFailed,
             StoreError::Database { .. }
             | StoreError::NoDatabase { .. }

@@ -227,6 +227,79 @@ fn a_missing_bucket_or_a_refusing_endpoint_stops_serve_at_start() {
     );
 }
 
+/// A database records where its batches keep their files: a process given another file
+/// store is refused at start, saying which to use, and the batch stays as it was.
+#[test]
+fn a_database_whose_files_are_elsewhere_refuses_another_store_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = pg::database();
+    let (first, second) = (s3::bucket(), s3::bucket());
+    let (local, there) = (dir.path().join("local"), format!("s3://{first}/shop"));
+
+    // On PostgreSQL with data folders first: a batch is made there.
+    let server = Server::start(&local, &["--database-url", &url]);
+    let r = upload(
+        &server,
+        &[file("mug.png", "MUG01_1.png"), specs("shopify")],
+        &[],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    follow(&server, r.json()["id"].as_str().unwrap(), &[]);
+    drop(server);
+    for store in [there.as_str(), &format!("s3://{second}")] {
+        let log = Server::try_start_env(
+            &dir.path().join("api"),
+            &["--database-url", &url, "--store-url", store],
+            &s3::env(),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("serve started on {store} over a database of data folders"));
+        assert!(
+            log.contains("keep their files in data folders")
+                && log.contains(store)
+                && log.contains("no --store-url"),
+            "{log}"
+        );
+    }
+    let server = Server::start(&local, &["--database-url", &url]);
+    let batches = get(&server.url("/v1/batches"), &[]).json();
+    assert_eq!(batches[0]["state"], "settled", "{batches}");
+    drop(server);
+
+    // A new database on a bucket refuses data folders and another bucket, and names its own.
+    let url = pg::database();
+    let args = [
+        "--database-url",
+        url.as_str(),
+        "--store-url",
+        there.as_str(),
+    ];
+    drop(Server::try_start_env(&dir.path().join("n1"), &args, &s3::env()).unwrap());
+    let log = Server::try_start(&dir.path().join("n2"), &["--database-url", &url])
+        .err()
+        .expect("serve started on data folders over a database of a bucket");
+    assert!(
+        log.contains(&format!("start it with --store-url {there}")),
+        "{log}"
+    );
+    let other = format!("s3://{second}/shop");
+    let log = Server::try_start_env(
+        &dir.path().join("n3"),
+        &["--database-url", &url, "--store-url", &other],
+        &s3::env(),
+    )
+    .err()
+    .expect("serve started on another bucket");
+    assert!(
+        log.contains(&format!("start it with --store-url {there}")),
+        "{log}"
+    );
+    assert!(
+        !log.contains("testing-secret") && !log.contains("panicked"),
+        "{log}"
+    );
+}
+
 #[test]
 fn readyz_says_503_when_the_bucket_goes_away() {
     let bucket = s3::bucket();

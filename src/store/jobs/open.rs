@@ -41,10 +41,42 @@ pub fn open_job_store_with(
         None => None,
     };
     let store = open_sql(database_url, data)?;
+    let home = objects.as_ref().map_or(DATA_FOLDERS, Objects::name);
+    store.with(|db| check_file_home(db, home))?;
     Ok(Arc::new(match objects {
         Some(o) => store.with_objects(o),
         None => store,
     }))
+}
+
+/// What a database records as its batches' file store when they are in data folders
+/// (each process's own, or one they share: its path may differ between machines).
+const DATA_FOLDERS: &str = "data folders";
+
+/// Records `home` as the database's file store if none is yet, and refuses another: a
+/// batch's records and its files must be read from the same place (an API node on a
+/// bucket would otherwise resume a batch whose files are in a data folder).
+fn check_file_home(db: &mut dyn Conn, home: &str) -> Result<(), StoreError> {
+    db.transaction(|tx| {
+        tx.execute(
+            "INSERT INTO file_home (id, store) VALUES (1, ?1) ON CONFLICT (id) DO NOTHING",
+            &[home.into()],
+        )?;
+        let recorded: String = tx.query_value("SELECT store FROM file_home WHERE id = 1", &[])?;
+        if recorded == home {
+            return Ok(());
+        }
+        let start_with = if recorded == DATA_FOLDERS {
+            "no --store-url (SHELFREADY_STORE_URL unset)".to_string()
+        } else {
+            format!("--store-url {recorded}")
+        };
+        Err(StoreError::FilesElsewhere {
+            recorded,
+            given: home.to_string(),
+            start_with,
+        })
+    })
 }
 
 fn open_sql(database_url: Option<&str>, data: &Path) -> Result<SqlStore, StoreError> {

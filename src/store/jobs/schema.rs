@@ -68,7 +68,8 @@ fn migrate_postgres(db: &mut dyn Conn) -> Result<(), StoreError> {
 /// (`COLLATE "C"`, as SQLite's BINARY), so ordering by ids and RFC 3339 times is the same
 /// in both, whatever the database's locale. `deliveries.id` is an identity column, as
 /// SQLite's INTEGER PRIMARY KEY is a rowid.
-const POSTGRES: &[&str] = &[r#"
+const POSTGRES: &[&str] = &[
+    r#"
 CREATE TABLE batches (
     id TEXT COLLATE "C" PRIMARY KEY,
     created_at TEXT COLLATE "C" NOT NULL,
@@ -151,7 +152,16 @@ CREATE TABLE deliveries (
     given_up BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX deliveries_by_asset ON deliveries (asset_id, event);
-"#];
+"#,
+    // Where the batches keep their files (one row, written by the first process to open
+    // the database): a process given another file store is refused at start.
+    r#"
+CREATE TABLE file_home (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    store TEXT NOT NULL
+);
+"#,
+];
 
 /// SQLite's migrations, applied in order at open.
 const SQLITE: &[&str] = &[
@@ -257,5 +267,12 @@ UPDATE batches SET idempotency_fingerprint = json_extract(intake, '$.fingerprint
     // taking its workers down.
     r#"
 ALTER TABLE assets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+"#,
+    // Where the batches keep their files (see the PostgreSQL list).
+    r#"
+CREATE TABLE file_home (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    store TEXT NOT NULL
+);
 "#,
 ];
