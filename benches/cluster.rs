@@ -8,17 +8,21 @@
 //!   target/bench-realistic from benches/compare/make_realistic.py, else the test fixtures)
 //!   for amazon-main and shopify, uploaded to `serve` and timed from the 202 to `settled`:
 //!   the embedded default (SQLite, the server's own workers), then `serve --workers 0` on
-//!   PostgreSQL with 1 and 2 `shelfready worker` processes. Runs alternate; medians and
-//!   ratios are printed with the CPU they ran on.
+//!   PostgreSQL with 1 and 2 `shelfready worker` processes, files in the data folder, and
+//!   the same with files in an S3 bucket. Runs alternate; medians and ratios are printed
+//!   with the CPU they ran on.
 //!
-//! PostgreSQL is started from Debian's binaries on loopback (as the tests start it) and
-//! stops with the bench. Nothing is timed against a fixed number: these machines are shared.
+//! PostgreSQL is started from Debian's binaries and the S3-compatible server (moto) from
+//! PyPI's package, on loopback as the tests start them, and both stop with the bench. Nothing is timed against a fixed number: these machines are shared.
 
 #[path = "../tests/integration/life.rs"]
 mod life;
 #[path = "../tests/integration/pg.rs"]
 #[allow(dead_code)]
 mod pg;
+#[path = "../tests/integration/s3.rs"]
+#[allow(dead_code)]
+mod s3;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -208,9 +212,10 @@ fn shelfready(args: &[&str], data: &Path) -> Command {
 }
 
 /// `serve` on a free port; its address once it listens.
-fn serve(data: &Path, extra: &[&str]) -> (Proc, String) {
+fn serve(data: &Path, extra: &[&str], env: &[(String, String)]) -> (Proc, String) {
     let mut child = shelfready(&["serve", "--listen", "127.0.0.1:0"], data)
         .args(extra)
+        .envs(env.iter().cloned())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -233,10 +238,12 @@ fn serve(data: &Path, extra: &[&str]) -> (Proc, String) {
     (Proc(child), format!("http://{addr}"))
 }
 
-fn worker(data: &Path, url: &str, jobs: usize) -> Proc {
+fn worker(data: &Path, url: &str, jobs: usize, extra: &[&str], env: &[(String, String)]) -> Proc {
     let jobs = jobs.to_string();
     Proc(
         shelfready(&["worker", "--database-url", url, "--jobs", &jobs], data)
+            .args(extra)
+            .envs(env.iter().cloned())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -293,16 +300,26 @@ fn time_batch(base: &str, photos: &[(String, Vec<u8>)]) -> f64 {
 enum Setup {
     /// SQLite and the data folder; the server's own workers (one per core).
     Embedded,
-    /// PostgreSQL; `serve --workers 0` and this many worker processes of `jobs` threads.
-    Workers { processes: usize, jobs: usize },
+    /// PostgreSQL; `serve --workers 0` and this many worker processes of `jobs` threads;
+    /// the files in an S3 bucket (`bucket`) or in the data folder.
+    Workers {
+        processes: usize,
+        jobs: usize,
+        bucket: bool,
+    },
 }
 
 impl Setup {
     fn name(self) -> String {
         match self {
             Setup::Embedded => "serve, SQLite + folder, in-process workers".into(),
-            Setup::Workers { processes, jobs } => format!(
-                "serve --workers 0 + {processes} worker process(es) x {jobs} thread(s), PostgreSQL"
+            Setup::Workers {
+                processes,
+                jobs,
+                bucket,
+            } => format!(
+                "serve --workers 0 + {processes} worker process(es) x {jobs} thread(s), PostgreSQL{}",
+                if bucket { " + S3" } else { "" }
             ),
         }
     }
@@ -311,15 +328,45 @@ impl Setup {
         let data = tempfile::tempdir().unwrap();
         match self {
             Setup::Embedded => {
-                let (_server, base) = serve(data.path(), &[]);
+                let (_server, base) = serve(data.path(), &[], &[]);
                 time_batch(&base, photos)
             }
-            Setup::Workers { processes, jobs } => {
+            Setup::Workers {
+                processes,
+                jobs,
+                bucket,
+            } => {
                 let url = pg::database();
-                let (_server, base) =
-                    serve(data.path(), &["--database-url", &url, "--workers", "0"]);
-                let _workers: Vec<Proc> = (0..processes)
-                    .map(|_| worker(data.path(), &url, jobs))
+                let (store, env) = if bucket {
+                    (
+                        vec![
+                            "--store-url".to_string(),
+                            format!("s3://{}/bench", s3::bucket()),
+                        ],
+                        s3::env(),
+                    )
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                let store: Vec<&str> = store.iter().map(String::as_str).collect();
+                let mut args = vec!["--database-url", url.as_str(), "--workers", "0"];
+                args.extend(&store);
+                let (_server, base) = serve(data.path(), &args, &env);
+                // Each worker its own data folder, as on its own machine.
+                let folders: Vec<tempfile::TempDir> = (0..processes)
+                    .map(|_| tempfile::tempdir().unwrap())
+                    .collect();
+                let _workers: Vec<Proc> = folders
+                    .iter()
+                    .map(|f| {
+                        worker(
+                            if bucket { f.path() } else { data.path() },
+                            &url,
+                            jobs,
+                            &store,
+                            &env,
+                        )
+                    })
                     .collect();
                 time_batch(&base, photos)
             }
@@ -340,14 +387,22 @@ fn throughput() {
         Setup::Workers {
             processes: 1,
             jobs: 1,
+            bucket: false,
         },
         Setup::Workers {
             processes: 2,
             jobs: 1,
+            bucket: false,
         },
         Setup::Workers {
             processes: 1,
             jobs: cores(),
+            bucket: false,
+        },
+        Setup::Workers {
+            processes: 1,
+            jobs: cores(),
+            bucket: true,
         },
     ];
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); setups.len()];
@@ -369,5 +424,10 @@ fn throughput() {
     println!(
         "  2 worker processes over 1 (1 thread each): {:.2}x the throughput",
         medians[1] / medians[2]
+    );
+    println!(
+        "  files in S3 over the data folder (1 worker x {} threads): {:.2}x the time",
+        cores(),
+        medians[4] / medians[3]
     );
 }
