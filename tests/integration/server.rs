@@ -252,9 +252,20 @@ pub fn read_zip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn upload_follow_download_a_batch_end_to_end() {
+    upload_follow_download_a_batch(false);
+}
+
+/// The same uploads (a truncated file, a name climbing out of its folder, a text file, a
+/// catalog) on an API node over PostgreSQL and a bucket.
+#[test]
+fn upload_follow_download_a_batch_on_postgresql_and_a_bucket() {
+    upload_follow_download_a_batch(true);
+}
+
+fn upload_follow_download_a_batch(shared: bool) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start(&data, &["--jobs", "2"]);
+    let server = start_on(shared, &data, &["--jobs", "2"]);
     let catalog = "file,sku,position,alt_text,title,identifier\n\
                    MUG01_1.png,MUG-WHITE,main,A white mug,White mug 350 ml,0012345678905\n\
                    lost.png,LOST-1,2,,,\n";
@@ -877,34 +888,34 @@ pub fn post_json(url: &str, headers: &[(&str, &str)], body: &Value) -> Reply {
 
 /// A server with the token `t0` and a reviewer `ana` (token `t-ana`), and the bytes of a
 /// clean cut-out too small for amazon-main.
+/// `serve` with its data folder `data` on the embedded default, or (`shared`) on a
+/// PostgreSQL database and an S3 bucket of its own, as an API node of many machines runs.
+fn start_on(shared: bool, data: &Path, extra: &[&str]) -> Server {
+    if !shared {
+        return Server::start(data, extra);
+    }
+    let (database, bucket) = (crate::pg::database(), crate::s3::bucket());
+    let store = format!("s3://{bucket}/shop");
+    let mut args = vec!["--database-url", &database, "--store-url", &store];
+    args.extend(extra);
+    Server::try_start_env(data, &args, &crate::s3::env())
+        .unwrap_or_else(|log| panic!("serve did not start: {log}"))
+}
+
 fn review_server() -> (tempfile::TempDir, Server, Vec<u8>) {
     review_server_on(false)
 }
 
-/// The review server on the embedded default, or (`shared`) on a PostgreSQL database and an
-/// S3 bucket of their own, as an API node of many machines runs.
+/// The review server ([`start_on`]).
 fn review_server_on(shared: bool) -> (tempfile::TempDir, Server, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shelfready.toml");
     std::fs::write(&config, "token = \"t0\"\n\n[reviewers]\nana = \"t-ana\"\n").unwrap();
-    let config = config.to_str().unwrap();
-    let data = dir.path().join("data");
-    let server = if shared {
-        let (database, bucket) = (crate::pg::database(), crate::s3::bucket());
-        let store = format!("s3://{bucket}/shop");
-        let args = [
-            "--config",
-            config,
-            "--database-url",
-            &database,
-            "--store-url",
-            &store,
-        ];
-        Server::try_start_env(&data, &args, &crate::s3::env())
-            .unwrap_or_else(|log| panic!("serve did not start: {log}"))
-    } else {
-        Server::start(&data, &["--config", config])
-    };
+    let server = start_on(
+        shared,
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
     crate::util::small_cutout(&dir.path().join("small.png"));
     let small = std::fs::read(dir.path().join("small.png")).unwrap();
     (dir, server, small)
