@@ -404,7 +404,8 @@ pub trait JobStore: Send + Sync {
     /// A batch's deliveries, oldest first.
     fn deliveries(&self, batch: &str) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Deliveries due by `now` and not yet done or given up.
+    /// Deliveries due by `now` and not yet done or given up, each held a while for the
+    /// caller (another process on the same database does not get it meanwhile).
     fn due_deliveries(&self, now: &Timestamp) -> Result<Vec<Delivery>, StoreError>;
 
     /// Records one attempt: delivered, or when to try again (`None`: give up).

@@ -35,6 +35,71 @@ fn queued_batch(jobs: &dyn JobStore, b: &str, n: i64) -> Vec<String> {
     keys
 }
 
+/// Two API nodes on one database send webhooks from the same table: each delivery goes to
+/// one of them, is held while it is sent, and is due again once the hold runs out (its
+/// sender died) or at the retry time its attempt recorded.
+#[test]
+fn two_nodes_taking_due_deliveries_at_once_never_get_the_same_one() {
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let jobs = db.open();
+        queued_batch(jobs.as_ref(), "b", 1);
+        for i in 0..150 {
+            let body = format!("{{\"n\":{i}}}");
+            jobs.add_delivery("b", "a1", "ready", "http://127.0.0.1:9/hook", &body, &at(0))
+                .unwrap();
+        }
+        let handles: Vec<Arc<dyn JobStore>> = match backend {
+            Backend::Postgres => vec![db.open(), db.open()],
+            // One process owns a SQLite folder: its threads share the one handle.
+            Backend::Sqlite => vec![jobs.clone(), jobs.clone()],
+        };
+        let takers: Vec<_> = handles
+            .into_iter()
+            .map(|h| {
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        let due = h.due_deliveries(&at(1)).unwrap();
+                        if due.is_empty() {
+                            return got;
+                        }
+                        got.extend(due.into_iter().map(|d| d.id));
+                    }
+                })
+            })
+            .collect();
+        let got: Vec<Vec<i64>> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+        let all: Vec<i64> = got.concat();
+        let unique: BTreeSet<i64> = all.iter().copied().collect();
+        assert_eq!(
+            (all.len(), unique.len()),
+            (150, 150),
+            "{backend:?}: {got:?}"
+        );
+        // Held: not due again within the hold; due again after it, when no attempt was
+        // recorded (the sender died).
+        assert!(
+            jobs.due_deliveries(&at(100)).unwrap().is_empty(),
+            "{backend:?}"
+        );
+        let first = *unique.first().unwrap();
+        jobs.record_attempt(first, Some(200), None, Some(&at(2)), None)
+            .unwrap();
+        let again: Vec<i64> = jobs
+            .due_deliveries(&at(200))
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        assert_eq!(again.len(), 64, "{backend:?}: one batch at a time");
+        assert!(
+            !again.contains(&first),
+            "{backend:?}: a delivered one came back"
+        );
+    }
+}
+
 #[test]
 fn two_handles_claiming_at_once_never_get_the_same_source() {
     let db = TestDb::new(Backend::Postgres);

@@ -43,13 +43,37 @@ pub(super) fn of_batch(db: &mut dyn Conn, batch: &str) -> Result<Vec<Delivery>, 
     list(db, "batch_id = ?1", batch)
 }
 
-/// Deliveries neither delivered nor given up whose next attempt is due at `now`.
+/// How long a delivery handed out by [`due`] is held for its sender: no other API node on
+/// the same database sends it meanwhile, and one whose sender died is due again after it.
+const HOLD_SECS: i64 = 120;
+
+/// The most [`due`] hands out at once: sent 4 at a time, 3 s each at worst, they are all
+/// tried well within [`HOLD_SECS`].
+const BATCH: i64 = 64;
+
+/// Hands out deliveries neither delivered nor given up whose next attempt is due at `now`,
+/// oldest first, holding each for [`HOLD_SECS`] (one statement: on PostgreSQL two API
+/// nodes skip each other's rows, so a delivery goes to one sender).
 pub(super) fn due(db: &mut dyn Conn, now: &Timestamp) -> Result<Vec<Delivery>, StoreError> {
-    list(
-        db,
-        "delivered_at IS NULL AND given_up = 0 AND next_at <= ?1",
-        &now.to_string(),
-    )
+    let held = Timestamp::from_unix(now.unix() + HOLD_SECS)
+        .unwrap_or(*now)
+        .to_string();
+    let sql = format!(
+        "UPDATE deliveries SET next_at = ?2
+         WHERE id IN (
+             SELECT a.id FROM deliveries a
+             WHERE a.delivered_at IS NULL AND a.given_up = 0 AND a.next_at <= ?1
+             ORDER BY a.id LIMIT {BATCH} {})
+         RETURNING {COLUMNS}",
+        db.dialect().claim_lock()
+    );
+    let mut due = db
+        .query(&sql, &[(&now.to_string()).into(), (&held).into()])?
+        .iter()
+        .map(delivery)
+        .collect::<Result<Vec<_>, _>>()?;
+    due.sort_by_key(|d| d.id);
+    Ok(due)
 }
 
 /// Records one attempt: delivered, due again at `next_at`, or (neither) given up.
@@ -82,6 +106,10 @@ pub(super) fn record_attempt(
     Ok(())
 }
 
+/// The columns [`delivery`] reads, in its order.
+const COLUMNS: &str = "id, batch_id, asset_id, event, url, body, created_at, next_at, attempts,
+     status, error, delivered_at, given_up";
+
 fn delivery(r: &Row) -> Result<Delivery, StoreError> {
     Ok(Delivery {
         id: r.get(0)?,
@@ -103,11 +131,7 @@ fn delivery(r: &Row) -> Result<Delivery, StoreError> {
 /// `filter` is one of this module's own conditions, never input.
 fn list(db: &mut dyn Conn, filter: &str, arg: &str) -> Result<Vec<Delivery>, StoreError> {
     db.query(
-        &format!(
-            "SELECT id, batch_id, asset_id, event, url, body, created_at, next_at, attempts,
-                    status, error, delivered_at, given_up
-             FROM deliveries WHERE {filter} ORDER BY id"
-        ),
+        &format!("SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY id"),
         &[arg.into()],
     )?
     .iter()
