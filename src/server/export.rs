@@ -11,9 +11,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::app::App;
+use super::download::stream_zip;
 use super::error::ApiError;
 use super::files::serve_at;
-use super::routes::{blocking, stream_zip};
+use super::routes::blocking;
 use crate::export::{ExportReport, Format, Options};
 use crate::handoff::ErrorCode;
 

@@ -5,7 +5,9 @@
 mod app;
 mod auth;
 pub mod config;
+mod download;
 mod error;
+mod events;
 mod export;
 mod files;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -88,9 +90,9 @@ pub fn router(app: Arc<App>) -> Router {
             "/v1/batches/{id}",
             get(routes::batch_status).delete(routes::batch_delete),
         )
-        .route("/v1/batches/{id}/events", get(routes::batch_events))
+        .route("/v1/batches/{id}/events", get(events::batch_events))
         .route("/v1/batches/{id}/manifest", get(routes::batch_manifest))
-        .route("/v1/batches/{id}/download", get(routes::batch_download))
+        .route("/v1/batches/{id}/download", get(download::batch_download))
         .route(
             "/v1/batches/{id}/contact-sheet.png",
             get(routes::batch_contact_sheet),

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{app, error, review, routes, upload};
+use super::{app, download, error, events, review, routes, upload};
 
 /// Every route the router serves, as (method, path), read from the router's own source:
 /// the OpenAPI document must list each one, and a test holds the two together.
@@ -68,9 +68,9 @@ impl Modify for Bearer {
         upload::create_batch,
         routes::batch_list,
         routes::batch_status,
-        routes::batch_events,
+        events::batch_events,
         routes::batch_manifest,
-        routes::batch_download,
+        download::batch_download,
         routes::batch_contact_sheet,
         super::export::batch_export,
         routes::batch_delete,
