@@ -18,6 +18,7 @@ mod meter;
 mod metrics;
 mod openapi;
 mod pages;
+mod receive;
 mod review;
 mod routes;
 mod upload;
