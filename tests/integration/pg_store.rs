@@ -100,6 +100,47 @@ fn two_nodes_taking_due_deliveries_at_once_never_get_the_same_one() {
     }
 }
 
+/// Two API nodes that both find an output overdue queue one notice between them.
+#[test]
+fn an_overdue_notice_queued_by_two_nodes_is_one_delivery() {
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let jobs = db.open();
+        queued_batch(jobs.as_ref(), "b", 1);
+        let other = match backend {
+            Backend::Postgres => db.open(),
+            Backend::Sqlite => jobs.clone(),
+        };
+        for (store, n) in [(&jobs, 1), (&other, 2), (&jobs, 3)] {
+            let body = format!("{{\"n\":{n}}}");
+            store
+                .add_delivery(
+                    "b",
+                    "a1",
+                    "overdue",
+                    "http://127.0.0.1:9/hook",
+                    &body,
+                    &at(n),
+                )
+                .unwrap();
+            // Other events are not held to one.
+            store
+                .add_delivery("b", "a1", "ready", "http://127.0.0.1:9/hook", &body, &at(n))
+                .unwrap();
+        }
+        let events: Vec<(String, String)> = jobs
+            .deliveries("b")
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.event, d.body))
+            .collect();
+        let overdue: Vec<_> = events.iter().filter(|(e, _)| e == "overdue").collect();
+        assert_eq!(overdue.len(), 1, "{backend:?}: {events:?}");
+        assert_eq!(overdue[0].1, "{\"n\":1}", "{backend:?}: the first is kept");
+        assert_eq!(events.len(), 4, "{backend:?}: {events:?}");
+    }
+}
+
 #[test]
 fn two_handles_claiming_at_once_never_get_the_same_source() {
     let db = TestDb::new(Backend::Postgres);
@@ -321,7 +362,7 @@ fn processes_starting_together_migrate_the_database_once() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 #[test]

@@ -15,8 +15,9 @@ pub(super) fn add(
 ) -> Result<(), StoreError> {
     let now = now.to_string();
     db.execute(
+        // An `overdue` notice already queued is kept (schema: deliveries_overdue_once).
         "INSERT INTO deliveries (batch_id, asset_id, event, url, body, created_at, next_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT DO NOTHING",
         &[
             batch.into(),
             asset.into(),

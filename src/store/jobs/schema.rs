@@ -161,6 +161,13 @@ CREATE TABLE file_home (
     store TEXT NOT NULL
 );
 "#,
+    // An output's overdue notice goes out once, whichever API node queues it first (a
+    // second node's is no row); any duplicate an earlier race left is dropped first.
+    r#"
+DELETE FROM deliveries WHERE event = 'overdue' AND id NOT IN
+    (SELECT MIN(id) FROM deliveries WHERE event = 'overdue' GROUP BY asset_id);
+CREATE UNIQUE INDEX deliveries_overdue_once ON deliveries (asset_id) WHERE event = 'overdue';
+"#,
 ];
 
 /// SQLite's migrations, applied in order at open.
@@ -274,5 +281,12 @@ CREATE TABLE file_home (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     store TEXT NOT NULL
 );
+"#,
+    // An output's overdue notice goes out once, whichever API node queues it first (a
+    // second node's is no row); any duplicate an earlier race left is dropped first.
+    r#"
+DELETE FROM deliveries WHERE event = 'overdue' AND id NOT IN
+    (SELECT MIN(id) FROM deliveries WHERE event = 'overdue' GROUP BY asset_id);
+CREATE UNIQUE INDEX deliveries_overdue_once ON deliveries (asset_id) WHERE event = 'overdue';
 "#,
 ];
