@@ -137,8 +137,8 @@ impl Objects {
         };
         // The HTTP client's TLS runs on ring (Cargo.toml); installing it twice is no error.
         // rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange
-        // (aws-lc-rs has it, at a minute of C in every cold build): classical TLS 1.3 to
-        // the bucket is what the AWS SDKs speak today.
+        // (aws-lc-rs has it, at a minute of C in every cold build): the bucket is still
+        // reached over TLS 1.3, with classical key exchange.
         #[allow(deprecated)]
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = AmazonS3Builder::new();
