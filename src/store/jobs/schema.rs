@@ -153,21 +153,8 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_by_asset ON deliveries (asset_id, event);
 "#,
-    // Where the batches keep their files (one row, written by the first process to open
-    // the database): a process given another file store is refused at start.
-    r#"
-CREATE TABLE file_home (
-    id BIGINT PRIMARY KEY CHECK (id = 1),
-    store TEXT NOT NULL
-);
-"#,
-    // An output's overdue notice goes out once, whichever API node queues it first (a
-    // second node's is no row); any duplicate an earlier race left is dropped first.
-    r#"
-DELETE FROM deliveries WHERE event = 'overdue' AND id NOT IN
-    (SELECT MIN(id) FROM deliveries WHERE event = 'overdue' GROUP BY asset_id);
-CREATE UNIQUE INDEX deliveries_overdue_once ON deliveries (asset_id) WHERE event = 'overdue';
-"#,
+    FILE_HOME,
+    OVERDUE_ONCE,
 ];
 
 /// SQLite's migrations, applied in order at open.
@@ -275,18 +262,25 @@ UPDATE batches SET idempotency_fingerprint = json_extract(intake, '$.fingerprint
     r#"
 ALTER TABLE assets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 "#,
-    // Where the batches keep their files (see the PostgreSQL list).
-    r#"
+    FILE_HOME,
+    OVERDUE_ONCE,
+];
+
+// The migrations both databases take in the same words.
+
+/// Where the batches keep their files (one row, written by the first process to open the
+/// database): a process given another file store is refused at start.
+const FILE_HOME: &str = r#"
 CREATE TABLE file_home (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     store TEXT NOT NULL
 );
-"#,
-    // An output's overdue notice goes out once, whichever API node queues it first (a
-    // second node's is no row); any duplicate an earlier race left is dropped first.
-    r#"
+"#;
+
+/// An output's overdue notice goes out once, whichever API node queues it first (a second
+/// node's is no row); any duplicate an earlier race left is dropped first.
+const OVERDUE_ONCE: &str = r#"
 DELETE FROM deliveries WHERE event = 'overdue' AND id NOT IN
     (SELECT MIN(id) FROM deliveries WHERE event = 'overdue' GROUP BY asset_id);
 CREATE UNIQUE INDEX deliveries_overdue_once ON deliveries (asset_id) WHERE event = 'overdue';
-"#,
-];
+"#;
