@@ -911,10 +911,12 @@ fn review_server_on(shared: bool) -> (tempfile::TempDir, Server, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("shelfready.toml");
     std::fs::write(&config, "token = \"t0\"\n\n[reviewers]\nana = \"t-ana\"\n").unwrap();
+    // One worker thread: outputs wait in upload order (the queue's order is by waiting
+    // time, and two threads can finish a small photo a second before a larger one).
     let server = start_on(
         shared,
         &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
+        &["--config", config.to_str().unwrap(), "--jobs", "1"],
     );
     crate::util::small_cutout(&dir.path().join("small.png"));
     let small = std::fs::read(dir.path().join("small.png")).unwrap();
