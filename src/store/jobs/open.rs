@@ -135,6 +135,7 @@ impl SqlStore {
         }
         let mut store = Self::open_sqlite(root, false)?;
         store._lock = Some(lock);
+        sweep_staging(&root.join("batches"));
         store.with(schema::migrate)?;
         // The lock makes this process the folder's only worker: what an earlier process
         // held when it stopped goes back to the queue.
@@ -202,5 +203,34 @@ impl SqlStore {
             objects: Objects::local(root)?,
             _lock: None,
         })
+    }
+}
+
+/// Removes the files a write cut short left beside their final names: object_store's
+/// local writes go to `<name>#<n>` and are renamed when complete, so a process killed in
+/// between leaves one. Only at the open of a folder this process now owns alone (its
+/// lock), where no write can be under way; symbolic links are not followed, and a batch's
+/// `originals/` (named by their uploads) is left alone: every other name there is ours.
+fn sweep_staging(batches: &Path) {
+    let walk = walkdir::WalkDir::new(batches)
+        .into_iter()
+        .filter_entry(|e| !(e.depth() == 2 && e.file_name() == "originals"));
+    for entry in walk.flatten() {
+        let staging = entry.file_type().is_file()
+            && entry.file_name().to_str().is_some_and(|n| {
+                n.rsplit_once('#').is_some_and(|(name, n)| {
+                    !name.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+                })
+            });
+        if staging {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %entry.path().display(), "removed a write cut short")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), "cannot remove a write cut short: {e}")
+                }
+            }
+        }
     }
 }
