@@ -405,3 +405,27 @@ fn a_restart_deletes_only_what_its_records_say_was_abandoned() {
         "no empty database made"
     );
 }
+
+/// A write a kill cut short leaves `<name>#<n>` beside its final name (object_store's local
+/// staging): the next owner of the folder removes it, and nothing named by an upload.
+#[test]
+fn a_write_cut_short_by_a_kill_is_removed_at_the_next_start_and_only_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(shelfready::store::open_job_store(None, &data).unwrap());
+    let batch = data.join("batches/b1");
+    std::fs::create_dir_all(batch.join("outputs/amazon-main")).unwrap();
+    std::fs::create_dir_all(batch.join("originals")).unwrap();
+    let cut = batch.join("outputs/amazon-main/mug.jpg#1");
+    let made = batch.join("outputs/amazon-main/mug.jpg");
+    let upload = batch.join("originals/photo#2");
+    let named = batch.join("outputs/amazon-main/a#b.jpg");
+    for f in [&cut, &made, &upload, &named] {
+        std::fs::write(f, b"bytes").unwrap();
+    }
+    drop(shelfready::store::open_job_store(None, &data).unwrap());
+    assert!(!cut.exists(), "the cut-short write is left");
+    for f in [&made, &upload, &named] {
+        assert!(f.exists(), "{} was removed", f.display());
+    }
+}
