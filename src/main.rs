@@ -220,6 +220,18 @@ enum Command {
         /// Let catalog rows name images on private, loopback or link-local addresses.
         #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS")]
         allow_private_urls: bool,
+        /// The job database, instead of the data folder's SQLite file: a postgres:// URL
+        /// shared with `serve` and `worker` processes puts each drop on its queue.
+        #[arg(long, env = "SHELFREADY_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<String>,
+        /// Where the batches' files are kept, with --database-url: s3://bucket/prefix
+        /// [default: the data folder].
+        #[arg(long, env = "SHELFREADY_STORE_URL", requires = "database_url")]
+        store_url: Option<String>,
+        /// Queue workers in this process, with a shared --database-url (default: one per
+        /// engine thread; 0: the drops are left to `shelfready worker` processes).
+        #[arg(long, env = "SHELFREADY_WORKERS")]
+        workers: Option<usize>,
     },
     /// The review checkpoint of an output folder: lists the outputs that wait for a person
     /// (overdue first, then oldest) with the question each asks, or records a decision on
@@ -528,10 +540,11 @@ fn run(cli: Cli) -> Result<u8> {
             once,
             jobs,
             allow_private_urls,
+            database_url,
+            store_url,
+            workers,
         } => {
             let specs = resolve_specs(&spec)?;
-            let store = shelfready::store::SqliteStore::open(&data_dir).map_err(CliError::Store)?;
-            let engine = Engine::new(jobs.unwrap_or(0)).map_err(CliError::Engine)?;
             let opts = shelfready::watch::WatchOptions {
                 inbox,
                 out,
@@ -560,7 +573,27 @@ fn run(cli: Cli) -> Result<u8> {
                 opts.archive().display(),
                 opts.quarantine().display()
             );
-            shelfready::watch::watch(&opts, &store, &engine, &CANCEL, &WatchLog)?;
+            if database_url.is_some() {
+                let config = shelfready::server::ServeConfig {
+                    data_dir,
+                    database_url,
+                    store_url,
+                    jobs: jobs.unwrap_or(0),
+                    workers,
+                    ..Default::default()
+                };
+                shelfready::server::watch(config, &opts, &CANCEL, &WatchLog)?;
+                return Ok(0);
+            }
+            let store = shelfready::store::SqliteStore::open(&data_dir).map_err(CliError::Store)?;
+            let engine = Engine::new(jobs.unwrap_or(0)).map_err(CliError::Engine)?;
+            shelfready::watch::watch(
+                &opts,
+                &store,
+                shelfready::watch::Runs::Here(&engine),
+                &CANCEL,
+                &WatchLog,
+            )?;
             Ok(0)
         }
         Command::Export {
@@ -788,10 +821,16 @@ fn watch_beside(app: &Arc<App>) -> Result<(), ServerError> {
     std::thread::Builder::new()
         .name("shelfready-watch".into())
         .spawn(move || {
+            // On a shared database the drops go on the queue every worker takes from.
+            let runs = if app.config.shared_database() {
+                shelfready::watch::Runs::Queue(app.as_ref())
+            } else {
+                shelfready::watch::Runs::Here(&app.engine)
+            };
             let watched = shelfready::watch::watch(
                 &opts,
                 app.store.as_ref(),
-                &app.engine,
+                runs,
                 &app.stopping,
                 app.as_ref(),
             );

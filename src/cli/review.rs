@@ -32,6 +32,7 @@ pub fn queue(
     now: crate::handoff::Timestamp,
 ) -> Result<Vec<Handoff>, CliError> {
     let handoffs = match BatchMark::of(out) {
+        Some(mark) if mark.shared => return Err(on_the_api(out, &mark)),
         // Read beside the process that may hold the data folder.
         Some(mark) => SqliteStore::open_to_read(&mark.data_dir)?
             .batch(&mark.batch)
@@ -44,6 +45,17 @@ pub fn queue(
         .collect();
     review::sort_queue(&mut waiting, now, |h| h);
     Ok(waiting)
+}
+
+/// A batch whose records are in a shared database is listed and decided on an API node
+/// of that database, which every door reads: the folder is a copy of its files.
+fn on_the_api(out: &Path, mark: &BatchMark) -> CliError {
+    CliError::Busy(format!(
+        "{} is a copy of batch {}, whose records are in a shared database; list and decide it on a shelfready API node of that database: GET /v1/review?batch={} lists what waits, POST /v1/assets/<id>/review decides, or its review page /review",
+        out.display(),
+        mark.batch,
+        mark.batch
+    ))
 }
 
 /// The queue in words: each output with its route, its time, its questions and the
@@ -115,6 +127,7 @@ pub struct Decide<'a> {
 pub fn decide(d: Decide) -> Result<Handoff, CliError> {
     let holder = format!("shelfready review by {}", d.actor);
     match BatchMark::of(d.out) {
+        Some(mark) if mark.shared => Err(on_the_api(d.out, &mark)),
         Some(mark) => {
             let owner = SqliteStore::open(&mark.data_dir).map_err(|e| match e {
                 StoreError::Locked { holder, .. } => CliError::Busy(format!(

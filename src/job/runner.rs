@@ -19,7 +19,7 @@ use super::{
 };
 use crate::engine::Engine;
 use crate::error::Failure;
-use crate::handoff::{BatchManifest, Context, Handoff, SkipReason, Skipped};
+use crate::handoff::{BatchManifest, Context, Handoff};
 use crate::store::{BatchState, Claim, JobStore, SourceName, Store, StoreError};
 
 /// One source of a batch, as a door hands it over.
@@ -44,8 +44,6 @@ pub enum Outcome {
     Done(Vec<Handoff>),
     /// A stop came first: nothing about it was written; the next run takes it.
     Stopped,
-    /// The door recognised it as already made (not made again): listed with the skipped.
-    Duplicate(Skipped),
 }
 
 /// What a door does around each source, beyond the runner's work. Every step may end the
@@ -57,11 +55,6 @@ pub trait Handling: Sync {
     /// Before the source is read (the watcher: a source already moved out stands as
     /// recorded).
     fn before(&self, _item: &Item) -> Result<Option<Outcome>, Self::Error> {
-        Ok(None)
-    }
-
-    /// With its bytes read (the watcher: content made before is recognised).
-    fn read(&self, _item: &Item, _bytes: &[u8]) -> Result<Option<Outcome>, Self::Error> {
         Ok(None)
     }
 
@@ -150,11 +143,6 @@ impl Batch<'_> {
             Ok(path) => read_source(path, &self.options.limits),
             Err(f) => Err(f.clone()),
         };
-        if let Ok(b) = &bytes {
-            if let Some(o) = handling.read(item, b)? {
-                return Ok(o);
-            }
-        }
         let job = SourceJob {
             source: SourceName {
                 key: item.key.clone(),
@@ -197,17 +185,12 @@ impl Batch<'_> {
         if interrupted && !self.settle_stopped {
             return Ok(None);
         }
-        let mut skipped = intake.skipped;
+        let skipped = intake.skipped;
         let mut sources = Vec::new();
         for ((item, claim), outcome) in items.iter().zip(claims).zip(outcomes) {
             let handoffs = match outcome {
                 Outcome::Done(hs) => Some(hs.clone()),
                 Outcome::Stopped => None,
-                // A recognised duplicate is listed with the skipped files, not as a photo.
-                Outcome::Duplicate(s) => {
-                    skipped.push(s.clone());
-                    continue;
-                }
             };
             sources.push(BatchSource {
                 key: &item.key,
@@ -234,13 +217,4 @@ impl Batch<'_> {
         self.observer.batch_settled(self.id);
         Ok(Some(m))
     }
-}
-
-/// A source the door already recognised as made before, for [`Outcome::Duplicate`].
-pub fn duplicate(origin: &str, why: String) -> Outcome {
-    Outcome::Duplicate(Skipped {
-        path: origin.to_string(),
-        reason: SkipReason::AlreadyProcessed,
-        message: why,
-    })
 }

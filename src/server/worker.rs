@@ -50,6 +50,13 @@ impl Wake {
     }
 }
 
+/// A watched inbox on a shared database queues its drops here.
+impl crate::watch::Enqueue for App {
+    fn enqueue(&self, batch: &str) -> Result<(), StoreError> {
+        App::enqueue(self, batch)
+    }
+}
+
 /// The sources this process holds, whose leases its heartbeat renews.
 #[derive(Default)]
 pub(super) struct Held(Mutex<HashSet<(String, String)>>);
@@ -64,7 +71,7 @@ impl App {
     /// Puts a batch's sources on the job store's queue of work and wakes the workers (of
     /// this process; others find it on their next look). A batch with nothing left to do
     /// is settled at once.
-    pub fn enqueue(self: &Arc<Self>, batch: &str) -> Result<(), StoreError> {
+    pub fn enqueue(&self, batch: &str) -> Result<(), StoreError> {
         let waiting = self.store.queue_work(batch, &SystemClock.now())?;
         if waiting == 0 {
             self.settle(batch);

@@ -379,8 +379,17 @@ pub trait JobStore: Send + Sync {
     /// made each (`upload`, `watch`).
     fn recent_batches(&self, limit: usize) -> Result<Vec<(BatchRow, String)>, StoreError>;
 
-    /// Where a batch keeps its files, and which door made it (`upload`, `watch`).
-    fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError>;
+    /// Which door made a batch (`upload`, `watch`), and where it keeps its files: a
+    /// folder of its own (a watched inbox's outbox), or the store's (`None`).
+    fn set_batch_home(&self, id: &str, dir: Option<&Path>, origin: &str) -> Result<(), StoreError>;
+
+    /// Where a batch a watched inbox put on the queue hands its results back when it
+    /// settles (the watcher's own words, kept as given), or `None` once it has.
+    fn set_batch_hand_back(&self, id: &str, to: Option<&str>) -> Result<(), StoreError>;
+
+    /// The batches past the upload stage whose results are still to be handed back:
+    /// (id, where to), oldest first.
+    fn batches_to_hand_back(&self) -> Result<Vec<(String, String)>, StoreError>;
 
     /// The URL a batch's events are POSTed to.
     fn set_batch_webhook(&self, id: &str, url: &str) -> Result<(), StoreError>;

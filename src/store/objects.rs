@@ -255,17 +255,24 @@ impl Objects {
         }
     }
 
-    /// Keeps a local file by its content, as `originals/<sha256>`, and returns that key:
-    /// the same photo uploaded twice is kept once (a put of a key already there is
-    /// skipped). The file is read whole: an upload's file is bounded by its limit.
+    /// Keeps a local file by its content, as `originals/<sha256>`, and returns that key
+    /// ([`Objects::keep_original`]). The file is read whole: an upload's file is bounded
+    /// by its limit.
     pub fn put_original(&self, file: &Path) -> Result<String, StoreError> {
         let bytes = std::fs::read(file).map_err(|error| StoreError::Read {
             path: file.display().to_string(),
             error,
         })?;
-        let k = format!("originals/{}", super::sha256_hex(&bytes));
+        self.keep_original(&bytes)
+    }
+
+    /// Keeps a source's bytes by their content, as `originals/<sha256>`, and returns that
+    /// key: the same photo sent twice is kept once (a put of a key already there is
+    /// skipped).
+    pub fn keep_original(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let k = format!("originals/{}", super::sha256_hex(bytes));
         if self.size(&k)? != Some(bytes.len() as u64) {
-            self.put(&k, &bytes)?;
+            self.put(&k, bytes)?;
         }
         Ok(k)
     }

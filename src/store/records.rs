@@ -102,6 +102,10 @@ pub struct BatchMark {
     /// The data folder (absolute).
     pub data_dir: PathBuf,
     pub batch: String,
+    /// Whether the batch's records are in a database other processes share (PostgreSQL):
+    /// then the API node decides on it, not a command on this folder.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 impl BatchMark {

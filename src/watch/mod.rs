@@ -4,10 +4,15 @@
 //! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
 //! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
 //!
-//! A watched inbox is a local folder by nature, and so are its batches' files: each batch
-//! is given its outbox as its home ([`JobStore::set_batch_home`]), which the job store
-//! keeps in that local folder even when its other files are in a bucket (`--store-url`).
+//! Where a drop is made depends on the job store ([`Runs`]). On one machine the watcher
+//! runs it on its own engine and waits: each batch is given its outbox as its home
+//! ([`JobStore::set_batch_home`]), a local folder even when the store's other files are in
+//! a bucket. On a shared database the watcher puts the drop on the queue, its sources'
+//! bytes in the store, so any worker takes them; it follows the batch and, once it
+//! settles, hands the results back ([`hand_back`]): sources moved, manifests beside them,
+//! outputs copied into the outbox.
 
+mod hand_back;
 mod hold;
 mod settle;
 
@@ -21,12 +26,12 @@ use hold::Held;
 use settle::{entries, Settle};
 
 use crate::engine::Engine;
-use crate::handoff::{CatalogReport, Clock, Handoff, State, SystemClock};
+use crate::handoff::{CatalogReport, Clock, Handoff, SkipReason, Skipped, State, SystemClock};
 use crate::intake::{
     catalog_path, collect_inputs, fetch_rows, free_file, is_catalog, name_of, read_catalog,
     still_written, CATALOGS,
 };
-use crate::job::{duplicate, Batch, Handling, Intake, Item, JobOptions, Observer, Outcome};
+use crate::job::{read_source, Batch, Handling, Intake, Item, JobOptions, Observer, Outcome};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{new_batch_id, AssetRow, BatchState, FileAt, JobStore, StoreError};
@@ -96,22 +101,42 @@ impl WatchOptions {
     }
 }
 
+/// Where a watcher's batches are made.
+#[derive(Clone, Copy)]
+pub enum Runs<'a> {
+    /// Here, on this process's engine, each batch waited for: one machine, its outputs
+    /// written straight into the outbox.
+    Here(&'a Engine),
+    /// On the job store's queue, which every worker on a shared database takes from;
+    /// the watcher follows each batch and hands its results back once it settles.
+    Queue(&'a dyn Enqueue),
+}
+
+/// Puts a recorded batch's sources on the queue and wakes the workers (the server's
+/// `App::enqueue`: a batch with nothing left to do is settled at once).
+pub trait Enqueue: Sync {
+    fn enqueue(&self, batch: &str) -> Result<(), StoreError>;
+}
+
 /// A running watcher's parts, as every step of it needs them.
 struct Running<'a> {
     opts: &'a WatchOptions,
     store: &'a dyn JobStore,
-    engine: &'a Engine,
+    runs: Runs<'a>,
     stop: &'a AtomicBool,
     observer: &'a dyn Observer,
     /// Cut-off files held back (see [`hold`]).
     held: Held,
+    /// Batches on the queue whose results are not handed back yet ([`Runs::Queue`]).
+    following: hand_back::Following,
 }
 
-/// Watches until `stop` is set. Batches a stop interrupted are finished first.
+/// Watches until `stop` is set. Batches a stop interrupted are finished first (on the
+/// queue: followed again, and handed back once settled).
 pub fn watch(
     opts: &WatchOptions,
     store: &dyn JobStore,
-    engine: &Engine,
+    runs: Runs,
     stop: &AtomicBool,
     observer: &dyn Observer,
 ) -> Result<(), WatchError> {
@@ -127,10 +152,11 @@ pub fn watch(
     let w = Running {
         opts,
         store,
-        engine,
+        runs,
         stop,
         observer,
         held: Held::default(),
+        following: hand_back::Following::default(),
     };
     resume(&w)?;
     let held = &w.held;
@@ -172,9 +198,10 @@ pub fn watch(
             .collect();
         // A drop whose every photo is held back (a copy that paused) waits for it.
         held.prune(opts.stalled);
+        // A drop on the queue stays in the inbox until its results are handed back.
         let ready: Vec<PathBuf> = ready
             .into_iter()
-            .filter(|p| !all_held(p, held, opts.stalled))
+            .filter(|p| !all_held(p, held, opts.stalled) && !w.following.holds(p))
             .collect();
         let (drops, loose): (Vec<PathBuf>, Vec<PathBuf>) =
             ready.into_iter().partition(|p| p.is_dir());
@@ -187,7 +214,8 @@ pub fn watch(
         if !loose.is_empty() && !stop.load(Ordering::SeqCst) {
             run_drop(&w, Drop::Loose(loose))?;
         }
-        if opts.once && idle {
+        hand_back::settled(&w)?;
+        if opts.once && idle && w.following.is_empty() {
             break;
         }
         // Wait for an event or the next scan, whichever comes first.
@@ -290,9 +318,26 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     }
     let id = new_batch_id();
     let home = free_dir(&opts.out, &label);
+    let folder = match &drop {
+        Drop::Folder(d) => Some(d.clone()),
+        Drop::Loose(_) => None,
+    };
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
     store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;
-    store.set_batch_home(&id, &home, "watch")?;
+    let to = hand_back::HandBack {
+        inbox: absolute(&opts.inbox),
+        outbox: absolute(&home),
+        folder: folder.as_deref().map(absolute),
+    };
+    match w.runs {
+        Runs::Here(_) => store.set_batch_home(&id, Some(&home), "watch")?,
+        Runs::Queue(_) => {
+            store.set_batch_home(&id, None, "watch")?;
+            store.set_batch_hand_back(&id, Some(&to.to_json()))?;
+        }
+    }
+    // On the queue, a worker elsewhere reads each source from the store's bucket.
+    let in_bucket = matches!(w.runs, Runs::Queue(_)) && !store.objects().is_local();
     let batch = store.batch(&id);
     let rels: Vec<String> = walk
         .inputs
@@ -311,21 +356,49 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
             observer.note(&format!("{label}: {note}"));
         }
     }
-    for (i, (input, rel)) in walk.inputs.iter().zip(&rels).enumerate() {
+    let mut skipped = skipped;
+    let mut seq = 0;
+    for (input, rel) in walk.inputs.iter().zip(&rels) {
         let mut context = input.context.clone();
         if let Some(c) = &catalog {
             context = c.context(rel, context);
         }
+        let bytes = read_source(&FileAt::Path(input.path.clone()), &opts.limits);
+        // Content made before for every spec, for this product: archived as it is taken,
+        // and listed with the files not taken, not made again.
+        if let Ok(b) = &bytes {
+            let sha = crate::store::sha256_hex(b);
+            if let Some(earlier) = made_before(store, &id, &opts.specs, &context, &sha)? {
+                let dest = opts.archive().join(&label).join(rel_of(&input.key));
+                let moved = move_keeping(&input.path, &dest)?;
+                let origin = input.path.display().to_string();
+                observer.note(&format!("{origin}: {earlier} -> {}", moved.display()));
+                skipped.push(Skipped {
+                    path: origin,
+                    reason: SkipReason::AlreadyProcessed,
+                    message: earlier,
+                });
+                continue;
+            }
+        }
+        let (original, failure) = match bytes {
+            Ok(b) if in_bucket => (store.objects().keep_original(&b)?, None),
+            // Unreadable, or over the limits: the worker fails it with this reason.
+            Err(f) if in_bucket => (absolute(&input.path).display().to_string(), Some(f)),
+            // Read where it lies (here, or by a worker sharing this folder).
+            _ => (absolute(&input.path).display().to_string(), None),
+        };
+        seq += 1;
         store.add_asset(
             &id,
             &AssetRow {
-                seq: i as i64 + 1,
+                seq,
                 source_key: input.key.clone(),
                 upload_name: input.path.display().to_string(),
-                original: absolute(&input.path).display().to_string(),
+                original,
                 bytes: std::fs::metadata(&input.path).map_or(0, |m| m.len()),
                 context,
-                failure: None,
+                failure,
             },
         )?;
         batch.claim_name(&input.key, &input.wanted_name)?;
@@ -336,17 +409,19 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     };
     intake.save(store, &id)?;
     store.set_batch_state(&id, BatchState::Processing, &SystemClock.now())?;
-    tracing::info!(batch = %id, drop = %label, files = walk.inputs.len(), "drop taken");
+    tracing::info!(batch = %id, drop = %label, files = seq, "drop taken");
     let info = DropInfo {
-        label: label.clone(),
-        folder: match &drop {
-            Drop::Folder(d) => Some(d.clone()),
-            Drop::Loose(_) => None,
-        },
+        label,
+        folder,
         intake,
     };
-    finish_batch(w, &id, info)?;
-    Ok(())
+    match w.runs {
+        Runs::Here(engine) => finish_batch(w, engine, &id, info),
+        Runs::Queue(queue) => {
+            queue.enqueue(&id)?;
+            w.following.add(&id, to, info, store)
+        }
+    }
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -364,8 +439,8 @@ struct DropInfo {
 /// Runs every source of a batch not yet moved out of the inbox through the one runner,
 /// moving each to the archive or quarantine as it settles, and settles the batch (unless a
 /// stop came first).
-fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError> {
-    let (opts, store, engine, stop, observer) = (w.opts, w.store, w.engine, w.stop, w.observer);
+fn finish_batch(w: &Running, engine: &Engine, id: &str, info: DropInfo) -> Result<(), WatchError> {
+    let (opts, store, stop, observer) = (w.opts, w.store, w.stop, w.observer);
     let held = &w.held;
     let label = info.label.as_str();
     let store_of_batch = store.batch(id);
@@ -403,24 +478,35 @@ fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError>
         store,
         id,
         label,
-        observer,
         held,
+        repoint: true,
     };
     let skipped = info.intake.skipped.clone();
     let ran = batch.run(engine, &items, info.intake, &handling)?;
     if ran.manifest.is_none() {
         return Ok(()); // resumed at the next start
     }
-    // Files not taken (not images, hidden, ...) go to quarantine too, or the drop would
-    // never empty; the manifest lists them with why.
+    close_drop(w, label, info.folder.as_deref(), &skipped)
+}
+
+/// What is left of a drop once its sources are moved: files not taken (not images,
+/// hidden, ...) go to quarantine too, or the drop would never empty (its manifest lists
+/// them with why); its catalog goes to the archive, and its emptied folders go.
+fn close_drop(
+    w: &Running,
+    label: &str,
+    folder: Option<&Path>,
+    skipped: &[Skipped],
+) -> Result<(), WatchError> {
+    let (opts, observer, held) = (w.opts, w.observer, &w.held);
     let not_taken: Vec<(PathBuf, String)> = skipped
         .iter()
         .map(|s| (PathBuf::from(&s.path), s.message.clone()))
         .filter(|(p, _)| !still_written(p) && std::fs::symlink_metadata(p).is_ok())
         .collect();
-    let base = info.folder.clone().unwrap_or_else(|| opts.inbox.clone());
+    let base = folder.unwrap_or(&opts.inbox);
     for (p, why) in not_taken {
-        let rel = p.strip_prefix(&base).unwrap_or(&p);
+        let rel = p.strip_prefix(base).unwrap_or(&p);
         let rel = if rel.is_absolute() {
             Path::new(rel.file_name().unwrap_or_default())
         } else {
@@ -436,11 +522,7 @@ fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError>
         }
     }
     // A drop with a photo held back keeps its catalog for when it is taken again.
-    if let Some(d) = info
-        .folder
-        .as_ref()
-        .filter(|d| !held.any_under(d, opts.stalled))
-    {
+    if let Some(d) = folder.filter(|d| !held.any_under(d, opts.stalled)) {
         for c in CATALOGS {
             let cat = d.join(c);
             if cat.is_file() {
@@ -453,15 +535,17 @@ fn finish_batch(w: &Running, id: &str, info: DropInfo) -> Result<(), WatchError>
 }
 
 /// What the watcher does around each source: a source already moved out stands as
-/// recorded, content made before is recognised and archived, and every source is moved
-/// to the archive (or quarantine, when an output failed) with its handoffs beside it.
+/// recorded, and every source is moved to the archive (or quarantine, when an output
+/// failed) with its handoffs beside it.
 struct Moves<'a> {
     opts: &'a WatchOptions,
     store: &'a dyn JobStore,
     id: &'a str,
     label: &'a str,
-    observer: &'a dyn Observer,
     held: &'a Held,
+    /// Whether the asset's kept bytes are the source where it lies, so its record follows
+    /// the move (not when they are kept in the store's bucket).
+    repoint: bool,
 }
 
 impl Handling for Moves<'_> {
@@ -499,26 +583,6 @@ impl Handling for Moves<'_> {
         }))
     }
 
-    fn read(&self, item: &Item, bytes: &[u8]) -> Result<Option<Outcome>, WatchError> {
-        let Ok(FileAt::Path(source)) = &item.bytes_at else {
-            return Ok(None);
-        };
-        let sha = crate::store::sha256_hex(bytes);
-        let Some(earlier) =
-            made_before(self.store, self.id, &self.opts.specs, &item.context, &sha)?
-        else {
-            return Ok(None);
-        };
-        let dest = self.opts.archive().join(self.label).join(rel_of(&item.key));
-        let moved = move_keeping(source, &dest)?;
-        self.observer.note(&format!(
-            "{}: {earlier} -> {}",
-            item.origin,
-            moved.display()
-        ));
-        Ok(Some(duplicate(&item.origin, earlier)))
-    }
-
     fn after(&self, item: &Item, hs: &[Handoff]) -> Result<Option<String>, WatchError> {
         let Ok(FileAt::Path(source)) = &item.bytes_at else {
             return Ok(None);
@@ -550,8 +614,10 @@ impl Handling for Moves<'_> {
         } else {
             let moved = move_keeping(source, &dest)?;
             // A reviewer's retry reads the source from where it now is.
-            self.store
-                .set_asset_original(self.id, &item.key, &absolute(&moved))?;
+            if self.repoint {
+                self.store
+                    .set_asset_original(self.id, &item.key, &absolute(&moved))?;
+            }
             // Made again from quarantine: the failed handoffs beside it are superseded by
             // the ones written beside its new place.
             for s in &self.opts.specs {
@@ -604,12 +670,17 @@ fn wanted_of(key: &str) -> String {
     crate::naming::wanted_from_path(rel_of(key))
 }
 
-/// Batches a stop left unfinished: finished now, before anything new is taken.
+/// Batches a stop left unfinished: finished now, before anything new is taken (on the
+/// queue: followed again).
 fn resume(w: &Running) -> Result<(), WatchError> {
     let (opts, store) = (w.opts, w.store);
     for id in store.batches_from("watch", BatchState::Receiving)? {
         store.delete_batch(&id)?;
     }
+    let engine = match w.runs {
+        Runs::Here(engine) => engine,
+        Runs::Queue(queue) => return hand_back::resume(w, queue),
+    };
     for id in store.requeue_retryable("watch")? {
         tracing::warn!(batch = %id, "trying again what a write failure stopped (a full disk?)");
     }
@@ -637,7 +708,7 @@ fn resume(w: &Running) -> Result<(), WatchError> {
             folder,
             intake,
         };
-        finish_batch(w, &id, info)?;
+        finish_batch(w, engine, &id, info)?;
     }
     Ok(())
 }

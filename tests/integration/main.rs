@@ -8,6 +8,7 @@ mod checks;
 mod cli;
 mod cluster;
 mod cluster_s3;
+mod cluster_watch;
 mod color;
 mod doors;
 mod export;

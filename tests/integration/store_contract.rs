@@ -601,7 +601,7 @@ fn a_watched_photo_a_full_disk_failed_is_made_from_quarantine_at_the_next_start(
         let jobs = SqliteStore::open(&data).unwrap();
         jobs.create_batch("b1", &["amazon-main".into()], &clock().0, None)
             .unwrap();
-        jobs.set_batch_home("b1", &out.join("order-9"), "watch")
+        jobs.set_batch_home("b1", Some(&out.join("order-9")), "watch")
             .unwrap();
         jobs.add_asset(
             "b1",

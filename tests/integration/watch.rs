@@ -268,6 +268,21 @@ fn the_same_photo_dropped_again_is_recognised_until_its_spec_or_product_changes(
     );
     assert!(inbox.join("archive/tuesday/rocket.png").is_file());
     assert!(!out.join("tuesday/outputs").exists());
+    // The server on the same data folder says the same: a settled batch with no photo
+    // (the one dropped is listed with the skipped), not one still waiting.
+    {
+        let server = crate::server::Server::start(&data, &[]);
+        let id = read_json(&out.join("tuesday/.shelfready/store.json"))["batch"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = crate::server::get(&server.url(&format!("/v1/batches/{id}")), &[]).json();
+        assert_eq!(r["state"], "settled", "{r}");
+        assert_eq!(r["assets"].as_array().unwrap().len(), 0, "{r}");
+        assert_eq!(r["outputs"], serde_json::json!({}), "{r}");
+        let m = crate::server::get(&server.url(&format!("/v1/batches/{id}/manifest")), &[]).json();
+        assert_eq!(m["skipped"][0]["reason"], "already-processed", "{m}");
+    }
     let new_spec = run("wednesday", "rocket.png", "amazon-main,shopify");
     assert_eq!(new_spec["handoffs"].as_array().unwrap().len(), 2);
     // The same bytes under another product's name (a new SKU): made again, for it.

@@ -299,13 +299,35 @@ impl JobStore for SqlStore {
         })
     }
 
-    fn set_batch_home(&self, id: &str, dir: &Path, origin: &str) -> Result<(), StoreError> {
-        let dir = dir.display().to_string();
+    fn set_batch_home(&self, id: &str, dir: Option<&Path>, origin: &str) -> Result<(), StoreError> {
+        let dir = dir.map(|d| d.display().to_string());
         self.exec(
             "UPDATE batches SET dir = ?2, origin = ?3 WHERE id = ?1",
-            &[id.into(), (&dir).into(), origin.into()],
+            &[id.into(), dir.as_deref().into(), origin.into()],
         )
         .map(drop)
+    }
+
+    fn set_batch_hand_back(&self, id: &str, to: Option<&str>) -> Result<(), StoreError> {
+        self.exec(
+            "UPDATE batches SET hand_back = ?2 WHERE id = ?1",
+            &[id.into(), to.into()],
+        )
+        .map(drop)
+    }
+
+    fn batches_to_hand_back(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.with(|db| {
+            db.query(
+                "SELECT id, hand_back FROM batches
+                 WHERE hand_back IS NOT NULL AND state <> 'receiving'
+                 ORDER BY created_at, id",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
+        })
     }
 
     fn set_batch_webhook(&self, id: &str, url: &str) -> Result<(), StoreError> {

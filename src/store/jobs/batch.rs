@@ -280,6 +280,7 @@ impl Store for BatchStore<'_> {
         let mark = BatchMark {
             data_dir: std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf()),
             batch: self.batch.clone(),
+            shared: self.store.dialect == crate::store::sql::Dialect::Postgres,
         };
         let mark_rel = ".shelfready/store.json";
         let mark_json = manifest_json(std::path::Path::new(mark_rel), &mark)?;

@@ -155,6 +155,7 @@ CREATE INDEX deliveries_by_asset ON deliveries (asset_id, event);
 "#,
     FILE_HOME,
     OVERDUE_ONCE,
+    HAND_BACK,
 ];
 
 /// SQLite's migrations, applied in order at open.
@@ -264,6 +265,7 @@ ALTER TABLE assets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 "#,
     FILE_HOME,
     OVERDUE_ONCE,
+    HAND_BACK,
 ];
 
 // The migrations both databases take in the same words.
@@ -283,4 +285,10 @@ const OVERDUE_ONCE: &str = r#"
 DELETE FROM deliveries WHERE event = 'overdue' AND id NOT IN
     (SELECT MIN(id) FROM deliveries WHERE event = 'overdue' GROUP BY asset_id);
 CREATE UNIQUE INDEX deliveries_overdue_once ON deliveries (asset_id) WHERE event = 'overdue';
+"#;
+
+/// A batch a watched inbox put on the queue of a shared database: where its results go
+/// back to (JSON the watcher reads), until it has handed them back.
+const HAND_BACK: &str = r#"
+ALTER TABLE batches ADD COLUMN hand_back TEXT;
 "#;

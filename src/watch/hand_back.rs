@@ -1,0 +1,236 @@
+//! A watched drop on a shared database's queue: the watcher follows each batch it put
+//! there and, once the batch settles (the last worker to finish a source settles it),
+//! hands the results back as the one-machine watcher leaves them: each source moved to
+//! the archive or quarantine with its handoffs beside it, the batch's files copied from
+//! the store into `<out>/<drop>/`, the rest of the drop tidied. Where each batch goes
+//! back to is kept in the job store ([`JobStore::set_batch_hand_back`]) until it has, so a
+//! watcher started again follows its batches again, and hands back what a stop cut short.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+
+use super::{absolute, close_drop, rel_of, DropInfo, Enqueue, Moves, Running, WatchError};
+use crate::handoff::{Handoff, Skipped};
+use crate::job::{Intake, Item};
+use crate::store::{BatchMark, BatchState, FileAt, JobStore, StoreError};
+
+/// Where a batch's results go back to, as the job store keeps it (JSON).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct HandBack {
+    /// The watched inbox (absolute): a watcher hands back only its own inbox's batches.
+    pub inbox: PathBuf,
+    /// The drop's folder in the outbox.
+    pub outbox: PathBuf,
+    /// The dropped folder; none for loose files of the inbox.
+    pub folder: Option<PathBuf>,
+}
+
+impl HandBack {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Where the sources lie: keys are `<drop>/<path under it>`.
+    fn base(&self) -> &Path {
+        self.folder.as_deref().unwrap_or(&self.inbox)
+    }
+
+    fn source(&self, key: &str) -> PathBuf {
+        self.base().join(rel_of(key))
+    }
+}
+
+/// A batch being followed.
+struct Followed {
+    id: String,
+    to: HandBack,
+    label: String,
+    /// Files of the drop not taken, for [`close_drop`].
+    skipped: Vec<Skipped>,
+    /// Its sources in the inbox: a scan leaves them be until they are handed back.
+    sources: Vec<PathBuf>,
+}
+
+/// The batches a watcher has on the queue.
+#[derive(Default)]
+pub(super) struct Following(Mutex<Vec<Followed>>);
+
+impl Following {
+    fn lock(&self) -> MutexGuard<'_, Vec<Followed>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add(
+        &self,
+        id: &str,
+        to: HandBack,
+        info: DropInfo,
+        store: &dyn JobStore,
+    ) -> Result<(), WatchError> {
+        let sources = store
+            .assets(id)?
+            .iter()
+            .map(|a| to.source(&a.source_key))
+            .collect();
+        self.lock().push(Followed {
+            id: id.to_string(),
+            to,
+            label: info.label,
+            skipped: info.intake.skipped,
+            sources,
+        });
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Whether `p` (a dropped folder or a loose file) belongs to a batch on the queue.
+    pub fn holds(&self, p: &Path) -> bool {
+        let p = absolute(p);
+        self.lock()
+            .iter()
+            .any(|f| f.to.folder.as_deref() == Some(p.as_path()) || f.sources.contains(&p))
+    }
+}
+
+/// The batches of this inbox a stop left on the queue, or settled and not yet handed
+/// back: followed again (and queued again, should the stop have come between recording
+/// a batch and queueing it).
+pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError> {
+    let inbox = absolute(&w.opts.inbox);
+    for (id, json) in w.store.batches_to_hand_back()? {
+        let Ok(to) = serde_json::from_str::<HandBack>(&json) else {
+            tracing::warn!(batch = %id, "its hand-back record cannot be read; left as it is");
+            continue;
+        };
+        if to.inbox != inbox {
+            continue; // another watcher's
+        }
+        let Some(row) = w.store.batch_row(&id)? else {
+            continue;
+        };
+        if row.state == BatchState::Processing {
+            queue.enqueue(&id)?;
+        }
+        tracing::warn!(batch = %id, "following again a batch a stop left on the queue");
+        let info = DropInfo {
+            label: super::name_of(&to.outbox),
+            folder: to.folder.clone(),
+            intake: Intake::load(w.store, &id)?,
+        };
+        w.following.add(&id, to, info, w.store)?;
+    }
+    Ok(())
+}
+
+/// Hands back every followed batch that has settled.
+pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
+    let ids: Vec<String> = w.following.lock().iter().map(|f| f.id.clone()).collect();
+    for id in ids {
+        let state = w.store.batch_row(&id)?.map(|r| r.state);
+        if state == Some(BatchState::Processing) {
+            continue;
+        }
+        let taken = {
+            let mut list = w.following.lock();
+            list.iter().position(|f| f.id == id).map(|i| list.remove(i))
+        };
+        let Some(f) = taken else { continue };
+        // A batch deleted meanwhile (over the API) has nothing to hand back.
+        if state.is_some() {
+            if let Err(e) = hand_back(w, &f) {
+                // Followed again: the next look tries again (a full disk, a move refused).
+                w.following.lock().push(f);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One settled batch's results, handed back.
+fn hand_back(w: &Running, f: &Followed) -> Result<(), WatchError> {
+    let (store, opts) = (w.store, w.opts);
+    let row = store.batch_row(&f.id)?;
+    let specs: Vec<String> = row.map(|r| r.specs).unwrap_or_default();
+    let moves = Moves {
+        opts,
+        store,
+        id: &f.id,
+        label: &f.label,
+        held: &w.held,
+        repoint: store.objects().is_local(),
+    };
+    for a in store.assets(&f.id)? {
+        let source = f.to.source(&a.source_key);
+        if std::fs::symlink_metadata(&source).is_err() {
+            continue; // moved before a stop cut the hand-back short
+        }
+        let hs: Vec<Handoff> = specs
+            .iter()
+            .filter_map(|s| store.handoff(&f.id, &a.source_key, s).ok().flatten())
+            .collect();
+        let item = Item {
+            seq: a.seq,
+            wanted_name: String::new(),
+            key: a.source_key,
+            origin: a.upload_name,
+            context: a.context,
+            bytes_at: Ok(FileAt::Path(source)),
+        };
+        let note = crate::job::Handling::after(&moves, &item, &hs)?;
+        let states: Vec<String> = hs
+            .iter()
+            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
+            .collect();
+        let line = format!(
+            "{}: {} -> {}",
+            item.origin,
+            states.join(", "),
+            note.unwrap_or_default()
+        );
+        w.observer.note(&crate::naming::printable(&line));
+    }
+    copy_files(store, &f.id, &f.to.outbox)?;
+    close_drop(w, &f.label, f.to.folder.as_deref(), &f.skipped)?;
+    store.set_batch_hand_back(&f.id, None)?;
+    tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
+    Ok(())
+}
+
+/// Copies a batch's files (outputs, manifests) from the store into its outbox folder,
+/// each written whole (temp file, then rename). The folder's mark names the batch and
+/// says its records are in a shared database, so a command pointed at the copy decides
+/// nothing behind the database's back.
+fn copy_files(store: &dyn JobStore, id: &str, outbox: &Path) -> Result<(), WatchError> {
+    let files = store.batch_files(id)?;
+    for (k, _) in files.list("")? {
+        // Our own keys; a key that would climb out of the folder is not ours.
+        let rel = Path::new(&k);
+        let plain = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !plain || k.starts_with(".shelfready/") {
+            continue;
+        }
+        let Some(bytes) = files.get(&k)? else {
+            continue;
+        };
+        let to = outbox.join(rel);
+        crate::store::write_atomic(&to, &bytes).map_err(|error| StoreError::Write {
+            path: to.display().to_string(),
+            error,
+        })?;
+    }
+    let mark = BatchMark {
+        data_dir: absolute(store.objects().folder().as_deref().unwrap_or(outbox)),
+        batch: id.to_string(),
+        shared: true,
+    };
+    crate::store::write_manifest(&outbox.join(".shelfready").join("store.json"), &mark)?;
+    Ok(())
+}

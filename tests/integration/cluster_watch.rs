@@ -1,0 +1,235 @@
+//! The watch door on a shared database: `serve --watch --workers 0` on PostgreSQL (pg.rs)
+//! and an S3-compatible bucket (moto, s3.rs) puts each drop on the queue, two `shelfready
+//! worker`s make it, and the watcher hands the results back (sources archived with their
+//! manifests, outputs copied into the outbox), also after it was killed with the drop on
+//! the queue. Then `shelfready watch --database-url ... --once` alone takes a second drop
+//! whose one photo was made before.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cluster::{images, one_machine, settled_once_and_released, Worker};
+use crate::server::{get, Server};
+use crate::util::{fixtures, read_json, wait_for};
+use crate::{pg, s3};
+
+const SOURCES: &[&str] = &[
+    "MUG01_1.png",
+    "ROCKET02_1.png",
+    "SUPPLIER03-main.jpg",
+    "GREY10_1.jpg",
+    "BROKEN08_1.png",
+    "DEEP09_1.png",
+];
+const SPECS: &str = "amazon-main,shopify";
+
+fn drop_folder(inbox: &Path, name: &str, sources: &[&str]) {
+    // Copied beside the inbox, then moved in: the drop appears whole.
+    let staging = inbox.parent().unwrap().join(format!("staging-{name}"));
+    std::fs::create_dir_all(&staging).unwrap();
+    for n in sources {
+        std::fs::copy(fixtures().join(n), staging.join(n)).unwrap();
+    }
+    std::fs::rename(&staging, inbox.join(name)).unwrap();
+}
+
+/// The pids named as workers by a batch's outputs.
+fn pids(pg: &mut postgres::Client, batch: &str) -> BTreeSet<String> {
+    pg.query(
+        "SELECT handoff::json->'provenance'->>'worker' FROM outputs WHERE batch_id = $1",
+        &[&batch],
+    )
+    .unwrap()
+    .iter()
+    .filter_map(|r| r.get::<_, Option<String>>(0))
+    .filter_map(|w| w.rsplit_once(':').map(|(_, pid)| pid.to_string()))
+    .collect()
+}
+
+#[test]
+fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
+    let url = pg::database();
+    let bucket = s3::bucket();
+    let store_url = format!("s3://{bucket}/watch");
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, outbox) = (dir.path().join("inbox"), dir.path().join("outbox"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    let (inbox_s, outbox_s) = (inbox.to_str().unwrap(), outbox.to_str().unwrap());
+    let api_args = [
+        "--database-url",
+        &url,
+        "--store-url",
+        &store_url,
+        "--workers",
+        "0",
+        "--watch",
+        inbox_s,
+        "--watch-out",
+        outbox_s,
+        "--watch-specs",
+        SPECS,
+        "--watch-settle-ms",
+        "300",
+        // The broken photo reads as cut off: quarantined at once, not held for a copy
+        // that paused.
+        "--watch-stalled-secs",
+        "0",
+    ];
+    let api = dir.path().join("api");
+    let mut server = Server::try_start_env(&api, &api_args, &s3::env())
+        .unwrap_or_else(|log| panic!("serve did not start: {log}"));
+    let mut pg = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+
+    // The drop is taken and queued; the API node is then killed before anything is made
+    // (no worker runs yet): the batch waits on the queue, its sources in the inbox.
+    drop_folder(&inbox, "order-7", SOURCES);
+    let batch: String = wait_for("the drop to be queued", Duration::from_secs(60), || {
+        pg.query_opt(
+            "SELECT id FROM batches WHERE origin = 'watch' AND state = 'processing'",
+            &[],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+    });
+    let _ = server.child.kill(); // SIGKILL
+    let _ = server.child.wait();
+    let queued: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM assets WHERE batch_id = $1 AND queued_at IS NOT NULL
+               AND original LIKE 'originals/%'",
+            &[&batch],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        queued,
+        SOURCES.len() as i64,
+        "{}",
+        server.log.lock().unwrap()
+    );
+    assert!(inbox.join("order-7").join("MUG01_1.png").is_file());
+
+    // Two workers, each with a data folder of its own, make it.
+    let on_bucket =
+        |data: &Path| Worker::start_with(&url, data, &["--store-url", &store_url], s3::env());
+    let a = on_bucket(&dir.path().join("a"));
+    let b = on_bucket(&dir.path().join("b"));
+    wait_for("the workers to settle it", Duration::from_secs(180), || {
+        let state: String = pg
+            .query_one("SELECT state FROM batches WHERE id = $1", &[&batch])
+            .unwrap()
+            .get(0);
+        (state == "settled").then_some(())
+    });
+    settled_once_and_released(&mut pg, &batch);
+    let made_by = pids(&mut pg, &batch);
+    let both: BTreeSet<String> = [a.child.id(), b.child.id()]
+        .iter()
+        .map(u32::to_string)
+        .collect();
+    assert_eq!(made_by, both, "A: {}\nB: {}", a.log(), b.log());
+    // Settled, but not handed back: nobody watches the inbox.
+    assert!(!outbox.join("order-7").exists());
+    assert!(inbox.join("order-7").join("MUG01_1.png").is_file());
+
+    // The API node started again follows the batch again and hands it back.
+    let server = Server::try_start_env(&api, &api_args, &s3::env())
+        .unwrap_or_else(|log| panic!("serve did not start again: {log}"));
+    let out7 = outbox.join("order-7");
+    wait_for("the hand-back", Duration::from_secs(60), || {
+        let back: Option<String> = pg
+            .query_one("SELECT hand_back FROM batches WHERE id = $1", &[&batch])
+            .unwrap()
+            .get(0);
+        back.is_none().then_some(())
+    });
+    // The outbox holds what one machine makes of the same photos, byte for byte.
+    let want = one_machine(dir.path(), SOURCES, SPECS);
+    let got = images(&out7.join("outputs"));
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (path, bytes) in &want {
+        assert!(got[path] == *bytes, "{path} differs from one machine's");
+    }
+    let manifest = read_json(&out7.join("manifest.json"));
+    assert_eq!(manifest["photos"].as_array().unwrap().len(), SOURCES.len());
+    let mark = read_json(&out7.join(".shelfready").join("store.json"));
+    assert_eq!(mark["batch"], batch.as_str());
+    assert_eq!(mark["shared"], true);
+    // Each source archived (the broken one quarantined) with its handoffs beside it, and
+    // the drop's folder gone from the inbox.
+    for n in SOURCES {
+        let home = if n.starts_with("BROKEN") {
+            "quarantine"
+        } else {
+            "archive"
+        };
+        let moved = inbox.join(home).join("order-7").join(n);
+        assert!(moved.is_file(), "{n} not in {home}");
+        let h = read_json(
+            &inbox
+                .join(home)
+                .join("order-7")
+                .join(format!("{n}.shopify.json")),
+        );
+        assert_eq!(h["provenance"]["source_key"], format!("order-7/{n}"));
+    }
+    assert!(!inbox.join("order-7").exists());
+    // The API node answers for the batch the workers made.
+    let r = get(&server.url(&format!("/v1/batches/{batch}")), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["state"], "settled", "{}", r.json());
+    // A command on the copy is sent to the API node, which every door reads.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args(["review", out7.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(75), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/v1/review?batch="));
+    drop(server);
+    drop((a, b));
+
+    // `shelfready watch` alone on the same database and bucket, with a worker of its
+    // own: a photo made before is archived and listed, not made again.
+    drop_folder(&inbox, "order-8", &["MUG01_1.png", "ADOBE04_1.jpg"]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_shelfready"))
+        .args([
+            "watch", inbox_s, "--out", outbox_s, "--spec", SPECS, "--once",
+        ])
+        .args(["--settle-ms", "200", "--rescan-ms", "100", "--workers", "1"])
+        .args([
+            "--database-url",
+            &url,
+            "--store-url",
+            &store_url,
+            "--data-dir",
+        ])
+        .arg(dir.path().join("lone"))
+        .envs(s3::env())
+        .env_remove("SHELFREADY_SPECS")
+        .env_remove("SHELFREADY_JOBS")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    let out8 = outbox.join("order-8");
+    let m = read_json(&out8.join("manifest.json"));
+    let photos: Vec<&str> = m["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["source"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(photos.len(), 1, "{m}");
+    let skipped = m["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{m}");
+    assert_eq!(skipped[0]["reason"], "already-processed");
+    assert!(out8.join("outputs/amazon-main/ADOBE04_1.jpg").is_file());
+    assert!(!out8.join("outputs/amazon-main/MUG01_1.jpg").exists());
+    for n in ["MUG01_1.png", "ADOBE04_1.jpg"] {
+        assert!(inbox.join("archive/order-8").join(n).is_file(), "{log}");
+    }
+}
