@@ -178,7 +178,9 @@ enum Command {
     /// product; a row may name an image URL, fetched within limits.
     ///
     /// Jobs are kept in the same SQLite store as `serve` (--data-dir): a watcher stopped
-    /// mid-batch finishes it when started again. Ctrl-C or SIGTERM stops it.
+    /// mid-batch finishes it when started again. With --database-url on a shared
+    /// PostgreSQL, each drop goes on its queue for any worker, and the results come back
+    /// to the outbox and the archive once it settles. Ctrl-C or SIGTERM stops it.
     ///
     /// Exit status: 0 stopped, 64 wrong command line or spec, 66 no such inbox, 74 a folder
     /// not writable, 75 the data folder in use by another process (`serve --watch` runs

@@ -1,6 +1,6 @@
 //! `shelfready watch`: a folder becomes an inbox. Each folder dropped into it is one batch
 //! (loose files found in one scan make one too), taken once everything in it has stopped
-//! changing, run through the same per-source job and SQLite job store as `serve`, written
+//! changing, run through the same per-source job and job store as `serve`, written
 //! to `<out>/<drop>/`, and each source then moved to `archive/` (ready, needs review) or
 //! `quarantine/` (failed) with its handoff manifests beside it. Nothing is deleted.
 //!
@@ -654,7 +654,11 @@ fn made_before(
     let mut places = Vec::new();
     for s in specs {
         match store.made_before(sha, s, context, batch)? {
-            Some((b, path)) => places.push(store.batch_dir(&b).join(path).display().to_string()),
+            // A folder's path; in a bucket, the output of that batch.
+            Some((b, path)) => places.push(match store.batch_files(&b)?.folder() {
+                Some(dir) => dir.join(path).display().to_string(),
+                None => format!("{path} of batch {b}"),
+            }),
             None => return Ok(None),
         }
     }

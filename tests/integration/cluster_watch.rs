@@ -227,6 +227,9 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     let skipped = m["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{m}");
     assert_eq!(skipped[0]["reason"], "already-processed");
+    // Named where it is: an output of the first batch, in the bucket.
+    let said = skipped[0]["message"].as_str().unwrap();
+    assert!(said.contains(&format!("of batch {batch}")), "{said}");
     assert!(out8.join("outputs/amazon-main/ADOBE04_1.jpg").is_file());
     assert!(!out8.join("outputs/amazon-main/MUG01_1.jpg").exists());
     for n in ["MUG01_1.png", "ADOBE04_1.jpg"] {
