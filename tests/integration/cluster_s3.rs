@@ -27,7 +27,7 @@ const SOURCES: &[&str] = &[
 const SPECS: &str = "amazon-main,shopify";
 
 /// The pid each recorded output's handoff names as its worker.
-fn workers_of(db: &mut postgres::Client, batch: &str) -> Vec<String> {
+pub fn workers_of(db: &mut postgres::Client, batch: &str) -> Vec<String> {
     db.query(
         "SELECT handoff::json->'provenance'->>'worker' FROM outputs WHERE batch_id = $1",
         &[&batch],

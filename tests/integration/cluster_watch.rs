@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cluster::{images, one_machine, settled_once_and_released, Worker};
+use crate::cluster_s3::workers_of;
 use crate::server::{get, Server};
 use crate::util::{fixtures, read_json, wait_for};
 use crate::{pg, s3};
@@ -32,19 +33,6 @@ fn drop_folder(inbox: &Path, name: &str, sources: &[&str]) {
         std::fs::copy(fixtures().join(n), staging.join(n)).unwrap();
     }
     std::fs::rename(&staging, inbox.join(name)).unwrap();
-}
-
-/// The pids named as workers by a batch's outputs.
-fn pids(pg: &mut postgres::Client, batch: &str) -> BTreeSet<String> {
-    pg.query(
-        "SELECT handoff::json->'provenance'->>'worker' FROM outputs WHERE batch_id = $1",
-        &[&batch],
-    )
-    .unwrap()
-    .iter()
-    .filter_map(|r| r.get::<_, Option<String>>(0))
-    .filter_map(|w| w.rsplit_once(':').map(|(_, pid)| pid.to_string()))
-    .collect()
 }
 
 #[test]
@@ -123,7 +111,7 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         (state == "settled").then_some(())
     });
     settled_once_and_released(&mut pg, &batch);
-    let made_by = pids(&mut pg, &batch);
+    let made_by: BTreeSet<String> = workers_of(&mut pg, &batch).into_iter().collect();
     let both: BTreeSet<String> = [a.child.id(), b.child.id()]
         .iter()
         .map(u32::to_string)
