@@ -2,12 +2,20 @@
 //! there and, once the batch settles (the last worker to finish a source settles it),
 //! hands the results back as the one-machine watcher leaves them: each source moved to
 //! the archive or quarantine with its handoffs beside it, the batch's files copied from
-//! the store into `<out>/<drop>/`, the rest of the drop tidied. Where each batch goes
-//! back to is kept in the job store ([`JobStore::set_batch_hand_back`]) until it has, so a
-//! watcher started again follows its batches again, and hands back what a stop cut short.
+//! the store into `<out>/<drop>/`, the rest of the drop tidied.
+//!
+//! The outbox holds a copy, so the watcher keeps it true: while an output of the batch
+//! waits for a person, a decision made at any door changes the batch's manifest, and the
+//! watcher hands the batch back again (a retry's
+//! new output, the decision in its manifest, a source a retry mended moved from
+//! quarantine to the archive). Where each batch goes back to is kept in the job store
+//! ([`JobStore::set_batch_hand_back`]) until nothing can change any more, so a watcher
+//! started again follows its batches again.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +59,14 @@ struct Followed {
     skipped: Vec<Skipped>,
     /// Its sources in the inbox: a scan leaves them be until they are handed back.
     sources: Vec<PathBuf>,
+    /// Handed back at least once (its copy is then kept true, see the module's words).
+    handed: bool,
+    /// The fingerprint of the batch manifest last handed back.
+    seen: Option<String>,
+    /// The files copied into the outbox last time, by key.
+    copied: BTreeSet<String>,
+    /// When its manifest was last looked at.
+    looked: Option<Instant>,
 }
 
 /// The batches a watcher has on the queue.
@@ -80,26 +96,33 @@ impl Following {
             label: info.label,
             skipped: info.intake.skipped,
             sources,
+            handed: false,
+            seen: None,
+            copied: BTreeSet::new(),
+            looked: None,
         });
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+    /// Whether no batch is still to be handed back a first time.
+    pub fn none_pending(&self) -> bool {
+        self.lock().iter().all(|f| f.handed)
     }
 
-    /// Whether `p` (a dropped folder or a loose file) belongs to a batch on the queue.
+    /// Whether `p` (a dropped folder or a loose file) belongs to a batch on the queue
+    /// not yet handed back.
     pub fn holds(&self, p: &Path) -> bool {
         let p = absolute(p);
         self.lock()
             .iter()
+            .filter(|f| !f.handed)
             .any(|f| f.to.folder.as_deref() == Some(p.as_path()) || f.sources.contains(&p))
     }
 }
 
-/// The batches of this inbox a stop left on the queue, or settled and not yet handed
-/// back: followed again (and queued again, should the stop have come between recording
-/// a batch and queueing it).
+/// The batches of this inbox a stop left on the queue, settled and not yet handed back,
+/// or handed back with outputs still waiting for a person: followed again (and queued
+/// again, should the stop have come between recording a batch and queueing it).
 pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError> {
     let inbox = absolute(&w.opts.inbox);
     for (id, json) in w.store.batches_to_hand_back()? {
@@ -127,22 +150,20 @@ pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError>
     Ok(())
 }
 
-/// Hands back every followed batch that has settled.
+/// Hands back every followed batch that has settled, and again each handed-back one
+/// whose manifest a decision changed (looked at once per rescan).
 pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
     let ids: Vec<String> = w.following.lock().iter().map(|f| f.id.clone()).collect();
     for id in ids {
-        let state = w.store.batch_row(&id)?.map(|r| r.state);
-        if state == Some(BatchState::Processing) {
-            continue;
-        }
         let taken = {
             let mut list = w.following.lock();
             list.iter().position(|f| f.id == id).map(|i| list.remove(i))
         };
-        let Some(f) = taken else { continue };
-        // A batch deleted meanwhile (over the API) has nothing to hand back.
-        if state.is_some() {
-            if let Err(e) = hand_back(w, &f) {
+        let Some(mut f) = taken else { continue };
+        match look(w, &mut f) {
+            Ok(true) => w.following.lock().push(f),
+            Ok(false) => {}
+            Err(e) => {
                 // Followed again: the next look tries again (a full disk, a move refused).
                 w.following.lock().push(f);
                 return Err(e);
@@ -152,11 +173,43 @@ pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
     Ok(())
 }
 
-/// One settled batch's results, handed back.
-fn hand_back(w: &Running, f: &Followed) -> Result<(), WatchError> {
+/// One followed batch: handed back if it has settled since the last look, or changed.
+/// Returns whether it is still followed.
+fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
+    if f.handed && f.looked.is_some_and(|t| t.elapsed() < w.opts.rescan) {
+        return Ok(true);
+    }
+    f.looked = Some(Instant::now());
+    let Some(row) = w.store.batch_row(&f.id)? else {
+        return Ok(false); // deleted meanwhile (over the API): nothing to hand back
+    };
+    if row.state != BatchState::Settled {
+        return Ok(true);
+    }
+    let manifest = w.store.batch(&f.id).manifest()?;
+    let seen = manifest
+        .as_ref()
+        .and_then(|m| serde_json::to_vec(m).ok())
+        .map(|j| crate::store::sha256_hex(&j));
+    if f.handed && seen == f.seen {
+        return Ok(true);
+    }
+    hand_back(w, f, &row.specs)?;
+    f.handed = true;
+    f.seen = seen;
+    // Nothing waits for a person: no decision will change its files any more (a receipt
+    // the next stage records later is in the API's manifests, not the copy's).
+    let open = manifest.is_some_and(|m| m.summary.needs_review > 0);
+    if !open {
+        w.store.set_batch_hand_back(&f.id, None)?;
+    }
+    Ok(open)
+}
+
+/// One settled batch's results, handed back (again: each step finds where the last one
+/// left things).
+fn hand_back(w: &Running, f: &mut Followed, specs: &[String]) -> Result<(), WatchError> {
     let (store, opts) = (w.store, w.opts);
-    let row = store.batch_row(&f.id)?;
-    let specs: Vec<String> = row.map(|r| r.specs).unwrap_or_default();
     let moves = Moves {
         opts,
         store,
@@ -166,10 +219,17 @@ fn hand_back(w: &Running, f: &Followed) -> Result<(), WatchError> {
         repoint: store.objects().is_local(),
     };
     for a in store.assets(&f.id)? {
-        let source = f.to.source(&a.source_key);
-        if std::fs::symlink_metadata(&source).is_err() {
-            continue; // moved before a stop cut the hand-back short
-        }
+        // In the inbox, or where an earlier hand-back moved it.
+        let rel = rel_of(&a.source_key);
+        let Some(source) = [
+            f.to.source(&a.source_key),
+            opts.archive().join(&f.label).join(rel),
+            opts.quarantine().join(&f.label).join(rel),
+        ]
+        .into_iter()
+        .find(|p| std::fs::symlink_metadata(p).is_ok()) else {
+            continue;
+        };
         let hs: Vec<Handoff> = specs
             .iter()
             .filter_map(|s| store.handoff(&f.id, &a.source_key, s).ok().flatten())
@@ -180,9 +240,12 @@ fn hand_back(w: &Running, f: &Followed) -> Result<(), WatchError> {
             key: a.source_key,
             origin: a.upload_name,
             context: a.context,
-            bytes_at: Ok(FileAt::Path(source)),
+            bytes_at: Ok(FileAt::Path(absolute(&source))),
         };
         let note = crate::job::Handling::after(&moves, &item, &hs)?;
+        if f.handed {
+            continue; // said the first time
+        }
         let states: Vec<String> = hs
             .iter()
             .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
@@ -195,19 +258,27 @@ fn hand_back(w: &Running, f: &Followed) -> Result<(), WatchError> {
         );
         w.observer.note(&crate::naming::printable(&line));
     }
-    copy_files(store, &f.id, &f.to.outbox)?;
-    close_drop(w, &f.label, f.to.folder.as_deref(), &f.skipped)?;
-    store.set_batch_hand_back(&f.id, None)?;
-    tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
+    f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied)?;
+    if !f.handed {
+        close_drop(w, &f.label, f.to.folder.as_deref(), &f.skipped)?;
+        tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
+    }
     Ok(())
 }
 
 /// Copies a batch's files (outputs, manifests) from the store into its outbox folder,
-/// each written whole (temp file, then rename). The folder's mark names the batch and
-/// says its records are in a shared database, so a command pointed at the copy decides
-/// nothing behind the database's back.
-fn copy_files(store: &dyn JobStore, id: &str, outbox: &Path) -> Result<(), WatchError> {
+/// each written whole (temp file, then rename), and removes the ones copied `before`
+/// that the store no longer has (an output a retry replaced). Returns what it copied.
+/// The folder's mark names the batch and says its records are in a shared database, so
+/// a command pointed at the copy decides nothing behind the database's back.
+fn copy_files(
+    store: &dyn JobStore,
+    id: &str,
+    outbox: &Path,
+    before: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, WatchError> {
     let files = store.batch_files(id)?;
+    let mut copied = BTreeSet::new();
     for (k, _) in files.list("")? {
         // Our own keys; a key that would climb out of the folder is not ours.
         let rel = Path::new(&k);
@@ -225,6 +296,10 @@ fn copy_files(store: &dyn JobStore, id: &str, outbox: &Path) -> Result<(), Watch
             path: to.display().to_string(),
             error,
         })?;
+        copied.insert(k);
+    }
+    for gone in before.difference(&copied) {
+        let _ = std::fs::remove_file(outbox.join(gone));
     }
     let mark = BatchMark {
         data_dir: absolute(store.objects().folder().as_deref().unwrap_or(outbox)),
@@ -232,5 +307,5 @@ fn copy_files(store: &dyn JobStore, id: &str, outbox: &Path) -> Result<(), Watch
         shared: true,
     };
     crate::store::write_manifest(&outbox.join(".shelfready").join("store.json"), &mark)?;
-    Ok(())
+    Ok(copied)
 }

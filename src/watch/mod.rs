@@ -99,6 +99,13 @@ impl WatchOptions {
     pub fn quarantine(&self) -> PathBuf {
         self.inbox.join("quarantine")
     }
+
+    /// Whether a source (absolute) lies in the archive or quarantine: moved out.
+    fn moved_out(&self, source: &Path) -> bool {
+        [self.archive(), self.quarantine()]
+            .iter()
+            .any(|d| source.starts_with(absolute(d)))
+    }
 }
 
 /// Where a watcher's batches are made.
@@ -215,7 +222,8 @@ pub fn watch(
             run_drop(&w, Drop::Loose(loose))?;
         }
         hand_back::settled(&w)?;
-        if opts.once && idle && w.following.is_empty() {
+        // Handed-back batches whose copy is kept true do not keep a one-off run going.
+        if opts.once && idle && w.following.none_pending() {
             break;
         }
         // Wait for an event or the next scan, whichever comes first.
@@ -556,10 +564,7 @@ impl Handling for Moves<'_> {
             return Ok(None);
         };
         let opts = self.opts;
-        let moved = [opts.archive(), opts.quarantine()]
-            .iter()
-            .any(|d| source.starts_with(absolute(d)));
-        if !moved && source.exists() {
+        if !opts.moved_out(source) && source.exists() {
             return Ok(None);
         }
         // Moved out before a stop: its handoffs stand in the store, unless a write the
@@ -593,8 +598,9 @@ impl Handling for Moves<'_> {
                 .as_ref()
                 .is_some_and(|e| e.code == crate::handoff::ErrorCode::DecodeTruncated)
         });
-        // A one-off run (`--once`) waits for no copy: what it finds is what there is.
-        if cut_off && !self.opts.once {
+        // A one-off run (`--once`) waits for no copy: what it finds is what there is. A
+        // source already moved out of the inbox is no copy under way.
+        if cut_off && !self.opts.once && !self.opts.moved_out(source) {
             if let Some(age) = self.held.hold(source, self.opts.stalled) {
                 return Ok(Some(format!(
                     "held in the inbox: it reads as cut off, and was written {}s ago: a copy that paused is taken again when it changes; unchanged for {}s, it goes to quarantine",

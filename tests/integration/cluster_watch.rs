@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::cluster::{images, one_machine, settled_once_and_released, Worker};
 use crate::cluster_s3::workers_of;
-use crate::server::{get, Server};
+use crate::server::{get, post_json, Server};
 use crate::util::{fixtures, read_json, wait_for};
 use crate::{pg, s3};
 
@@ -73,29 +73,18 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     // (no worker runs yet): the batch waits on the queue, its sources in the inbox.
     drop_folder(&inbox, "order-7", SOURCES);
     let batch: String = wait_for("the drop to be queued", Duration::from_secs(60), || {
-        pg.query_opt(
-            "SELECT id FROM batches WHERE origin = 'watch' AND state = 'processing'",
-            &[],
-        )
-        .unwrap()
-        .map(|r| r.get(0))
+        let row = pg
+            .query_opt(
+                "SELECT b.id, count(a.seq) FROM batches b JOIN assets a ON a.batch_id = b.id
+                 WHERE b.origin = 'watch' AND a.queued_at IS NOT NULL
+                   AND a.original LIKE 'originals/%' GROUP BY b.id",
+                &[],
+            )
+            .unwrap()?;
+        (row.get::<_, i64>(1) == SOURCES.len() as i64).then(|| row.get(0))
     });
     let _ = server.child.kill(); // SIGKILL
     let _ = server.child.wait();
-    let queued: i64 = pg
-        .query_one(
-            "SELECT count(*) FROM assets WHERE batch_id = $1 AND queued_at IS NOT NULL
-               AND original LIKE 'originals/%'",
-            &[&batch],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        queued,
-        SOURCES.len() as i64,
-        "{}",
-        server.log.lock().unwrap()
-    );
     assert!(inbox.join("order-7").join("MUG01_1.png").is_file());
 
     // Two workers, each with a data folder of its own, make it.
@@ -126,11 +115,7 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         .unwrap_or_else(|log| panic!("serve did not start again: {log}"));
     let out7 = outbox.join("order-7");
     wait_for("the hand-back", Duration::from_secs(60), || {
-        let back: Option<String> = pg
-            .query_one("SELECT hand_back FROM batches WHERE id = $1", &[&batch])
-            .unwrap()
-            .get(0);
-        back.is_none().then_some(())
+        (out7.join("manifest.json").is_file() && !inbox.join("order-7").exists()).then_some(())
     });
     // The outbox holds what one machine makes of the same photos, byte for byte.
     let want = one_machine(dir.path(), SOURCES, SPECS);
@@ -177,6 +162,48 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         .unwrap();
     assert_eq!(o.status.code(), Some(75), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("/v1/review?batch="));
+
+    // Decisions made over the API reach the copy: the watcher hands the batch back again
+    // while an output waits for a person, and lets it go once none does.
+    let waiting = get(&server.url(&format!("/v1/review?batch={batch}")), &[]).json();
+    let ids: Vec<String> = waiting["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!ids.is_empty(), "{waiting}");
+    let back = |pg: &mut postgres::Client| -> Option<String> {
+        pg.query_one("SELECT hand_back FROM batches WHERE id = $1", &[&batch])
+            .unwrap()
+            .get(0)
+    };
+    assert!(back(&mut pg).is_some(), "let go while outputs wait");
+    for id in &ids {
+        let r = post_json(
+            &server.url(&format!("/v1/assets/{id}/review")),
+            &[],
+            &serde_json::json!({"decision": "approve", "note": "fine"}),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    wait_for("the copy to follow", Duration::from_secs(60), || {
+        back(&mut pg).is_none().then_some(())
+    });
+    let m = read_json(&out7.join("manifest.json"));
+    assert_eq!(m["summary"]["approved"], ids.len(), "{}", m["summary"]);
+    assert_eq!(m["summary"]["needs_review"], 0);
+    let states: Vec<String> = std::fs::read_dir(out7.join("manifests"))
+        .unwrap()
+        .map(|e| {
+            read_json(&e.unwrap().path())["state"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let approved = states.iter().filter(|s| *s == "approved").count();
+    assert_eq!(approved, ids.len(), "{states:?}");
     drop(server);
     drop((a, b));
 
