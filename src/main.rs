@@ -396,10 +396,11 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    // A service logs what it does (a line per batch and file); a command prints its own
-    // summary and logs only warnings.
+    // A service logs what it does (a line per batch and file; the file watcher's own
+    // bookkeeping only when it goes wrong); a command prints its own summary and logs only
+    // warnings.
     let default_log = if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
-        "info"
+        "info,notify=warn"
     } else {
         "warn"
     };
