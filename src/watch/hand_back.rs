@@ -67,6 +67,8 @@ struct Followed {
     copied: BTreeSet<String>,
     /// When its manifest was last looked at.
     looked: Option<Instant>,
+    /// The last hand-back failed (said in the log): tried again once per rescan.
+    failed: bool,
 }
 
 /// The batches a watcher has on the queue.
@@ -100,6 +102,7 @@ impl Following {
             seen: None,
             copied: BTreeSet::new(),
             looked: None,
+            failed: false,
         });
         Ok(())
     }
@@ -164,9 +167,12 @@ pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
             Ok(true) => w.following.lock().push(f),
             Ok(false) => {}
             Err(e) => {
-                // Followed again: the next look tries again (a full disk, a move refused).
+                // Followed still: tried again at the next rescan (a full disk, a move
+                // refused, a file store this process does not reach), the other batches
+                // handed back meanwhile.
+                tracing::error!(batch = %f.id, "cannot hand the drop back yet: {e}");
+                f.failed = true;
                 w.following.lock().push(f);
-                return Err(e);
             }
         }
     }
@@ -176,7 +182,7 @@ pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
 /// One followed batch: handed back if it has settled since the last look, or changed.
 /// Returns whether it is still followed.
 fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
-    if f.handed && f.looked.is_some_and(|t| t.elapsed() < w.opts.rescan) {
+    if (f.handed || f.failed) && f.looked.is_some_and(|t| t.elapsed() < w.opts.rescan) {
         return Ok(true);
     }
     f.looked = Some(Instant::now());
@@ -195,6 +201,7 @@ fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
         return Ok(true);
     }
     hand_back(w, f, &row.specs)?;
+    f.failed = false;
     f.handed = true;
     f.seen = seen;
     // Nothing waits for a person: no decision will change its files any more (a receipt
@@ -210,6 +217,8 @@ fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
 /// left things).
 fn hand_back(w: &Running, f: &mut Followed, specs: &[String]) -> Result<(), WatchError> {
     let (store, opts) = (w.store, w.opts);
+    // The outputs first: a source leaves the inbox once its outputs are in the outbox.
+    f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied)?;
     let moves = Moves {
         opts,
         store,
@@ -258,7 +267,6 @@ fn hand_back(w: &Running, f: &mut Followed, specs: &[String]) -> Result<(), Watc
         );
         w.observer.note(&crate::naming::printable(&line));
     }
-    f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied)?;
     if !f.handed {
         close_drop(w, &f.label, f.to.folder.as_deref(), &f.skipped)?;
         tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
@@ -278,8 +286,17 @@ fn copy_files(
     before: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, WatchError> {
     let files = store.batch_files(id)?;
+    let listed = files.list("")?;
+    // A settled batch has its manifest at least: none means this process reaches
+    // another file store than the workers wrote to.
+    if !listed.iter().any(|(k, _)| k == "manifest.json") {
+        return Err(WatchError::FilesElsewhere {
+            batch: id.to_string(),
+            store: files.name().to_string(),
+        });
+    }
     let mut copied = BTreeSet::new();
-    for (k, _) in files.list("")? {
+    for (k, _) in listed {
         // Our own keys; a key that would climb out of the folder is not ours.
         let rel = Path::new(&k);
         let plain = rel

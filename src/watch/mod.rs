@@ -46,6 +46,8 @@ pub enum WatchError {
     Store(#[from] StoreError),
     #[error("cannot watch {path}: {message}")]
     Notify { path: String, message: String },
+    #[error("the files of batch {batch} are not in {store}: every process on a shared database needs the file store its workers write to (one data folder they all reach, or the same --store-url)")]
+    FilesElsewhere { batch: String, store: String },
     #[error("cannot move {from} to {to}: {error}")]
     Move {
         from: String,
@@ -62,6 +64,7 @@ impl WatchError {
             WatchError::Store(e) => e.code(),
             WatchError::Notify { .. } => ErrorCode::InternalError,
             WatchError::Move { .. } => ErrorCode::OutputWriteFailed,
+            WatchError::FilesElsewhere { .. } => ErrorCode::UsageError,
         }
     }
 }
