@@ -423,10 +423,20 @@ fn record(
         }
         // With the files in a bucket, every process reads the original from there, by
         // its content; the received copy in the local folder goes with the folder below.
+        let mut kept = None;
         if !objects.is_local() && a.failure.is_none() {
-            a.original = objects.put_original(&dir.join(&a.original))?;
+            let path = dir.join(&a.original);
+            let bytes = std::fs::read(&path).map_err(|error| crate::store::StoreError::Read {
+                path: path.display().to_string(),
+                error,
+            })?;
+            a.original = crate::store::Objects::original_key(&bytes);
+            kept = Some(bytes);
         }
         app.store.add_asset(id, &a)?;
+        if let Some(bytes) = kept {
+            objects.keep_original(&bytes)?;
+        }
         // Names are given in upload order, before any work starts, as the CLI does.
         crate::store::Store::claim_name(&store, &a.source_key, &wanted_name(&a.source_key))?;
     }

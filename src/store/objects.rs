@@ -255,26 +255,21 @@ impl Objects {
         }
     }
 
-    /// Keeps a local file by its content, as `originals/<sha256>`, and returns that key
-    /// ([`Objects::keep_original`]). The file is read whole: an upload's file is bounded
-    /// by its limit.
-    pub fn put_original(&self, file: &Path) -> Result<String, StoreError> {
-        let bytes = std::fs::read(file).map_err(|error| StoreError::Read {
-            path: file.display().to_string(),
-            error,
-        })?;
-        self.keep_original(&bytes)
+    /// The key a source's bytes are kept under: `originals/<sha256>`.
+    pub fn original_key(bytes: &[u8]) -> String {
+        format!("originals/{}", super::sha256_hex(bytes))
     }
 
-    /// Keeps a source's bytes by their content, as `originals/<sha256>`, and returns that
-    /// key: the same photo sent twice is kept once (a put of a key already there is
-    /// skipped).
-    pub fn keep_original(&self, bytes: &[u8]) -> Result<String, StoreError> {
-        let k = format!("originals/{}", super::sha256_hex(bytes));
+    /// Keeps a source's bytes by their content ([`Objects::original_key`]), once an asset
+    /// naming that key is recorded (the job store counts it, so no batch letting go of the
+    /// same photo deletes it meanwhile): the same photo sent twice is kept once (a put of
+    /// a key already there is skipped).
+    pub fn keep_original(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let k = Self::original_key(bytes);
         if self.size(&k)? != Some(bytes.len() as u64) {
             self.put(&k, bytes)?;
         }
-        Ok(k)
+        Ok(())
     }
 
     /// Bytes `range` of an object.

@@ -392,12 +392,13 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
                 continue;
             }
         }
-        let (original, failure) = match bytes {
-            Ok(b) if in_bucket => (store.objects().keep_original(&b)?, None),
+        let here = absolute(&input.path).display().to_string();
+        let (original, failure, kept) = match bytes {
+            Ok(b) if in_bucket => (crate::store::Objects::original_key(&b), None, Some(b)),
             // Unreadable, or over the limits: the worker fails it with this reason.
-            Err(f) if in_bucket => (absolute(&input.path).display().to_string(), Some(f)),
+            Err(f) if in_bucket => (here, Some(f), None),
             // Read where it lies (here, or by a worker sharing this folder).
-            _ => (absolute(&input.path).display().to_string(), None),
+            _ => (here, None, None),
         };
         seq += 1;
         store.add_asset(
@@ -412,6 +413,9 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
                 failure,
             },
         )?;
+        if let Some(b) = kept {
+            store.objects().keep_original(&b)?; // counted by the asset just recorded
+        }
         batch.claim_name(&input.key, &input.wanted_name)?;
     }
     let intake = Intake {

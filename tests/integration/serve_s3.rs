@@ -22,17 +22,27 @@ fn bucket_store(bucket: &str, prefix: &str) -> Objects {
 
 #[test]
 fn an_upload_keeps_originals_outputs_and_manifests_in_the_bucket_and_streams_them_back() {
-    let url = pg::database();
+    in_the_bucket(Some(&pg::database()));
+}
+
+#[test]
+fn the_embedded_database_keeps_the_files_in_a_bucket_too() {
+    in_the_bucket(None);
+}
+
+/// An upload's files in a bucket, with the records on PostgreSQL (`url`) or in the data
+/// folder's SQLite file.
+fn in_the_bucket(url: Option<&str>) {
     let bucket = s3::bucket();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let store_url = format!("s3://{bucket}/shop");
-    let server = Server::try_start_env(
-        &data,
-        &["--database-url", &url, "--store-url", &store_url],
-        &s3::env(),
-    )
-    .unwrap_or_else(|log| panic!("serve did not start: {log}"));
+    let mut args = vec!["--store-url", &store_url];
+    if let Some(u) = url {
+        args.extend(["--database-url", u]);
+    }
+    let server = Server::try_start_env(&data, &args, &s3::env())
+        .unwrap_or_else(|log| panic!("serve did not start: {log}"));
 
     // The same photo twice under two names: kept once, by its content.
     let parts = vec![
@@ -55,7 +65,7 @@ fn an_upload_keeps_originals_outputs_and_manifests_in_the_bucket_and_streams_the
         .keys()
         .filter(|k| k.starts_with("originals/"))
         .collect();
-    let mut want = vec![
+    let mut want = [
         format!("originals/{}", sha256_hex(&mug)),
         format!("originals/{}", sha256_hex(&rocket)),
     ];
@@ -158,7 +168,8 @@ fn an_upload_keeps_originals_outputs_and_manifests_in_the_bucket_and_streams_the
     );
 
     // Nothing of the batch is in the local data folder: its received copy went once the
-    // batch was recorded (PostgreSQL holds the records).
+    // batch was recorded (the database holds the records: PostgreSQL, or the folder's
+    // SQLite file and its lock).
     let local: Vec<String> = files_under(&data)
         .iter()
         .map(|p| {
@@ -167,23 +178,56 @@ fn an_upload_keeps_originals_outputs_and_manifests_in_the_bucket_and_streams_the
                 .to_string_lossy()
                 .into_owned()
         })
+        .filter(|p| !p.starts_with("shelfready.db") && p != "lock")
         .collect();
     assert!(local.is_empty(), "left in the data folder: {local:?}");
 
-    // A deleted batch leaves the bucket; the originals, shared by content, stay.
-    let r = reply(
-        agent()
-            .delete(server.url(&format!("/v1/batches/{batch}")))
-            .call(),
+    // A second batch with the same mug: its original is kept once, named twice.
+    let again = upload(
+        &server,
+        &[file("mug.png", "MUG01_1.png"), specs("amazon-main")],
+        &[],
     );
-    assert_eq!(r.status, 204);
-    let left: Vec<String> = objects
-        .list("")
-        .unwrap()
-        .into_iter()
-        .map(|(k, _)| k)
-        .collect();
-    assert_eq!(left, want, "{left:?}");
+    assert_eq!(
+        again.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&again.body)
+    );
+    let second = again.json()["id"].as_str().unwrap().to_string();
+    follow(&server, &second, &[]);
+    let delete = |id: &str| {
+        reply(
+            agent()
+                .delete(server.url(&format!("/v1/batches/{id}")))
+                .call(),
+        )
+        .status
+    };
+    let left = || -> Vec<String> {
+        let listed = objects.list("").unwrap().into_iter().map(|(k, _)| k);
+        listed
+            .filter(|k| !k.starts_with(&format!("batches/{second}/")))
+            .collect()
+    };
+
+    // A deleted batch leaves the bucket, with the originals no other batch names: the
+    // rocket goes, the mug the second batch names stays.
+    assert_eq!(delete(&batch), 204);
+    let mug_key = format!("originals/{}", sha256_hex(&mug));
+    assert_eq!(left(), vec![mug_key.clone()]);
+    // The last batch naming it gone, the mug goes too: nothing is left.
+    assert_eq!(delete(&second), 204);
+    let all: Vec<(String, u64)> = objects.list("").unwrap();
+    assert!(all.is_empty(), "{all:?}");
+    if let Some(u) = url {
+        let mut db = postgres::Client::connect(u, postgres::NoTls).unwrap();
+        let counted: i64 = db
+            .query_one("SELECT count(*) FROM originals", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(counted, 0);
+    }
 }
 
 #[test]

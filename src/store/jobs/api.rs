@@ -71,13 +71,33 @@ impl JobStore for SqlStore {
     fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
         let dir = self.batch_dir(id);
         let files = self.batch_files(id)?;
-        let n = self.exec("DELETE FROM batches WHERE id = ?1", &[id.into()])?;
+        let n = self.with(|db| {
+            db.transaction(|tx| {
+                let named: Vec<String> = tx
+                    .query(
+                        "SELECT original FROM assets WHERE batch_id = ?1",
+                        &[id.into()],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect::<Result<_, _>>()?;
+                let n = tx.execute("DELETE FROM batches WHERE id = ?1", &[id.into()])?;
+                for k in named.iter().filter(|k| is_original_key(k)) {
+                    tx.execute(
+                        "UPDATE originals SET refs = refs - 1 WHERE key = ?1",
+                        &[k.into()],
+                    )?;
+                }
+                Ok(n)
+            })
+        })?;
         // A bucket's batch files go first; the local folder (what an upload left there,
-        // or the whole batch when the files are local) after. Originals in a bucket are
-        // shared by content between batches and stay.
+        // or the whole batch when the files are local) after; then the originals in the
+        // bucket no batch names any more (shared by content, they stay while one does).
         if !files.is_local() {
             files.delete_prefix("")?;
         }
+        self.forget_originals()?;
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
                 path: dir.display().to_string(),
@@ -183,22 +203,35 @@ impl JobStore for SqlStore {
             .failure
             .as_ref()
             .and_then(|f| serde_json::to_string(f).ok());
-        self.exec(
-            "INSERT INTO assets (batch_id, seq, source_key, upload_name, original, bytes,
-                                 context, failure)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            &[
-                batch.into(),
-                a.seq.into(),
-                (&a.source_key).into(),
-                (&a.upload_name).into(),
-                (&a.original).into(),
-                i64::try_from(a.bytes).unwrap_or(i64::MAX).into(),
-                (&context).into(),
-                (&failure).into(),
-            ],
-        )
-        .map(drop)
+        self.with(|db| {
+            db.transaction(|tx| {
+                tx.execute(
+                    "INSERT INTO assets (batch_id, seq, source_key, upload_name, original,
+                                         bytes, context, failure)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    &[
+                        batch.into(),
+                        a.seq.into(),
+                        (&a.source_key).into(),
+                        (&a.upload_name).into(),
+                        (&a.original).into(),
+                        i64::try_from(a.bytes).unwrap_or(i64::MAX).into(),
+                        (&context).into(),
+                        (&failure).into(),
+                    ],
+                )?;
+                // Counted before its bytes are put: a batch letting go of the same
+                // original meanwhile then keeps it (or has deleted it before the put).
+                if is_original_key(&a.original) {
+                    tx.execute(
+                        "INSERT INTO originals (key, refs) VALUES (?1, 1)
+                         ON CONFLICT (key) DO UPDATE SET refs = originals.refs + 1",
+                        &[(&a.original).into()],
+                    )?;
+                }
+                Ok(())
+            })
+        })
     }
 
     fn assets(&self, batch: &str) -> Result<Vec<AssetRow>, StoreError> {
@@ -461,6 +494,39 @@ impl JobStore for SqlStore {
 
     fn wait_for_work(&self, timeout: Duration) -> Result<bool, StoreError> {
         self.wait(timeout)
+    }
+}
+
+impl SqlStore {
+    /// Deletes the originals of the bucket no asset names any more, each under its
+    /// counter row's lock: an upload of the same photo meanwhile waits to count it (and
+    /// then puts it again), so no batch is left naming a deleted original. Counters a
+    /// process left at nothing (it stopped between the two steps) are taken up too.
+    fn forget_originals(&self) -> Result<(), StoreError> {
+        let unused: Vec<String> = self.column(
+            "SELECT key FROM originals WHERE refs <= 0 ORDER BY key",
+            &[],
+        )?;
+        let lock = self.dialect.row_lock();
+        for k in unused {
+            self.with(|db| {
+                db.transaction(|tx| {
+                    let refs: Option<i64> = tx
+                        .query_opt(
+                            &format!("SELECT refs FROM originals WHERE key = ?1 {lock}"),
+                            &[(&k).into()],
+                        )?
+                        .map(|r| r.get(0))
+                        .transpose()?;
+                    if refs.is_some_and(|n| n <= 0) {
+                        self.objects.delete(&k)?;
+                        tx.execute("DELETE FROM originals WHERE key = ?1", &[(&k).into()])?;
+                    }
+                    Ok(())
+                })
+            })?;
+        }
+        Ok(())
     }
 }
 

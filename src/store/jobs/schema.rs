@@ -156,6 +156,7 @@ CREATE INDEX deliveries_by_asset ON deliveries (asset_id, event);
     FILE_HOME,
     OVERDUE_ONCE,
     HAND_BACK,
+    ORIGINALS_COUNTED,
 ];
 
 /// SQLite's migrations, applied in order at open.
@@ -266,6 +267,7 @@ ALTER TABLE assets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     FILE_HOME,
     OVERDUE_ONCE,
     HAND_BACK,
+    ORIGINALS_COUNTED,
 ];
 
 // The migrations both databases take in the same words.
@@ -291,4 +293,18 @@ CREATE UNIQUE INDEX deliveries_overdue_once ON deliveries (asset_id) WHERE event
 /// back to (JSON the watcher reads), until it has handed them back.
 const HAND_BACK: &str = r#"
 ALTER TABLE batches ADD COLUMN hand_back TEXT;
+"#;
+
+/// How many assets name each content-addressed original of a bucket (`originals/<sha256>`,
+/// shared by every batch with the same photo): the last batch to let go of one deletes
+/// it, under this row's lock (see `SqlStore::forget_originals`).
+const ORIGINALS_COUNTED: &str = r#"
+CREATE TABLE originals (
+    key TEXT PRIMARY KEY,
+    refs BIGINT NOT NULL
+);
+INSERT INTO originals (key, refs)
+    SELECT original, COUNT(*) FROM assets
+    WHERE original LIKE 'originals/%' AND LENGTH(original) = 74
+    GROUP BY original;
 "#;
