@@ -387,8 +387,8 @@ pub trait JobStore: Send + Sync {
     /// settles (the watcher's own words, kept as given), or `None` once it has.
     fn set_batch_hand_back(&self, id: &str, to: Option<&str>) -> Result<(), StoreError>;
 
-    /// The batches past the upload stage whose results are still to be handed back:
-    /// (id, where to), oldest first.
+    /// The batches whose results are still to be handed back (those still being
+    /// received too): (id, where to), oldest first.
     fn batches_to_hand_back(&self) -> Result<Vec<(String, String)>, StoreError>;
 
     /// The URL a batch's events are POSTed to.

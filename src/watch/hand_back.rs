@@ -12,19 +12,20 @@
 //! ([`JobStore::set_batch_hand_back`]) until nothing can change any more, so a watcher
 //! started again follows its batches again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{absolute, close_drop, rel_of, DropInfo, Enqueue, Moves, Running, WatchError};
+use super::{absolute, close_drop, rel_of, DropInfo, Enqueue, Moves, Placed, Running, WatchError};
 use crate::handoff::{Handoff, Skipped};
-use crate::job::{Intake, Item};
-use crate::store::{BatchMark, BatchState, FileAt, JobStore, StoreError};
+use crate::job::Intake;
+use crate::store::{AssetRow, BatchMark, BatchState, JobStore, Objects, StoreError};
 
-/// Where a batch's results go back to, as the job store keeps it (JSON).
+/// Where a batch's results go back to, as the job store keeps it (JSON), and where its
+/// sources went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct HandBack {
     /// The watched inbox (absolute): a watcher hands back only its own inbox's batches.
@@ -33,20 +34,43 @@ pub(super) struct HandBack {
     pub outbox: PathBuf,
     /// The dropped folder; none for loose files of the inbox.
     pub folder: Option<PathBuf>,
+    /// The drop's name under archive/ and quarantine/.
+    pub label: String,
+    /// Handed back at least once: its sources are then only where they were moved (the
+    /// inbox may hold a newer drop of the same name).
+    #[serde(default)]
+    pub handed: bool,
+    /// Where each source was moved, by key.
+    #[serde(default)]
+    pub moved: BTreeMap<String, PathBuf>,
 }
 
 impl HandBack {
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn new(inbox: PathBuf, outbox: PathBuf, folder: Option<PathBuf>, label: &str) -> Self {
+        HandBack {
+            inbox,
+            outbox,
+            folder,
+            label: label.to_string(),
+            handed: false,
+            moved: BTreeMap::new(),
+        }
     }
 
-    /// Where the sources lie: keys are `<drop>/<path under it>`.
-    fn base(&self) -> &Path {
-        self.folder.as_deref().unwrap_or(&self.inbox)
+    /// The record; a path that is not text cannot be kept in it.
+    pub fn to_json(&self, batch: &str) -> Result<String, WatchError> {
+        serde_json::to_string(self).map_err(|e| WatchError::HandBackRecord {
+            batch: batch.to_string(),
+            message: e.to_string(),
+        })
     }
 
-    fn source(&self, key: &str) -> PathBuf {
-        self.base().join(rel_of(key))
+    /// Where a source was taken from: keys are `<drop>/<path under it>`.
+    fn taken_from(&self, key: &str) -> PathBuf {
+        self.folder
+            .as_deref()
+            .unwrap_or(&self.inbox)
+            .join(rel_of(key))
     }
 }
 
@@ -54,13 +78,11 @@ impl HandBack {
 struct Followed {
     id: String,
     to: HandBack,
-    label: String,
     /// Files of the drop not taken, for [`close_drop`].
     skipped: Vec<Skipped>,
-    /// Its sources in the inbox: a scan leaves them be until they are handed back.
-    sources: Vec<PathBuf>,
-    /// Handed back at least once (its copy is then kept true, see the module's words).
-    handed: bool,
+    /// Its files in the inbox (taken or not): a scan leaves them be until they are
+    /// handed back.
+    holds: Vec<PathBuf>,
     /// The fingerprint of the batch manifest last handed back.
     seen: Option<String>,
     /// The files copied into the outbox last time, by key.
@@ -87,18 +109,22 @@ impl Following {
         info: DropInfo,
         store: &dyn JobStore,
     ) -> Result<(), WatchError> {
-        let sources = store
+        let holds = store
             .assets(id)?
             .iter()
-            .map(|a| to.source(&a.source_key))
+            .map(|a| to.taken_from(&a.source_key))
+            .chain(
+                info.intake
+                    .skipped
+                    .iter()
+                    .map(|s| absolute(Path::new(&s.path))),
+            )
             .collect();
         self.lock().push(Followed {
             id: id.to_string(),
             to,
-            label: info.label,
             skipped: info.intake.skipped,
-            sources,
-            handed: false,
+            holds,
             seen: None,
             copied: BTreeSet::new(),
             looked: None,
@@ -109,7 +135,7 @@ impl Following {
 
     /// Whether no batch is still to be handed back a first time.
     pub fn none_pending(&self) -> bool {
-        self.lock().iter().all(|f| f.handed)
+        self.lock().iter().all(|f| f.to.handed)
     }
 
     /// Whether `p` (a dropped folder or a loose file) belongs to a batch on the queue
@@ -118,14 +144,15 @@ impl Following {
         let p = absolute(p);
         self.lock()
             .iter()
-            .filter(|f| !f.handed)
-            .any(|f| f.to.folder.as_deref() == Some(p.as_path()) || f.sources.contains(&p))
+            .filter(|f| !f.to.handed)
+            .any(|f| f.to.folder.as_deref() == Some(p.as_path()) || f.holds.contains(&p))
     }
 }
 
-/// The batches of this inbox a stop left on the queue, settled and not yet handed back,
-/// or handed back with outputs still waiting for a person: followed again (and queued
-/// again, should the stop have come between recording a batch and queueing it).
+/// This inbox's batches a stop left: those still being received are dropped (the drop is
+/// taken again); those on the queue, settled and not yet handed back, or handed back with
+/// outputs still waiting for a person are followed again (and queued again, should the
+/// stop have come between recording a batch and queueing it).
 pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError> {
     let inbox = absolute(&w.opts.inbox);
     for (id, json) in w.store.batches_to_hand_back()? {
@@ -139,12 +166,17 @@ pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError>
         let Some(row) = w.store.batch_row(&id)? else {
             continue;
         };
-        if row.state == BatchState::Processing {
-            queue.enqueue(&id)?;
+        match row.state {
+            BatchState::Receiving => {
+                w.store.delete_batch(&id)?;
+                continue;
+            }
+            BatchState::Processing => queue.enqueue(&id)?,
+            BatchState::Settled => {}
         }
         tracing::warn!(batch = %id, "following again a batch a stop left on the queue");
         let info = DropInfo {
-            label: super::name_of(&to.outbox),
+            label: to.label.clone(),
             folder: to.folder.clone(),
             intake: Intake::load(w.store, &id)?,
         };
@@ -166,6 +198,8 @@ pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
         match look(w, &mut f) {
             Ok(true) => w.following.lock().push(f),
             Ok(false) => {}
+            // A one-off run says it and ends.
+            Err(e) if w.opts.once => return Err(e),
             Err(e) => {
                 // Followed still: tried again at the next rescan (a full disk, a move
                 // refused, a file store this process does not reach), the other batches
@@ -182,7 +216,7 @@ pub(super) fn settled(w: &Running) -> Result<(), WatchError> {
 /// One followed batch: handed back if it has settled since the last look, or changed.
 /// Returns whether it is still followed.
 fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
-    if (f.handed || f.failed) && f.looked.is_some_and(|t| t.elapsed() < w.opts.rescan) {
+    if (f.to.handed || f.failed) && f.looked.is_some_and(|t| t.elapsed() < w.opts.rescan) {
         return Ok(true);
     }
     f.looked = Some(Instant::now());
@@ -197,19 +231,17 @@ fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
         .as_ref()
         .and_then(|m| serde_json::to_vec(m).ok())
         .map(|j| crate::store::sha256_hex(&j));
-    if f.handed && seen == f.seen {
+    if f.to.handed && seen == f.seen {
         return Ok(true);
     }
     hand_back(w, f, &row.specs)?;
     f.failed = false;
-    f.handed = true;
     f.seen = seen;
     // Nothing waits for a person: no decision will change its files any more (a receipt
     // the next stage records later is in the API's manifests, not the copy's).
     let open = manifest.is_some_and(|m| m.summary.needs_review > 0);
-    if !open {
-        w.store.set_batch_hand_back(&f.id, None)?;
-    }
+    let record = open.then(|| f.to.to_json(&f.id)).transpose()?;
+    w.store.set_batch_hand_back(&f.id, record.as_deref())?;
     Ok(open)
 }
 
@@ -219,59 +251,86 @@ fn hand_back(w: &Running, f: &mut Followed, specs: &[String]) -> Result<(), Watc
     let (store, opts) = (w.store, w.opts);
     // The outputs first: a source leaves the inbox once its outputs are in the outbox.
     f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied)?;
-    let moves = Moves {
-        opts,
-        store,
-        id: &f.id,
-        label: &f.label,
-        held: &w.held,
-        repoint: store.objects().is_local(),
-    };
+    let first = !f.to.handed;
     for a in store.assets(&f.id)? {
-        // In the inbox, or where an earlier hand-back moved it.
-        let rel = rel_of(&a.source_key);
-        let Some(source) = [
-            f.to.source(&a.source_key),
-            opts.archive().join(&f.label).join(rel),
-            opts.quarantine().join(&f.label).join(rel),
-        ]
-        .into_iter()
-        .find(|p| std::fs::symlink_metadata(p).is_ok()) else {
+        let mut hs: Vec<Handoff> = Vec::with_capacity(specs.len());
+        for s in specs {
+            hs.extend(store.handoff(&f.id, &a.source_key, s)?);
+        }
+        if hs.len() != specs.len() {
+            return Err(WatchError::Incomplete {
+                batch: f.id.clone(),
+                key: a.source_key,
+                got: hs.len(),
+                want: specs.len(),
+            });
+        }
+        let Some(source) = source_of(f, &a, store.objects()) else {
             continue;
         };
-        let hs: Vec<Handoff> = specs
-            .iter()
-            .filter_map(|s| store.handoff(&f.id, &a.source_key, s).ok().flatten())
-            .collect();
-        let item = Item {
-            seq: a.seq,
-            wanted_name: String::new(),
-            key: a.source_key,
-            origin: a.upload_name,
-            context: a.context,
-            bytes_at: Ok(FileAt::Path(absolute(&source))),
+        let moves = Moves {
+            opts,
+            store,
+            id: &f.id,
+            label: &f.to.label,
+            held: &w.held,
+            repoint: store.objects().is_local(),
         };
-        let note = crate::job::Handling::after(&moves, &item, &hs)?;
-        if f.handed {
-            continue; // said the first time
+        let placed = moves.place(&source, &a.source_key, &hs)?;
+        let went = match placed {
+            Placed::Held(why) => why,
+            Placed::At(p) => {
+                let said = p.display().to_string();
+                f.to.moved.insert(a.source_key.clone(), absolute(&p));
+                // Kept as it goes: a stop mid-way finds each source where it went.
+                store.set_batch_hand_back(&f.id, Some(&f.to.to_json(&f.id)?))?;
+                said
+            }
+        };
+        if first {
+            let states: Vec<String> = hs
+                .iter()
+                .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
+                .collect();
+            let line = format!("{}: {} -> {went}", a.upload_name, states.join(", "));
+            w.observer.note(&crate::naming::printable(&line));
         }
-        let states: Vec<String> = hs
-            .iter()
-            .map(|h| format!("{} {}", h.goal.spec_id, h.state.as_str()))
-            .collect();
-        let line = format!(
-            "{}: {} -> {}",
-            item.origin,
-            states.join(", "),
-            note.unwrap_or_default()
-        );
-        w.observer.note(&crate::naming::printable(&line));
     }
-    if !f.handed {
-        close_drop(w, &f.label, f.to.folder.as_deref(), &f.skipped)?;
+    if first {
+        let folder = f.to.folder.clone();
+        close_drop(w, &f.to.label, folder.as_deref(), &f.skipped)?;
         tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
     }
+    f.to.handed = true;
     Ok(())
+}
+
+/// Where a source of a batch lies now: where a hand-back moved it; before the first, in
+/// the inbox where it was taken, if the file there is still the one taken (a newer file
+/// of the same name is another drop's). `None`: nowhere to be found (moved away by
+/// someone), or not this batch's any more.
+fn source_of(f: &Followed, a: &AssetRow, objects: &Objects) -> Option<PathBuf> {
+    if let Some(p) = f.to.moved.get(&a.source_key) {
+        return std::fs::symlink_metadata(p).is_ok().then(|| p.clone());
+    }
+    if f.to.handed {
+        return None; // held in the inbox at the first hand-back: taken again from there
+    }
+    let p = f.to.taken_from(&a.source_key);
+    let meta = std::fs::symlink_metadata(&p).ok()?;
+    let same = meta.is_file()
+        && meta.len() == a.bytes
+        // Kept by content in a bucket: the content must be the same too.
+        && (objects.is_local()
+            || !a.original.starts_with("originals/")
+            || std::fs::read(&p).is_ok_and(|b| Objects::original_key(&b) == a.original));
+    if !same {
+        tracing::warn!(
+            "{}: changed since it was taken: left in the inbox for a drop of its own",
+            p.display()
+        );
+    }
+    same.then_some(p)
 }
 
 /// Copies a batch's files (outputs, manifests) from the store into its outbox folder,

@@ -48,6 +48,15 @@ pub enum WatchError {
     Notify { path: String, message: String },
     #[error("the files of batch {batch} are not in {store}: every process on a shared database needs the file store its workers write to (one data folder they all reach, or the same --store-url)")]
     FilesElsewhere { batch: String, store: String },
+    #[error("cannot record where batch {batch} goes back to: {message}")]
+    HandBackRecord { batch: String, message: String },
+    #[error("batch {batch} is settled, but {key} has {got} of its {want} outputs recorded: handed back once it has them all")]
+    Incomplete {
+        batch: String,
+        key: String,
+        got: usize,
+        want: usize,
+    },
     #[error("cannot move {from} to {to}: {error}")]
     Move {
         from: String,
@@ -65,6 +74,9 @@ impl WatchError {
             WatchError::Notify { .. } => ErrorCode::InternalError,
             WatchError::Move { .. } => ErrorCode::OutputWriteFailed,
             WatchError::FilesElsewhere { .. } => ErrorCode::UsageError,
+            WatchError::HandBackRecord { .. } | WatchError::Incomplete { .. } => {
+                ErrorCode::InternalError
+            }
         }
     }
 }
@@ -277,21 +289,71 @@ enum Drop {
     Loose(Vec<PathBuf>),
 }
 
-/// A folder under `parent` named `name`, or `name-2`, `name-3`, ... if that exists.
-fn free_dir(parent: &Path, name: &str) -> PathBuf {
+/// A new folder under `parent` named `name`, or `name-2`, `name-3`, ... if that exists:
+/// made here, so two drops whose names read the same once made safe (or two loose drops
+/// of one second) never share one.
+fn free_dir(parent: &Path, name: &str) -> Result<PathBuf, WatchError> {
     let name = crate::naming::part(name);
     let mut p = parent.join(&name);
     let mut n = 2;
-    while p.exists() {
-        p = parent.join(format!("{name}-{n}"));
-        n += 1;
+    loop {
+        match std::fs::create_dir_all(parent).and_then(|()| std::fs::create_dir(&p)) {
+            Ok(()) => return Ok(p),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                p = parent.join(format!("{name}-{n}"));
+                n += 1;
+            }
+            Err(error) => {
+                return Err(WatchError::Store(StoreError::Write {
+                    path: p.display().to_string(),
+                    error,
+                }))
+            }
+        }
     }
-    p
+}
+
+/// Whether a name under `p` (or its own) is not UTF-8 text: the job store keeps names as
+/// text, so such a file could not be found again by what it recorded.
+fn not_text(p: &Path) -> bool {
+    walkdir::WalkDir::new(p)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+        .any(|e| e.file_name().to_str().is_none())
+}
+
+/// Moves a drop whose names are not all text to quarantine as it is, and says so.
+fn quarantine_untaken(w: &Running, p: &Path) -> Result<(), WatchError> {
+    let name = p.file_name().unwrap_or_default().to_string_lossy();
+    let to = w.opts.quarantine().join(crate::naming::part(&name));
+    let moved = move_keeping(p, &to)?;
+    w.observer.note(&format!(
+        "{}: not taken: a file or folder name in it is not UTF-8 text; rename it and drop it again -> {}",
+        p.display(),
+        moved.display()
+    ));
+    Ok(())
 }
 
 /// Records a drop as a batch and runs it.
 fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     let (opts, store, observer) = (w.opts, w.store, w.observer);
+    let drop = match drop {
+        Drop::Folder(d) if not_text(&d) => return quarantine_untaken(w, &d),
+        Drop::Loose(files) => {
+            let (odd, files): (Vec<PathBuf>, Vec<PathBuf>) =
+                files.into_iter().partition(|f| not_text(f));
+            for f in odd {
+                quarantine_untaken(w, &f)?;
+            }
+            if files.is_empty() {
+                return Ok(());
+            }
+            Drop::Loose(files)
+        }
+        d => d,
+    };
     let (roots, label, base): (Vec<PathBuf>, String, PathBuf) = match &drop {
         Drop::Folder(d) => (vec![d.clone()], name_of(d), d.clone()),
         Drop::Loose(files) => (
@@ -328,23 +390,24 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
         return Ok(());
     }
     let id = new_batch_id();
-    let home = free_dir(&opts.out, &label);
+    let home = free_dir(&opts.out, &label)?;
     let folder = match &drop {
         Drop::Folder(d) => Some(d.clone()),
         Drop::Loose(_) => None,
     };
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
     store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;
-    let to = hand_back::HandBack {
-        inbox: absolute(&opts.inbox),
-        outbox: absolute(&home),
-        folder: folder.as_deref().map(absolute),
-    };
+    let to = hand_back::HandBack::new(
+        absolute(&opts.inbox),
+        absolute(&home),
+        folder.as_deref().map(absolute),
+        &label,
+    );
     match w.runs {
         Runs::Here(_) => store.set_batch_home(&id, Some(&home), "watch")?,
         Runs::Queue(_) => {
             store.set_batch_home(&id, None, "watch")?;
-            store.set_batch_hand_back(&id, Some(&to.to_json()))?;
+            store.set_batch_hand_back(&id, Some(&to.to_json(&id)?))?;
         }
     }
     // On the queue, a worker elsewhere reads each source from the store's bucket.
@@ -370,6 +433,11 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     let mut skipped = skipped;
     let mut seq = 0;
     for (input, rel) in walk.inputs.iter().zip(&rels) {
+        // A stop mid-way leaves the batch being received: the next start drops it and
+        // takes the drop again.
+        if w.stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let mut context = input.context.clone();
         if let Some(c) = &catalog {
             context = c.context(rel, context);
@@ -516,6 +584,9 @@ fn close_drop(
     let (opts, observer, held) = (w.opts, w.observer, &w.held);
     let not_taken: Vec<(PathBuf, String)> = skipped
         .iter()
+        // Recognised as made before, it was archived as the drop was taken: a file
+        // there now is another.
+        .filter(|s| s.reason != SkipReason::AlreadyProcessed)
         .map(|s| (PathBuf::from(&s.path), s.message.clone()))
         .filter(|(p, _)| !still_written(p) && std::fs::symlink_metadata(p).is_ok())
         .collect();
@@ -599,6 +670,25 @@ impl Handling for Moves<'_> {
         let Ok(FileAt::Path(source)) = &item.bytes_at else {
             return Ok(None);
         };
+        Ok(Some(match self.place(source, &item.key, hs)? {
+            Placed::Held(why) => why,
+            Placed::At(p) => p.display().to_string(),
+        }))
+    }
+}
+
+/// Where a source went once its outputs settled.
+enum Placed {
+    /// Left in the inbox, and why.
+    Held(String),
+    /// Moved (or left) here, its handoffs beside it.
+    At(PathBuf),
+}
+
+impl Moves<'_> {
+    /// Moves a source to the archive, or to quarantine when an output failed, with its
+    /// handoffs beside it; a cut-off one a copy may still be writing stays in the inbox.
+    fn place(&self, source: &Path, key: &str, hs: &[Handoff]) -> Result<Placed, WatchError> {
         let failed = hs.iter().any(|h| h.state == State::Failed);
         let cut_off = hs.iter().any(|h| {
             h.error
@@ -609,7 +699,7 @@ impl Handling for Moves<'_> {
         // source already moved out of the inbox is no copy under way.
         if cut_off && !self.opts.once && !self.opts.moved_out(source) {
             if let Some(age) = self.held.hold(source, self.opts.stalled) {
-                return Ok(Some(format!(
+                return Ok(Placed::Held(format!(
                     "held in the inbox: it reads as cut off, and was written {}s ago: a copy that paused is taken again when it changes; unchanged for {}s, it goes to quarantine",
                     age.as_secs(),
                     self.opts.stalled.as_secs()
@@ -621,15 +711,15 @@ impl Handling for Moves<'_> {
         } else {
             self.opts.archive()
         };
-        let dest = home.join(self.label).join(rel_of(&item.key));
+        let dest = home.join(self.label).join(rel_of(key));
         let moved = if source.starts_with(absolute(&home)) {
-            source.clone() // failed again where a start took it from: it stays
+            source.to_path_buf() // failed again where a start took it from: it stays
         } else {
             let moved = move_keeping(source, &dest)?;
             // A reviewer's retry reads the source from where it now is.
             if self.repoint {
                 self.store
-                    .set_asset_original(self.id, &item.key, &absolute(&moved))?;
+                    .set_asset_original(self.id, key, &absolute(&moved))?;
             }
             // Made again from quarantine: the failed handoffs beside it are superseded by
             // the ones written beside its new place.
@@ -641,7 +731,7 @@ impl Handling for Moves<'_> {
         for h in hs {
             crate::store::write_manifest(&manifest_beside(&moved, &h.goal.spec_id), h)?;
         }
-        Ok(Some(moved.display().to_string()))
+        Ok(Placed::At(moved))
     }
 }
 
@@ -691,13 +781,14 @@ fn wanted_of(key: &str) -> String {
 /// queue: followed again).
 fn resume(w: &Running) -> Result<(), WatchError> {
     let (opts, store) = (w.opts, w.store);
+    let engine = match w.runs {
+        Runs::Here(engine) => engine,
+        // On a shared database, only this inbox's batches are this watcher's.
+        Runs::Queue(queue) => return hand_back::resume(w, queue),
+    };
     for id in store.batches_from("watch", BatchState::Receiving)? {
         store.delete_batch(&id)?;
     }
-    let engine = match w.runs {
-        Runs::Here(engine) => engine,
-        Runs::Queue(queue) => return hand_back::resume(w, queue),
-    };
     for id in store.requeue_retryable("watch")? {
         tracing::warn!(batch = %id, "trying again what a write failure stopped (a full disk?)");
     }

@@ -14,6 +14,7 @@ use crate::cluster_s3::workers_of;
 use crate::server::{get, post_json, Server};
 use crate::util::{fixtures, read_json, wait_for};
 use crate::{pg, s3};
+use shelfready::store::sha256_hex;
 
 const SOURCES: &[&str] = &[
     "MUG01_1.png",
@@ -24,6 +25,9 @@ const SOURCES: &[&str] = &[
     "DEEP09_1.png",
 ];
 const SPECS: &str = "amazon-main,shopify";
+/// A drop's name as people write them: its outbox folder is `Order_7`, its archive
+/// folder keeps the name.
+const DROP: &str = "Order 7";
 
 fn drop_folder(inbox: &Path, name: &str, sources: &[&str]) {
     // Copied beside the inbox, then moved in: the drop appears whole.
@@ -71,7 +75,7 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
 
     // The drop is taken and queued; the API node is then killed before anything is made
     // (no worker runs yet): the batch waits on the queue, its sources in the inbox.
-    drop_folder(&inbox, "order-7", SOURCES);
+    drop_folder(&inbox, DROP, SOURCES);
     let batch: String = wait_for("the drop to be queued", Duration::from_secs(60), || {
         let row = pg
             .query_opt(
@@ -85,7 +89,7 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     });
     let _ = server.child.kill(); // SIGKILL
     let _ = server.child.wait();
-    assert!(inbox.join("order-7").join("MUG01_1.png").is_file());
+    assert!(inbox.join(DROP).join("MUG01_1.png").is_file());
 
     // Two workers, each with a data folder of its own, make it.
     let on_bucket =
@@ -107,15 +111,15 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         .collect();
     assert_eq!(made_by, both, "A: {}\nB: {}", a.log(), b.log());
     // Settled, but not handed back: nobody watches the inbox.
-    assert!(!outbox.join("order-7").exists());
-    assert!(inbox.join("order-7").join("MUG01_1.png").is_file());
+    assert!(!outbox.join("Order_7/manifest.json").exists());
+    assert!(inbox.join(DROP).join("MUG01_1.png").is_file());
 
     // The API node started again follows the batch again and hands it back.
     let server = Server::try_start_env(&api, &api_args, &s3::env())
         .unwrap_or_else(|log| panic!("serve did not start again: {log}"));
-    let out7 = outbox.join("order-7");
+    let out7 = outbox.join("Order_7");
     wait_for("the hand-back", Duration::from_secs(60), || {
-        (out7.join("manifest.json").is_file() && !inbox.join("order-7").exists()).then_some(())
+        (out7.join("manifest.json").is_file() && !inbox.join(DROP).exists()).then_some(())
     });
     // The outbox holds what one machine makes of the same photos, byte for byte.
     let want = one_machine(dir.path(), SOURCES, SPECS);
@@ -140,17 +144,17 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         } else {
             "archive"
         };
-        let moved = inbox.join(home).join("order-7").join(n);
+        let moved = inbox.join(home).join(DROP).join(n);
         assert!(moved.is_file(), "{n} not in {home}");
         let h = read_json(
             &inbox
                 .join(home)
-                .join("order-7")
+                .join(DROP)
                 .join(format!("{n}.shopify.json")),
         );
-        assert_eq!(h["provenance"]["source_key"], format!("order-7/{n}"));
+        assert_eq!(h["provenance"]["source_key"], format!("{DROP}/{n}"));
     }
-    assert!(!inbox.join("order-7").exists());
+    assert!(!inbox.join(DROP).exists());
     // The API node answers for the batch the workers made.
     let r = get(&server.url(&format!("/v1/batches/{batch}")), &[]);
     assert_eq!(r.status, 200);
@@ -162,6 +166,43 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         .unwrap();
     assert_eq!(o.status.code(), Some(75), "{o:?}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("/v1/review?batch="));
+
+    // Killed while outputs wait for a person; meanwhile a new drop of the same name
+    // comes, with a different photo under a name the first drop had. Started again, the
+    // watcher follows the first batch without touching the new drop, which it takes as
+    // a batch of its own.
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let staging = dir.path().join("staging-new");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::copy(
+        fixtures().join("ADOBE04_1.jpg"),
+        staging.join("DEEP09_1.png"),
+    )
+    .unwrap();
+    std::fs::rename(&staging, inbox.join(DROP)).unwrap();
+    let server = Server::try_start_env(&api, &api_args, &s3::env())
+        .unwrap_or_else(|log| panic!("serve did not start again: {log}"));
+    let out7b = outbox.join("Order_7-2");
+    wait_for("the new drop", Duration::from_secs(120), || {
+        (out7b.join("manifest.json").is_file() && !inbox.join(DROP).exists()).then_some(())
+    });
+    let newer = read_json(&out7b.join("manifest.json"));
+    assert_eq!(newer["photos"].as_array().unwrap().len(), 1, "{newer}");
+    let adobe = sha256_hex(&std::fs::read(fixtures().join("ADOBE04_1.jpg")).unwrap());
+    let deep = sha256_hex(&std::fs::read(fixtures().join("DEEP09_1.png")).unwrap());
+    let archived = inbox.join("archive").join(DROP);
+    let first = std::fs::read(archived.join("DEEP09_1.png")).unwrap();
+    assert_eq!(
+        sha256_hex(&first),
+        deep,
+        "the first drop's photo was replaced"
+    );
+    let second = std::fs::read(archived.join("DEEP09_1-2.png")).unwrap();
+    assert_eq!(sha256_hex(&second), adobe);
+    let beside = read_json(&archived.join("DEEP09_1-2.png.amazon-main.json"));
+    assert_eq!(beside["provenance"]["source_sha256"], adobe.as_str());
 
     // Decisions made over the API reach the copy: the watcher hands the batch back again
     // while an output waits for a person, and lets it go once none does.
@@ -208,8 +249,20 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     drop((a, b));
 
     // `shelfready watch` alone on the same database and bucket, with a worker of its
-    // own: a photo made before is archived and listed, not made again.
+    // own: a photo made before is archived and listed, not made again. Loose files
+    // beside the drop make one batch, each file taken and moved once.
     drop_folder(&inbox, "order-8", &["MUG01_1.png", "ADOBE04_1.jpg"]);
+    for (name, bytes) in [
+        (
+            "loose shot.jpg",
+            std::fs::read(fixtures().join("GREY10_1.jpg")).unwrap(),
+        ),
+        ("layers.psd", b"8BPS layers".to_vec()),
+    ] {
+        let staged = dir.path().join(name);
+        std::fs::write(&staged, bytes).unwrap();
+        std::fs::rename(&staged, inbox.join(name)).unwrap();
+    }
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_shelfready"))
         .args([
             "watch", inbox_s, "--out", outbox_s, "--spec", SPECS, "--once",
@@ -250,4 +303,33 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     for n in ["MUG01_1.png", "ADOBE04_1.jpg"] {
         assert!(inbox.join("archive/order-8").join(n).is_file(), "{log}");
     }
+    let loose: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("inbox"))
+        .collect();
+    assert_eq!(loose.len(), 1, "{loose:?}\n{log}");
+    // A loose file is taken whatever its type (the layered file fails: it cannot be
+    // read as an image) and quarantined once, never a batch of its own.
+    let m = read_json(&outbox.join(&loose[0]).join("manifest.json"));
+    assert_eq!(m["photos"].as_array().unwrap().len(), 2, "{}", m["photos"]);
+    let kept: Vec<String> = crate::util::files_under(&inbox)
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&inbox)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|p| p.contains("layers") || p.contains("loose shot"))
+        .filter(|p| !p.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            format!("archive/{}/loose shot.jpg", loose[0]),
+            format!("quarantine/{}/layers.psd", loose[0])
+        ],
+        "{log}"
+    );
 }

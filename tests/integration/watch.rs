@@ -241,6 +241,36 @@ fn a_watcher_killed_mid_batch_finishes_it_once_when_started_again() {
 }
 
 #[test]
+fn a_drop_with_a_name_that_is_not_text_is_quarantined_whole_and_the_others_go_on() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out, data) = (
+        dir.path().join("inbox"),
+        dir.path().join("outbox"),
+        dir.path().join("data"),
+    );
+    // A Latin-1 file name, as an old zip or file share writes it.
+    let odd = std::ffi::OsStr::from_bytes(b"caf\xe9.png");
+    copy("MUG01_1.png", &inbox.join("latin").join(odd));
+    copy("ROCKET02_1.png", &inbox.join("fine").join("rocket.png"));
+    let o = command(&inbox, &out, &data, &["--once"]).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    assert!(log.contains("not UTF-8 text"), "{log}");
+    // Nothing lost: the file is in quarantine under its own bytes, untouched.
+    let kept = inbox.join("quarantine").join("latin").join(odd);
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        std::fs::read(fixtures().join("MUG01_1.png")).unwrap()
+    );
+    assert!(!out.join("latin").exists());
+    assert!(
+        out.join("fine/outputs/amazon-main/rocket.jpg").is_file(),
+        "{log}"
+    );
+}
+
+#[test]
 fn the_same_photo_dropped_again_is_recognised_until_its_spec_or_product_changes() {
     let dir = tempfile::tempdir().unwrap();
     let (inbox, out, data) = (

@@ -352,8 +352,7 @@ impl JobStore for SqlStore {
     fn batches_to_hand_back(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.with(|db| {
             db.query(
-                "SELECT id, hand_back FROM batches
-                 WHERE hand_back IS NOT NULL AND state <> 'receiving'
+                "SELECT id, hand_back FROM batches WHERE hand_back IS NOT NULL
                  ORDER BY created_at, id",
                 &[],
             )?
