@@ -431,6 +431,8 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
         }
     }
     let mut skipped = skipped;
+    // Sources made before: (path, path under the drop, where their outputs are).
+    let mut made: Vec<(PathBuf, String, String)> = Vec::new();
     let mut seq = 0;
     for (input, rel) in walk.inputs.iter().zip(&rels) {
         // A stop mid-way leaves the batch being received: the next start drops it and
@@ -443,17 +445,18 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
             context = c.context(rel, context);
         }
         let bytes = read_source(&FileAt::Path(input.path.clone()), &opts.limits);
-        // Content made before for every spec, for this product: archived as it is taken,
-        // and listed with the files not taken, not made again.
+        // Content made before for every spec, for this product: listed with the files
+        // not taken, not made again, and archived once the batch is recorded.
         if let Ok(b) = &bytes {
             let sha = crate::store::sha256_hex(b);
             if let Some(earlier) = made_before(store, &id, &opts.specs, &context, &sha)? {
-                let dest = opts.archive().join(&label).join(rel_of(&input.key));
-                let moved = move_keeping(&input.path, &dest)?;
-                let origin = input.path.display().to_string();
-                observer.note(&format!("{origin}: {earlier} -> {}", moved.display()));
+                made.push((
+                    input.path.clone(),
+                    rel_of(&input.key).to_string(),
+                    earlier.clone(),
+                ));
                 skipped.push(Skipped {
-                    path: origin,
+                    path: input.path.display().to_string(),
                     reason: SkipReason::AlreadyProcessed,
                     message: earlier,
                 });
@@ -493,6 +496,16 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     intake.save(store, &id)?;
     store.set_batch_state(&id, BatchState::Processing, &SystemClock.now())?;
     tracing::info!(batch = %id, drop = %label, files = seq, "drop taken");
+    // Recorded: a stop from here on finds them listed in the batch (before, they stayed
+    // in the inbox, to be recognised again).
+    for (path, rel, earlier) in &made {
+        let moved = move_keeping(path, &opts.archive().join(&label).join(rel))?;
+        observer.note(&format!(
+            "{}: {earlier} -> {}",
+            path.display(),
+            moved.display()
+        ));
+    }
     let info = DropInfo {
         label,
         folder,
