@@ -226,9 +226,9 @@ enum Command {
         /// shared with `serve` and `worker` processes puts each drop on its queue.
         #[arg(long, env = "SHELFREADY_DATABASE_URL", hide_env_values = true)]
         database_url: Option<String>,
-        /// Where the batches' files are kept, with --database-url: s3://bucket/prefix
-        /// [default: the data folder].
-        #[arg(long, env = "SHELFREADY_STORE_URL", requires = "database_url")]
+        /// Where the batches' files are kept, as for `serve`: s3://bucket/prefix [default:
+        /// the data folder]. On one machine a drop's files stay in --out all the same.
+        #[arg(long, env = "SHELFREADY_STORE_URL")]
         store_url: Option<String>,
         /// Queue workers in this process, with a shared --database-url (default: one per
         /// engine thread; 0: the drops are left to `shelfready worker` processes).
@@ -576,7 +576,8 @@ fn run(cli: Cli) -> Result<u8> {
                 opts.archive().display(),
                 opts.quarantine().display()
             );
-            if database_url.is_some() {
+            // The job store as `serve` opens it (a database, a bucket), or the data folder.
+            if database_url.is_some() || store_url.is_some() {
                 let config = shelfready::server::ServeConfig {
                     data_dir,
                     database_url,
