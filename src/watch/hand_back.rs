@@ -12,7 +12,7 @@
 //! ([`JobStore::set_batch_hand_back`]) until nothing can change any more, so a watcher
 //! started again follows its batches again.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -20,7 +20,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{absolute, close_drop, rel_of, DropInfo, Enqueue, Moves, Placed, Running, WatchError};
-use crate::handoff::{Handoff, Skipped};
+use crate::handoff::{BatchManifest, Handoff, Skipped};
 use crate::job::Intake;
 use crate::store::{AssetRow, BatchMark, BatchState, JobStore, Objects, StoreError};
 
@@ -234,7 +234,7 @@ fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
     if f.to.handed && seen == f.seen {
         return Ok(true);
     }
-    hand_back(w, f, &row.specs)?;
+    hand_back(w, f, &row.specs, manifest.as_ref())?;
     f.failed = false;
     f.seen = seen;
     // Nothing waits for a person: no decision will change its files any more (a receipt
@@ -247,10 +247,21 @@ fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
 
 /// One settled batch's results, handed back (again: each step finds where the last one
 /// left things).
-fn hand_back(w: &Running, f: &mut Followed, specs: &[String]) -> Result<(), WatchError> {
+fn hand_back(
+    w: &Running,
+    f: &mut Followed,
+    specs: &[String],
+    manifest: Option<&BatchManifest>,
+) -> Result<(), WatchError> {
     let (store, opts) = (w.store, w.opts);
     // The outputs first: a source leaves the inbox once its outputs are in the outbox.
-    f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied)?;
+    let made: HashMap<&str, &str> = manifest
+        .iter()
+        .flat_map(|m| &m.handoffs)
+        .filter_map(|h| h.asset.as_ref())
+        .map(|a| (a.path.as_str(), a.sha256.as_str()))
+        .collect();
+    f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied, &made)?;
     let first = !f.to.handed;
     for a in store.assets(&f.id)? {
         let mut hs: Vec<Handoff> = Vec::with_capacity(specs.len());
@@ -335,7 +346,9 @@ fn source_of(f: &Followed, a: &AssetRow, objects: &Objects) -> Option<PathBuf> {
 
 /// Copies a batch's files (outputs, manifests) from the store into its outbox folder,
 /// each written whole (temp file, then rename), and removes the ones copied `before`
-/// that the store no longer has (an output a retry replaced). Returns what it copied.
+/// that the store no longer has (an output a retry replaced). An output whose copy
+/// already has the content its handoff records (`made`: sha256 by path) is not fetched
+/// again: a reviewer's decision changes manifests, not images. Returns what it copied.
 /// The folder's mark names the batch and says its records are in a shared database, so
 /// a command pointed at the copy decides nothing behind the database's back.
 fn copy_files(
@@ -343,6 +356,7 @@ fn copy_files(
     id: &str,
     outbox: &Path,
     before: &BTreeSet<String>,
+    made: &HashMap<&str, &str>,
 ) -> Result<BTreeSet<String>, WatchError> {
     let files = store.batch_files(id)?;
     let listed = files.list("")?;
@@ -364,10 +378,17 @@ fn copy_files(
         if !plain || k.starts_with(".shelfready/") {
             continue;
         }
+        let to = outbox.join(rel);
+        let current = made.get(k.as_str()).is_some_and(|sha| {
+            std::fs::read(&to).is_ok_and(|b| crate::store::sha256_hex(&b) == *sha)
+        });
+        if current {
+            copied.insert(k);
+            continue;
+        }
         let Some(bytes) = files.get(&k)? else {
             continue;
         };
-        let to = outbox.join(rel);
         crate::store::write_atomic(&to, &bytes).map_err(|error| StoreError::Write {
             path: to.display().to_string(),
             error,

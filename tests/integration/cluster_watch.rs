@@ -220,6 +220,8 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
             .get(0)
     };
     assert!(back(&mut pg).is_some(), "let go while outputs wait");
+    let image = out7.join("outputs/amazon-main/MUG01_1.jpg");
+    let written = std::fs::metadata(&image).unwrap().modified().unwrap();
     for id in &ids {
         let r = post_json(
             &server.url(&format!("/v1/assets/{id}/review")),
@@ -245,6 +247,8 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         .collect();
     let approved = states.iter().filter(|s| *s == "approved").count();
     assert_eq!(approved, ids.len(), "{states:?}");
+    // A decision changes manifests, not images: the copy's images are not fetched again.
+    assert_eq!(std::fs::metadata(&image).unwrap().modified().unwrap(), written);
     drop(server);
     drop((a, b));
 
