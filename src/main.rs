@@ -586,7 +586,7 @@ fn run(cli: Cli) -> Result<u8> {
                     workers,
                     ..Default::default()
                 };
-                shelfready::server::watch(config, &opts, &CANCEL, &WatchLog)?;
+                watch_on(config, &opts)?;
                 return Ok(0);
             }
             let store = shelfready::store::SqliteStore::open(&data_dir).map_err(CliError::Store)?;
@@ -844,6 +844,28 @@ fn watch_beside(app: &Arc<App>) -> Result<(), ServerError> {
         })
         .map_err(ServerError::Runtime)?;
     Ok(())
+}
+
+/// `shelfready watch` on the job store a configuration names: on a shared database its
+/// drops go on the queue, made by `workers` queue workers in this process (by default one
+/// per engine thread; 0 leaves them to `shelfready worker` processes) and by every other
+/// worker on it; otherwise on this process's engine, as with the data folder alone.
+fn watch_on(
+    config: shelfready::server::ServeConfig,
+    opts: &shelfready::watch::WatchOptions,
+) -> Result<()> {
+    let shared = config.shared_database();
+    let app = shelfready::server::open(config)?;
+    let runs = if shared {
+        let n = app.config.workers.unwrap_or(app.engine.threads());
+        app.start_workers(n).map_err(ServerError::Runtime)?;
+        shelfready::watch::Runs::Queue(app.as_ref())
+    } else {
+        shelfready::watch::Runs::Here(&app.engine)
+    };
+    let watched = shelfready::watch::watch(opts, app.store.as_ref(), runs, &CANCEL, &WatchLog);
+    app.stop();
+    Ok(watched?)
 }
 
 /// `shelfready watch` alone: a line on stderr per source and per note.

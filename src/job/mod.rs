@@ -14,7 +14,7 @@ mod sheet;
 
 pub use manifest::{batch_manifest, refresh_manifest, BatchSource, Intake};
 pub use observer::{Observer, SourceDone};
-pub use runner::{Batch, Handling, Item, Outcome, Plain, Ran};
+pub use runner::{Batch, Enqueue, Handling, Item, Outcome, Plain, Ran};
 pub use sheet::contact_sheet;
 
 use std::sync::atomic::AtomicBool;

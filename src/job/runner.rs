@@ -65,6 +65,13 @@ pub trait Handling: Sync {
     }
 }
 
+/// Puts a recorded batch's sources on the job store's queue and wakes the workers, for a
+/// door that leaves the work to them (a watched inbox on a shared database). The server's
+/// `App` is one: a batch with nothing left to do is settled at once.
+pub trait Enqueue: Sync {
+    fn enqueue(&self, batch: &str) -> Result<(), StoreError>;
+}
+
 /// No door-specific steps (the command line, the server).
 pub struct Plain;
 

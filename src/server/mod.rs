@@ -64,8 +64,6 @@ pub enum ServerError {
     },
     #[error("cannot start the server: {0}")]
     Runtime(std::io::Error),
-    #[error(transparent)]
-    Watch(#[from] crate::watch::WatchError),
 }
 
 impl ServerError {
@@ -76,7 +74,6 @@ impl ServerError {
             ServerError::Store(e) => e.code(),
             ServerError::Listen { .. } => ErrorCode::StoreLocked,
             ServerError::Engine(_) | ServerError::Runtime(_) => ErrorCode::InternalError,
-            ServerError::Watch(e) => e.code(),
         }
     }
 }
@@ -259,34 +256,23 @@ pub fn work(config: ServeConfig, on_started: impl FnOnce(usize)) -> Result<(), S
     Ok(())
 }
 
-/// `shelfready watch` on the job store `config` names (`--database-url`): the inbox is
-/// watched on the calling thread until `stop` is set (or, `--once`, until it is empty and
-/// every drop is handed back). On a shared database the drops go on its queue, worked
-/// by `config.workers` queue workers in this process (by default one per engine thread;
-/// 0 leaves them to `shelfready worker` processes) and by every other worker on it.
-pub fn watch(
-    config: ServeConfig,
-    opts: &crate::watch::WatchOptions,
-    stop: &std::sync::atomic::AtomicBool,
-    observer: &dyn crate::job::Observer,
-) -> Result<(), ServerError> {
+/// The parts of a process on the job store `config` names, with nothing started: for a
+/// door run beside the queue (`shelfready watch --database-url`), which starts the
+/// workers it wants ([`App::start_workers`]) and ends with [`App::stop`].
+pub fn open(config: ServeConfig) -> Result<Arc<App>, ServerError> {
     let extra_specs = load_spec_dir(&config)?;
     let store = open_store(&config)?;
     let engine = Engine::new(config.jobs)?;
-    let shared = config.shared_database();
-    let workers = config.workers.unwrap_or(engine.threads());
-    let app = App::new(config, store, engine, extra_specs);
-    let runs = if shared {
-        app.start_workers(workers).map_err(ServerError::Runtime)?;
-        crate::watch::Runs::Queue(app.as_ref())
-    } else {
-        crate::watch::Runs::Here(&app.engine)
-    };
-    let watched = crate::watch::watch(opts, app.store.as_ref(), runs, stop, observer);
-    // Sources in flight stop between stages and go back to the queue.
-    app.stopping.store(true, Ordering::SeqCst);
-    wait_for_running(&app);
-    Ok(watched?)
+    Ok(App::new(config, store, engine, extra_specs))
+}
+
+impl App {
+    /// Stops this process's workers: sources in flight stop between stages and go back
+    /// to the queue.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        wait_for_running(self);
+    }
 }
 
 /// Sources in flight check the stop between stages; gives them time to stop.

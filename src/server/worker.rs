@@ -51,7 +51,7 @@ impl Wake {
 }
 
 /// A watched inbox on a shared database queues its drops here.
-impl crate::watch::Enqueue for App {
+impl crate::job::Enqueue for App {
     fn enqueue(&self, batch: &str) -> Result<(), StoreError> {
         App::enqueue(self, batch)
     }

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{absolute, close_drop, rel_of, DropInfo, Enqueue, Moves, Placed, Running, WatchError};
+use super::{absolute, close_drop, rel_of, DropInfo, Moves, Placed, Running, WatchError};
 use crate::handoff::{BatchManifest, Handoff, Skipped};
-use crate::job::Intake;
+use crate::job::{Enqueue, Intake};
 use crate::store::{AssetRow, BatchMark, BatchState, JobStore, Objects, StoreError};
 
 /// Where a batch's results go back to, as the job store keeps it (JSON), and where its

@@ -31,7 +31,9 @@ use crate::intake::{
     catalog_path, collect_inputs, fetch_rows, free_file, is_catalog, name_of, read_catalog,
     still_written, CATALOGS,
 };
-use crate::job::{read_source, Batch, Handling, Intake, Item, JobOptions, Observer, Outcome};
+use crate::job::{
+    read_source, Batch, Enqueue, Handling, Intake, Item, JobOptions, Observer, Outcome,
+};
 use crate::pipeline::Limits;
 use crate::spec::Spec;
 use crate::store::{new_batch_id, AssetRow, BatchState, FileAt, JobStore, StoreError};
@@ -132,12 +134,6 @@ pub enum Runs<'a> {
     /// On the job store's queue, which every worker on a shared database takes from;
     /// the watcher follows each batch and hands its results back once it settles.
     Queue(&'a dyn Enqueue),
-}
-
-/// Puts a recorded batch's sources on the queue and wakes the workers (the server's
-/// `App::enqueue`: a batch with nothing left to do is settled at once).
-pub trait Enqueue: Sync {
-    fn enqueue(&self, batch: &str) -> Result<(), StoreError>;
 }
 
 /// A running watcher's parts, as every step of it needs them.

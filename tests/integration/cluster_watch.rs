@@ -248,7 +248,10 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     let approved = states.iter().filter(|s| *s == "approved").count();
     assert_eq!(approved, ids.len(), "{states:?}");
     // A decision changes manifests, not images: the copy's images are not fetched again.
-    assert_eq!(std::fs::metadata(&image).unwrap().modified().unwrap(), written);
+    assert_eq!(
+        std::fs::metadata(&image).unwrap().modified().unwrap(),
+        written
+    );
     drop(server);
     drop((a, b));
 
