@@ -422,17 +422,19 @@ pub async fn batch_contact_sheet(
     serve_made(&path, &tag, req).await
 }
 
-#[utoipa::path(delete, path = "/v1/batches/{id}", params(("id" = String, Path, description = "the id")), responses((status = 204, description = "the batch, its files and rows are gone"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody")), (status = 409, description = "still processing", body = ref("#/components/schemas/ErrorBody"))))]
+#[utoipa::path(delete, path = "/v1/batches/{id}", params(("id" = String, Path, description = "the id")), responses((status = 204, description = "the batch, its files and rows are gone"), (status = 401, description = "no or wrong token", body = ref("#/components/schemas/ErrorBody")), (status = 404, description = "no such id", body = ref("#/components/schemas/ErrorBody")), (status = 409, description = "still being received or processed", body = ref("#/components/schemas/ErrorBody"))))]
 pub async fn batch_delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     blocking(move || {
         let row = batch_row(&app, &id)?;
-        if row.state == BatchState::Processing {
+        // A batch being received is its door's until recorded (an abandoned one is
+        // cleared at the next start).
+        if row.state != BatchState::Settled {
             return Err(ApiError::new(
                 ErrorCode::StoreLocked,
-                format!("batch '{id}' is still being processed; delete it once it has settled"),
+                format!("batch '{id}' is still being received or processed; delete it once it has settled"),
             ));
         }
         app.store.delete_batch(&id)?;

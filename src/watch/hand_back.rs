@@ -30,6 +30,10 @@ use crate::store::{AssetRow, BatchMark, BatchState, JobStore, Objects, StoreErro
 pub(super) struct HandBack {
     /// The watched inbox (absolute): a watcher hands back only its own inbox's batches.
     pub inbox: PathBuf,
+    /// The inbox's own id ([`inbox_id`]): two machines may each watch an `/inbox` of
+    /// their own on one database.
+    #[serde(default)]
+    pub watcher: String,
     /// The drop's folder in the outbox.
     pub outbox: PathBuf,
     /// The dropped folder; none for loose files of the inbox.
@@ -46,9 +50,15 @@ pub(super) struct HandBack {
 }
 
 impl HandBack {
-    pub fn new(inbox: PathBuf, outbox: PathBuf, folder: Option<PathBuf>, label: &str) -> Self {
+    pub fn new(
+        (inbox, watcher): (PathBuf, &str),
+        outbox: PathBuf,
+        folder: Option<PathBuf>,
+        label: &str,
+    ) -> Self {
         HandBack {
             inbox,
+            watcher: watcher.to_string(),
             outbox,
             folder,
             label: label.to_string(),
@@ -91,6 +101,52 @@ struct Followed {
     looked: Option<Instant>,
     /// The last hand-back failed (said in the log): tried again once per rescan.
     failed: bool,
+}
+
+/// The id of an inbox on a shared database, kept in `<inbox>/.shelfready-inbox` (a dot
+/// file: never taken), made at its first watch.
+pub(super) fn inbox_id(inbox: &Path) -> Result<String, WatchError> {
+    use std::io::Write;
+    let path = inbox.join(".shelfready-inbox");
+    let unreadable = |error| {
+        WatchError::Store(StoreError::Read {
+            path: path.display().to_string(),
+            error,
+        })
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            let id = crate::store::new_batch_id();
+            f.write_all(id.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|error| {
+                    WatchError::Store(StoreError::Write {
+                        path: path.display().to_string(),
+                        error,
+                    })
+                })?;
+            Ok(id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path).map_err(unreadable)?;
+            let id = text.trim();
+            if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(unreadable(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "not an inbox id (letters and digits): remove the file to make a new one, which leaves this inbox's unfinished batches on the queue to nobody",
+                )));
+            }
+            Ok(id.to_string())
+        }
+        Err(error) => Err(WatchError::Store(StoreError::Write {
+            path: path.display().to_string(),
+            error,
+        })),
+    }
 }
 
 /// The batches a watcher has on the queue.
@@ -160,7 +216,7 @@ pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError>
             tracing::warn!(batch = %id, "its hand-back record cannot be read; left as it is");
             continue;
         };
-        if to.inbox != inbox {
+        if to.inbox != inbox || to.watcher != w.inbox_id {
             continue; // another watcher's
         }
         let Some(row) = w.store.batch_row(&id)? else {
@@ -169,6 +225,8 @@ pub(super) fn resume(w: &Running, queue: &dyn Enqueue) -> Result<(), WatchError>
         match row.state {
             BatchState::Receiving => {
                 w.store.delete_batch(&id)?;
+                // The outbox folder reserved for it, still empty: the drop is taken again.
+                let _ = std::fs::remove_dir(&to.outbox);
                 continue;
             }
             BatchState::Processing => queue.enqueue(&id)?,
@@ -235,13 +293,14 @@ fn look(w: &Running, f: &mut Followed) -> Result<bool, WatchError> {
         return Ok(true);
     }
     hand_back(w, f, &row.specs, manifest.as_ref())?;
-    f.failed = false;
-    f.seen = seen;
     // Nothing waits for a person: no decision will change its files any more (a receipt
     // the next stage records later is in the API's manifests, not the copy's).
     let open = manifest.is_some_and(|m| m.summary.needs_review > 0);
     let record = open.then(|| f.to.to_json(&f.id)).transpose()?;
     w.store.set_batch_hand_back(&f.id, record.as_deref())?;
+    // Seen only once all is recorded: a failed write is tried again at the next look.
+    f.failed = false;
+    f.seen = seen;
     Ok(open)
 }
 
@@ -268,35 +327,34 @@ fn hand_back(
         for s in specs {
             hs.extend(store.handoff(&f.id, &a.source_key, s)?);
         }
-        if hs.len() != specs.len() {
-            return Err(WatchError::Incomplete {
-                batch: f.id.clone(),
-                key: a.source_key,
-                got: hs.len(),
-                want: specs.len(),
-            });
-        }
         let Some(source) = source_of(f, &a, store.objects()) else {
             continue;
         };
+        let label = f.to.label.clone();
         let moves = Moves {
             opts,
             store,
             id: &f.id,
-            label: &f.to.label,
+            label: &label,
             held: &w.held,
             repoint: store.objects().is_local(),
         };
-        let placed = moves.place(&source, &a.source_key, &hs)?;
-        let went = match placed {
+        // Its work ended without outputs (an error the workers' log tells): quarantined.
+        let unmade = hs.len() < specs.len();
+        let (id, to) = (&f.id, &mut f.to);
+        // Kept as it goes: a stop mid-way finds each source where it went.
+        let mut record = |dest: &Path| {
+            to.moved.insert(a.source_key.clone(), absolute(dest));
+            store.set_batch_hand_back(id, Some(&to.to_json(id)?))?;
+            Ok(())
+        };
+        let went = match moves.place(&source, &a.source_key, &hs, unmade, &mut record)? {
             Placed::Held(why) => why,
-            Placed::At(p) => {
-                let said = p.display().to_string();
-                f.to.moved.insert(a.source_key.clone(), absolute(&p));
-                // Kept as it goes: a stop mid-way finds each source where it went.
-                store.set_batch_hand_back(&f.id, Some(&f.to.to_json(&f.id)?))?;
-                said
-            }
+            Placed::At(p) if unmade => format!(
+                "{}: no outputs were recorded for it (its work ended in an error: the workers' log says which)",
+                p.display()
+            ),
+            Placed::At(p) => p.display().to_string(),
         };
         if first {
             let states: Vec<String> = hs
@@ -310,9 +368,12 @@ fn hand_back(
     if first {
         let folder = f.to.folder.clone();
         close_drop(w, &f.to.label, folder.as_deref(), &f.skipped)?;
+        // Said at once: a start after this never tidies the drop's folder again (a newer
+        // drop of the same name may be there).
+        f.to.handed = true;
+        store.set_batch_hand_back(&f.id, Some(&f.to.to_json(&f.id)?))?;
         tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
     }
-    f.to.handed = true;
     Ok(())
 }
 
@@ -322,7 +383,10 @@ fn hand_back(
 /// someone), or not this batch's any more.
 fn source_of(f: &Followed, a: &AssetRow, objects: &Objects) -> Option<PathBuf> {
     if let Some(p) = f.to.moved.get(&a.source_key) {
-        return std::fs::symlink_metadata(p).is_ok().then(|| p.clone());
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Some(p.clone());
+        }
+        // Recorded, then a stop before the move: still where it was taken.
     }
     if f.to.handed {
         return None; // held in the inbox at the first hand-back: taken again from there

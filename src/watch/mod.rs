@@ -52,13 +52,6 @@ pub enum WatchError {
     FilesElsewhere { batch: String, store: String },
     #[error("cannot record where batch {batch} goes back to: {message}")]
     HandBackRecord { batch: String, message: String },
-    #[error("batch {batch} is settled, but {key} has {got} of its {want} outputs recorded: handed back once it has them all")]
-    Incomplete {
-        batch: String,
-        key: String,
-        got: usize,
-        want: usize,
-    },
     #[error("cannot move {from} to {to}: {error}")]
     Move {
         from: String,
@@ -76,9 +69,7 @@ impl WatchError {
             WatchError::Notify { .. } => ErrorCode::InternalError,
             WatchError::Move { .. } => ErrorCode::OutputWriteFailed,
             WatchError::FilesElsewhere { .. } => ErrorCode::UsageError,
-            WatchError::HandBackRecord { .. } | WatchError::Incomplete { .. } => {
-                ErrorCode::InternalError
-            }
+            WatchError::HandBackRecord { .. } => ErrorCode::InternalError,
         }
     }
 }
@@ -147,6 +138,8 @@ struct Running<'a> {
     held: Held,
     /// Batches on the queue whose results are not handed back yet ([`Runs::Queue`]).
     following: hand_back::Following,
+    /// The inbox's id on a shared database ([`hand_back::inbox_id`]); empty otherwise.
+    inbox_id: String,
 }
 
 /// Watches until `stop` is set. Batches a stop interrupted are finished first (on the
@@ -167,6 +160,10 @@ pub fn watch(
             error,
         })?;
     }
+    let inbox_id = match runs {
+        Runs::Queue(_) => hand_back::inbox_id(&opts.inbox)?,
+        Runs::Here(_) => String::new(),
+    };
     let w = Running {
         opts,
         store,
@@ -175,6 +172,7 @@ pub fn watch(
         observer,
         held: Held::default(),
         following: hand_back::Following::default(),
+        inbox_id,
     };
     resume(&w)?;
     let held = &w.held;
@@ -394,7 +392,7 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
     store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;
     let to = hand_back::HandBack::new(
-        absolute(&opts.inbox),
+        (absolute(&opts.inbox), &w.inbox_id),
         absolute(&home),
         folder.as_deref().map(absolute),
         &label,
@@ -402,8 +400,9 @@ fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
     match w.runs {
         Runs::Here(_) => store.set_batch_home(&id, Some(&home), "watch")?,
         Runs::Queue(_) => {
-            store.set_batch_home(&id, None, "watch")?;
+            // The record first: a stop after it leaves a batch the next start finds.
             store.set_batch_hand_back(&id, Some(&to.to_json(&id)?))?;
+            store.set_batch_home(&id, None, "watch")?;
         }
     }
     // On the queue, a worker elsewhere reads each source from the store's bucket.
@@ -657,11 +656,10 @@ impl Handling for Moves<'_> {
         // Moved out before a stop: its handoffs stand in the store, unless a write the
         // disk refused failed one (the start put it back on the queue): made again from
         // where it was moved.
-        let hs: Vec<Handoff> = opts
-            .specs
-            .iter()
-            .filter_map(|s| self.store.handoff(self.id, &item.key, &s.id).ok().flatten())
-            .collect();
+        let mut hs: Vec<Handoff> = Vec::with_capacity(opts.specs.len());
+        for s in &opts.specs {
+            hs.extend(self.store.handoff(self.id, &item.key, &s.id)?);
+        }
         let retry = hs.iter().any(|h| {
             h.state == State::Failed && h.error.as_ref().is_some_and(|e| e.code.is_retryable())
         });
@@ -679,10 +677,12 @@ impl Handling for Moves<'_> {
         let Ok(FileAt::Path(source)) = &item.bytes_at else {
             return Ok(None);
         };
-        Ok(Some(match self.place(source, &item.key, hs)? {
-            Placed::Held(why) => why,
-            Placed::At(p) => p.display().to_string(),
-        }))
+        Ok(Some(
+            match self.place(source, &item.key, hs, false, &mut |_| Ok(()))? {
+                Placed::Held(why) => why,
+                Placed::At(p) => p.display().to_string(),
+            },
+        ))
     }
 }
 
@@ -697,8 +697,17 @@ enum Placed {
 impl Moves<'_> {
     /// Moves a source to the archive, or to quarantine when an output failed, with its
     /// handoffs beside it; a cut-off one a copy may still be writing stays in the inbox.
-    fn place(&self, source: &Path, key: &str, hs: &[Handoff]) -> Result<Placed, WatchError> {
-        let failed = hs.iter().any(|h| h.state == State::Failed);
+    /// `unmade`: its outputs are not all recorded (its work ended in an error), so it
+    /// goes to quarantine. `record` learns where it goes before it is moved there.
+    fn place(
+        &self,
+        source: &Path,
+        key: &str,
+        hs: &[Handoff],
+        unmade: bool,
+        record: &mut dyn FnMut(&Path) -> Result<(), WatchError>,
+    ) -> Result<Placed, WatchError> {
+        let failed = unmade || hs.iter().any(|h| h.state == State::Failed);
         let cut_off = hs.iter().any(|h| {
             h.error
                 .as_ref()
@@ -724,12 +733,16 @@ impl Moves<'_> {
         let moved = if source.starts_with(absolute(&home)) {
             source.to_path_buf() // failed again where a start took it from: it stays
         } else {
-            let moved = move_keeping(source, &dest)?;
-            // A reviewer's retry reads the source from where it now is.
+            let moved = destination(source, &dest)?;
+            // Recorded before the move, so a stop between the two finds the source still
+            // where it was and the records naming where it goes. A reviewer's retry
+            // reads the source from there.
             if self.repoint {
                 self.store
                     .set_asset_original(self.id, key, &absolute(&moved))?;
             }
+            record(&moved)?;
+            move_to(source, &moved)?;
             // Made again from quarantine: the failed handoffs beside it are superseded by
             // the ones written beside its new place.
             for s in &self.opts.specs {
@@ -833,19 +846,34 @@ fn resume(w: &Running) -> Result<(), WatchError> {
 /// Moves a file (rename, or copy then remove across file systems) to `to`, or beside it
 /// with `-2`, `-3`, ... when a file is there already. Returns where it went.
 fn move_keeping(from: &Path, to: &Path) -> Result<PathBuf, WatchError> {
-    let err = |to: &Path, error| WatchError::Move {
+    let dest = destination(from, to)?;
+    move_to(from, &dest)?;
+    Ok(dest)
+}
+
+/// Where [`move_keeping`] puts `from`: `to`, or a free name beside it (its folder made).
+fn destination(from: &Path, to: &Path) -> Result<PathBuf, WatchError> {
+    let parent = to.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|error| WatchError::Move {
         from: from.display().to_string(),
         to: to.display().to_string(),
         error,
+    })?;
+    Ok(free_file(parent, &name_of(to)))
+}
+
+/// Moves a file to `dest` (rename, or copy then remove across file systems).
+fn move_to(from: &Path, dest: &Path) -> Result<(), WatchError> {
+    let err = |error| WatchError::Move {
+        from: from.display().to_string(),
+        to: dest.display().to_string(),
+        error,
     };
-    let parent = to.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| err(to, e))?;
-    let dest = free_file(parent, &name_of(to));
-    if std::fs::rename(from, &dest).is_err() {
-        std::fs::copy(from, &dest).map_err(|e| err(&dest, e))?;
-        std::fs::remove_file(from).map_err(|e| err(&dest, e))?;
+    if std::fs::rename(from, dest).is_err() {
+        std::fs::copy(from, dest).map_err(err)?;
+        std::fs::remove_file(from).map_err(err)?;
     }
-    Ok(dest)
+    Ok(())
 }
 
 /// Removes the folders of a finished drop that are now empty (never a file).

@@ -512,3 +512,52 @@ fn queued_and_completed_work_is_notified_with_its_batch_id() {
         ]
     );
 }
+
+/// Two batches name one original by content: deleting one (by two handles at once, as
+/// two API nodes or a retried request would) leaves it for the other; deleting the other
+/// deletes it. Many rounds, so an interleaving that counts a delete twice shows.
+#[test]
+fn an_original_goes_with_the_last_batch_naming_it_however_deletes_race() {
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let a = db.open();
+        // A second process on PostgreSQL; SQLite has one owner per data folder.
+        let b = match backend {
+            Backend::Postgres => db.open(),
+            Backend::Sqlite => a.clone(),
+        };
+        let now = at(0);
+        for round in 0..20 {
+            let key = format!("originals/{:064x}", round);
+            let (x, y) = (format!("x{round}"), format!("y{round}"));
+            for batch in [&x, &y] {
+                a.create_batch(batch, &["amazon-main".into()], &now, None)
+                    .unwrap();
+                let mut row = asset(1, "mug.png");
+                row.original = key.clone();
+                a.add_asset(batch, &row).unwrap();
+                a.set_batch_state(batch, shelfready::store::BatchState::Settled, &now)
+                    .unwrap();
+            }
+            a.objects().put(&key, b"photo").unwrap();
+            let deletes: Vec<_> = [a.clone(), b.clone()]
+                .into_iter()
+                .map(|s| {
+                    let x = x.clone();
+                    std::thread::spawn(move || s.delete_batch(&x).unwrap())
+                })
+                .collect();
+            let deleted: Vec<bool> = deletes.into_iter().map(|t| t.join().unwrap()).collect();
+            assert_eq!(deleted.iter().filter(|d| **d).count(), 1, "{backend:?}");
+            assert!(
+                a.objects().get(&key).unwrap().is_some(),
+                "{backend:?} round {round}: deleted while {y} names it"
+            );
+            assert!(b.delete_batch(&y).unwrap());
+            assert!(
+                a.objects().get(&key).unwrap().is_none(),
+                "{backend:?} round {round}: left after the last batch"
+            );
+        }
+    }
+}

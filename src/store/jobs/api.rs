@@ -71,18 +71,33 @@ impl JobStore for SqlStore {
     fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
         let dir = self.batch_dir(id);
         let files = self.batch_files(id)?;
+        let lock = self.dialect.row_lock();
         let n = self.with(|db| {
             db.transaction(|tx| {
-                let named: Vec<String> = tx
+                // The batch's row locked first: a second delete of it waits and then finds
+                // nothing, and an asset being added to it is counted below or refused.
+                let found = tx.query_opt(
+                    &format!("SELECT id FROM batches WHERE id = ?1 {lock}"),
+                    &[id.into()],
+                )?;
+                if found.is_none() {
+                    return Ok(0);
+                }
+                // Only the assets this statement removed give back their count.
+                let mut named: Vec<String> = tx
                     .query(
-                        "SELECT original FROM assets WHERE batch_id = ?1",
+                        "DELETE FROM assets WHERE batch_id = ?1 RETURNING original",
                         &[id.into()],
                     )?
                     .iter()
                     .map(|r| r.get(0))
                     .collect::<Result<_, _>>()?;
                 let n = tx.execute("DELETE FROM batches WHERE id = ?1", &[id.into()])?;
-                for k in named.iter().filter(|k| is_original_key(k)) {
+                // In key order, so two deletes counting down shared originals never wait
+                // on each other in a circle.
+                named.retain(|k| is_original_key(k));
+                named.sort();
+                for k in &named {
                     tx.execute(
                         "UPDATE originals SET refs = refs - 1 WHERE key = ?1",
                         &[k.into()],

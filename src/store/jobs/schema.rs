@@ -303,6 +303,7 @@ CREATE TABLE originals (
     key TEXT PRIMARY KEY,
     refs BIGINT NOT NULL
 );
+CREATE INDEX originals_unused ON originals (key) WHERE refs <= 0;
 INSERT INTO originals (key, refs)
     SELECT original, COUNT(*) FROM assets
     WHERE original LIKE 'originals/%' AND LENGTH(original) = 74
