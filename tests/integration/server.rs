@@ -702,6 +702,14 @@ fn listening_off_loopback_needs_a_token_and_config_layers_in_order() {
     assert!(!text.contains("hidden-value"), "{text}");
 }
 
+/// Whether a path names a write's staging file (`<name>#<digits>`, or an older `.tmp`).
+fn staging(rel: &str) -> bool {
+    rel.ends_with(".tmp")
+        || rel
+            .rsplit_once('#')
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Outputs on disk and their hashes, by path under the batch folder.
 fn outputs(dir: &Path) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = files_under(&dir.join("outputs"))
@@ -746,10 +754,11 @@ fn a_server_killed_mid_batch_finishes_it_after_a_restart() {
         std::thread::sleep(Duration::from_millis(5));
     }
     server.signal("-KILL");
-    // What was finished before the kill (a file the kill caught mid-write is a temp file).
+    // What was finished before the kill (a file the kill caught mid-write is a staging
+    // file, `<name>#<n>`, which the next start removes).
     let before: Vec<_> = outputs(&batch_dir)
         .into_iter()
-        .filter(|(rel, _)| !rel.ends_with(".tmp"))
+        .filter(|(rel, _)| !staging(rel))
         .collect();
     assert!(
         before.len() < names.len() * 2,
@@ -775,10 +784,7 @@ fn a_server_killed_mid_batch_finishes_it_after_a_restart() {
     // different result, and every handoff names the file on disk.
     let after = outputs(&batch_dir);
     // Nothing half-written is left from the kill.
-    assert!(
-        after.iter().all(|(rel, _)| !rel.ends_with(".tmp")),
-        "{after:?}"
-    );
+    assert!(after.iter().all(|(rel, _)| !staging(rel)), "{after:?}");
     for b in &before {
         assert!(after.contains(b), "{b:?} changed after the restart");
     }
