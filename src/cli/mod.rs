@@ -1,6 +1,7 @@
 //! What only the command line does: running a batch over the engine and the folder
 //! store, the summary and exit codes.
 
+pub mod args;
 pub mod check;
 pub mod export;
 pub mod process;
