@@ -7,7 +7,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::server::{file, get, post_json, specs, upload, Server};
+use crate::server::{
+    agent, file, fixture, follow, get, post_json, reply, specs, upload, Part, Server,
+};
 
 /// The server's `host:port`.
 fn address(server: &Server) -> String {
@@ -320,4 +322,189 @@ fn multipart_framing_past_its_allowance_is_refused_without_being_held() {
         &[],
     );
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[test]
+fn every_limit_answers_with_its_code_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = "s3cret-token-for-tests";
+    let server = Server::start(
+        &data,
+        &[
+            "--token",
+            token,
+            "--max-body-bytes",
+            "600000",
+            "--max-files",
+            "3",
+            "--max-file-bytes",
+            "200000",
+            "--jobs",
+            "1",
+        ],
+    );
+    let auth = format!("Bearer {token}");
+    let ok = [("Authorization", auth.as_str())];
+    let batches = || std::fs::read_dir(data.join("batches")).map_or(0, |d| d.count());
+
+    // No token, a wrong token: 401 everywhere but health; nothing kept.
+    let r = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!((r.status, r.code().as_str()), (401, "unauthorized"));
+    assert_eq!(r.header("www-authenticate"), "Bearer");
+    let r = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[("Authorization", "Bearer s3cret-token-for-tesTs")],
+    );
+    assert_eq!(r.status, 401);
+    for path in ["/v1/specs", "/metrics", "/v1/openapi.json", "/v1/batches/x"] {
+        assert_eq!(get(&server.url(path), &[]).status, 401, "{path}");
+    }
+    assert_eq!(get(&server.url("/healthz"), &[]).status, 200);
+    assert_eq!(get(&server.url("/readyz"), &[]).status, 200);
+    assert_eq!(batches(), 0);
+
+    // Body over the limit (MUG01 and ROCKET02 are over 1.5 MB together).
+    let big = [
+        specs("shopify"),
+        file("a.png", "MUG01_1.png"),
+        file("b.png", "ROCKET02_1.png"),
+        file("c.png", "MUG01_1.png"),
+    ];
+    let r = upload(&server, &big, &ok);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "upload-too-large"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // Too many files.
+    let small = ("files", Some("x.png"), vec![0u8; 10]);
+    let many = [
+        specs("shopify"),
+        small.clone(),
+        small.clone(),
+        small.clone(),
+        small.clone(),
+    ];
+    let r = upload(&server, &many, &ok);
+    assert_eq!(
+        (r.status, r.code().as_str()),
+        (413, "upload-too-many-files")
+    );
+    // Unknown spec, no specs, not multipart.
+    let r = upload(&server, &[specs("amazon"), small.clone()], &ok);
+    assert_eq!((r.status, r.code().as_str()), (400, "spec-unknown"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("amazon-main"));
+    let r = upload(&server, std::slice::from_ref(&small), &ok);
+    assert_eq!((r.status, r.code().as_str()), (400, "usage-error"));
+    let r = reply(
+        agent()
+            .post(&server.url("/v1/batches"))
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send("{}"),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "upload-malformed"));
+    assert_eq!(batches(), 0, "refused uploads keep nothing");
+
+    // A file over the per-file limit fails alone; the rest of the batch goes on. A
+    // control character in a name is dropped.
+    let parts = [
+        specs("shopify"),
+        file("ADOBE04_1.jpg", "ADOBE04_1.jpg"),
+        file("SUPPLIER03-main.jpg", "SUPPLIER03-main.jpg"),
+        file("bad\tname.png", "GREY10_1.jpg"),
+    ];
+    let sizes: Vec<usize> = parts[1..].iter().map(|p| p.2.len()).collect();
+    assert!(sizes[0] > 200_000 && sizes[1] < 200_000, "{sizes:?}");
+    let r = upload(
+        &server,
+        &parts,
+        &[("Authorization", &auth), ("Idempotency-Key", "batch-42")],
+    );
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // The same key again: the first batch, not a second.
+    let again = upload(
+        &server,
+        &parts,
+        &[("Authorization", &auth), ("Idempotency-Key", "batch-42")],
+    );
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["id"], id.as_str());
+    assert_eq!(again.json()["replayed"], true);
+    assert_eq!(batches(), 1);
+    // The same key with other files: refused, not answered with a batch it is not.
+    let other = upload(
+        &server,
+        &[specs("shopify"), file("other.jpg", "GREY10_1.jpg")],
+        &[("Authorization", &auth), ("Idempotency-Key", "batch-42")],
+    );
+    assert_eq!(
+        (other.status, other.code().as_str()),
+        (409, "idempotency-key-reused"),
+        "{}",
+        String::from_utf8_lossy(&other.body)
+    );
+    assert_eq!(batches(), 1);
+    follow(&server, &id, &ok);
+    let s = get(&server.url(&format!("/v1/batches/{id}")), &ok).json();
+    let mug = s["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["source"] == "ADOBE04_1.jpg")
+        .unwrap();
+    assert_eq!(mug["state"], "failed");
+    assert!(
+        mug["line"].as_str().unwrap().contains("200000-byte limit"),
+        "{mug}"
+    );
+    let h = get(
+        &server.url(&format!(
+            "/v1/assets/{}",
+            mug["outputs"][0]["id"].as_str().unwrap()
+        )),
+        &ok,
+    )
+    .json();
+    assert_eq!(h["error"]["code"], "decode-file-too-big");
+    assert!(
+        s["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["source"] == "badname.png" && a["state"] != "failed"),
+        "{s}"
+    );
+
+    // A full queue: 503 with Retry-After while a batch is in flight. The queue counts
+    // outputs: 5 photos x 3 specs fill 15, and the same again does not fit until they
+    // are all done.
+    drop(server);
+    let server = Server::start(&data, &["--queue-capacity", "15", "--jobs", "1"]);
+    let five: Vec<Part> = std::iter::once(specs("amazon-main,shopify,etsy"))
+        .chain(["a", "b", "c", "d", "e"].map(|n| ("files", Some(n), fixture("ROCKET02_1.png"))))
+        .collect();
+    let r = upload(&server, &five, &[]);
+    assert_eq!(r.status, 202);
+    let busy = upload(&server, &five, &[]);
+    assert_eq!((busy.status, busy.code().as_str()), (503, "server-busy"));
+    assert!(busy.header("retry-after").parse::<u64>().unwrap() > 0);
+    follow(&server, r.json()["id"].as_str().unwrap(), &[]);
+    let after = upload(
+        &server,
+        &[specs("shopify"), file("MUG01_1.png", "MUG01_1.png")],
+        &[],
+    );
+    assert_eq!(after.status, 202);
 }
