@@ -201,7 +201,8 @@ pub fn free_file(dir: &Path, name: &str) -> PathBuf {
         .map_or_else(String::new, |e| format!(".{}", e.to_string_lossy()));
     let mut path = dir.join(name);
     let mut n = 2;
-    while path.exists() {
+    // A link counts as a name taken, even one that points nowhere.
+    while std::fs::symlink_metadata(&path).is_ok() {
         path = dir.join(format!("{stem}-{n}{ext}"));
         n += 1;
     }

@@ -47,6 +47,10 @@ pub(super) struct HandBack {
     /// Where each source was moved, by key.
     #[serde(default)]
     pub moved: BTreeMap<String, PathBuf>,
+    /// Where a source moved again lay before (a source a retry mended, from quarantine to
+    /// the archive): where it still is when a stop came before that move.
+    #[serde(default)]
+    pub previous: BTreeMap<String, PathBuf>,
 }
 
 impl HandBack {
@@ -64,6 +68,7 @@ impl HandBack {
             label: label.to_string(),
             handed: false,
             moved: BTreeMap::new(),
+            previous: BTreeMap::new(),
         }
     }
 
@@ -343,7 +348,12 @@ fn hand_back(
         let unmade = hs.len() < specs.len();
         let (id, to) = (&f.id, &mut f.to);
         // Kept as it goes: a stop mid-way finds each source where it went.
+        let from = absolute(&source);
         let mut record = |dest: &Path| {
+            // A first move's source is looked for in the inbox, as the one taken.
+            if to.handed {
+                to.previous.insert(a.source_key.clone(), from.clone());
+            }
             to.moved.insert(a.source_key.clone(), absolute(dest));
             store.set_batch_hand_back(id, Some(&to.to_json(id)?))?;
             Ok(())
@@ -382,11 +392,17 @@ fn hand_back(
 /// of the same name is another drop's). `None`: nowhere to be found (moved away by
 /// someone), or not this batch's any more.
 fn source_of(f: &Followed, a: &AssetRow, objects: &Objects) -> Option<PathBuf> {
-    if let Some(p) = f.to.moved.get(&a.source_key) {
+    // Where it was moved; or, recorded then a stop before the move, where it lay then.
+    for p in [
+        f.to.moved.get(&a.source_key),
+        f.to.previous.get(&a.source_key),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if std::fs::symlink_metadata(p).is_ok() {
             return Some(p.clone());
         }
-        // Recorded, then a stop before the move: still where it was taken.
     }
     if f.to.handed {
         return None; // held in the inbox at the first hand-back: taken again from there

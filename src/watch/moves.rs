@@ -164,16 +164,16 @@ impl Moves<'_> {
         let moved = if source.starts_with(absolute(&home)) {
             source.to_path_buf() // failed again where a start took it from: it stays
         } else {
-            let moved = destination(source, &dest)?;
-            // Recorded before the move, so a stop between the two finds the source still
-            // where it was and the records naming where it goes. A reviewer's retry
-            // reads the source from there.
-            if self.repoint {
-                self.store
-                    .set_asset_original(self.id, key, &absolute(&moved))?;
-            }
-            record(&moved)?;
-            move_to(source, &moved)?;
+            // Recorded before the move (`record`), so a stop between the two finds the
+            // source still where it was and the record naming where it was going; a name
+            // another move took meanwhile is recorded anew and tried again.
+            let moved = loop {
+                let to = destination(source, &dest)?;
+                record(&to)?;
+                if move_new(source, &to)? {
+                    break to;
+                }
+            };
             // Made again from quarantine: the failed handoffs beside it are superseded by
             // the ones written beside its new place.
             for s in &self.opts.specs {
@@ -181,6 +181,12 @@ impl Moves<'_> {
             }
             moved
         };
+        // A reviewer's retry reads the source from where it now is (said again where a
+        // stop came between the move and this).
+        if self.repoint {
+            self.store
+                .set_asset_original(self.id, key, &absolute(&moved))?;
+        }
         for h in hs {
             crate::store::write_manifest(&manifest_beside(&moved, &h.goal.spec_id), h)?;
         }
@@ -196,9 +202,12 @@ fn manifest_beside(source: &Path, spec: &str) -> PathBuf {
 /// Moves a file (rename, or copy then remove across file systems) to `to`, or beside it
 /// with `-2`, `-3`, ... when a file is there already. Returns where it went.
 pub(super) fn move_keeping(from: &Path, to: &Path) -> Result<PathBuf, WatchError> {
-    let dest = destination(from, to)?;
-    move_to(from, &dest)?;
-    Ok(dest)
+    loop {
+        let dest = destination(from, to)?;
+        if move_new(from, &dest)? {
+            return Ok(dest);
+        }
+    }
 }
 
 /// Where [`move_keeping`] puts `from`: `to`, or a free name beside it (its folder made).
@@ -212,18 +221,53 @@ fn destination(from: &Path, to: &Path) -> Result<PathBuf, WatchError> {
     Ok(free_file(parent, &name_of(to)))
 }
 
-/// Moves a file to `dest` (rename, or copy then remove across file systems).
-fn move_to(from: &Path, dest: &Path) -> Result<(), WatchError> {
+/// Moves a file to `dest` if no file is there (false: one is, taken since `dest` was
+/// chosen: the caller picks another name). A link then the source's removal, never a
+/// rename, which would replace a file another move put there. Across file systems the
+/// file is copied whole under a staging name beside `dest` first, so `dest` never holds
+/// part of it.
+fn move_new(from: &Path, dest: &Path) -> Result<bool, WatchError> {
+    use std::io::ErrorKind::AlreadyExists;
     let err = |error| WatchError::Move {
         from: from.display().to_string(),
         to: dest.display().to_string(),
         error,
     };
-    if std::fs::rename(from, dest).is_err() {
-        std::fs::copy(from, dest).map_err(err)?;
-        std::fs::remove_file(from).map_err(err)?;
+    // A folder (a drop quarantined whole) is renamed, once its name is seen free.
+    if std::fs::symlink_metadata(from).is_ok_and(|m| m.is_dir()) {
+        if std::fs::symlink_metadata(dest).is_ok() {
+            return Ok(false);
+        }
+        std::fs::rename(from, dest).map_err(err)?;
+        return Ok(true);
     }
-    Ok(())
+    let linked = match std::fs::hard_link(from, dest) {
+        Ok(()) => true,
+        Err(e) if e.kind() == AlreadyExists => return Ok(false),
+        Err(_) => false, // another file system, or one without links
+    };
+    if !linked {
+        let staging = dest.with_file_name(format!(".{}.moving", name_of(dest)));
+        let copied =
+            std::fs::copy(from, &staging).and_then(|_| std::fs::File::open(&staging)?.sync_all());
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&staging);
+            return Err(err(e));
+        }
+        match std::fs::hard_link(&staging, dest) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&staging);
+            }
+            Err(e) if e.kind() == AlreadyExists => {
+                let _ = std::fs::remove_file(&staging);
+                return Ok(false);
+            }
+            // No links on this file system: the whole copy takes the name.
+            Err(_) => std::fs::rename(&staging, dest).map_err(err)?,
+        }
+    }
+    std::fs::remove_file(from).map_err(err)?;
+    Ok(true)
 }
 
 /// Removes the folders of a finished drop that are now empty (never a file).

@@ -271,6 +271,44 @@ fn a_drop_with_a_name_that_is_not_text_is_quarantined_whole_and_the_others_go_on
 }
 
 #[test]
+fn a_move_the_disk_refused_is_made_at_the_next_start_into_the_same_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out, data) = (
+        dir.path().join("inbox"),
+        dir.path().join("outbox"),
+        dir.path().join("data"),
+    );
+    copy("MUG01_1.png", &inbox.join("shoes").join("a.png"));
+    // The drop's archive folder on a file system that takes no file (even from root):
+    // the move itself fails, after its place is chosen, and the watcher stops.
+    std::fs::create_dir_all(inbox.join("archive")).unwrap();
+    std::os::unix::fs::symlink("/proc", inbox.join("archive").join("shoes")).unwrap();
+    let o = command(&inbox, &out, &data, &["--once"]).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(74),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(inbox.join("shoes").join("a.png").is_file());
+    // Out of the way, the next start finishes that batch: the photo archived once, its
+    // handoff beside it, no second batch of it.
+    std::fs::remove_file(inbox.join("archive").join("shoes")).unwrap();
+    let o = command(&inbox, &out, &data, &["--once"]).output().unwrap();
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{log}");
+    let archived = inbox.join("archive").join("shoes");
+    assert!(archived.join("a.png").is_file(), "{log}");
+    assert!(archived.join("a.png.amazon-main.json").is_file(), "{log}");
+    assert!(!inbox.join("shoes").exists(), "{log}");
+    let outs: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(outs, ["shoes"], "{log}");
+}
+
+#[test]
 fn the_same_photo_dropped_again_is_recognised_until_its_spec_or_product_changes() {
     let dir = tempfile::tempdir().unwrap();
     let (inbox, out, data) = (

@@ -157,6 +157,7 @@ CREATE INDEX deliveries_by_asset ON deliveries (asset_id, event);
     OVERDUE_ONCE,
     HAND_BACK,
     ORIGINALS_COUNTED,
+    ORIGINALS_UNUSED,
 ];
 
 /// SQLite's migrations, applied in order at open.
@@ -268,6 +269,7 @@ ALTER TABLE assets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
     OVERDUE_ONCE,
     HAND_BACK,
     ORIGINALS_COUNTED,
+    ORIGINALS_UNUSED,
 ];
 
 // The migrations both databases take in the same words.
@@ -303,9 +305,13 @@ CREATE TABLE originals (
     key TEXT PRIMARY KEY,
     refs BIGINT NOT NULL
 );
-CREATE INDEX originals_unused ON originals (key) WHERE refs <= 0;
 INSERT INTO originals (key, refs)
     SELECT original, COUNT(*) FROM assets
     WHERE original LIKE 'originals/%' AND LENGTH(original) = 74
     GROUP BY original;
+"#;
+
+/// The originals no asset names any more, found without reading every counter.
+const ORIGINALS_UNUSED: &str = r#"
+CREATE INDEX originals_unused ON originals (key) WHERE refs <= 0;
 "#;
