@@ -18,7 +18,7 @@ use super::files::{exists, serve_at};
 use super::upload::Links;
 use crate::handoff::{BatchManifest, ErrorCode, Handoff, PhotoCounts, State as HandoffState};
 use crate::spec::Spec;
-use crate::store::{BatchRow, BatchState, FileAt};
+use crate::store::{BatchRow, BatchState, Deletion, FileAt};
 
 /// A batch as `GET /v1/batches/{id}` shows it.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -428,17 +428,20 @@ pub async fn batch_delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     blocking(move || {
-        let row = batch_row(&app, &id)?;
+        batch_row(&app, &id)?; // 404 for an id never seen
         // A batch being received is its door's until recorded (an abandoned one is
-        // cleared at the next start).
-        if row.state != BatchState::Settled {
-            return Err(ApiError::new(
+        // cleared at the next start); the store decides under the batch's lock.
+        match app.store.delete_settled_batch(&id)? {
+            Deletion::Deleted => Ok(StatusCode::NO_CONTENT),
+            Deletion::NotFound => Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("no batch '{id}' (it was deleted meanwhile)"),
+            )),
+            Deletion::Unsettled => Err(ApiError::new(
                 ErrorCode::StoreLocked,
                 format!("batch '{id}' is still being received or processed; delete it once it has settled"),
-            ));
+            )),
         }
-        app.store.delete_batch(&id)?;
-        Ok(StatusCode::NO_CONTENT)
     })
     .await
 }

@@ -16,7 +16,9 @@ mod sql;
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
 pub use jobs::{open_job_store, open_job_store_with, BatchStore, SqlStore, SqliteStore};
 pub use objects::{FileAt, ObjectReader, Objects};
-pub use records::{AssetRow, BatchMark, BatchRow, BatchState, Delivery, RecordedTransition};
+pub use records::{
+    AssetRow, BatchMark, BatchRow, BatchState, Deletion, Delivery, RecordedTransition,
+};
 
 use thiserror::Error;
 
@@ -297,8 +299,12 @@ pub trait JobStore: Send + Sync {
     /// Ids of the batches, oldest first.
     fn batch_ids(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Removes a batch: its rows, then its files.
+    /// Removes a batch: its rows, then its files, and the originals no other batch names.
     fn delete_batch(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// [`JobStore::delete_batch`] if the batch has settled, decided under the batch row's
+    /// lock (a retry cannot set it processing in between): what a client may delete.
+    fn delete_settled_batch(&self, id: &str) -> Result<Deletion, StoreError>;
 
     /// The transitions recorded for one output, oldest first.
     fn transitions(

@@ -39,6 +39,16 @@ pub struct RecordedTransition {
 
 /// Where a batch is: its files are arriving, its sources wait or run, or every output
 /// has settled and its manifest is written.
+/// What became of a request to delete a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// No such batch.
+    NotFound,
+    /// Still being received or processed: left as it is.
+    Unsettled,
+}
+
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
 )]

@@ -561,3 +561,32 @@ fn an_original_goes_with_the_last_batch_naming_it_however_deletes_race() {
         }
     }
 }
+
+/// What a client may delete: a settled batch; one still being received or processed is
+/// left whole, and an id deleted meanwhile is not found.
+#[test]
+fn only_a_settled_batch_is_deleted_for_a_client() {
+    use shelfready::store::{BatchState, Deletion};
+    for backend in BOTH {
+        let db = TestDb::new(backend);
+        let jobs = db.open();
+        let now = at(0);
+        jobs.create_batch("b1", &["amazon-main".into()], &now, None)
+            .unwrap();
+        jobs.add_asset("b1", &asset(1, "mug.png")).unwrap();
+        for state in [BatchState::Receiving, BatchState::Processing] {
+            jobs.set_batch_state("b1", state, &now).unwrap();
+            assert_eq!(
+                jobs.delete_settled_batch("b1").unwrap(),
+                Deletion::Unsettled,
+                "{backend:?} {state:?}"
+            );
+            assert_eq!(jobs.assets("b1").unwrap().len(), 1, "{backend:?}");
+        }
+        jobs.set_batch_state("b1", BatchState::Settled, &now)
+            .unwrap();
+        assert_eq!(jobs.delete_settled_batch("b1").unwrap(), Deletion::Deleted);
+        assert!(jobs.batch_row("b1").unwrap().is_none());
+        assert_eq!(jobs.delete_settled_batch("b1").unwrap(), Deletion::NotFound);
+    }
+}

@@ -8,8 +8,8 @@ use crate::handoff::{Handoff, Timestamp};
 use crate::naming;
 use crate::spec::Spec;
 use crate::store::{
-    AssetRow, BatchRow, BatchState, Delivery, FileAt, Idempotency, JobStore, KeyedBatch, Objects,
-    RecordedTransition, Store, StoreError, Work, RECEIVING_MARK,
+    AssetRow, BatchRow, BatchState, Deletion, Delivery, FileAt, Idempotency, JobStore, KeyedBatch,
+    Objects, RecordedTransition, Store, StoreError, Work, RECEIVING_MARK,
 };
 
 /// How old an upload-in-progress mark must be before a store whose data folder is shared
@@ -69,57 +69,11 @@ impl JobStore for SqlStore {
     }
 
     fn delete_batch(&self, id: &str) -> Result<bool, StoreError> {
-        let dir = self.batch_dir(id);
-        let files = self.batch_files(id)?;
-        let lock = self.dialect.row_lock();
-        let n = self.with(|db| {
-            db.transaction(|tx| {
-                // The batch's row locked first: a second delete of it waits and then finds
-                // nothing, and an asset being added to it is counted below or refused.
-                let found = tx.query_opt(
-                    &format!("SELECT id FROM batches WHERE id = ?1 {lock}"),
-                    &[id.into()],
-                )?;
-                if found.is_none() {
-                    return Ok(0);
-                }
-                // Only the assets this statement removed give back their count.
-                let mut named: Vec<String> = tx
-                    .query(
-                        "DELETE FROM assets WHERE batch_id = ?1 RETURNING original",
-                        &[id.into()],
-                    )?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect::<Result<_, _>>()?;
-                let n = tx.execute("DELETE FROM batches WHERE id = ?1", &[id.into()])?;
-                // In key order, so two deletes counting down shared originals never wait
-                // on each other in a circle.
-                named.retain(|k| is_original_key(k));
-                named.sort();
-                for k in &named {
-                    tx.execute(
-                        "UPDATE originals SET refs = refs - 1 WHERE key = ?1",
-                        &[k.into()],
-                    )?;
-                }
-                Ok(n)
-            })
-        })?;
-        // A bucket's batch files go first; the local folder (what an upload left there,
-        // or the whole batch when the files are local) after; then the originals in the
-        // bucket no batch names any more (shared by content, they stay while one does).
-        if !files.is_local() {
-            files.delete_prefix("")?;
-        }
-        self.forget_originals()?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
-                path: dir.display().to_string(),
-                error,
-            })?;
-        }
-        Ok(n > 0)
+        Ok(self.delete(id, false)? == Deletion::Deleted)
+    }
+
+    fn delete_settled_batch(&self, id: &str) -> Result<Deletion, StoreError> {
+        self.delete(id, true)
     }
 
     fn transitions(
@@ -508,6 +462,77 @@ impl JobStore for SqlStore {
 
     fn wait_for_work(&self, timeout: Duration) -> Result<bool, StoreError> {
         self.wait(timeout)
+    }
+}
+
+impl SqlStore {
+    /// Deletes a batch (only a settled one, if `settled_only`): its row locked first, so a
+    /// second delete waits and then finds nothing, an asset being added to it is counted
+    /// below or refused, and its state cannot change between the look and the delete.
+    fn delete(&self, id: &str, settled_only: bool) -> Result<Deletion, StoreError> {
+        let dir = self.batch_dir(id);
+        let files = self.batch_files(id)?;
+        let lock = self.dialect.row_lock();
+        let n = self.with(|db| {
+            db.transaction(|tx| {
+                let state: Option<String> = tx
+                    .query_opt(
+                        &format!("SELECT state FROM batches WHERE id = ?1 {lock}"),
+                        &[id.into()],
+                    )?
+                    .map(|r| r.get(0))
+                    .transpose()?;
+                match state {
+                    None => return Ok(Deletion::NotFound),
+                    Some(s) if settled_only && BatchState::parse(&s) != BatchState::Settled => {
+                        return Ok(Deletion::Unsettled)
+                    }
+                    Some(_) => {}
+                }
+                // Only the assets this statement removed give back their count.
+                let mut named: Vec<String> = tx
+                    .query(
+                        "DELETE FROM assets WHERE batch_id = ?1 RETURNING original",
+                        &[id.into()],
+                    )?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect::<Result<_, _>>()?;
+                let n = tx.execute("DELETE FROM batches WHERE id = ?1", &[id.into()])?;
+                // In key order, so two deletes counting down shared originals never wait
+                // on each other in a circle.
+                named.retain(|k| is_original_key(k));
+                named.sort();
+                for k in &named {
+                    tx.execute(
+                        "UPDATE originals SET refs = refs - 1 WHERE key = ?1",
+                        &[k.into()],
+                    )?;
+                }
+                Ok(if n > 0 {
+                    Deletion::Deleted
+                } else {
+                    Deletion::NotFound
+                })
+            })
+        })?;
+        if n != Deletion::Deleted {
+            return Ok(n); // nothing of it was touched
+        }
+        // A bucket's batch files go first; the local folder (what an upload left there,
+        // or the whole batch when the files are local) after; then the originals in the
+        // bucket no batch names any more (shared by content, they stay while one does).
+        if !files.is_local() {
+            files.delete_prefix("")?;
+        }
+        self.forget_originals()?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|error| StoreError::Write {
+                path: dir.display().to_string(),
+                error,
+            })?;
+        }
+        Ok(n)
     }
 }
 
