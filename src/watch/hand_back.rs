@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -327,6 +327,9 @@ fn hand_back(
         .collect();
     f.copied = copy_files(store, &f.id, &f.to.outbox, &f.copied, &made)?;
     let first = !f.to.handed;
+    // The record is written as sources move, at most once a second (a drop of thousands
+    // would otherwise write it thousands of times), and once more at the end.
+    let mut written: Option<Instant> = None;
     for a in store.assets(&f.id)? {
         let mut hs: Vec<Handoff> = Vec::with_capacity(specs.len());
         for s in specs {
@@ -355,7 +358,10 @@ fn hand_back(
                 to.previous.insert(a.source_key.clone(), from.clone());
             }
             to.moved.insert(a.source_key.clone(), absolute(dest));
-            store.set_batch_hand_back(id, Some(&to.to_json(id)?))?;
+            if written.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                store.set_batch_hand_back(id, Some(&to.to_json(id)?))?;
+                written = Some(Instant::now());
+            }
             Ok(())
         };
         let went = match moves.place(&source, &a.source_key, &hs, unmade, &mut record)? {
@@ -381,9 +387,9 @@ fn hand_back(
         // Said at once: a start after this never tidies the drop's folder again (a newer
         // drop of the same name may be there).
         f.to.handed = true;
-        store.set_batch_hand_back(&f.id, Some(&f.to.to_json(&f.id)?))?;
         tracing::info!(batch = %f.id, outbox = %f.to.outbox.display(), "drop handed back");
     }
+    store.set_batch_hand_back(&f.id, Some(&f.to.to_json(&f.id)?))?;
     Ok(())
 }
 
