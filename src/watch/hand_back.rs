@@ -12,7 +12,7 @@
 //! ([`JobStore::set_batch_hand_back`]) until nothing can change any more, so a watcher
 //! started again follows its batches again.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -100,8 +100,9 @@ struct Followed {
     holds: Vec<PathBuf>,
     /// The fingerprint of the batch manifest last handed back.
     seen: Option<String>,
-    /// The files copied into the outbox last time, by key.
-    copied: BTreeSet<String>,
+    /// The files copied into the outbox last time, by key, with the content an image was
+    /// copied with (its handoff's sha256).
+    copied: BTreeMap<String, Option<String>>,
     /// When its manifest was last looked at.
     looked: Option<Instant>,
     /// The last hand-back failed (said in the log): tried again once per rescan.
@@ -187,7 +188,7 @@ impl Following {
             skipped: info.intake.skipped,
             holds,
             seen: None,
-            copied: BTreeSet::new(),
+            copied: BTreeMap::new(),
             looked: None,
             failed: false,
         });
@@ -434,16 +435,17 @@ fn source_of(f: &Followed, a: &AssetRow, objects: &Objects) -> Option<PathBuf> {
 /// each written whole (temp file, then rename), and removes the ones copied `before`
 /// that the store no longer has (an output a retry replaced). An output whose copy
 /// already has the content its handoff records (`made`: sha256 by path) is not fetched
-/// again: a reviewer's decision changes manifests, not images. Returns what it copied.
+/// again: a reviewer's decision changes manifests, not images (one copied with that
+/// content by this process is not even read again). Returns what it copied.
 /// The folder's mark names the batch and says its records are in a shared database, so
 /// a command pointed at the copy decides nothing behind the database's back.
 fn copy_files(
     store: &dyn JobStore,
     id: &str,
     outbox: &Path,
-    before: &BTreeSet<String>,
+    before: &BTreeMap<String, Option<String>>,
     made: &HashMap<&str, &str>,
-) -> Result<BTreeSet<String>, WatchError> {
+) -> Result<BTreeMap<String, Option<String>>, WatchError> {
     let files = store.batch_files(id)?;
     let listed = files.list("")?;
     // A settled batch has its manifest at least: none means this process reaches
@@ -454,7 +456,7 @@ fn copy_files(
             store: files.name().to_string(),
         });
     }
-    let mut copied = BTreeSet::new();
+    let mut copied = BTreeMap::new();
     for (k, _) in listed {
         // Our own keys; a key that would climb out of the folder is not ours.
         let rel = Path::new(&k);
@@ -465,11 +467,13 @@ fn copy_files(
             continue;
         }
         let to = outbox.join(rel);
-        let current = made.get(k.as_str()).is_some_and(|sha| {
-            std::fs::read(&to).is_ok_and(|b| crate::store::sha256_hex(&b) == *sha)
+        let sha = made.get(k.as_str()).map(|s| s.to_string());
+        let current = sha.as_ref().is_some_and(|sha| {
+            let ours = before.get(&k).is_some_and(|c| c.as_ref() == Some(sha)) && to.is_file();
+            ours || std::fs::read(&to).is_ok_and(|b| crate::store::sha256_hex(&b) == *sha)
         });
         if current {
-            copied.insert(k);
+            copied.insert(k, sha);
             continue;
         }
         let Some(bytes) = files.get(&k)? else {
@@ -479,9 +483,9 @@ fn copy_files(
             path: to.display().to_string(),
             error,
         })?;
-        copied.insert(k);
+        copied.insert(k, sha);
     }
-    for gone in before.difference(&copied) {
+    for gone in before.keys().filter(|k| !copied.contains_key(*k)) {
         let _ = std::fs::remove_file(outbox.join(gone));
     }
     let mark = BatchMark {
