@@ -364,31 +364,13 @@ fn run(cli: Cli) -> Result<u8> {
                 .or_else(|| std::env::var("USER").ok())
                 .filter(|r| !r.trim().is_empty())
                 .unwrap_or_else(|| "cli".into());
-            let overrides = shelfready::handoff::Override {
-                fill_ratio: fill,
-                align: align.map(|a| {
-                    if a == "bottom" {
-                        shelfready::spec::Align::Bottom
-                    } else {
-                        shelfready::spec::Align::Center
-                    }
-                }),
+            let overrides = rv::overrides(
+                fill,
+                align.as_deref(),
                 max_upscale,
-                treat_as: treat_as.map(|t| {
-                    if t == "scene" {
-                        shelfready::spec::TreatAs::Scene
-                    } else {
-                        shelfready::spec::TreatAs::Cutout
-                    }
-                }),
-                enclosed: enclosed.map(|e| {
-                    if e == "keep" {
-                        shelfready::spec::Enclosed::Keep
-                    } else {
-                        shelfready::spec::Enclosed::Clear
-                    }
-                }),
-            };
+                treat_as.as_deref(),
+                enclosed.as_deref(),
+            );
             let act = [
                 (approve, Action::Approve),
                 (reject, Action::Reject),
@@ -425,31 +407,7 @@ fn run(cli: Cli) -> Result<u8> {
             if json {
                 outln!("{}", serde_json::to_string_pretty(&h)?);
             } else {
-                outln!("{}: {}", h.id, h.state.as_str());
-                // The person's step (a retry is followed by the run's own).
-                if let Some(t) = h.history.iter().rev().find(|t| t.actor != "shelfready") {
-                    outln!(
-                        "  {} by {} at {}{}",
-                        if t.to == shelfready::handoff::State::Processing {
-                            "retried"
-                        } else {
-                            t.to.as_str()
-                        },
-                        t.actor,
-                        t.at,
-                        t.note
-                            .as_deref()
-                            .map(|n| format!(": {n}"))
-                            .unwrap_or_default()
-                    );
-                }
-                if let Some(r) = &h.receipt {
-                    outln!("  received by {} at {}", r.by, r.at);
-                }
-                outln!("  next: {} - {}", h.next_actor.actor, h.next_actor.action);
-                for q in &h.next_actor.questions {
-                    outln!("  - {q}");
-                }
+                out!("{}", rv::render_decision(&h));
             }
             Ok(0)
         }

@@ -58,6 +58,76 @@ fn on_the_api(out: &Path, mark: &BatchMark) -> CliError {
     ))
 }
 
+/// A retry's changes as the command line's flags give them (`--align bottom`,
+/// `--treat-as scene`, `--enclosed keep`; anything else is the other choice, as clap only
+/// lets the named values through).
+pub fn overrides(
+    fill_ratio: Option<f64>,
+    align: Option<&str>,
+    max_upscale: Option<f64>,
+    treat_as: Option<&str>,
+    enclosed: Option<&str>,
+) -> Override {
+    use crate::spec::{Align, Enclosed, TreatAs};
+    Override {
+        fill_ratio,
+        align: align.map(|a| {
+            if a == "bottom" {
+                Align::Bottom
+            } else {
+                Align::Center
+            }
+        }),
+        max_upscale,
+        treat_as: treat_as.map(|t| {
+            if t == "scene" {
+                TreatAs::Scene
+            } else {
+                TreatAs::Cutout
+            }
+        }),
+        enclosed: enclosed.map(|e| {
+            if e == "keep" {
+                Enclosed::Keep
+            } else {
+                Enclosed::Clear
+            }
+        }),
+    }
+}
+
+/// A decision in words: the output's state, the person's step (a retry is followed by
+/// the run's own), a receipt, and who is next with the questions they are asked.
+pub fn render_decision(h: &Handoff) -> String {
+    use std::fmt::Write;
+    let mut s = format!("{}: {}\n", h.id, h.state.as_str());
+    if let Some(t) = h.history.iter().rev().find(|t| t.actor != "shelfready") {
+        let step = if t.to == State::Processing {
+            "retried"
+        } else {
+            t.to.as_str()
+        };
+        let note = t
+            .note
+            .as_deref()
+            .map(|n| format!(": {n}"))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  {step} by {} at {}{note}", t.actor, t.at);
+    }
+    if let Some(r) = &h.receipt {
+        let _ = writeln!(s, "  received by {} at {}", r.by, r.at);
+    }
+    let _ = writeln!(
+        s,
+        "  next: {} - {}",
+        h.next_actor.actor, h.next_actor.action
+    );
+    for q in &h.next_actor.questions {
+        let _ = writeln!(s, "  - {q}");
+    }
+    s
+}
+
 /// The queue in words: each output with its route, its time, its questions and the
 /// commands that decide it.
 pub fn render_queue(out: &Path, waiting: &[Handoff], now: crate::handoff::Timestamp) -> String {
