@@ -19,26 +19,38 @@ pub(super) enum Drop {
     Loose(Vec<PathBuf>),
 }
 
-/// A new folder under `parent` named `name`, or `name-2`, `name-3`, ... if that exists:
-/// made here, so two drops whose names read the same once made safe (or two loose drops
-/// of one second) never share one.
-fn free_dir(parent: &Path, name: &str) -> Result<PathBuf, WatchError> {
+/// A new folder under `parent` named `name`, or `name-2`, `name-3`, ... if that exists,
+/// made only once `record` has kept its name (a stop between the two leaves no empty
+/// folder behind), so two drops whose names read the same once made safe (or two loose
+/// drops of one second) never share one.
+fn free_dir(
+    parent: &Path,
+    name: &str,
+    record: &mut dyn FnMut(&Path) -> Result<(), WatchError>,
+) -> Result<PathBuf, WatchError> {
     let name = crate::naming::part(name);
-    let mut p = parent.join(&name);
-    let mut n = 2;
+    let write = |p: &Path, error| {
+        WatchError::Store(StoreError::Write {
+            path: p.display().to_string(),
+            error,
+        })
+    };
+    std::fs::create_dir_all(parent).map_err(|e| write(parent, e))?;
+    let mut n = 1;
     loop {
-        match std::fs::create_dir_all(parent).and_then(|()| std::fs::create_dir(&p)) {
+        let p = match n {
+            1 => parent.join(&name),
+            _ => parent.join(format!("{name}-{n}")),
+        };
+        n += 1;
+        if std::fs::symlink_metadata(&p).is_ok() {
+            continue;
+        }
+        record(&p)?;
+        match std::fs::create_dir(&p) {
             Ok(()) => return Ok(p),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                p = parent.join(format!("{name}-{n}"));
-                n += 1;
-            }
-            Err(error) => {
-                return Err(WatchError::Store(StoreError::Write {
-                    path: p.display().to_string(),
-                    error,
-                }))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(write(&p, e)),
         }
     }
 }
@@ -120,27 +132,31 @@ pub(super) fn run_drop(w: &Running, drop: Drop) -> Result<(), WatchError> {
         return Ok(());
     }
     let id = new_batch_id();
-    let home = free_dir(&opts.out, &label)?;
     let folder = match &drop {
         Drop::Folder(d) => Some(d.clone()),
         Drop::Loose(_) => None,
     };
     let spec_ids: Vec<String> = opts.specs.iter().map(|s| s.id.clone()).collect();
     store.create_batch(&id, &spec_ids, &SystemClock.now(), None)?;
-    let to = hand_back::HandBack::new(
+    let mut to = hand_back::HandBack::new(
         (absolute(&opts.inbox), &w.inbox_id),
-        absolute(&home),
+        PathBuf::new(),
         folder.as_deref().map(absolute),
         &label,
     );
-    match w.runs {
-        Runs::Here(_) => store.set_batch_home(&id, Some(&home), "watch")?,
-        Runs::Queue(_) => {
-            // The record first: a stop after it leaves a batch the next start finds.
-            store.set_batch_hand_back(&id, Some(&to.to_json(&id)?))?;
-            store.set_batch_home(&id, None, "watch")?;
+    // Where the drop's outputs go, recorded before its folder is made.
+    free_dir(&opts.out, &label, &mut |home| {
+        match w.runs {
+            Runs::Here(_) => store.set_batch_home(&id, Some(home), "watch")?,
+            Runs::Queue(_) => {
+                // The record first: a stop after it leaves a batch the next start finds.
+                to.outbox = absolute(home);
+                store.set_batch_hand_back(&id, Some(&to.to_json(&id)?))?;
+                store.set_batch_home(&id, None, "watch")?;
+            }
         }
-    }
+        Ok(())
+    })?;
     // On the queue, a worker elsewhere reads each source from the store's bucket.
     let in_bucket = matches!(w.runs, Runs::Queue(_)) && !store.objects().is_local();
     let batch = store.batch(&id);
