@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use shelfready::cli::args::{Cli, Command};
+use shelfready::cli::args::{Cli, Command, ReviewArgs, WatchArgs};
 use shelfready::cli::process::{process, ProcessOptions};
 use shelfready::cli::{check, summary, CliError};
 use shelfready::engine::Engine;
@@ -242,74 +242,7 @@ fn run(cli: Cli) -> Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Watch {
-            inbox,
-            spec,
-            out,
-            data_dir,
-            settle_ms,
-            rescan_ms,
-            stalled_secs,
-            once,
-            jobs,
-            allow_private_urls,
-            database_url,
-            store_url,
-            workers,
-        } => {
-            let specs = resolve_specs(&spec)?;
-            let opts = shelfready::watch::WatchOptions {
-                inbox,
-                out,
-                specs,
-                limits: Limits::default(),
-                settle: std::time::Duration::from_millis(settle_ms),
-                rescan: std::time::Duration::from_millis(rescan_ms.max(50)),
-                once,
-                fetch: shelfready::watch::FetchLimits {
-                    allow_private: allow_private_urls,
-                    ..Default::default()
-                },
-                routing: shelfready::handoff::Routing::default(),
-                stalled: std::time::Duration::from_secs(stalled_secs),
-            };
-            let _ = ctrlc::set_handler(|| {
-                if CANCEL.swap(true, Ordering::SeqCst) {
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
-                }
-                eprintln!("stopping: work in flight is kept for the next start");
-            });
-            eprintln!(
-                "shelfready watching {} (outputs in {}, sources then to {} or {})",
-                opts.inbox.display(),
-                opts.out.display(),
-                opts.archive().display(),
-                opts.quarantine().display()
-            );
-            // The job store as `serve` opens it (a database, a bucket), or the data folder.
-            if database_url.is_some() || store_url.is_some() {
-                let config = shelfready::server::ServeConfig {
-                    data_dir,
-                    database_url,
-                    store_url,
-                    jobs: jobs.unwrap_or(0),
-                    workers,
-                    ..Default::default()
-                };
-                watch_on(config, &opts)?;
-                return Ok(0);
-            }
-            let store = shelfready::store::SqliteStore::open(&data_dir).map_err(CliError::Store)?;
-            let engine = Engine::new(jobs.unwrap_or(0)).map_err(CliError::Engine)?;
-            shelfready::watch::watch(
-                &opts,
-                &store,
-                shelfready::watch::Runs::Here(&engine),
-                &CANCEL,
-                &WatchLog,
-            )?;
-            Ok(0)
-        }
+        Command::Watch(args) => run_watch(args),
         Command::Export {
             input,
             format,
@@ -340,77 +273,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(if report.left_out.is_empty() { 0 } else { 2 })
         }
-        Command::Review {
-            out,
-            approve,
-            reject,
-            retry,
-            received,
-            note,
-            reviewer,
-            fill,
-            align,
-            max_upscale,
-            treat_as,
-            enclosed,
-            spec,
-            owner,
-            check,
-            json,
-        } => {
-            use shelfready::cli::review::{self as rv, Action};
-            let clock = clock();
-            let actor = reviewer
-                .or_else(|| std::env::var("USER").ok())
-                .filter(|r| !r.trim().is_empty())
-                .unwrap_or_else(|| "cli".into());
-            let overrides = rv::overrides(
-                fill,
-                align.as_deref(),
-                max_upscale,
-                treat_as.as_deref(),
-                enclosed.as_deref(),
-            );
-            let act = [
-                (approve, Action::Approve),
-                (reject, Action::Reject),
-                (retry, Action::Retry(overrides)),
-                (received, Action::Received),
-            ]
-            .into_iter()
-            .find_map(|(id, a)| id.map(|id| (id, a)));
-            let Some((id, action)) = act else {
-                let filter = shelfready::review::QueueFilter {
-                    owner,
-                    check,
-                    ..Default::default()
-                };
-                let now = clock.now();
-                let waiting = rv::queue(&out, &filter, now)?;
-                if json {
-                    outln!("{}", serde_json::to_string_pretty(&waiting)?);
-                } else {
-                    out!("{}", rv::render_queue(&out, &waiting, now));
-                }
-                return Ok(if waiting.is_empty() { 0 } else { 2 });
-            };
-            let h = rv::decide(rv::Decide {
-                out: &out,
-                id: &id,
-                action,
-                actor: &actor,
-                note,
-                spec: spec.as_deref(),
-                limits: Limits::default(),
-                clock: clock.as_ref(),
-            })?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&h)?);
-            } else {
-                out!("{}", rv::render_decision(&h));
-            }
-            Ok(0)
-        }
+        Command::Review(args) => run_review(args),
         Command::Specs { id: None } => {
             outln!(
                 "{:<18} {:>11}  {:<5} {:<12} {:>5}  description",
@@ -457,6 +320,151 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `shelfready watch`.
+fn run_watch(args: WatchArgs) -> Result<u8> {
+    let WatchArgs {
+        inbox,
+        spec,
+        out,
+        data_dir,
+        settle_ms,
+        rescan_ms,
+        stalled_secs,
+        once,
+        jobs,
+        allow_private_urls,
+        database_url,
+        store_url,
+        workers,
+    } = args;
+    let specs = resolve_specs(&spec)?;
+    let opts = shelfready::watch::WatchOptions {
+        inbox,
+        out,
+        specs,
+        limits: Limits::default(),
+        settle: std::time::Duration::from_millis(settle_ms),
+        rescan: std::time::Duration::from_millis(rescan_ms.max(50)),
+        once,
+        fetch: shelfready::watch::FetchLimits {
+            allow_private: allow_private_urls,
+            ..Default::default()
+        },
+        routing: shelfready::handoff::Routing::default(),
+        stalled: std::time::Duration::from_secs(stalled_secs),
+    };
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        eprintln!("stopping: work in flight is kept for the next start");
+    });
+    eprintln!(
+        "shelfready watching {} (outputs in {}, sources then to {} or {})",
+        opts.inbox.display(),
+        opts.out.display(),
+        opts.archive().display(),
+        opts.quarantine().display()
+    );
+    // The job store as `serve` opens it (a database, a bucket), or the data folder.
+    if database_url.is_some() || store_url.is_some() {
+        let config = shelfready::server::ServeConfig {
+            data_dir,
+            database_url,
+            store_url,
+            jobs: jobs.unwrap_or(0),
+            workers,
+            ..Default::default()
+        };
+        watch_on(config, &opts)?;
+        return Ok(0);
+    }
+    let store = shelfready::store::SqliteStore::open(&data_dir).map_err(CliError::Store)?;
+    let engine = Engine::new(jobs.unwrap_or(0)).map_err(CliError::Engine)?;
+    shelfready::watch::watch(
+        &opts,
+        &store,
+        shelfready::watch::Runs::Here(&engine),
+        &CANCEL,
+        &WatchLog,
+    )?;
+    Ok(0)
+}
+
+/// `shelfready review`.
+fn run_review(args: ReviewArgs) -> Result<u8> {
+    let ReviewArgs {
+        out,
+        approve,
+        reject,
+        retry,
+        received,
+        note,
+        reviewer,
+        fill,
+        align,
+        max_upscale,
+        treat_as,
+        enclosed,
+        spec,
+        owner,
+        check,
+        json,
+    } = args;
+    use shelfready::cli::review::{self as rv, Action};
+    let clock = clock();
+    let actor = reviewer
+        .or_else(|| std::env::var("USER").ok())
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "cli".into());
+    let overrides = rv::overrides(
+        fill,
+        align.as_deref(),
+        max_upscale,
+        treat_as.as_deref(),
+        enclosed.as_deref(),
+    );
+    let act = [
+        (approve, Action::Approve),
+        (reject, Action::Reject),
+        (retry, Action::Retry(overrides)),
+        (received, Action::Received),
+    ]
+    .into_iter()
+    .find_map(|(id, a)| id.map(|id| (id, a)));
+    let Some((id, action)) = act else {
+        let filter = shelfready::review::QueueFilter {
+            owner,
+            check,
+            ..Default::default()
+        };
+        let now = clock.now();
+        let waiting = rv::queue(&out, &filter, now)?;
+        if json {
+            outln!("{}", serde_json::to_string_pretty(&waiting)?);
+        } else {
+            out!("{}", rv::render_queue(&out, &waiting, now));
+        }
+        return Ok(if waiting.is_empty() { 0 } else { 2 });
+    };
+    let h = rv::decide(rv::Decide {
+        out: &out,
+        id: &id,
+        action,
+        actor: &actor,
+        note,
+        spec: spec.as_deref(),
+        limits: Limits::default(),
+        clock: clock.as_ref(),
+    })?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&h)?);
+    } else {
+        out!("{}", rv::render_decision(&h));
+    }
+    Ok(0)
 }
 
 /// `serve --watch`: the watcher runs on its own thread over the server's store and engine,

@@ -102,56 +102,7 @@ pub enum Command {
     /// Exit status: 0 stopped, 64 wrong command line or spec, 66 no such inbox, 74 a folder
     /// not writable, 75 the data folder in use by another process (`serve --watch` runs
     /// both in one).
-    Watch {
-        /// The folder to watch.
-        inbox: PathBuf,
-        /// Comma-separated spec ids or paths to spec .toml files.
-        #[arg(
-            long,
-            short,
-            env = "SHELFREADY_SPECS",
-            value_delimiter = ',',
-            default_value = "amazon-main"
-        )]
-        spec: Vec<String>,
-        /// Where outputs go, one folder per drop.
-        #[arg(long, short, env = "SHELFREADY_OUT", default_value = "outbox")]
-        out: PathBuf,
-        /// The job store's folder.
-        #[arg(long, env = "SHELFREADY_DATA_DIR", default_value = "shelfready-data")]
-        data_dir: PathBuf,
-        /// Milliseconds everything in a drop must stay unchanged before it is taken.
-        #[arg(long, env = "SHELFREADY_SETTLE_MS", default_value_t = 2000)]
-        settle_ms: u64,
-        /// Milliseconds between scans when no file event comes (network shares miss them).
-        #[arg(long, env = "SHELFREADY_RESCAN_MS", default_value_t = 5000)]
-        rescan_ms: u64,
-        /// Seconds a file that reads as cut off is held in the inbox, counted from its last
-        /// write, as a copy that paused, before it goes to quarantine (not with --once).
-        #[arg(long, env = "SHELFREADY_STALLED_SECS", default_value_t = 600)]
-        stalled_secs: u64,
-        /// Process what is in the inbox now, then stop.
-        #[arg(long)]
-        once: bool,
-        /// Worker threads (default, or 0: one per core).
-        #[arg(long, short, env = "SHELFREADY_JOBS")]
-        jobs: Option<usize>,
-        /// Let catalog rows name images on private, loopback or link-local addresses.
-        #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS")]
-        allow_private_urls: bool,
-        /// The job database, instead of the data folder's SQLite file: a postgres:// URL
-        /// shared with `serve` and `worker` processes puts each drop on its queue.
-        #[arg(long, env = "SHELFREADY_DATABASE_URL", hide_env_values = true)]
-        database_url: Option<String>,
-        /// Where the batches' files are kept, as for `serve`: s3://bucket/prefix [default:
-        /// the data folder]. On one machine a drop's files stay in --out all the same.
-        #[arg(long, env = "SHELFREADY_STORE_URL")]
-        store_url: Option<String>,
-        /// Queue workers in this process, with a shared --database-url (default: one per
-        /// engine thread; 0: the drops are left to `shelfready worker` processes).
-        #[arg(long, env = "SHELFREADY_WORKERS")]
-        workers: Option<usize>,
-    },
+    Watch(WatchArgs),
     /// The review checkpoint of an output folder: lists the outputs that wait for a person
     /// (overdue first, then oldest) with the question each asks, or records a decision on
     /// one: approve, reject with a note, retry with a change, or the next stage's receipt.
@@ -163,58 +114,7 @@ pub enum Command {
     /// Exit codes: 0 done (or nothing waits), 2 a listing with outputs waiting, 64 usage,
     /// 66 no such folder or output, 75 the output is not waiting for that decision, or the
     /// folder or its job store is in use.
-    Review {
-        /// An output folder of `shelfready process`, or a batch folder of `serve`
-        /// (<data-dir>/batches/<id>) or `watch` (<outbox>/<drop>).
-        out: PathBuf,
-        /// Approve the output with this id (`<name>.<spec>`, as the listing shows).
-        #[arg(long, value_name = "ID", group = "act")]
-        approve: Option<String>,
-        /// Reject the output with this id; --note says why.
-        #[arg(long, value_name = "ID", group = "act")]
-        reject: Option<String>,
-        /// Make the output with this id again with a change (--fill, --align,
-        /// --max-upscale, --treat-as, --enclosed).
-        #[arg(long, value_name = "ID", group = "act")]
-        retry: Option<String>,
-        /// Record that the next stage received the output with this id.
-        #[arg(long, value_name = "ID", group = "act")]
-        received: Option<String>,
-        /// Why (required to reject).
-        #[arg(long)]
-        note: Option<String>,
-        /// Who decides, as recorded [default: $USER].
-        #[arg(long, env = "SHELFREADY_REVIEWER")]
-        reviewer: Option<String>,
-        /// Retry: the share of the frame the product fills (0.05-1.0).
-        #[arg(long, requires = "retry")]
-        fill: Option<f64>,
-        /// Retry: where the product sits vertically.
-        #[arg(long, requires = "retry", value_parser = ["center", "bottom"])]
-        align: Option<String>,
-        /// Retry: the largest enlargement allowed (1-8).
-        #[arg(long, requires = "retry")]
-        max_upscale: Option<f64>,
-        /// Retry: take the source as a cut-out or as a scene.
-        #[arg(long, requires = "retry", value_parser = ["cutout", "scene"])]
-        treat_as: Option<String>,
-        /// Retry: areas inside the product in the backdrop's colour are the backdrop
-        /// showing through (clear) or the product's own (keep).
-        #[arg(long, requires = "retry", value_parser = ["clear", "keep"])]
-        enclosed: Option<String>,
-        /// The spec file the output was made with, when it is not a built-in.
-        #[arg(long)]
-        spec: Option<PathBuf>,
-        /// Listing: only outputs routed to this owner.
-        #[arg(long)]
-        owner: Option<String>,
-        /// Listing: only outputs waiting because of this check (`fill_ratio`).
-        #[arg(long)]
-        check: Option<String>,
-        /// Print JSON (the handoffs) instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Review(ReviewArgs),
     /// Export an output folder's ready and approved outputs as a marketplace's bulk tool
     /// imports them: amazon (image zips named <identifier>.MAIN.jpg, .PT01.jpg ...),
     /// shopify (product CSV), google (Merchant Center TSV), json or csv (records for any
@@ -297,4 +197,112 @@ impl Batch {
     pub fn limits(&self) -> Limits {
         Limits::default().tightened(Limits::default().with_max_pixels(self.max_pixels))
     }
+}
+
+/// `shelfready watch`'s flags (see [`Command::Watch`]).
+#[derive(clap::Args)]
+pub struct WatchArgs {
+    /// The folder to watch.
+    pub inbox: PathBuf,
+    /// Comma-separated spec ids or paths to spec .toml files.
+    #[arg(
+        long,
+        short,
+        env = "SHELFREADY_SPECS",
+        value_delimiter = ',',
+        default_value = "amazon-main"
+    )]
+    pub spec: Vec<String>,
+    /// Where outputs go, one folder per drop.
+    #[arg(long, short, env = "SHELFREADY_OUT", default_value = "outbox")]
+    pub out: PathBuf,
+    /// The job store's folder.
+    #[arg(long, env = "SHELFREADY_DATA_DIR", default_value = "shelfready-data")]
+    pub data_dir: PathBuf,
+    /// Milliseconds everything in a drop must stay unchanged before it is taken.
+    #[arg(long, env = "SHELFREADY_SETTLE_MS", default_value_t = 2000)]
+    pub settle_ms: u64,
+    /// Milliseconds between scans when no file event comes (network shares miss them).
+    #[arg(long, env = "SHELFREADY_RESCAN_MS", default_value_t = 5000)]
+    pub rescan_ms: u64,
+    /// Seconds a file that reads as cut off is held in the inbox, counted from its last
+    /// write, as a copy that paused, before it goes to quarantine (not with --once).
+    #[arg(long, env = "SHELFREADY_STALLED_SECS", default_value_t = 600)]
+    pub stalled_secs: u64,
+    /// Process what is in the inbox now, then stop.
+    #[arg(long)]
+    pub once: bool,
+    /// Worker threads (default, or 0: one per core).
+    #[arg(long, short, env = "SHELFREADY_JOBS")]
+    pub jobs: Option<usize>,
+    /// Let catalog rows name images on private, loopback or link-local addresses.
+    #[arg(long, env = "SHELFREADY_ALLOW_PRIVATE_URLS")]
+    pub allow_private_urls: bool,
+    /// The job database, instead of the data folder's SQLite file: a postgres:// URL
+    /// shared with `serve` and `worker` processes puts each drop on its queue.
+    #[arg(long, env = "SHELFREADY_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where the batches' files are kept, as for `serve`: s3://bucket/prefix [default:
+    /// the data folder]. On one machine a drop's files stay in --out all the same.
+    #[arg(long, env = "SHELFREADY_STORE_URL")]
+    pub store_url: Option<String>,
+    /// Queue workers in this process, with a shared --database-url (default: one per
+    /// engine thread; 0: the drops are left to `shelfready worker` processes).
+    #[arg(long, env = "SHELFREADY_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// `shelfready review`'s flags (see [`Command::Review`]).
+#[derive(clap::Args)]
+pub struct ReviewArgs {
+    /// An output folder of `shelfready process`, or a batch folder of `serve`
+    /// (<data-dir>/batches/<id>) or `watch` (<outbox>/<drop>).
+    pub out: PathBuf,
+    /// Approve the output with this id (`<name>.<spec>`, as the listing shows).
+    #[arg(long, value_name = "ID", group = "act")]
+    pub approve: Option<String>,
+    /// Reject the output with this id; --note says why.
+    #[arg(long, value_name = "ID", group = "act")]
+    pub reject: Option<String>,
+    /// Make the output with this id again with a change (--fill, --align,
+    /// --max-upscale, --treat-as, --enclosed).
+    #[arg(long, value_name = "ID", group = "act")]
+    pub retry: Option<String>,
+    /// Record that the next stage received the output with this id.
+    #[arg(long, value_name = "ID", group = "act")]
+    pub received: Option<String>,
+    /// Why (required to reject).
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Who decides, as recorded [default: $USER].
+    #[arg(long, env = "SHELFREADY_REVIEWER")]
+    pub reviewer: Option<String>,
+    /// Retry: the share of the frame the product fills (0.05-1.0).
+    #[arg(long, requires = "retry")]
+    pub fill: Option<f64>,
+    /// Retry: where the product sits vertically.
+    #[arg(long, requires = "retry", value_parser = ["center", "bottom"])]
+    pub align: Option<String>,
+    /// Retry: the largest enlargement allowed (1-8).
+    #[arg(long, requires = "retry")]
+    pub max_upscale: Option<f64>,
+    /// Retry: take the source as a cut-out or as a scene.
+    #[arg(long, requires = "retry", value_parser = ["cutout", "scene"])]
+    pub treat_as: Option<String>,
+    /// Retry: areas inside the product in the backdrop's colour are the backdrop
+    /// showing through (clear) or the product's own (keep).
+    #[arg(long, requires = "retry", value_parser = ["clear", "keep"])]
+    pub enclosed: Option<String>,
+    /// The spec file the output was made with, when it is not a built-in.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Listing: only outputs routed to this owner.
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Listing: only outputs waiting because of this check (`fill_ratio`).
+    #[arg(long)]
+    pub check: Option<String>,
+    /// Print JSON (the handoffs) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
