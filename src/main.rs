@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use shelfready::cli::args::{Cli, Command, ReviewArgs, WatchArgs};
+use shelfready::cli::args::{Cli, Command, ExportArgs, ProcessArgs, ReviewArgs, WatchArgs};
 use shelfready::cli::process::{process, ProcessOptions};
 use shelfready::cli::{check, summary, CliError};
 use shelfready::engine::Engine;
@@ -156,56 +156,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(report.exit_code)
         }
-        Command::Process {
-            batch,
-            out,
-            force,
-            json,
-            contact_sheet,
-        } => {
-            let engine = batch.engine()?;
-            let specs = resolve_specs(&batch.spec)?;
-            let clock = clock();
-            let opts = ProcessOptions {
-                inputs: &batch.inputs,
-                out_dir: &out,
-                specs: &specs,
-                limits: batch.limits(),
-                force,
-                clock: clock.as_ref(),
-                holder: format!(
-                    "pid {}, `{}`, since {}",
-                    std::process::id(),
-                    std::env::args().collect::<Vec<_>>().join(" "),
-                    SystemClock.now()
-                ),
-                cancel: &CANCEL,
-            };
-            on_ctrl_c();
-            let manifest = run_process(&opts, &engine, json)?;
-            if let Some(sheet) = &contact_sheet {
-                let png = shelfready::job::contact_sheet(
-                    &engine,
-                    &format!("shelfready · {}", out.display()),
-                    &manifest.handoffs,
-                    |h| std::fs::read(out.join(&h.asset.as_ref()?.path)).ok(),
-                    &opts.limits,
-                )
-                .map_err(CliError::Sheet)?;
-                shelfready::store::write_atomic(sheet, &png).map_err(|error| {
-                    CliError::Store(shelfready::store::StoreError::Write {
-                        path: sheet.display().to_string(),
-                        error,
-                    })
-                })?;
-            }
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&manifest)?);
-            } else {
-                out!("{}", summary::render(&manifest, &out));
-            }
-            Ok(u8::try_from(manifest.exit_code).unwrap_or(1))
-        }
+        Command::Process(args) => run_process_command(args),
         Command::Serve { args } => {
             let config = shelfready::server::ServeConfig::load(&args)
                 .map_err(|e| CliError::Usage(e.to_string()))?;
@@ -243,36 +194,7 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Watch(args) => run_watch(args),
-        Command::Export {
-            input,
-            format,
-            out,
-            base_url,
-            identifiers,
-            spec,
-            zip_max_mb,
-            shopify_legacy_columns,
-            json,
-        } => {
-            use shelfready::export::{Format, Options, ShopifyColumns};
-            let mut opts = Options::new(Format::parse(&format).map_err(CliError::Export)?);
-            opts.base_url = base_url;
-            opts.specs = (!spec.is_empty()).then_some(spec);
-            opts.zip_max_bytes = zip_max_mb.max(1).saturating_mul(1 << 20);
-            if shopify_legacy_columns {
-                opts.shopify_columns = ShopifyColumns::Legacy;
-            }
-            if let Some(file) = identifiers {
-                opts.products = shelfready::cli::export::read_products(&file)?;
-            }
-            let (report, dir) = shelfready::cli::export::run(&input, &out, &opts)?;
-            if json {
-                outln!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                out!("{}", shelfready::cli::export::render(&report, &dir));
-            }
-            Ok(if report.left_out.is_empty() { 0 } else { 2 })
-        }
+        Command::Export(args) => run_export(args),
         Command::Review(args) => run_review(args),
         Command::Specs { id: None } => {
             outln!(
@@ -320,6 +242,92 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `shelfready process`.
+fn run_process_command(args: ProcessArgs) -> Result<u8> {
+    let ProcessArgs {
+        batch,
+        out,
+        force,
+        json,
+        contact_sheet,
+    } = args;
+    let engine = batch.engine()?;
+    let specs = resolve_specs(&batch.spec)?;
+    let clock = clock();
+    let opts = ProcessOptions {
+        inputs: &batch.inputs,
+        out_dir: &out,
+        specs: &specs,
+        limits: batch.limits(),
+        force,
+        clock: clock.as_ref(),
+        holder: format!(
+            "pid {}, `{}`, since {}",
+            std::process::id(),
+            std::env::args().collect::<Vec<_>>().join(" "),
+            SystemClock.now()
+        ),
+        cancel: &CANCEL,
+    };
+    on_ctrl_c();
+    let manifest = run_process(&opts, &engine, json)?;
+    if let Some(sheet) = &contact_sheet {
+        let png = shelfready::job::contact_sheet(
+            &engine,
+            &format!("shelfready · {}", out.display()),
+            &manifest.handoffs,
+            |h| std::fs::read(out.join(&h.asset.as_ref()?.path)).ok(),
+            &opts.limits,
+        )
+        .map_err(CliError::Sheet)?;
+        shelfready::store::write_atomic(sheet, &png).map_err(|error| {
+            CliError::Store(shelfready::store::StoreError::Write {
+                path: sheet.display().to_string(),
+                error,
+            })
+        })?;
+    }
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&manifest)?);
+    } else {
+        out!("{}", summary::render(&manifest, &out));
+    }
+    Ok(u8::try_from(manifest.exit_code).unwrap_or(1))
+}
+
+/// `shelfready export`.
+fn run_export(args: ExportArgs) -> Result<u8> {
+    let ExportArgs {
+        input,
+        format,
+        out,
+        base_url,
+        identifiers,
+        spec,
+        zip_max_mb,
+        shopify_legacy_columns,
+        json,
+    } = args;
+    use shelfready::export::{Format, Options, ShopifyColumns};
+    let mut opts = Options::new(Format::parse(&format).map_err(CliError::Export)?);
+    opts.base_url = base_url;
+    opts.specs = (!spec.is_empty()).then_some(spec);
+    opts.zip_max_bytes = zip_max_mb.max(1).saturating_mul(1 << 20);
+    if shopify_legacy_columns {
+        opts.shopify_columns = ShopifyColumns::Legacy;
+    }
+    if let Some(file) = identifiers {
+        opts.products = shelfready::cli::export::read_products(&file)?;
+    }
+    let (report, dir) = shelfready::cli::export::run(&input, &out, &opts)?;
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        out!("{}", shelfready::cli::export::render(&report, &dir));
+    }
+    Ok(if report.left_out.is_empty() { 0 } else { 2 })
 }
 
 /// `shelfready watch`.

@@ -32,23 +32,7 @@ pub enum Command {
     /// command line or spec, 66 an input does not exist, 74 output folder not writable, 75
     /// output folder in use by another run, 130 stopped by Ctrl-C (run the same command
     /// again to continue).
-    Process {
-        #[command(flatten)]
-        batch: Batch,
-        /// Output folder.
-        #[arg(long, short, env = "SHELFREADY_OUT", default_value = "out")]
-        out: PathBuf,
-        /// Re-make outputs even when source and spec are unchanged.
-        #[arg(long)]
-        force: bool,
-        /// Print the batch manifest as JSON on stdout instead of the summary.
-        #[arg(long)]
-        json: bool,
-        /// Also write a contact sheet: every output in the folder as a preview with its
-        /// state, on one PNG.
-        #[arg(long, value_name = "PNG")]
-        contact_sheet: Option<PathBuf>,
-    },
+    Process(ProcessArgs),
     /// Check images made elsewhere against a spec's marketplace rules: nothing is changed or
     /// written. One line per file with the rules it breaks.
     ///
@@ -123,36 +107,7 @@ pub enum Command {
     ///
     /// Exit status: 0 every output of the format's specs went in, 2 some were left out
     /// (export.json says why), 64 wrong command line, 66 no such folder.
-    Export {
-        /// The output folder of `shelfready process`, or its manifest.json.
-        input: PathBuf,
-        /// What to write.
-        #[arg(long, short, value_parser = ["amazon", "shopify", "google", "json", "csv"])]
-        format: String,
-        /// Where exports go: <out>/<format>/.
-        #[arg(long, short, default_value = "exports")]
-        out: PathBuf,
-        /// Where the exported images will be hosted (shopify, google; optional for json and
-        /// csv): image URLs are their paths under it.
-        #[arg(long, value_name = "URL")]
-        base_url: Option<String>,
-        /// A product list (CSV, XLSX or JSON) with a sku column and identifier, title or
-        /// alt_text columns: Amazon identifiers (ASIN, UPC, EAN, JAN, ISBN), Shopify titles.
-        #[arg(long, value_name = "FILE")]
-        identifiers: Option<PathBuf>,
-        /// Only these specs' outputs [default: the specs whose next actor is this format].
-        #[arg(long, value_delimiter = ',')]
-        spec: Vec<String>,
-        /// Amazon: start a new zip before one grows past this many MiB.
-        #[arg(long, default_value_t = 1024, value_name = "MIB")]
-        zip_max_mb: u64,
-        /// Shopify: the older column names (Handle, Image Src, ...) instead of the current.
-        #[arg(long)]
-        shopify_legacy_columns: bool,
-        /// Print export.json on stdout instead of the summary.
-        #[arg(long)]
-        json: bool,
-    },
+    Export(ExportArgs),
     /// List the built-in specs, or print one as TOML.
     Specs {
         /// A spec id or .toml path to print in full.
@@ -303,6 +258,59 @@ pub struct ReviewArgs {
     #[arg(long)]
     pub check: Option<String>,
     /// Print JSON (the handoffs) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `shelfready process`'s flags (see [`Command::Process`]).
+#[derive(clap::Args)]
+pub struct ProcessArgs {
+    #[command(flatten)]
+    pub batch: Batch,
+    /// Output folder.
+    #[arg(long, short, env = "SHELFREADY_OUT", default_value = "out")]
+    pub out: PathBuf,
+    /// Re-make outputs even when source and spec are unchanged.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the batch manifest as JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write a contact sheet: every output in the folder as a preview with its
+    /// state, on one PNG.
+    #[arg(long, value_name = "PNG")]
+    pub contact_sheet: Option<PathBuf>,
+}
+
+/// `shelfready export`'s flags (see [`Command::Export`]).
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The output folder of `shelfready process`, or its manifest.json.
+    pub input: PathBuf,
+    /// What to write.
+    #[arg(long, short, value_parser = ["amazon", "shopify", "google", "json", "csv"])]
+    pub format: String,
+    /// Where exports go: <out>/<format>/.
+    #[arg(long, short, default_value = "exports")]
+    pub out: PathBuf,
+    /// Where the exported images will be hosted (shopify, google; optional for json and
+    /// csv): image URLs are their paths under it.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// A product list (CSV, XLSX or JSON) with a sku column and identifier, title or
+    /// alt_text columns: Amazon identifiers (ASIN, UPC, EAN, JAN, ISBN), Shopify titles.
+    #[arg(long, value_name = "FILE")]
+    pub identifiers: Option<PathBuf>,
+    /// Only these specs' outputs [default: the specs whose next actor is this format].
+    #[arg(long, value_delimiter = ',')]
+    pub spec: Vec<String>,
+    /// Amazon: start a new zip before one grows past this many MiB.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub zip_max_mb: u64,
+    /// Shopify: the older column names (Handle, Image Src, ...) instead of the current.
+    #[arg(long)]
+    pub shopify_legacy_columns: bool,
+    /// Print export.json on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
 }
