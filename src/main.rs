@@ -541,8 +541,8 @@ fn watch_on(
     let shared = config.shared_database();
     let app = shelfready::server::open(config)?;
     let runs = if shared {
-        let n = app.config.workers.unwrap_or(app.engine.threads());
-        app.start_workers(n).map_err(ServerError::Runtime)?;
+        app.start_workers(app.workers())
+            .map_err(ServerError::Runtime)?;
         shelfready::watch::Runs::Queue(app.as_ref())
     } else {
         shelfready::watch::Runs::Here(&app.engine)

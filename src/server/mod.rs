@@ -189,17 +189,13 @@ pub fn serve(
     on_listening: impl FnOnce(SocketAddr),
     beside: impl FnOnce(&Arc<App>) -> Result<(), ServerError>,
 ) -> Result<(), ServerError> {
-    let extra_specs = load_spec_dir(&config)?;
-    let store = open_store(&config)?;
-    let engine = Engine::new(config.jobs)?;
+    let app = open(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("shelfready-http")
         .build()
         .map_err(ServerError::Runtime)?;
-    let listen = config.listen;
-    let workers = config.workers.unwrap_or(engine.threads());
-    let app = App::new(config, store, engine, extra_specs);
+    let listen = app.config.listen;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(listen))
         .map_err(|error| ServerError::Listen { listen, error })?;
@@ -210,7 +206,8 @@ pub fn serve(
     if resumed > 0 {
         tracing::warn!(photos = resumed, "resuming the batches a stop interrupted");
     }
-    app.start_workers(workers).map_err(ServerError::Runtime)?;
+    app.start_workers(app.workers())
+        .map_err(ServerError::Runtime)?;
     beside(&app)?;
     webhook::start(app.clone());
     let stop = shutdown_signal(&runtime);
@@ -237,15 +234,12 @@ pub fn serve(
 /// Runs queue workers only, on the job store `config` names, until SIGTERM or Ctrl-C:
 /// `shelfready worker`. `on_started` gets the number of workers.
 pub fn work(config: ServeConfig, on_started: impl FnOnce(usize)) -> Result<(), ServerError> {
-    let extra_specs = load_spec_dir(&config)?;
-    let store = open_store(&config)?;
-    let engine = Engine::new(config.jobs)?;
+    let app = open(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ServerError::Runtime)?;
-    let workers = config.workers.unwrap_or(engine.threads()).max(1);
-    let app = App::new(config, store, engine, extra_specs);
+    let workers = app.workers().max(1);
     app.start_workers(workers).map_err(ServerError::Runtime)?;
     let stop = shutdown_signal(&runtime);
     on_started(workers);
@@ -267,6 +261,12 @@ pub fn open(config: ServeConfig) -> Result<Arc<App>, ServerError> {
 }
 
 impl App {
+    /// The queue workers this process runs: `workers` as configured, by default one per
+    /// engine thread.
+    pub fn workers(&self) -> usize {
+        self.config.workers.unwrap_or(self.engine.threads())
+    }
+
     /// Stops this process's workers: sources in flight stop between stages and go back
     /// to the queue.
     pub fn stop(&self) {

@@ -331,6 +331,15 @@ fn hand_back(
     // The record is written as sources move, at most once a second (a drop of thousands
     // would otherwise write it thousands of times), and once more at the end.
     let mut written: Option<Instant> = None;
+    let label = f.to.label.clone();
+    let moves = Moves {
+        opts,
+        store,
+        id: &f.id,
+        label: &label,
+        held: &w.held,
+        repoint: store.objects().is_local(),
+    };
     for a in store.assets(&f.id)? {
         let mut hs: Vec<Handoff> = Vec::with_capacity(specs.len());
         for s in specs {
@@ -338,15 +347,6 @@ fn hand_back(
         }
         let Some(source) = source_of(f, &a, store.objects()) else {
             continue;
-        };
-        let label = f.to.label.clone();
-        let moves = Moves {
-            opts,
-            store,
-            id: &f.id,
-            label: &label,
-            held: &w.held,
-            repoint: store.objects().is_local(),
         };
         // Its work ended without outputs (an error the workers' log tells): quarantined.
         let unmade = hs.len() < specs.len();
@@ -476,13 +476,14 @@ fn copy_files(
             copied.insert(k, sha);
             continue;
         }
-        let Some(bytes) = files.get(&k)? else {
-            continue;
-        };
-        crate::store::write_atomic(&to, &bytes).map_err(|error| StoreError::Write {
-            path: to.display().to_string(),
-            error,
-        })?;
+        // Streamed from the store into a whole file (temp file, then rename).
+        let mut from = files.reader(&k)?;
+        crate::store::write_atomic_with(&to, |f| std::io::copy(&mut from, f).map(drop)).map_err(
+            |error| StoreError::Write {
+                path: to.display().to_string(),
+                error,
+            },
+        )?;
         copied.insert(k, sha);
     }
     for gone in before.keys().filter(|k| !copied.contains_key(*k)) {

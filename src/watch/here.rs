@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::{close_drop, name_of, wanted_of, DropInfo, Moves, Running, WatchError};
+use super::{close_drop, name_of, rel_of, DropInfo, Moves, Running, WatchError};
 use crate::engine::Engine;
 use crate::handoff::SystemClock;
 use crate::job::{Batch, Intake, Item, JobOptions};
@@ -105,4 +105,9 @@ pub(super) fn resume(w: &Running, engine: &Engine) -> Result<(), WatchError> {
         finish_batch(w, engine, &id, info)?;
     }
     Ok(())
+}
+
+/// Keys are `<drop>/<sub-folders>/<file>`; the name keeps the sub-folders.
+fn wanted_of(key: &str) -> String {
+    crate::naming::wanted_from_path(rel_of(key))
 }

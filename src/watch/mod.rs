@@ -299,11 +299,6 @@ fn rel_of(key: &str) -> &str {
     key.split_once('/').map_or(key, |(_, r)| r)
 }
 
-/// Keys are `<drop>/<sub-folders>/<file>`; the name keeps the sub-folders.
-fn wanted_of(key: &str) -> String {
-    crate::naming::wanted_from_path(rel_of(key))
-}
-
 /// Batches a stop left unfinished: finished now, before anything new is taken (on the
 /// queue: followed again).
 fn resume(w: &Running) -> Result<(), WatchError> {
