@@ -84,8 +84,8 @@ pub enum Command {
     /// to the outbox and the archive once it settles. Ctrl-C or SIGTERM stops it.
     ///
     /// Exit status: 0 stopped, 64 wrong command line or spec, 66 no such inbox, 74 a folder
-    /// not writable, 75 the data folder in use by another process (`serve --watch` runs
-    /// both in one).
+    /// not writable, 75 the inbox or the data folder in use by another process (`serve
+    /// --watch` runs both in one).
     Watch(WatchArgs),
     /// The review checkpoint of an output folder: lists the outputs that wait for a person
     /// (overdue first, then oldest) with the question each asks, or records a decision on

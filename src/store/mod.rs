@@ -15,6 +15,7 @@ mod sql;
 
 pub use folder::{sha256_hex, sweep_temp_files, write_atomic, write_atomic_with, FolderStore};
 pub use jobs::{open_job_store, open_job_store_with, BatchStore, SqlStore, SqliteStore};
+pub(crate) use lock::take as lock_folder;
 pub use objects::{FileAt, ObjectReader, Objects};
 pub use records::{
     AssetRow, BatchMark, BatchRow, BatchState, Deletion, Delivery, RecordedTransition,

@@ -164,6 +164,19 @@ pub fn watch(
             error,
         })?;
     }
+    // One inbox, one watcher: a second would take every drop again (whatever its data
+    // folder or database). The lock goes with the process, however it ends.
+    let holder = format!(
+        "pid {}, `{}`",
+        std::process::id(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    let _owner = crate::store::lock_folder(
+        &opts.inbox,
+        &opts.inbox.join(".shelfready-inbox.lock"),
+        "inbox",
+        &holder,
+    )?;
     let inbox_id = match runs {
         Runs::Queue(_) => hand_back::inbox_id(&opts.inbox)?,
         Runs::Here(_) => String::new(),

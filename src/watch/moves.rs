@@ -31,11 +31,11 @@ pub(super) fn close_drop(
         .collect();
     let base = folder.unwrap_or(&opts.inbox);
     for (p, why) in not_taken {
-        let rel = p.strip_prefix(base).unwrap_or(&p);
-        let rel = if rel.is_absolute() {
-            Path::new(rel.file_name().unwrap_or_default())
-        } else {
-            rel
+        // Its path under the drop, whichever of the two was given absolute (a drop on the
+        // queue records its folder absolute; the walk names files as the inbox was given).
+        let rel = match absolute(&p).strip_prefix(absolute(base)) {
+            Ok(r) => r.to_path_buf(),
+            Err(_) => PathBuf::from(p.file_name().unwrap_or_default()),
         };
         match move_keeping(&p, &opts.quarantine().join(label).join(rel)) {
             Ok(moved) => observer.note(&format!(

@@ -76,6 +76,8 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
     // The drop is taken and queued; the API node is then killed before anything is made
     // (no worker runs yet): the batch waits on the queue, its sources in the inbox.
     drop_folder(&inbox, DROP, SOURCES);
+    // A link beside the photos: never followed, quarantined as it is.
+    std::os::unix::fs::symlink("/etc/passwd", inbox.join(DROP).join("link.png")).unwrap();
     let batch: String = wait_for("the drop to be queued", Duration::from_secs(60), || {
         let row = pg
             .query_opt(
@@ -155,6 +157,11 @@ fn a_watched_inbox_on_a_shared_database_queues_its_drops_and_hands_them_back() {
         assert_eq!(h["provenance"]["source_key"], format!("{DROP}/{n}"));
     }
     assert!(!inbox.join(DROP).exists());
+    let link = inbox.join("quarantine").join(DROP).join("link.png");
+    assert!(
+        std::fs::symlink_metadata(&link).unwrap().is_symlink(),
+        "{link:?}"
+    );
     // The API node answers for the batch the workers made.
     let r = get(&server.url(&format!("/v1/batches/{batch}")), &[]);
     assert_eq!(r.status, 200);

@@ -145,11 +145,13 @@ fn drops_become_outputs_with_their_catalog_and_a_slow_copy_is_taken_once_whole()
         c["unlisted_files"],
         serde_json::json!(["BROKEN08_1.png", "red-mug/main.png"])
     );
-    // Nothing was deleted: every source is in the archive or quarantine.
+    // Nothing was deleted: every source is in the archive or quarantine (beside the
+    // watcher's own lock).
     assert_eq!(
         files_under(&inbox)
             .iter()
             .filter(|p| !p.to_string_lossy().ends_with(".json"))
+            .filter(|p| !p.ends_with(".shelfready-inbox.lock"))
             .count(),
         5
     );
@@ -306,6 +308,26 @@ fn a_move_the_disk_refused_is_made_at_the_next_start_into_the_same_batch() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(outs, ["shoes"], "{log}");
+}
+
+#[test]
+fn a_second_watcher_of_one_inbox_is_refused_whatever_its_data_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (inbox, out) = (dir.path().join("inbox"), dir.path().join("outbox"));
+    std::fs::create_dir_all(&inbox).unwrap();
+    let mut first = start(&inbox, &out, &dir.path().join("a"), &[]);
+    wait_for("the first watcher", Duration::from_secs(30), || {
+        inbox.join(".shelfready-inbox.lock").is_file()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let o = command(&inbox, &out, &dir.path().join("b"), &["--once"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(75), "{said}");
+    assert!(said.contains("in use by another shelfready run"), "{said}");
+    assert!(said.contains(&first.id().to_string()), "{said}");
+    assert_eq!(stop(&mut first, "-TERM"), Some(0));
 }
 
 #[test]
